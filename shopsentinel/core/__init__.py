@@ -1,0 +1,1 @@
+"""Shared foundations: errors, clock, types and settings used by every other package."""

@@ -1,0 +1,1 @@
+"""Data sources: the Source protocol, its registry and one subpackage per platform."""
