@@ -1,0 +1,1 @@
+"""Alert lifecycle (pending → firing → resolved), incidents and root-cause ordering."""

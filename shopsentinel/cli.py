@@ -1,0 +1,211 @@
+"""Command line: a thin Typer layer over the packages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shopsentinel.core.errors import ShopSentinelError
+
+app = typer.Typer(help="ShopSentinel 多平台店铺异常预警 — multi-platform store alerting.", no_args_is_help=True)
+metrics_app = typer.Typer(help="The metric library (指标库).", no_args_is_help=True)
+rules_app = typer.Typer(help="Rule packs.", no_args_is_help=True)
+sim_app = typer.Typer(help="Synthetic fleets and platform simulators.", no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
+app.add_typer(rules_app, name="rules")
+app.add_typer(sim_app, name="sim")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: ShopSentinelError) -> None:
+    err.print(f"[bold red]错误 / error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+@app.command()
+def backtest(
+    directory: Annotated[Path, typer.Argument(help="Folder with metrics.csv|parquet, stores.csv, optional calendar.csv")],
+    out: Annotated[Path, typer.Option("--out", help="Alert JSON lines (contracts/alert.schema.json)")] = Path("alerts.jsonl"),
+    rules: Annotated[Path | None, typer.Option("--rules", help="Rule pack YAML (default pack if omitted)")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Only alerts starting at or after this time (ISO-8601)")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Only alerts starting before this time (ISO-8601)")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write an HTML report with a chart per alert")] = None,
+    tasks: Annotated[Path | None, typer.Option("--tasks", help="Write per-event CS/ops tasks (e.g. each bad review) as JSON lines")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or tables")] = False,
+) -> None:
+    """Replay history through the rules: which alerts would ShopSentinel have raised, and how noisy is each rule?"""
+    from shopsentinel.detect.backtest import run_backtest
+    from shopsentinel.detect.rules import default_rules, load_rules
+    from shopsentinel.detect.summary import print_summary
+
+    try:
+        pack = load_rules(rules) if rules else default_rules()
+        with Progress(TextColumn("回测 backtest"), BarColumn(), MofNCompleteColumn(), TextColumn("shards"), TimeElapsedColumn(), console=err, disable=quiet or not sys.stderr.isatty() and False) as progress:
+            task = progress.add_task("backtest", total=None)
+
+            def step(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            result = run_backtest(directory, rules=pack, start=_parse_time(from_), end=_parse_time(to), progress=step)
+    except ShopSentinelError as exc:
+        _fail(exc)
+        return
+    with out.open("w", encoding="utf-8") as fh:
+        for event in result.events:
+            for line in event.lines():
+                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+    if tasks:
+        with tasks.open("w", encoding="utf-8") as fh:
+            for event in result.tasks:
+                fh.write(json.dumps(event.lines()[0], ensure_ascii=False) + "\n")
+    if not quiet:
+        print_summary(result, console)
+    console.print(f"告警已写入 / alerts written to [bold]{out}[/] ({len(result.events)} alerts)")
+    if report:
+        from shopsentinel.detect.report_build import build_report
+
+        build_report(directory, result, pack, report)
+        console.print(f"报告 / report: [bold]{report}[/]")
+
+
+@app.command("import")
+def import_(
+    directory: Annotated[Path, typer.Argument(help="Folder with metrics.csv|parquet (+ stores.csv, calendar.csv)")],
+    db: Annotated[Path, typer.Option("--db", help="DuckDB metric store file")] = Path("shopsentinel.duckdb"),
+) -> None:
+    """Load a folder into the embedded metric store; all or nothing."""
+    from shopsentinel.store.metricstore import MetricStore
+
+    try:
+        with MetricStore(db) as store:
+            summary = store.import_directory(directory)
+    except ShopSentinelError as exc:
+        _fail(exc)
+        return
+    table = Table(title=f"导入 / import into {db}")
+    table.add_column("item")
+    table.add_column("count", justify="right")
+    for key, value in summary.items():
+        table.add_row(key, f"{value:,}")
+    console.print(table)
+
+
+@metrics_app.command("list")
+def metrics_list(
+    lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
+    db: Annotated[Path | None, typer.Option("--db", help="Include user-defined metrics stored here")] = None,
+) -> None:
+    """Print the metric catalog."""
+    from shopsentinel.catalog import default_catalog
+
+    catalog = default_catalog()
+    if db is not None and db.exists():
+        from shopsentinel.store.metricstore import MetricStore
+
+        with MetricStore(db) as store:
+            catalog = store.catalog()
+    table = Table(title="指标库 / Metric catalog")
+    for c in ("id", "名称" if lang == "zh" else "name", "kind", "level", "good", "unit", "formula", "window", "v"):
+        table.add_column(c)
+    for m in catalog:
+        table.add_row(
+            m.id, m.name_zh if lang == "zh" else m.name_en, m.kind, m.level, m.good_direction, m.unit,
+            m.formula or "", f"{m.window_hours}h" if m.derived else "", str(m.version),
+        )
+    console.print(table)
+
+
+@metrics_app.command("define")
+def metrics_define(
+    file: Annotated[Path, typer.Argument(help="YAML with a 'metrics' list (composite/custom metrics)")],
+    author: Annotated[str, typer.Option(help="Who is changing the definitions")],
+    db: Annotated[Path, typer.Option("--db")] = Path("shopsentinel.duckdb"),
+) -> None:
+    """Add or change metric definitions; each change becomes a new version with author and time."""
+    from shopsentinel.catalog.composite import load_metric_file
+    from shopsentinel.store.metricstore import MetricStore
+
+    try:
+        definitions = load_metric_file(file)
+        with MetricStore(db) as store:
+            for d in definitions:
+                saved = store.define_metric(d, author=author)
+                console.print(f"{saved.id}: version {saved.version} by {saved.author} at {saved.changed_at}")
+    except ShopSentinelError as exc:
+        _fail(exc)
+
+
+@rules_app.command("validate")
+def rules_validate(file: Annotated[Path, typer.Argument()]) -> None:
+    """Check a rule file and list its rules."""
+    from shopsentinel.detect.rules import load_rules
+
+    try:
+        pack = load_rules(file)
+    except ShopSentinelError as exc:
+        _fail(exc)
+        return
+    for r in pack.rules:
+        console.print(f"{'✓' if r.enabled else '·'} {r.id} [{r.severity}] {r.name.zh} / {r.name.en}")
+    console.print(f"{len(pack.rules)} rules OK")
+
+
+@rules_app.command("show-default")
+def rules_show_default() -> None:
+    """Print the default rule pack (copy it to start your own)."""
+    from shopsentinel.detect.rules import default_rules_path
+
+    sys.stdout.write(default_rules_path().read_text(encoding="utf-8"))
+
+
+@sim_app.command("fleet")
+def sim_fleet(
+    outdir: Annotated[Path, typer.Argument()],
+    stores: int = 24,
+    days: int = 112,
+    seed: int = 7,
+    fmt: Annotated[str, typer.Option("--format")] = "csv",
+) -> None:
+    """Generate a synthetic fleet with labelled incidents and traps."""
+    from shopsentinel.sim.fleet import FleetSpec, generate_fleet, write_fleet
+
+    fleet = generate_fleet(FleetSpec(stores=stores, days=days, seed=seed))
+    write_fleet(fleet, outdir, fmt=fmt)
+    console.print(f"fleet written to {outdir}")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Where the demo fleet and outputs go")] = Path("demo-out"),
+    stores: int = 12,
+    days: int = 56,
+) -> None:
+    """Generate a small fleet, backtest it with the default rules and show the summary."""
+    from shopsentinel.sim.fleet import FleetSpec, generate_fleet, write_fleet
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    console.print(f"生成模拟店铺 / generating {stores} stores × {days} days …")
+    fleet = generate_fleet(FleetSpec(stores=stores, days=days, seed=11))
+    write_fleet(fleet, workdir / "fleet", fmt="csv")
+    backtest(workdir / "fleet", out=workdir / "alerts.jsonl", rules=None, from_=None, to=None, report=workdir / "report.html", tasks=workdir / "tasks.jsonl", quiet=False)
+    console.print(f"标注的真实事件 / labelled incidents: {workdir / 'fleet' / 'incidents.csv'}")
+
+
+def main() -> None:  # pragma: no cover
+    app()

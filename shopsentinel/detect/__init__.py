@@ -1,0 +1,1 @@
+"""Detection: rules (YAML), baselines, detectors behind one protocol, and the evaluator."""

@@ -1,0 +1,141 @@
+"""Causal baselines over a ``T × S`` matrix: what each point should have been, from its past.
+
+All baselines look back in *local* time: "the same hour yesterday" of a store in Los Angeles is
+23 or 25 UTC hours back across a DST change. Points inside promotions (plus a tail), and points
+that were themselves anomalous, are excluded from the history so an incident never teaches the
+baseline that it is normal.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+MAD_TO_SIGMA = 1.4826
+
+
+@dataclass
+class Baseline:
+    expected: np.ndarray  # T × S
+    spread: np.ndarray  # T × S, robust standard deviation of the history samples
+    samples: np.ndarray  # T × S, how many history points were used
+
+
+def lag_indices(offsets: np.ndarray, lag_hours: int) -> np.ndarray:
+    """Row index of the point ``lag_hours`` earlier in local wall-clock time (T × S; −1 = none).
+
+    ``offsets`` is the T × S matrix of UTC offsets (hours) of each column's store.
+    """
+    hours = offsets.shape[0]
+    t = np.arange(hours)[:, None]
+    prev = np.clip(t - lag_hours, 0, None)
+    prev_offsets = np.take_along_axis(offsets, np.broadcast_to(prev, offsets.shape), axis=0)
+    idx = t - lag_hours + np.rint(offsets - prev_offsets).astype(int)
+    idx = np.where((idx >= 0) & (idx < t), idx, -1)
+    return np.broadcast_to(idx, offsets.shape)
+
+
+def gather(values: np.ndarray, idx: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    cols = np.broadcast_to(np.arange(values.shape[1])[None, :], idx.shape)
+    safe = np.clip(idx, 0, None)
+    out = values[safe, cols]
+    bad = idx < 0
+    if exclude is not None:
+        bad = bad | exclude[safe, cols]
+    return np.where(bad, np.nan, out)
+
+
+def seasonal_history(
+    values: np.ndarray,
+    offsets: np.ndarray,
+    *,
+    period_hours: int,
+    count: int,
+    exclude: np.ndarray | None = None,
+    search: int | None = None,
+) -> np.ndarray:
+    """The ``count`` most recent usable values at the same local phase (K × T × S).
+
+    Up to ``search`` periods back are searched so excluded points (events, anomalies) are
+    replaced by older ones instead of shrinking the sample.
+    """
+    search = max(search or count * 2, count)
+    stack = np.stack(
+        [gather(values, lag_indices(offsets, k * period_hours), exclude) for k in range(1, search + 1)]
+    )
+    if search > count:
+        valid = ~np.isnan(stack)
+        stack = np.where(np.cumsum(valid, axis=0) <= count, stack, np.nan)
+    return stack
+
+
+def summarize(history: np.ndarray, how: str = "median") -> Baseline:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        samples = np.sum(~np.isnan(history), axis=0)
+        if how == "mean":
+            expected = np.nanmean(history, axis=0)
+            spread = np.nanstd(history, axis=0, ddof=1)
+        else:
+            expected = np.nanmedian(history, axis=0)
+            spread = MAD_TO_SIGMA * np.nanmedian(np.abs(history - expected[None]), axis=0)
+    return Baseline(expected=expected, spread=spread, samples=samples)
+
+
+def rolling_sum(values: np.ndarray, window: int, min_fraction: float = 0.75) -> np.ndarray:
+    """Trailing sum over ``window`` hours ending at each row; NaN if too much of it is missing."""
+    if window <= 1:
+        return values
+    present = ~np.isnan(values)
+    filled = np.where(present, values, 0.0)
+    csum = np.cumsum(np.vstack([np.zeros((1, values.shape[1])), filled]), axis=0)
+    ccount = np.cumsum(np.vstack([np.zeros((1, values.shape[1])), present]), axis=0)
+    t = np.arange(values.shape[0])
+    lo = np.clip(t + 1 - window, 0, None)
+    sums = csum[t + 1] - csum[lo]
+    counts = ccount[t + 1] - ccount[lo]
+    enough = counts >= np.ceil(min_fraction * window)
+    enough &= (t + 1 >= window)[:, None]
+    # Scale up for the few missing hours so a gap never reads as a drop.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = sums * (window / np.where(counts > 0, counts, np.nan))
+    return np.where(enough, scaled, np.nan)
+
+
+def rolling_mean_daily(values: np.ndarray, days: int) -> np.ndarray:
+    """Average daily total over the trailing ``days`` days (used as a demand forecast)."""
+    window = 24 * days
+    present = ~np.isnan(values)
+    filled = np.where(present, values, 0.0)
+    csum = np.cumsum(np.vstack([np.zeros((1, values.shape[1])), filled]), axis=0)
+    ccount = np.cumsum(np.vstack([np.zeros((1, values.shape[1])), present]), axis=0)
+    t = np.arange(values.shape[0])
+    lo = np.clip(t + 1 - window, 0, None)
+    sums = csum[t + 1] - csum[lo]
+    counts = ccount[t + 1] - ccount[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_hour = sums / counts
+    return np.where(counts >= 24, per_hour * 24.0, np.nan)
+
+
+def usual_low(values: np.ndarray, *, days: int = 42, quantile: float = 10.0, ignore_below: float = 0.5) -> np.ndarray:
+    """The series' usual low point: a low percentile of its daily minima over the previous
+    ``days`` days (T × S, causal). Days that bottom out below ``ignore_below`` (a stock-out,
+    an outage) are left out so one incident does not lower the bar for weeks."""
+    hours, width = values.shape
+    padded = np.vstack([np.full((23, width), np.nan), values])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 24, axis=0)  # T × S × 24
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        daily_min = np.nanmin(windows, axis=2)
+    daily_min = np.where(daily_min < ignore_below, np.nan, daily_min)
+    lags = np.full((days, hours, width), np.nan)
+    for k in range(1, days + 1):
+        lags[k - 1, k * 24 :] = daily_min[: hours - k * 24] if hours > k * 24 else lags[k - 1, k * 24 :]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        low = np.nanpercentile(lags, quantile, axis=0)
+        enough = np.sum(~np.isnan(lags), axis=0) >= 14
+    return np.where(enough, low, np.nan)

@@ -1,0 +1,151 @@
+"""The evaluator: rules × panel → alert episodes. A pure function over one shard of stores.
+
+The backtest calls it over history; the live service calls it over a trailing window on the
+wall clock. Both see the same decisions because every detector is causal: what is decided for
+hour t uses only data up to t.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from shopsentinel.alerting.events import AlertEvent
+from shopsentinel.alerting.lifecycle import episodes
+from shopsentinel.catalog import Catalog
+from shopsentinel.core.types import Severity
+from shopsentinel.detect.detectors import (
+    ChangeDetector,
+    Decision,
+    Detector,
+    ForecastCoverDetector,
+    SeasonalBandDetector,
+    ThresholdDetector,
+    ZScoreDetector,
+)
+from shopsentinel.detect.messages import describe
+from shopsentinel.detect.models import EtsDetector, IsolationForestDetector
+from shopsentinel.detect.panel import Panel
+from shopsentinel.detect.rules import Compound, Condition, Rule
+from shopsentinel.detect.series import SeriesResolver, SeriesView
+
+DETECTORS: dict[str, Callable[[], Detector]] = {
+    "threshold": ThresholdDetector,
+    "change": ChangeDetector,
+    "zscore": ZScoreDetector,
+    "seasonal_band": SeasonalBandDetector,
+    "forecast_cover": ForecastCoverDetector,
+    "ets": EtsDetector,
+    "isolation_forest": IsolationForestDetector,
+}
+
+
+def _steps(hours: float) -> int:
+    return max(1, math.ceil(hours - 1e-9))
+
+
+def _select(view: SeriesView, rule: Rule, panel: Panel) -> np.ndarray:
+    keep = np.ones(len(view.skus), dtype=bool)
+    scope = rule.scope
+    for j, (s, sku) in enumerate(zip(view.store_index, view.skus, strict=True)):
+        store = panel.stores[int(s)]
+        if scope.platforms and store.platform not in scope.platforms:
+            keep[j] = False
+        elif scope.stores and store.store not in scope.stores:
+            keep[j] = False
+        elif scope.skus and sku not in scope.skus:
+            keep[j] = False
+    return np.nonzero(keep)[0]
+
+
+def _decide(cond: Condition, resolver: SeriesResolver, tail: int) -> tuple[SeriesView, Decision] | None:
+    if cond.type in ("auto", "event"):
+        return None
+    view = resolver.view(cond.metric, cond.window, cond.demand_days)
+    if view is None or view.values.shape[1] == 0:
+        return None
+    return view, DETECTORS[cond.type]().decide(view, cond, resolver, tail)
+
+
+def _combine(node: Condition | Compound, resolver: SeriesResolver, tail: int) -> tuple[SeriesView, Decision] | None:
+    """Evaluate a compound condition; metrics are matched by (store, SKU)."""
+    if isinstance(node, Condition):
+        return _decide(node, resolver, tail)
+    parts_src = node.all or node.any or ([node.not_] if node.not_ is not None else [])
+    parts = [_combine(p, resolver, tail) for p in parts_src]
+    if any(p is None for p in parts) or not parts:
+        return None
+    anchor_view, anchor = parts[0]  # type: ignore[misc]
+    keys = anchor_view.keys
+    fire, clear, known = anchor.fire.copy(), anchor.clear.copy(), anchor.known.copy()
+    for view, decision in parts[1:]:  # type: ignore[misc]
+        lookup = {k: i for i, k in enumerate(view.keys)}
+        cols = np.array([lookup.get(k, -1) for k in keys])
+        ok = cols >= 0
+        safe = np.clip(cols, 0, None)
+        f = np.where(ok, decision.fire[:, safe], False)
+        c = np.where(ok, decision.clear[:, safe], True)
+        k = np.where(ok, decision.known[:, safe], False)
+        if node.all is not None:
+            fire, clear, known = fire & f, clear | c, known & k
+        else:
+            fire, clear, known = fire | f, clear & c, known | k
+    if node.not_ is not None:
+        fire, clear = anchor.clear & anchor.known, anchor.fire
+    return anchor_view, Decision(fire, clear, known, anchor.value, anchor.expected, anchor.lower, anchor.upper)
+
+
+def evaluate_rule(rule: Rule, panel: Panel, resolver: SeriesResolver, catalog: Catalog) -> list[AlertEvent]:
+    tail = int(round(rule.event_tail))
+    result = _combine(rule.when, resolver, tail)
+    if result is None:
+        return []
+    view, decision = result
+    cols = _select(view, rule, panel)
+    if cols.size == 0:
+        return []
+    fire, clear, known = decision.fire[:, cols], decision.clear[:, cols], decision.known[:, cols]
+    if rule.during_events == "mute":
+        muted = panel.event_mask(tuple(rule.event_kinds), tail)[:, view.store_index[cols]]
+        fire = fire & ~muted
+        clear = clear | (muted & known)
+    category = rule.category or catalog.get(view.metric).category
+    out: list[AlertEvent] = []
+    for ep in episodes(fire, clear, known, for_steps=_steps(rule.for_), keep_steps=_steps(rule.keep_firing_for)):
+        col = int(cols[ep.column])
+        store = panel.stores[int(view.store_index[col])]
+        at = ep.start
+        value, expected = float(decision.value[at, col]), float(decision.expected[at, col])
+        lower, upper = float(decision.lower[at, col]), float(decision.upper[at, col])
+        event = AlertEvent(
+            rule=rule.id,
+            severity=Severity(rule.severity),
+            kind=rule.kind,
+            category=category,
+            platform=store.platform,
+            store=store.store,
+            sku=view.skus[col],
+            metric=view.metric,
+            start=panel.time_at(at),
+            end=panel.time_at(ep.end) if ep.end is not None else None,
+            value=value,
+            expected=expected,
+            lower=lower,
+            upper=upper,
+            mode=rule.mode,
+            notify=list(rule.notify),
+        )
+        event.message, event.message_en = describe(event, rule, catalog)
+        out.append(event)
+    return out
+
+
+def evaluate_panel(panel: Panel, rules: list[Rule], catalog: Catalog) -> list[AlertEvent]:
+    resolver = SeriesResolver(panel, catalog)
+    events: list[AlertEvent] = []
+    for rule in rules:
+        if rule.enabled:
+            events += evaluate_rule(rule, panel, resolver, catalog)
+    return events

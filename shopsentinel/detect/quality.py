@@ -1,0 +1,124 @@
+"""Data alerts (``kind: data``): stores or metrics that stop reporting, and quarantined points.
+
+These never reach business rules; they tell people their data cannot be trusted right now,
+which is exactly what stops a connector outage from being read as a traffic crash.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from shopsentinel.alerting.events import AlertEvent
+from shopsentinel.alerting.lifecycle import episodes
+from shopsentinel.core.types import Severity
+from shopsentinel.detect.panel import Panel
+from shopsentinel.ingest.clean import Finding
+
+STORE_SILENT_HOURS = 3
+METRIC_SILENT_MIN_HOURS = 3
+
+
+def silent_store_alerts(panel: Panel) -> list[AlertEvent]:
+    observed = panel.observed if panel.observed is not None else np.zeros((panel.hours, 0), dtype=bool)
+    started = np.maximum.accumulate(observed, axis=0)
+    out: list[AlertEvent] = []
+    for ep in episodes(~observed & started, observed, started, for_steps=STORE_SILENT_HOURS, keep_steps=1):
+        store = panel.stores[ep.column]
+        first_missing = ep.start - STORE_SILENT_HOURS + 1
+        out.append(
+            AlertEvent(
+                rule="data.store_silent",
+                severity=Severity.CRITICAL,
+                kind="data",
+                category="data",
+                platform=store.platform,
+                store=store.store,
+                sku="",
+                metric="data_freshness",
+                start=panel.time_at(ep.start),
+                end=panel.time_at(ep.end) if ep.end is not None else None,
+                value=float(STORE_SILENT_HOURS),
+                message=f"【严重】{store.platform} {store.store}：数据同步中断，自 {panel.time_at(first_missing):%Y-%m-%d %H:%M} UTC 起未收到任何数据（业务规则已暂停判断，缺口不按 0 计算）",
+                message_en=f"[critical] {store.platform} {store.store}: data stopped arriving at {panel.time_at(first_missing):%Y-%m-%d %H:%M} UTC (business rules paused; gaps are not read as zero)",
+                notify=["运营负责人"],
+            )
+        )
+    return out
+
+
+def silent_metric_alerts(panel: Panel) -> list[AlertEvent]:
+    """A metric (or SKU series) that stops while its store keeps reporting other data."""
+    observed = panel.observed if panel.observed is not None else np.zeros((panel.hours, 0), dtype=bool)
+    out: list[AlertEvent] = []
+    for name, matrix in panel.metrics.items():
+        if matrix.width == 0:
+            continue
+        present = ~np.isnan(matrix.values)
+        store_up = observed[:, matrix.store_index]
+        started = np.maximum.accumulate(present, axis=0)
+        regular = matrix.cadence_hours <= 1.5
+        if not regular.any():
+            continue
+        missing = ~present & store_up & started
+        known = store_up & started
+        need = max(METRIC_SILENT_MIN_HOURS, 3)
+        for ep in episodes(missing[:, regular], present[:, regular], known[:, regular], for_steps=need, keep_steps=1):
+            col = int(np.nonzero(regular)[0][ep.column])
+            store = panel.stores[int(matrix.store_index[col])]
+            sku = matrix.skus[col]
+            out.append(
+                AlertEvent(
+                    rule="data.metric_silent",
+                    severity=Severity.WARNING,
+                    kind="data",
+                    category="data",
+                    platform=store.platform,
+                    store=store.store,
+                    sku=sku,
+                    metric=name,
+                    start=panel.time_at(ep.start),
+                    end=panel.time_at(ep.end) if ep.end is not None else None,
+                    message=f"【警告】{store.platform} {store.store}{' SKU ' + sku if sku else ''}：指标 {name} 已停止上报（店铺其他数据正常）",
+                    message_en=f"[warning] {store.platform} {store.store}{' SKU ' + sku if sku else ''}: metric {name} stopped reporting while the store's other data arrives",
+                    notify=["运营负责人"],
+                )
+            )
+    return out
+
+
+def finding_alerts(findings: list[Finding]) -> list[AlertEvent]:
+    """Quarantined points become data alerts, one per series and day."""
+    grouped: dict[tuple[str, str, str, str, str], list[Finding]] = defaultdict(list)
+    for f in findings:
+        if f.kind not in ("impossible", "conflict"):
+            continue
+        ts = f.ts if isinstance(f.ts, datetime) else datetime.fromisoformat(str(f.ts))
+        grouped[(f.platform, f.store, f.sku, f.metric, ts.strftime("%Y-%m-%d") + f.kind)].append(f)
+    out: list[AlertEvent] = []
+    for (platform, store, sku, metric, _), items in grouped.items():
+        first = items[0]
+        ts = first.ts if isinstance(first.ts, datetime) else datetime.fromisoformat(str(first.ts))
+        ts = ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        rule = "data.impossible_value" if first.kind == "impossible" else "data.conflicting_duplicate"
+        label_zh = "异常数值已隔离" if first.kind == "impossible" else "重复数据取值冲突"
+        out.append(
+            AlertEvent(
+                rule=rule,
+                severity=Severity.WARNING if first.kind == "impossible" else Severity.INFO,
+                kind="data",
+                category="data",
+                platform=platform,
+                store=store,
+                sku=sku,
+                metric=metric,
+                start=ts,
+                end=ts + timedelta(hours=1),
+                value=first.value,
+                message=f"【数据质量】{platform} {store}{' SKU ' + sku if sku else ''}：{metric} {label_zh}（{len(items)} 个点，第 {first.line} 行：{first.detail}），未用于业务规则",
+                message_en=f"[data quality] {platform} {store}{' SKU ' + sku if sku else ''}: {metric} — {len(items)} point(s) quarantined (line {first.line}: {first.detail}); not used by business rules",
+            )
+        )
+    return out

@@ -1,0 +1,233 @@
+"""The rule language: YAML files validated into :class:`Rule` objects.
+
+A rule names a metric condition (or a compound of conditions across metrics), a severity,
+persistence (``for``), hysteresis (``keep_firing_for``), volume guards, calendar behaviour and
+who is notified. Errors name the file, the rule and the field::
+
+    rules.yaml, rule 'orders.burst', field 'when.ratio': Input should be a valid number
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from shopsentinel.core.errors import RuleError
+from shopsentinel.core.types import Severity
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_HOURS = {"s": 1 / 3600, "m": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0}
+
+
+def parse_hours(value: Any) -> float:
+    """``"90m"`` → 1.5, ``"2h"`` → 2, ``"3d"`` → 72; bare numbers are hours."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration like 30m, 2h, 3d or 1w")
+    return float(match.group(1)) * _UNIT_HOURS[match.group(2)]
+
+
+Hours = Annotated[float, BeforeValidator(parse_hours)]
+DetectorType = Literal[
+    "threshold", "change", "zscore", "seasonal_band", "forecast_cover", "ets", "isolation_forest", "auto", "event"
+]
+
+
+class Localized(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    zh: str
+    en: str
+
+    def text(self, lang: str = "zh") -> str:
+        return self.en if lang == "en" else self.zh
+
+
+class Condition(BaseModel):
+    """One detector applied to one metric. Which fields matter depends on ``type``."""
+
+    model_config = ConfigDict(extra="forbid")
+    metric: str
+    type: DetectorType
+    window: Hours = 1.0
+    direction: Literal["up", "down", "both"] = "both"
+    # threshold
+    above: float | None = None
+    below: float | None = None
+    # baseline-relative detectors
+    baseline: Literal["previous_day", "same_hour", "hour_of_week", "previous_period"] = "same_hour"
+    history: int = Field(default=7, ge=1, le=60, description="periods of history (days, or weeks for hour_of_week)")
+    agg: Literal["mean", "median"] = "median"
+    change: float | None = Field(default=None, gt=0, description="relative change, 0.5 = 50%")
+    ratio: float | None = Field(default=None, gt=0, description="value vs expected multiple, 2.0 = 200%")
+    sigmas: float | None = Field(default=None, gt=0)
+    significance: float | None = Field(default=None, ge=0, description="count-aware surprise required, in sigmas (default 4; 0 for thresholds)")
+    min_expected: float = Field(default=0.0, ge=0, description="volume guard: expected count or denominator")
+    below_usual_low: float | None = Field(
+        default=None, gt=0, le=1,
+        description="also require the value to be below this fraction of the series' usual low "
+        "(10th percentile of its daily minima over 6 weeks): a SKU whose stock routinely dips "
+        "to 5 days of cover before each restock does not page at 7",
+    )
+    # forecast_cover
+    cover_days_below: float | None = None
+    demand_days: int = Field(default=14, ge=1, le=90)
+    # model detectors
+    sensitivity: float = Field(default=1.0, gt=0)
+    features: list[str] = Field(default_factory=list)
+
+    @property
+    def required_surprise(self) -> float:
+        if self.significance is not None:
+            return self.significance
+        return 0.0 if self.type in ("threshold", "forecast_cover") else 4.0
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> Condition:
+        if self.type == "threshold" and self.above is None and self.below is None:
+            raise ValueError("a threshold needs 'above' or 'below'")
+        if self.type == "change" and self.change is None and self.ratio is None:
+            raise ValueError("a change detector needs 'change' or 'ratio'")
+        if self.type == "zscore" and self.sigmas is None:
+            raise ValueError("a zscore detector needs 'sigmas'")
+        if self.type == "forecast_cover" and self.cover_days_below is None:
+            raise ValueError("forecast_cover needs 'cover_days_below'")
+        if self.type in ("change", "zscore", "seasonal_band") and self.direction == "both" and self.type == "change" and self.ratio is not None:
+            raise ValueError("a ratio change needs direction 'up' or 'down'")
+        return self
+
+
+class Compound(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    all: list[Condition | Compound] | None = None
+    any: list[Condition | Compound] | None = None
+    not_: Condition | Compound | None = Field(default=None, alias="not")
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Compound:
+        given = [x for x in (self.all, self.any, self.not_) if x is not None]
+        if len(given) != 1:
+            raise ValueError("a compound condition needs exactly one of 'all', 'any' or 'not'")
+        return self
+
+    def conditions(self) -> list[Condition]:
+        out: list[Condition] = []
+        for part in (self.all or []) + (self.any or []) + ([self.not_] if self.not_ else []):
+            out += part.conditions() if isinstance(part, Compound) else [part]
+        return out
+
+
+class Scope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    platforms: list[str] = Field(default_factory=list)
+    stores: list[str] = Field(default_factory=list)
+    skus: list[str] = Field(default_factory=list)
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: Localized
+    description: Localized | None = None
+    severity: Severity
+    category: str | None = None
+    mode: Literal["alert", "task"] = "alert"
+    kind: Literal["business", "data"] = "business"
+    when: Condition | Compound
+    for_: Hours = Field(default=1.0, alias="for")
+    keep_firing_for: Hours = 2.0
+    scope: Scope = Field(default_factory=Scope)
+    during_events: Literal["mute", "active"] = "mute"
+    event_kinds: list[Literal["promotion", "holiday", "maintenance"]] = Field(default_factory=lambda: ["promotion", "maintenance"])
+    event_tail: Hours = 0.0
+    notify: list[str] = Field(default_factory=list)
+    enabled: bool = True
+    version: int = 1
+    runbook: Localized | None = None
+
+    @property
+    def metric(self) -> str:
+        return self.when.metric if isinstance(self.when, Condition) else self.when.conditions()[0].metric
+
+    def conditions(self) -> list[Condition]:
+        return [self.when] if isinstance(self.when, Condition) else self.when.conditions()
+
+
+class RulePack(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = 1
+    rules: list[Rule]
+
+    def enabled(self) -> list[Rule]:
+        return [r for r in self.rules if r.enabled]
+
+    def get(self, rule_id: str) -> Rule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+
+def _error_location(raw: dict[str, Any], loc: tuple[int | str, ...]) -> tuple[str | None, str]:
+    rule_id = None
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        rules = raw.get("rules") or []
+        if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
+            rule_id = str(rules[loc[1]].get("id", f"#{loc[1] + 1}"))
+        loc = loc[2:]
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in ("Condition", "Compound"))]
+    return rule_id, ".".join(parts) or "(rule)"
+
+
+def _line_of(text: str, rule_id: str | None) -> int | None:
+    if rule_id is None:
+        return None
+    for i, line in enumerate(text.splitlines(), start=1):
+        if re.search(rf"\bid:\s*['\"]?{re.escape(rule_id)}['\"]?\s*$", line):
+            return i
+    return None
+
+
+def parse_rules(text: str, source: str = "<rules>") -> RulePack:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise RuleError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=source, line=mark.line + 1 if mark else None) from None
+    if not isinstance(raw, dict) or "rules" not in raw:
+        raise RuleError("a rule file is a mapping with a 'rules' list", file=source, line=1)
+    try:
+        pack = RulePack.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        rule_id, field = _error_location(raw, tuple(first["loc"]))
+        where = f"rule {rule_id!r}: " if rule_id else ""
+        raise RuleError(f"{where}{first['msg']}", file=source, line=_line_of(text, rule_id), field=field) from None
+    seen: set[str] = set()
+    for rule in pack.rules:
+        if rule.id in seen:
+            raise RuleError(f"rule id {rule.id!r} is used twice", file=source, line=_line_of(text, rule.id), field="id")
+        seen.add(rule.id)
+    return pack
+
+
+def load_rules(path: Path | str) -> RulePack:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleError(f"cannot read rule file: {exc.strerror}", file=str(path)) from None
+    return parse_rules(text, str(path))
+
+
+def default_rules_path() -> Path:
+    return Path(__file__).with_name("default_rules.yaml")
+
+
+def default_rules() -> RulePack:
+    return load_rules(default_rules_path())

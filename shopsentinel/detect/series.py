@@ -1,0 +1,148 @@
+"""Resolve a rule's metric into a :class:`SeriesView`: the matrix a detector looks at.
+
+Counts are summed over the rule's window, ratios are computed from windowed numerator and
+denominator (so significance can be judged on the counts behind them), stock cover divides
+stock by a demand forecast, and composite metrics evaluate their formula. Each view also
+carries the mask of points its baselines must not learn from: calendar events (plus a tail)
+and points that were themselves far outside their own history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shopsentinel.catalog import Catalog
+from shopsentinel.catalog.formula import Formula
+from shopsentinel.detect.baselines import rolling_mean_daily, rolling_sum, seasonal_history, summarize
+from shopsentinel.detect.panel import MetricMatrix, Panel
+from shopsentinel.detect.significance import count_surprise, extra_variation, robust_surprise
+
+OUTLIER_SIGMAS = 5.0
+OUTLIER_CHANGE = 0.3
+EVENT_KINDS = ("promotion", "holiday", "maintenance")
+
+
+@dataclass
+class SeriesView:
+    metric: str
+    kind: str  # count | ratio | continuous
+    values: np.ndarray
+    store_index: np.ndarray
+    skus: list[str]
+    offsets: np.ndarray
+    numerator: np.ndarray | None = None
+    denominator: np.ndarray | None = None
+    window: int = 1
+    _exclude: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> list[tuple[int, str]]:
+        return list(zip(self.store_index.tolist(), self.skus, strict=True))
+
+
+def _align(source: MetricMatrix, store_index: np.ndarray, skus: list[str], *, store_level: bool = False) -> np.ndarray:
+    """Columns of ``source`` re-ordered to the given keys (NaN where a key has no data)."""
+    lookup = {(int(s), "" if store_level else k): i for i, (s, k) in enumerate(zip(source.store_index, source.skus, strict=True))}
+    out = np.full((source.values.shape[0], len(skus)), np.nan)
+    for j, (s, k) in enumerate(zip(store_index, skus, strict=True)):
+        i = lookup.get((int(s), "" if store_level else k))
+        if i is not None:
+            out[:, j] = source.values[:, i]
+    return out
+
+
+class SeriesResolver:
+    """Builds (and caches) the views the rules of one panel ask for."""
+
+    def __init__(self, panel: Panel, catalog: Catalog) -> None:
+        self.panel = panel
+        self.catalog = catalog
+        self._cache: dict[tuple[str, int, int], SeriesView | None] = {}
+        self._event_masks: dict[int, np.ndarray] = {}
+
+    def event_mask(self, tail_hours: int) -> np.ndarray:
+        if tail_hours not in self._event_masks:
+            self._event_masks[tail_hours] = self.panel.event_mask(EVENT_KINDS, tail_hours)
+        return self._event_masks[tail_hours]
+
+    def view(self, metric: str, window: float, demand_days: int = 14) -> SeriesView | None:
+        key = (metric, max(1, int(round(window))), demand_days)
+        if key not in self._cache:
+            self._cache[key] = self._resolve(metric, key[1], demand_days)
+        return self._cache[key]
+
+    def _make(self, metric: str, kind: str, values: np.ndarray, base: MetricMatrix, window: int, **extra: np.ndarray | None) -> SeriesView:
+        offsets = self.panel.offsets[:, base.store_index] if base.width else np.zeros((self.panel.hours, 0))
+        return SeriesView(metric, kind, values, base.store_index, list(base.skus), offsets, window=window, **extra)  # type: ignore[arg-type]
+
+    def _resolve(self, metric: str, window: int, demand_days: int) -> SeriesView | None:
+        definition = self.catalog.get(metric)
+        matrices = self.panel.metrics
+        if metric in matrices and not definition.derived:
+            base = matrices[metric]
+            if definition.aggregation == "sum":
+                kind = "count" if definition.kind == "count" else "continuous"
+                return self._make(metric, kind, rolling_sum(base.values, window), base, window)
+            return self._make(metric, "continuous", base.values, base, window)
+        if metric == "stock_cover_days":
+            stock, sold = matrices.get("stock"), matrices.get("units_sold")
+            if stock is None or sold is None:
+                return None
+            demand = self._normal_demand(_align(sold, stock.store_index, stock.skus), stock.store_index, demand_days)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cover = np.where(demand > 0, np.maximum(stock.values, 0) / demand, np.nan)
+            return self._make(metric, "continuous", cover, stock, window, denominator=demand)
+        if not definition.derived or definition.formula is None:
+            return None
+        formula = Formula(definition.formula)
+        names = formula.names()
+        window = max(window, definition.window_hours)
+        if len(names) == 2 and definition.formula.replace(" ", "") == f"{names[0]}/{names[1]}":
+            num_m, den_m = matrices.get(names[0]), matrices.get(names[1])
+            if num_m is None or den_m is None:
+                return None
+            store_level = self.catalog.get(names[0]).scope == "store"
+            den = _align(den_m, num_m.store_index, num_m.skus, store_level=store_level)
+            num = rolling_sum(num_m.values, window)
+            den = rolling_sum(den, window)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rate = np.where(den > 0, num / den, np.nan)
+            return self._make(metric, "ratio", rate, num_m, window, numerator=num, denominator=den)
+        parts = {name: self.view(name, window) for name in names}
+        if any(v is None for v in parts.values()):
+            return None
+        anchor = next(iter(parts.values()))
+        assert anchor is not None
+        aligned = {}
+        for name, v in parts.items():
+            assert v is not None
+            lookup = {k: i for i, k in enumerate(v.keys)}
+            cols = [lookup.get(k) for k in anchor.keys]
+            aligned[name] = np.stack([v.values[:, c] if c is not None else np.full(self.panel.hours, np.nan) for c in cols], axis=1)
+        values = np.asarray(formula.evaluate(aligned), dtype=float)
+        return SeriesView(metric, "continuous", values, anchor.store_index, list(anchor.skus), anchor.offsets, window=window)
+
+    def _normal_demand(self, sold: np.ndarray, store_index: np.ndarray, days: int) -> np.ndarray:
+        """Daily demand from the trailing ``days`` days outside promotions (a causal forecast)."""
+        events = self.event_mask(0)[:, store_index]
+        return rolling_mean_daily(np.where(events, np.nan, sold), days)
+
+    def exclusion(self, view: SeriesView, tail_hours: int = 0) -> np.ndarray:
+        """Points a baseline must skip: events (+ tail) and the view's own outliers."""
+        if tail_hours not in view._exclude:
+            events = self.event_mask(tail_hours)[:, view.store_index]
+            view._exclude[tail_hours] = events | self._outliers(view, events)
+        return view._exclude[tail_hours]
+
+    def _outliers(self, view: SeriesView, events: np.ndarray) -> np.ndarray:
+        history = seasonal_history(view.values, view.offsets, period_hours=24, count=7, exclude=events)
+        base = summarize(history, "median")
+        if view.kind == "count":
+            surprise = count_surprise(view.values, base.expected, extra_variation(base.expected, base.spread), "both")
+        else:
+            surprise = robust_surprise(view.values, base.expected, base.spread, "both")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            change = np.abs(view.values - base.expected) / np.abs(base.expected)
+        return (np.nan_to_num(surprise, nan=0.0) >= OUTLIER_SIGMAS) & (np.nan_to_num(change, nan=0.0) >= OUTLIER_CHANGE)

@@ -1,0 +1,1 @@
+"""Reading, normalizing and cleaning incoming metric data (files, API points)."""

@@ -1,0 +1,126 @@
+"""Data cleaning: duplicates, conflicting duplicates, missing and impossible values.
+
+Nothing here guesses a value. Bad points are removed from what business rules see and kept as
+:class:`Finding` records (data-quality findings) that become ``kind: data`` alerts. Checks use
+only each point's past, so live ingestion and a backtest quarantine the same points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from shopsentinel.catalog import Catalog
+
+KEY = ("ts", "platform", "store", "sku", "metric")
+# A point this many times above the largest value of its series' previous week is not believable
+# (an extra zero or three typed into an amount). Promotions stay far below this.
+FAR_OUTSIDE_FACTOR = 20.0
+HISTORY_POINTS = 720  # about a month of hourly points: restocks stay believable
+BOUNDED = {"dsr": (0.0, 5.0)}
+
+
+@dataclass
+class Finding:
+    kind: str  # duplicate | conflict | missing_value | impossible | far_outside
+    platform: str
+    store: str
+    sku: str
+    metric: str
+    ts: object
+    value: float | None
+    detail: str
+    line: int | None = None
+
+
+@dataclass
+class CleanReport:
+    rows_in: int = 0
+    rows_out: int = 0
+    exact_duplicates: int = 0
+    conflicts: int = 0
+    missing_values: int = 0
+    quarantined: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "exact_duplicates": self.exact_duplicates,
+            "conflicting_duplicates": self.conflicts,
+            "missing_values": self.missing_values,
+            "quarantined": self.quarantined,
+        }
+
+
+def _findings(df: pl.DataFrame, kind: str, detail: str | pl.Expr, limit: int | None = None) -> list[Finding]:
+    if limit is not None:
+        df = df.head(limit)
+    detail_expr = pl.lit(detail) if isinstance(detail, str) else detail
+    rows = df.with_columns(detail_expr.alias("_detail")).select(
+        "platform", "store", "sku", "metric", "ts", "value", "_detail", pl.col("line") if "line" in df.columns else pl.lit(None).alias("line")
+    )
+    return [Finding(kind, p, s, k, m, t, v, d, ln) for p, s, k, m, t, v, d, ln in rows.iter_rows()]
+
+
+def clean(metrics: pl.DataFrame, catalog: Catalog, *, max_findings_per_kind: int = 10_000) -> tuple[pl.DataFrame, CleanReport]:
+    """Return the points business rules may see, and a report of what was removed and why."""
+    report = CleanReport(rows_in=metrics.height)
+    if "line" not in metrics.columns:
+        metrics = metrics.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64))
+
+    missing = metrics.filter(pl.col("value").is_null())
+    report.missing_values = missing.height
+    report.findings += _findings(missing, "missing_value", "empty value (not read as zero)", max_findings_per_kind)
+    df = metrics.filter(pl.col("value").is_not_null())
+
+    before = df.height
+    df = df.unique(subset=[*KEY, "value"], keep="first", maintain_order=True)
+    report.exact_duplicates = before - df.height
+
+    # Conflicting duplicates: same key, different values. The latest line wins.
+    counts = df.group_by(KEY).agg(pl.len().alias("_n")).filter(pl.col("_n") > 1)
+    if counts.height:
+        conflicted = df.join(counts.select(KEY), on=list(KEY), how="semi").sort([*KEY, "line"])
+        dropped = conflicted.filter(pl.col("line") != pl.col("line").max().over(KEY))
+        report.conflicts = dropped.height
+        report.findings += _findings(
+            dropped, "conflict",
+            pl.format("conflicting duplicate (line {} dropped, a later line of the same point kept)", pl.col("line")),
+            max_findings_per_kind,
+        )
+        df = df.sort("line").unique(subset=list(KEY), keep="last", maintain_order=True)
+
+    df, quarantined = quarantine_impossible(df, catalog)
+    report.quarantined = quarantined.height
+    report.findings += _findings(quarantined, "impossible", pl.col("_reason"), max_findings_per_kind)
+    report.rows_out = df.height
+    return df, report
+
+
+def quarantine_impossible(df: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split off values that cannot be true: negative counts/stock/amounts, out-of-range
+    gauges, and points far outside their series' own recent history."""
+    metric_names = df.get_column("metric").unique().to_list()
+    non_negative = [m for m in metric_names if catalog.get(m).non_negative]
+    checked = df.sort("platform", "store", "sku", "metric", "ts").with_columns(
+        pl.col("value").abs().shift(1).rolling_max(window_size=HISTORY_POINTS, min_samples=24)
+        .over("platform", "store", "sku", "metric").alias("_recent_max")
+    )
+    reason = pl.when(pl.col("metric").is_in(non_negative) & (pl.col("value") < 0)).then(
+        pl.format("impossible negative value {}", pl.col("value"))
+    )
+    for metric, (low, high) in BOUNDED.items():
+        reason = reason.when((pl.col("metric") == metric) & ((pl.col("value") < low) | (pl.col("value") > high))).then(
+            pl.format("{} outside its range [{}, {}]", pl.col("value"), pl.lit(low), pl.lit(high))
+        )
+    far = pl.col("value").abs() > FAR_OUTSIDE_FACTOR * pl.max_horizontal(pl.col("_recent_max"), pl.lit(1.0))
+    reason = reason.when(far & pl.col("_recent_max").is_not_null()).then(
+        pl.format("{} is more than {}× the largest value of the previous month ({})", pl.col("value"), pl.lit(int(FAR_OUTSIDE_FACTOR)), pl.col("_recent_max"))
+    ).otherwise(None)
+    checked = checked.with_columns(reason.alias("_reason"))
+    bad = checked.filter(pl.col("_reason").is_not_null())
+    good = checked.filter(pl.col("_reason").is_null()).drop("_recent_max", "_reason")
+    return good, bad.drop("_recent_max")

@@ -1,0 +1,1 @@
+"""Storage: the embedded metric store (DuckDB) and, later, the state database."""
