@@ -120,8 +120,8 @@ def rolling_mean_daily(values: np.ndarray, days: int) -> np.ndarray:
     return np.where(counts >= 24, per_hour * 24.0, np.nan)
 
 
-def usual_low(values: np.ndarray, *, days: int = 42, quantile: float = 10.0, ignore_below: float = 0.5) -> np.ndarray:
-    """The series' usual low point: a low percentile of its daily minima over the previous
+def usual_low(values: np.ndarray, *, days: int = 42, quantile: float = 0.0, ignore_below: float = 0.5) -> np.ndarray:
+    """The series' usual low point: the lowest (or a low percentile) of its daily minima over the previous
     ``days`` days (T × S, causal). Days that bottom out below ``ignore_below`` (a stock-out,
     an outage) are left out so one incident does not lower the bar for weeks."""
     hours, width = values.shape
@@ -137,5 +137,5 @@ def usual_low(values: np.ndarray, *, days: int = 42, quantile: float = 10.0, ign
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)
         low = np.nanpercentile(lags, quantile, axis=0)
-        enough = np.sum(~np.isnan(lags), axis=0) >= 14
+        enough = np.sum(~np.isnan(lags), axis=0) >= 5
     return np.where(enough, low, np.nan)

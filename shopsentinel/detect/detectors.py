@@ -44,12 +44,33 @@ def _nan_like(a: np.ndarray) -> np.ndarray:
 
 def _history_for(view: SeriesView, cond: Condition, values: np.ndarray, exclude: np.ndarray) -> tuple[Baseline, Baseline]:
     """(expected-level baseline as the rule asks, 7-day same-hour baseline for the spread)."""
-    daily = summarize(seasonal_history(values, view.offsets, period_hours=24, count=7, exclude=exclude), cond.agg)
+
+    def history(period: int, count: int, search: int | None = None) -> Baseline:
+        stack = seasonal_history(values, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
+        how = cond.agg if count > 1 else "median"
+        base = summarize(stack, how)
+        if view.kind == "ratio" and view.numerator is not None and view.denominator is not None:
+            # Pooled rate (Σ numerator / Σ denominator): the median of hourly ratios of a
+            # sparse series is 0 and would make every single refund look significant.
+            num = seasonal_history(view.numerator, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
+            den = seasonal_history(view.denominator, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
+            both = ~np.isnan(num) & ~np.isnan(den)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                pooled = np.sum(np.where(both, num, 0), axis=0) / np.sum(np.where(both, den, 0), axis=0)
+            base.expected = np.where(np.isfinite(pooled), pooled, np.nan)
+        elif view.kind == "count" and how == "median":
+            # Sparse counts: the median of mostly-zero hours is 0; the mean is the better rate.
+            with np.errstate(invalid="ignore"):
+                mean = summarize(stack, "mean").expected
+            base.expected = np.where(base.expected < 3, mean, base.expected)
+        return base
+
+    daily = history(24, 7)
     if cond.baseline == "previous_day":
-        level = summarize(seasonal_history(values, view.offsets, period_hours=24, count=1, exclude=exclude, search=7), "median")
+        level = history(24, 1, search=7)
         level.spread = daily.spread
     elif cond.baseline == "hour_of_week":
-        level = summarize(seasonal_history(values, view.offsets, period_hours=168, count=cond.history, exclude=exclude, search=cond.history * 2), cond.agg)
+        level = history(168, cond.history, search=cond.history * 2)
         level.spread = np.where(np.isnan(level.spread) | (level.samples < 3), daily.spread, level.spread)
     elif cond.baseline == "previous_period":
         window = max(1, view.window)
@@ -57,7 +78,7 @@ def _history_for(view: SeriesView, cond: Condition, values: np.ndarray, exclude:
         shifted[window:] = np.where(exclude[:-window], np.nan, values[:-window])
         level = Baseline(shifted, daily.spread, np.where(np.isnan(shifted), 0, 1))
     elif cond.history != 7:
-        level = summarize(seasonal_history(values, view.offsets, period_hours=24, count=cond.history, exclude=exclude), cond.agg)
+        level = history(24, cond.history)
     else:
         level = daily
     return level, daily
@@ -66,7 +87,8 @@ def _history_for(view: SeriesView, cond: Condition, values: np.ndarray, exclude:
 def _surprise(view: SeriesView, cond: Condition, base: Baseline, daily: Baseline, direction: str) -> tuple[np.ndarray, np.ndarray]:
     """(surprise in sigmas, volume) for the view's kind."""
     if view.kind == "ratio" and view.numerator is not None and view.denominator is not None:
-        expected_num = view.denominator * base.expected
+        floor = 1.0 / (np.maximum(base.samples, daily.samples) + 1.0)
+        expected_num = np.maximum(view.denominator * base.expected, floor)
         # The rate's day-to-day spread, converted into extra variation of the numerator.
         with np.errstate(divide="ignore", invalid="ignore"):
             cv = np.where(base.expected > 0, daily.spread / base.expected, np.nan)
@@ -74,7 +96,10 @@ def _surprise(view: SeriesView, cond: Condition, base: Baseline, daily: Baseline
         return count_surprise(view.numerator, expected_num, cv, direction), view.denominator
     if view.kind == "count":
         cv = extra_variation(base.expected, daily.spread)
-        return count_surprise(view.values, base.expected, cv, direction), base.expected
+        # Seven quiet hours do not prove a rate of zero: floor it at 1/(n+1).
+        floor = 1.0 / (np.maximum(base.samples, daily.samples) + 1.0)
+        expected = np.where(np.isnan(base.expected), np.nan, np.maximum(base.expected, floor))
+        return count_surprise(view.values, expected, cv, direction), base.expected
     return robust_surprise(view.values, base.expected, daily.spread, direction), np.abs(base.expected)
 
 

@@ -71,7 +71,7 @@ class Condition(BaseModel):
     below_usual_low: float | None = Field(
         default=None, gt=0, le=1,
         description="also require the value to be below this fraction of the series' usual low "
-        "(10th percentile of its daily minima over 6 weeks): a SKU whose stock routinely dips "
+        "(the lowest of its daily minima over 6 weeks): a SKU whose stock routinely dips "
         "to 5 days of cover before each restock does not page at 7",
     )
     # forecast_cover
