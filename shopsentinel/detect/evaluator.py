@@ -72,7 +72,11 @@ def _decide(cond: Condition, resolver: SeriesResolver, tail: int) -> tuple[Serie
 def _combine(node: Condition | Compound, resolver: SeriesResolver, tail: int) -> tuple[SeriesView, Decision] | None:
     """Evaluate a compound condition; metrics are matched by (store, SKU)."""
     if isinstance(node, Condition):
-        return _decide(node, resolver, tail)
+        if not node.also_windows:
+            return _decide(node, resolver, tail)
+        variants = [node.model_copy(update={"also_windows": []})]
+        variants += [node.model_copy(update={"window": w, "also_windows": []}) for w in node.also_windows]
+        node = Compound.model_validate({"any": variants})
     parts_src = node.all or node.any or ([node.not_] if node.not_ is not None else [])
     parts = [_combine(p, resolver, tail) for p in parts_src]
     if any(p is None for p in parts) or not parts:
@@ -108,7 +112,8 @@ def evaluate_rule(rule: Rule, panel: Panel, resolver: SeriesResolver, catalog: C
         return []
     fire, clear, known = decision.fire[:, cols], decision.clear[:, cols], decision.known[:, cols]
     if rule.during_events == "mute":
-        muted = panel.event_mask(tuple(rule.event_kinds), tail)[:, view.store_index[cols]]
+        reach = max(int(round(w)) for c in rule.conditions() for w in [c.window, *c.also_windows]) - 1
+        muted = panel.event_mask(tuple(rule.event_kinds), tail + reach)[:, view.store_index[cols]]
         fire = fire & ~muted
         clear = clear | (muted & known)
     category = rule.category or catalog.get(view.metric).category

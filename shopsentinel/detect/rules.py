@@ -55,6 +55,11 @@ class Condition(BaseModel):
     metric: str
     type: DetectorType
     window: Hours = 1.0
+    also_windows: list[Hours] = Field(
+        default_factory=list,
+        description="extra windows judged the same way (any may fire): a small store's drop is "
+        "only significant summed over several hours, a big store's within one",
+    )
     direction: Literal["up", "down", "both"] = "both"
     # threshold
     above: float | None = None

@@ -132,7 +132,8 @@ class SeriesResolver:
     def exclusion(self, view: SeriesView, tail_hours: int = 0) -> np.ndarray:
         """Points a baseline must skip: events (+ tail) and the view's own outliers."""
         if tail_hours not in view._exclude:
-            events = self.event_mask(tail_hours)[:, view.store_index]
+            # A windowed value is touched by an event until the window has passed it.
+            events = self.event_mask(tail_hours + view.window - 1)[:, view.store_index]
             view._exclude[tail_hours] = events | self._outliers(view, events)
         return view._exclude[tail_hours]
 
