@@ -10,6 +10,7 @@ thresholds, the count-aware significance and the volume guard.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -130,7 +131,27 @@ class ChangeDetector:
             crossed = np.abs(x - expected) >= change * np.abs(expected)
             relaxed = np.abs(x - expected) >= change * HYSTERESIS * np.abs(expected)
             lower, upper = (1 - change) * expected, (1 + change) * expected
+        crossed &= _weekly_agrees(view, cond, exclude, lambda e: _crossed(x, e, direction, factor, cond.change))
         return _decide(view, cond, base, daily, crossed, relaxed, lower, upper, direction)
+
+
+def _crossed(x: np.ndarray, expected: np.ndarray, direction: str, factor: float, change: float | None) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        if direction == "down":
+            return x <= factor * expected
+        if direction == "up":
+            return x >= factor * expected
+        return np.abs(x - expected) >= (change or abs(factor - 1)) * np.abs(expected)
+
+
+def _weekly_agrees(view: SeriesView, cond: Condition, exclude: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Where a daily baseline says "anomaly", check the same hour in the previous weeks agrees
+    (where there are at least two such weeks to ask)."""
+    if not cond.weekly_check or cond.baseline in ("hour_of_week", "previous_period"):
+        return np.ones(view.values.shape, dtype=bool)
+    weekly = cond.model_copy(update={"baseline": "hour_of_week", "history": 4, "agg": "median"})
+    base, _ = _history_for(view, weekly, view.values, exclude)
+    return (base.samples < 2) | np.isnan(base.expected) | test(base.expected)
 
 
 class ZScoreDetector:
@@ -155,6 +176,8 @@ class ZScoreDetector:
             with np.errstate(divide="ignore", invalid="ignore"):
                 rel = np.abs(x - base.expected) / np.abs(base.expected)
             crossed = crossed & (rel >= cond.change)
+            factor = 1 - cond.change if cond.direction == "down" else 1 + cond.change
+            crossed &= _weekly_agrees(view, cond, exclude, lambda e: _crossed(x, e, cond.direction, factor, cond.change))
         return _decide(view, cond, base, daily, crossed, relaxed, lower, upper, cond.direction)
 
 

@@ -68,6 +68,11 @@ class Condition(BaseModel):
     baseline: Literal["previous_day", "same_hour", "hour_of_week", "previous_period"] = "same_hour"
     history: int = Field(default=7, ge=1, le=60, description="periods of history (days, or weeks for hour_of_week)")
     agg: Literal["mean", "median"] = "median"
+    weekly_check: bool = Field(
+        default=True,
+        description="daily baselines: also require the move against the same hour of past weeks, "
+        "so a weekly routine (Tuesday's livestream, the Sunday lull) is not an anomaly",
+    )
     change: float | None = Field(default=None, gt=0, description="relative change, 0.5 = 50%")
     ratio: float | None = Field(default=None, gt=0, description="value vs expected multiple, 2.0 = 200%")
     sigmas: float | None = Field(default=None, gt=0)
