@@ -56,8 +56,14 @@ def _history_for(view: SeriesView, cond: Condition, values: np.ndarray, exclude:
             num = seasonal_history(view.numerator, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
             den = seasonal_history(view.denominator, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
             both = ~np.isnan(num) & ~np.isnan(den)
+            num_sum = np.sum(np.where(both, num, 0), axis=0)
+            den_sum = np.sum(np.where(both, den, 0), axis=0)
+            # Shrink towards the week's overall rate: seven quiet night hours with 20 payment
+            # attempts each do not prove a failure rate of zero.
+            prior_rate = _weekly_rate(view)
+            prior = np.where(np.isnan(prior_rate), 0.0, RATE_PRIOR_WEIGHT)
             with np.errstate(invalid="ignore", divide="ignore"):
-                pooled = np.sum(np.where(both, num, 0), axis=0) / np.sum(np.where(both, den, 0), axis=0)
+                pooled = (num_sum + prior * np.nan_to_num(prior_rate)) / (den_sum + prior)
             base.expected = np.where(np.isfinite(pooled), pooled, np.nan)
         elif view.kind == "count" and how == "median":
             # Sparse counts: the median of mostly-zero hours is 0; the mean is the better rate.
@@ -83,6 +89,29 @@ def _history_for(view: SeriesView, cond: Condition, values: np.ndarray, exclude:
     else:
         level = daily
     return level, daily
+
+
+RATE_PRIOR_WEIGHT = 50.0
+
+
+def _weekly_rate(view: SeriesView) -> np.ndarray:
+    """Pooled rate over the previous 7 days, all hours (T × S, causal)."""
+    assert view.numerator is not None and view.denominator is not None
+    if "weekly_rate" not in view._cache:
+        window = 168 // max(1, view.window) * max(1, view.window)
+        step = max(1, view.window)
+        # Non-overlapping windows ending at t - step, t - 2·step, …: sum every step-th value.
+        num = np.zeros(view.values.shape)
+        den = np.zeros(view.values.shape)
+        for k in range(1, window // step + 1):
+            lag = k * step
+            num[lag:] += np.nan_to_num(view.numerator[:-lag])
+            den[lag:] += np.nan_to_num(view.denominator[:-lag])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(den > 0, num / den, np.nan)
+        rate[: 24 * 2] = np.nan
+        view._cache["weekly_rate"] = rate
+    return view._cache["weekly_rate"]
 
 
 def _surprise(view: SeriesView, cond: Condition, base: Baseline, daily: Baseline, direction: str) -> tuple[np.ndarray, np.ndarray]:

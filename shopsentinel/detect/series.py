@@ -36,6 +36,7 @@ class SeriesView:
     denominator: np.ndarray | None = None
     window: int = 1
     _exclude: dict[int, np.ndarray] = field(default_factory=dict)
+    _cache: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def keys(self) -> list[tuple[int, str]]:
@@ -138,12 +139,18 @@ class SeriesResolver:
         return view._exclude[tail_hours]
 
     def _outliers(self, view: SeriesView, events: np.ndarray) -> np.ndarray:
-        history = seasonal_history(view.values, view.offsets, period_hours=24, count=7, exclude=events)
-        base = summarize(history, "median")
-        if view.kind == "count":
-            surprise = count_surprise(view.values, base.expected, extra_variation(base.expected, base.spread), "both")
-        else:
-            surprise = robust_surprise(view.values, base.expected, base.spread, "both")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            change = np.abs(view.values - base.expected) / np.abs(base.expected)
-        return (np.nan_to_num(surprise, nan=0.0) >= OUTLIER_SIGMAS) & (np.nan_to_num(change, nan=0.0) >= OUTLIER_CHANGE)
+        """Far from both the same hour of recent days and the same hour of recent weeks
+        (a weekly routine such as a Tuesday livestream is not an outlier)."""
+        outlier = np.ones(view.values.shape, dtype=bool)
+        for period, count in ((24, 7), (168, 4)):
+            history = seasonal_history(view.values, view.offsets, period_hours=period, count=count, exclude=events)
+            base = summarize(history, "median")
+            if view.kind == "count":
+                surprise = count_surprise(view.values, base.expected, extra_variation(base.expected, base.spread), "both")
+            else:
+                surprise = robust_surprise(view.values, base.expected, base.spread, "both")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                change = np.abs(view.values - base.expected) / np.abs(base.expected)
+            far = (np.nan_to_num(surprise, nan=0.0) >= OUTLIER_SIGMAS) & (np.nan_to_num(change, nan=0.0) >= OUTLIER_CHANGE)
+            outlier &= far | (base.samples < 2)
+        return outlier
