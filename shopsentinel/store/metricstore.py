@@ -1,0 +1,143 @@
+"""The embedded metric store (DuckDB): canonical points, stores, calendar, findings and
+the metric catalog's version history.
+
+Imports are all or nothing: every file is read and validated before the transaction starts,
+and any failure rolls back, so nothing stored before is lost. A point imported again with a
+different value replaces the old one (the latest import wins) and is counted as a conflict.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+import polars as pl
+
+from shopsentinel.catalog import Catalog, MetricDefinition, default_catalog
+from shopsentinel.ingest.clean import clean
+from shopsentinel.ingest.reader import default_stores, read_directory
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS points (
+    ts TIMESTAMPTZ NOT NULL, platform VARCHAR NOT NULL, store VARCHAR NOT NULL, sku VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL, value DOUBLE NOT NULL, batch INTEGER NOT NULL,
+    PRIMARY KEY (platform, store, sku, metric, ts)
+);
+CREATE TABLE IF NOT EXISTS stores (
+    platform VARCHAR NOT NULL, store VARCHAR NOT NULL, name VARCHAR, timezone VARCHAR NOT NULL,
+    PRIMARY KEY (platform, store)
+);
+CREATE TABLE IF NOT EXISTS calendar (
+    start TIMESTAMPTZ, "end" TIMESTAMPTZ, platform VARCHAR, store VARCHAR, name VARCHAR, kind VARCHAR
+);
+CREATE TABLE IF NOT EXISTS findings (
+    batch INTEGER, kind VARCHAR, platform VARCHAR, store VARCHAR, sku VARCHAR, metric VARCHAR,
+    ts TIMESTAMPTZ, value DOUBLE, detail VARCHAR, line BIGINT
+);
+CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, source VARCHAR, imported_at TIMESTAMPTZ, rows BIGINT);
+CREATE TABLE IF NOT EXISTS metric_versions (
+    id VARCHAR NOT NULL, version INTEGER NOT NULL, definition JSON NOT NULL, author VARCHAR, changed_at VARCHAR,
+    PRIMARY KEY (id, version)
+);
+"""
+
+
+class MetricStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self.db = duckdb.connect(self.path)
+        self.db.execute(SCHEMA)
+
+    def __enter__(self) -> MetricStore:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------------ import
+    def import_directory(self, directory: Path | str) -> dict[str, int]:
+        dataset = read_directory(Path(directory))  # raises before anything is written
+        cleaned, report = clean(dataset.metrics, self.catalog())
+        rows = cleaned.select(
+            pl.col("ts"), "platform", "store", "sku", "metric", "value"
+        )
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            batch = int(self._scalar("SELECT coalesce(max(id), 0) + 1 FROM batches"))
+            self.db.register("incoming", rows.to_arrow())
+            replaced = int(self._scalar(
+                "SELECT count(*) FROM points p JOIN incoming i USING (platform, store, sku, metric, ts) WHERE p.value <> i.value"
+            ))
+            self.db.execute("DELETE FROM points WHERE (platform, store, sku, metric, ts) IN (SELECT platform, store, sku, metric, ts FROM incoming)")
+            self.db.execute(f"INSERT INTO points SELECT ts, platform, store, sku, metric, value, {batch} FROM incoming")
+            self.db.unregister("incoming")
+            for s in default_stores(dataset.metrics, dataset.stores):
+                self.db.execute(
+                    "INSERT OR REPLACE INTO stores VALUES (?, ?, ?, ?)", [s.platform, s.store, s.name, s.timezone]
+                )
+            for e in dataset.calendar:
+                self.db.execute("INSERT INTO calendar VALUES (?, ?, ?, ?, ?, ?)", [e.start, e.end, e.platform, e.store, e.name, e.kind])
+            if report.findings:
+                findings = pl.DataFrame(
+                    [(batch, f.kind, f.platform, f.store, f.sku, f.metric, f.ts, f.value, f.detail, f.line) for f in report.findings],
+                    schema=["batch", "kind", "platform", "store", "sku", "metric", "ts", "value", "detail", "line"],
+                    orient="row",
+                )
+                self.db.register("incoming_findings", findings.to_arrow())
+                self.db.execute("INSERT INTO findings SELECT * FROM incoming_findings")
+                self.db.unregister("incoming_findings")
+            self.db.execute("INSERT INTO batches VALUES (?, ?, ?, ?)", [batch, str(dataset.metrics_path), datetime.now(UTC), rows.height])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        summary = report.summary()
+        summary["replaced_existing_points"] = replaced
+        summary["stored_points_total"] = self.count_points()
+        return summary
+
+    def count_points(self) -> int:
+        return int(self._scalar("SELECT count(*) FROM points"))
+
+    def _scalar(self, sql: str, params: list[object] | None = None) -> object:
+        rows = self.db.execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
+
+    def points(self, *, store: str | None = None, metric: str | None = None) -> pl.DataFrame:
+        sql = "SELECT ts, platform, store, sku, metric, value FROM points WHERE 1=1"
+        params: list[str] = []
+        if store:
+            sql += " AND store = ?"
+            params.append(store)
+        if metric:
+            sql += " AND metric = ?"
+            params.append(metric)
+        return pl.from_arrow(self.db.execute(sql + " ORDER BY ts", params).arrow())  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ catalog
+    def catalog(self) -> Catalog:
+        catalog = default_catalog()
+        rows = self.db.execute("SELECT definition FROM metric_versions ORDER BY id, version").fetchall()
+        for (definition,) in rows:
+            d = MetricDefinition(**json.loads(definition))
+            catalog._current[d.id] = d
+            catalog._history.setdefault(d.id, []).append(d)
+        return catalog
+
+    def define_metric(self, definition: MetricDefinition, *, author: str) -> MetricDefinition:
+        catalog = self.catalog()
+        saved = catalog.define(definition, author=author)
+        exists = self._scalar("SELECT 1 FROM metric_versions WHERE id = ? AND version = ?", [saved.id, saved.version])
+        if not exists:
+            self.db.execute(
+                "INSERT INTO metric_versions VALUES (?, ?, ?, ?, ?)",
+                [saved.id, saved.version, json.dumps(asdict(saved), ensure_ascii=False), saved.author, saved.changed_at],
+            )
+        return saved
