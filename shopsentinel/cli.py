@@ -180,13 +180,13 @@ def sim_fleet(
     stores: int = 24,
     days: int = 112,
     seed: int = 7,
-    fmt: Annotated[str, typer.Option("--format")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
 ) -> None:
     """Generate a synthetic fleet with labelled incidents and traps."""
     from shopsentinel.sim.fleet import FleetSpec, generate_fleet, write_fleet
 
     fleet = generate_fleet(FleetSpec(stores=stores, days=days, seed=seed))
-    write_fleet(fleet, outdir, fmt=fmt)
+    write_fleet(fleet, outdir, fmt="parquet" if fmt == "parquet" else "csv")
     console.print(f"fleet written to {outdir}")
 
 

@@ -54,6 +54,8 @@ class Formula:
 
     def _eval(self, node: ast.AST, values: Mapping[str, Any], funcs: Mapping[str, Callable[..., Any]]) -> Any:
         if isinstance(node, ast.Constant):
+            if not isinstance(node.value, int | float):
+                raise CatalogError(f"formula {self.text!r}: only numbers may appear as constants")
             return float(node.value)
         if isinstance(node, ast.Name):
             if node.id not in values:

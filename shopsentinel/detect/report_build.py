@@ -26,8 +26,8 @@ def build_report(directory: Path, result: BacktestResult, rules: RulePack, path:
     frame = read_metrics(metrics_path, stores=wanted) if wanted else None
     charts: dict[int, str] = {}
     if frame is not None:
-        data_start = result.stores and frame.select(pl.col("ts").min()).item().replace(minute=0, second=0, microsecond=0)
-        hours = int((result.end - data_start) // HOUR) if data_start else 0
+        data_start = frame.select(pl.col("ts").min()).item().replace(minute=0, second=0, microsecond=0)
+        hours = int((result.end - data_start) // HOUR)
         for store in wanted:
             infos = [s for s in result.stores if s.store == store]
             sub, _ = clean(frame.filter(pl.col("store") == store), catalog)

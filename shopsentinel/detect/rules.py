@@ -34,6 +34,7 @@ def parse_hours(value: Any) -> float:
 
 
 Hours = Annotated[float, BeforeValidator(parse_hours)]
+EventKind = Literal["promotion", "holiday", "maintenance"]
 DetectorType = Literal[
     "threshold", "change", "zscore", "seasonal_band", "forecast_cover", "ets", "isolation_forest", "auto", "event"
 ]
@@ -153,7 +154,7 @@ class Rule(BaseModel):
     keep_firing_for: Hours = 2.0
     scope: Scope = Field(default_factory=Scope)
     during_events: Literal["mute", "active"] = "mute"
-    event_kinds: list[Literal["promotion", "holiday", "maintenance"]] = Field(default_factory=lambda: ["promotion", "maintenance"])
+    event_kinds: list[EventKind] = Field(default_factory=lambda: list[EventKind](["promotion", "maintenance"]))
     event_tail: Hours = 0.0
     notify: list[str] = Field(default_factory=list)
     enabled: bool = True

@@ -51,8 +51,8 @@ def week_table(events: list[AlertEvent]) -> Table:
     for e in events:
         year, week, _ = e.start.isocalendar()
         by_week.setdefault(f"{year}-W{week:02d}", []).append(e)
-    for week, items in sorted(by_week.items()):
-        table.add_row(week, str(sum(e.kind == "business" for e in items)), str(sum(e.kind == "data" for e in items)), str(len({e.incident for e in items})))
+    for week_label, items in sorted(by_week.items()):
+        table.add_row(week_label, str(sum(e.kind == "business" for e in items)), str(sum(e.kind == "data" for e in items)), str(len({e.incident for e in items})))
     return table
 
 

@@ -8,6 +8,7 @@ only each point's past, so live ingestion and a backtest quarantine the same poi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -109,7 +110,7 @@ def quarantine_impossible(df: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFr
         pl.col("value").abs().shift(1).rolling_max(window_size=HISTORY_POINTS, min_samples=24)
         .over("platform", "store", "sku", "metric").alias("_recent_max")
     )
-    reason = pl.when(pl.col("metric").is_in(non_negative) & (pl.col("value") < 0)).then(
+    reason: Any = pl.when(pl.col("metric").is_in(non_negative) & (pl.col("value") < 0)).then(
         pl.format("impossible negative value {}", pl.col("value"))
     )
     for metric, (low, high) in BOUNDED.items():

@@ -70,11 +70,11 @@ class MetricStore:
         )
         self.db.execute("BEGIN TRANSACTION")
         try:
-            batch = int(self._scalar("SELECT coalesce(max(id), 0) + 1 FROM batches"))
+            batch = self._count("SELECT coalesce(max(id), 0) + 1 FROM batches")
             self.db.register("incoming", rows.to_arrow())
-            replaced = int(self._scalar(
+            replaced = self._count(
                 "SELECT count(*) FROM points p JOIN incoming i USING (platform, store, sku, metric, ts) WHERE p.value <> i.value"
-            ))
+            )
             self.db.execute("DELETE FROM points WHERE (platform, store, sku, metric, ts) IN (SELECT platform, store, sku, metric, ts FROM incoming)")
             self.db.execute(f"INSERT INTO points SELECT ts, platform, store, sku, metric, value, {batch} FROM incoming")
             self.db.unregister("incoming")
@@ -104,7 +104,11 @@ class MetricStore:
         return summary
 
     def count_points(self) -> int:
-        return int(self._scalar("SELECT count(*) FROM points"))
+        return self._count("SELECT count(*) FROM points")
+
+    def _count(self, sql: str) -> int:
+        value = self._scalar(sql)
+        return int(value) if isinstance(value, int | float) else 0
 
     def _scalar(self, sql: str, params: list[object] | None = None) -> object:
         rows = self.db.execute(sql, params or []).fetchall()
@@ -119,7 +123,9 @@ class MetricStore:
         if metric:
             sql += " AND metric = ?"
             params.append(metric)
-        return pl.from_arrow(self.db.execute(sql + " ORDER BY ts", params).arrow())  # type: ignore[return-value]
+        result = self.db.execute(sql + " ORDER BY ts", params)
+        columns = [d[0] for d in result.description or []]
+        return pl.DataFrame(result.fetchall(), schema=columns, orient="row")
 
     # ------------------------------------------------------------------ catalog
     def catalog(self) -> Catalog:

@@ -1,0 +1,1 @@
+"""Simulation: a synthetic store fleet with labelled incidents and traps, and its scorer."""

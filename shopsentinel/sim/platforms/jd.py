@@ -1,0 +1,196 @@
+"""A fake JOS router (``/routerjson``) and OAuth refresh (``/oauth2/refresh_token``) serving a Dataset.
+
+It checks app key, the MD5 signature over the params including ``360buy_param_json``, the ±6 min
+GMT+8 timestamp window and the access token; throttles; pages with ``page``/``page_size`` (≤ 50)
+and ``orderTotal``; honours ``optional_fields``; answers HTTP 200 with ``error_response`` (gateway
+layer) or ``apiResult.success=false`` (business layer). Error code numbers follow the connector's
+assumptions (:mod:`shopsentinel.sources.jd.client`). Unpaid orders are not served: the real
+``pop.order.search`` has no unpaid state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from shopsentinel.core.clock import Clock
+from shopsentinel.sim.platforms.dataset import Dataset, visible
+from shopsentinel.sim.platforms.gateway import (
+    CallLog,
+    Credentials,
+    Gate,
+    Json,
+    RateLimit,
+    RateLimiter,
+    Rejected,
+    between,
+    form_of,
+    page_of,
+    project,
+)
+from shopsentinel.sources.base import Order
+from shopsentinel.sources.common import format_china_time, format_money, parse_china_time, sign_params
+from shopsentinel.sources.jd import client as codes
+
+# Standard state → the orderState this fake emits (待付款 is never served).
+NATIVE_ORDER_STATE: dict[str, str] = {
+    "待发货": "WAIT_SELLER_STOCK_OUT",
+    "在途": "WAIT_GOODS_RECEIVE_CONFIRM",
+    "已完成": "FINISHED_L",
+    "退款中": "LOCKED",
+    "已取消": "TRADE_CANCELED",
+    "已退款": "TRADE_CANCELED",  # paid, then cancelled: carries paymentConfirmTime
+}
+MAX_PAGE_SIZE = 50
+
+
+class JosError(Exception):
+    def __init__(self, code: str, en_desc: str, zh_desc: str) -> None:
+        super().__init__(en_desc)
+        self.body = {"code": code, "en_desc": en_desc, "zh_desc": zh_desc}
+
+
+def render_order(order: Order) -> Json:
+    info: Json = {
+        "orderId": order.order_id,
+        "venderId": "10001",
+        "orderState": NATIVE_ORDER_STATE[order.status],
+        "orderPayment": format_money(order.amount),
+        "orderTotalPrice": format_money(order.amount),
+        "freightPrice": "0.00",
+        "orderStartTime": format_china_time(order.created_at),
+        "modified": format_china_time(order.updated_at or order.created_at),
+        "itemInfoList": [
+            {"skuId": str(1000 + i), "outerSkuId": line.sku, "skuName": line.sku, "wareId": "900",
+             "jdPrice": format_money(line.amount / line.quantity), "itemTotal": str(line.quantity)}
+            for i, line in enumerate(order.lines)
+        ],
+    }  # fmt: skip
+    if order.paid_at is not None:
+        info["paymentConfirmTime"] = format_china_time(order.paid_at)
+    return info
+
+
+def create_app(
+    dataset: Dataset,
+    *,
+    app_key: str,
+    app_secret: str,
+    clock: Clock,
+    rate_limit: RateLimit | None = None,
+    access_token: str = "token-0",
+    refresh_token: str = "refresh-0",
+    token_ttl: timedelta = timedelta(hours=24),
+    timestamp_tolerance: timedelta = timedelta(minutes=6),
+) -> Starlette:
+    log = CallLog()
+    credentials = Credentials.issue(clock, access_token, refresh_token, token_ttl)
+    gate = Gate(app_key, clock, timestamp_tolerance, RateLimiter(clock, rate_limit), credentials)
+    rejections = {
+        "app_key_missing": JosError(codes.CODE_APP_KEY_INVALID, "app_key is missing", "缺少app_key"),
+        "app_key_invalid": JosError(codes.CODE_APP_KEY_INVALID, "invalid app_key", "无效的app_key"),
+        "sign_invalid": JosError(codes.CODE_SIGN_INVALID, "invalid sign", "签名无效"),
+        "timestamp_invalid": JosError(codes.CODE_TIMESTAMP_INVALID, "timestamp out of range", "时间戳无效"),
+        "token_missing": JosError(codes.CODE_TOKEN_INVALID, "access_token is missing", "缺少access_token"),
+        "token_unknown": JosError(codes.CODE_TOKEN_INVALID, "invalid access_token", "无效的access_token"),
+        "token_expired": JosError(codes.CODE_TOKEN_INVALID, "access_token expired", "access_token已过期"),
+    }
+
+    def order_search(business: Json) -> Json:
+        size, page = int(business.get("page_size", 10)), int(business.get("page", 1))
+        if size > MAX_PAGE_SIZE or page < 1:
+            raise JosError(codes.CODE_BAD_PARAMETER, f"page_size must be <= {MAX_PAGE_SIZE}", "分页参数错误")
+        if not business.get("optional_fields"):
+            return {"searchorderinfo_result": {"apiResult": {
+                "success": False, "numberCode": 10100011, "chineseErrCode": "optional_fields不能为空",
+                "englishErrCode": "optional_fields is required"}}}  # fmt: skip
+        start, end = parse_china_time(business["start_date"]), parse_china_time(business["end_date"])
+        if end - start > timedelta(days=31):
+            raise JosError(codes.CODE_BAD_PARAMETER, "date range must be within one month", "时间范围不能超过一个月")
+        by_created = str(business.get("date_type", "0")) == "1"
+        states = set(str(business.get("order_state", "")).split(","))
+        orders = [
+            o for o in visible(dataset, clock.now()).orders
+            if o.status in NATIVE_ORDER_STATE and NATIVE_ORDER_STATE[o.status] in states
+            and between(o.created_at if by_created else (o.updated_at or o.created_at), start, end)
+        ]  # fmt: skip
+        orders.sort(key=lambda o: (o.created_at, o.order_id))
+        chunk, total, _ = page_of(orders, page, size)
+        fields = str(business["optional_fields"]).split(",")
+        return {"searchorderinfo_result": {
+            "apiResult": {"success": True, "numberCode": 10100000, "chineseErrCode": "成功", "englishErrCode": "success"},
+            "orderInfoList": [project(render_order(o), fields) for o in chunk], "orderTotal": total}}  # fmt: skip
+
+    def sku_list(business: Json) -> Json:
+        size, page = int(business.get("page_size", 20)), int(business.get("page", 1))
+        snaps = sorted(visible(dataset, clock.now()).stock, key=lambda s: s.sku)
+        chunk, total, _ = page_of(snaps, page, size)
+        rows = [
+            {"skuId": 1000 + i + (page - 1) * size, "wareId": 900, "outerId": s.sku, "jdPrice": format_money(s.price or 0.0),
+             "stockNum": s.quantity, "modified": format_china_time(s.at)} for i, s in enumerate(chunk)
+        ]  # fmt: skip
+        fields = str(business.get("field", "")).split(",") if business.get("field") else None
+        return {"page": {"data": [project(r, fields) if fields else r for r in rows], "totalItem": total,
+                         "pageNo": page, "pageSize": size}}  # fmt: skip
+
+    handlers: dict[str, Callable[[Json], Json]] = {
+        "jingdong.pop.order.search": order_search,
+        "jingdong.sku.read.searchSkuList": sku_list,
+    }
+
+    def handle(params: dict[str, str]) -> Json:
+        method = params.get("method", "")
+        try:
+            sent_at: datetime | None = parse_china_time(params.get("timestamp", ""))
+        except ValueError:
+            sent_at = None
+        try:
+            gate.check(params.get("app_key"), params.get("sign") == sign_params(params, app_secret), sent_at,
+                       params.get("access_token"), True)  # fmt: skip
+        except Rejected as rejected:
+            if rejected.kind == "throttled":
+                seconds = int(rejected.ban_seconds)
+                raise JosError(codes.CODE_THROTTLED, f"call limit exceeded, retry after {seconds} seconds",
+                               f"调用频率超限，请{seconds}秒后重试") from None  # fmt: skip
+            raise rejections[rejected.kind] from None
+        if method not in handlers:
+            raise JosError("10", "method not found", "方法不存在")
+        try:
+            business = json.loads(params.get("360buy_param_json") or "{}")
+        except ValueError:
+            raise JosError(codes.CODE_BAD_PARAMETER, "360buy_param_json is not JSON", "参数格式错误") from None
+        return {"code": "0", **handlers[method](business)}
+
+    async def router(request: Request) -> JSONResponse:
+        params = await form_of(request)
+        log.calls.append((params.get("method", ""), params))
+        try:
+            body = handle(params)
+        except JosError as exc:
+            return JSONResponse({"error_response": exc.body})
+        return JSONResponse({params["method"].replace(".", "_") + "_responce": body})
+
+    async def refresh(request: Request) -> JSONResponse:
+        params = await form_of(request)
+        log.calls.append(("oauth2.refresh_token", params))
+        if params.get("app_key") != app_key or params.get("app_secret") != app_secret:
+            return JSONResponse({"code": 402, "msg": "invalid app_key or app_secret"})
+        pair = credentials.rotate(params.get("refresh_token", ""))
+        if params.get("grant_type") != "refresh_token" or pair is None:
+            return JSONResponse({"code": 403, "msg": "invalid refresh_token"})
+        return JSONResponse({"code": 0, "access_token": pair[0], "refresh_token": pair[1], "token_type": "bearer",
+                             "expires_in": int(token_ttl.total_seconds()), "scope": "snsapi_base"})  # fmt: skip
+
+    app = Starlette(routes=[
+        Route("/routerjson", router, methods=["GET", "POST"]),
+        Route("/oauth2/refresh_token", refresh, methods=["GET", "POST"]),
+    ])  # fmt: skip
+    app.state.log = log
+    app.state.credentials = credentials
+    return app

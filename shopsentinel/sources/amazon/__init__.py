@@ -1,0 +1,1 @@
+"""Amazon Selling Partner API connector: client (HTTP + signing), streams, mapping, connector."""

@@ -1,0 +1,5 @@
+"""Pinduoduo Open Platform connector."""
+
+from shopsentinel.sources.pdd.connector import Config, PddConnector
+
+__all__ = ["Config", "PddConnector"]

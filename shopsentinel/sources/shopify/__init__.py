@@ -1,0 +1,1 @@
+"""Shopify Admin GraphQL API connector: client (HTTP + signing), streams, mapping, connector."""
