@@ -7,9 +7,14 @@ and is the seam along which the service later spreads work over workers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -84,6 +89,7 @@ def run_backtest(
     start: datetime | None = None,
     end: datetime | None = None,
     stores_per_shard: int = 40,
+    workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> BacktestResult:
     directory = Path(directory)
@@ -105,27 +111,74 @@ def run_backtest(
 
     result = BacktestResult([], [], CleanReport(), stores, start or data_start, end or data_end)
     enabled = pack.enabled()
-    shards = [stores[i : i + stores_per_shard] for i in range(0, len(stores), stores_per_shard)]
-    for done, shard in enumerate(shards, start=1):
-        names = [s.store for s in shard]
+    workers = max(1, min(workers or os.cpu_count() or 1, 2 if len(stores) > 1 else 1))
+    size = max(1, min(stores_per_shard, math.ceil(len(stores) / workers)))
+    shards = [stores[i : i + size] for i in range(0, len(stores), size)]
+    jobs = []
+    for shard in shards:
         if whole is not None:
-            frame = whole.filter(pl.col("store").is_in(names))
+            pairs_frame = pl.DataFrame([(s.platform, s.store) for s in shard], schema=["platform", "store"], orient="row")
+            jobs.append(ShardJob(shard, whole.join(pairs_frame, on=["platform", "store"], how="semi"), None))
         else:
-            frame = read_metrics(metrics_path, stores=names)
-        pairs_frame = pl.DataFrame([(s.platform, s.store) for s in shard], schema=["platform", "store"], orient="row")
-        frame = frame.join(pairs_frame, on=["platform", "store"], how="semi")
-        result.rows += frame.height
-        cleaned, report = clean(frame, catalog)
-        _merge(result.clean, report)
-        events = _evaluate_shard(cleaned, shard, calendar, catalog, enabled, data_start, hours)
-        events += finding_alerts(report.findings)
-        for e in events:
-            (result.tasks if e.mode == "task" else result.events).append(e)
-        if progress:
-            progress(done, len(shards))
+            jobs.append(ShardJob(shard, None, metrics_path))
+    run = partial(_process_shard, calendar=calendar, catalog=catalog, rules=enabled, start=data_start, hours=hours)
+    outputs: Iterable[ShardOutput]
+    if workers > 1 and len(jobs) > 1:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        outputs = pool.map(run, jobs)
+    else:
+        pool = None
+        outputs = map(run, jobs)
+    try:
+        for done, output in enumerate(outputs, start=1):
+            result.rows += output.rows
+            _merge(result.clean, output.report)
+            for e in output.events:
+                (result.tasks if e.mode == "task" else result.events).append(e)
+            if progress:
+                progress(done, len(jobs))
+    finally:
+        if pool is not None:
+            pool.shutdown()
     result.events = _window(assign_incidents(result.events), result.start, result.end)
     result.tasks = _window(sorted(result.tasks, key=lambda e: e.start), result.start, result.end)
     return result
+
+
+@dataclass
+class ShardJob:
+    stores: list[StoreInfo]
+    frame: pl.DataFrame | None
+    path: Path | None
+
+
+@dataclass
+class ShardOutput:
+    events: list[AlertEvent]
+    report: CleanReport
+    rows: int
+
+
+def _process_shard(
+    job: ShardJob,
+    *,
+    calendar: list[CalendarEvent],
+    catalog: Catalog,
+    rules: list[Rule],
+    start: datetime,
+    hours: int,
+) -> ShardOutput:
+    """Read (if needed), clean and evaluate one shard of stores. Runs in a worker process."""
+    frame = job.frame
+    if frame is None:
+        assert job.path is not None
+        frame = read_metrics(job.path, stores=[s.store for s in job.stores])
+        pairs_frame = pl.DataFrame([(s.platform, s.store) for s in job.stores], schema=["platform", "store"], orient="row")
+        frame = frame.join(pairs_frame, on=["platform", "store"], how="semi")
+    cleaned, report = clean(frame, catalog)
+    events = _evaluate_shard(cleaned, job.stores, calendar, catalog, rules, start, hours)
+    events += finding_alerts(report.findings)
+    return ShardOutput(events, report, frame.height)
 
 
 def _evaluate_shard(

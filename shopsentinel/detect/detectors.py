@@ -11,7 +11,7 @@ thresholds, the count-aware significance and the volume guard.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -44,7 +44,19 @@ def _nan_like(a: np.ndarray) -> np.ndarray:
 
 
 def _history_for(view: SeriesView, cond: Condition, values: np.ndarray, exclude: np.ndarray) -> tuple[Baseline, Baseline]:
-    """(expected-level baseline as the rule asks, 7-day same-hour baseline for the spread)."""
+    """(expected-level baseline as the rule asks, 7-day same-hour baseline for the spread).
+
+    Cached on the view: several rules read the same baselines of the same metric."""
+    key = (cond.baseline, cond.history, cond.agg, id(exclude), id(values))
+    cached = view._baselines.get(key)
+    if cached is None:
+        cached = _compute_history(view, cond, values, exclude)
+        view._baselines[key] = cached
+    level, daily = cached
+    return replace(level), replace(daily)
+
+
+def _compute_history(view: SeriesView, cond: Condition, values: np.ndarray, exclude: np.ndarray) -> tuple[Baseline, Baseline]:
 
     def history(period: int, count: int, search: int | None = None) -> Baseline:
         stack = seasonal_history(values, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)

@@ -10,6 +10,7 @@ and points that were themselves far outside their own history.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,7 @@ class SeriesView:
     window: int = 1
     _exclude: dict[int, np.ndarray] = field(default_factory=dict)
     _cache: dict[str, np.ndarray] = field(default_factory=dict)
+    _baselines: dict[tuple[object, ...], Any] = field(default_factory=dict)
 
     @property
     def keys(self) -> list[tuple[int, str]]:

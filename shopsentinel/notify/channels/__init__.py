@@ -1,0 +1,1 @@
+"""One module per channel; each exposes a pydantic ``Config`` and a ``...Notifier`` class."""
