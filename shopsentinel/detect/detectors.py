@@ -289,6 +289,13 @@ class ForecastCoverDetector:
         return Decision(crossed & known, ~relaxed & known, known, cover, demand, lower, _nan_like(cover))
 
 
+def _past_warmup(values: np.ndarray, warmup_hours: float) -> np.ndarray:
+    """True once each series has been reporting for ``warmup_hours`` (a new store's learning period)."""
+    present = ~np.isnan(values)
+    first = np.where(present.any(axis=0), np.argmax(present, axis=0), values.shape[0])
+    return np.arange(values.shape[0])[:, None] >= first[None, :] + int(warmup_hours)
+
+
 def _below_usual_low(view: SeriesView, cond: Condition) -> np.ndarray:
     """True where the value is under the series' usual low point (or no history says otherwise)."""
     if cond.below_usual_low is None:
@@ -319,7 +326,7 @@ def _decide(
         guard = np.nan_to_num(volume, nan=0.0) >= cond.min_expected
         significant = np.nan_to_num(surprise, nan=0.0) >= cond.required_surprise
         still = np.nan_to_num(surprise, nan=0.0) >= cond.required_surprise * HYSTERESIS
-    fire = crossed & significant & guard & known
+    fire = crossed & significant & guard & known & _past_warmup(view.values, cond.warmup)
     clear = known & ~(relaxed & still & guard)
     expected = expected_override if expected_override is not None else base.expected
     return Decision(fire, clear, known, view.values, expected, lower, upper)

@@ -77,6 +77,10 @@ class Condition(BaseModel):
     change: float | None = Field(default=None, gt=0, description="relative change, 0.5 = 50%")
     ratio: float | None = Field(default=None, gt=0, description="value vs expected multiple, 2.0 = 200%")
     sigmas: float | None = Field(default=None, gt=0)
+    warmup: Hours = Field(
+        default=8 * 24.0,
+        description="learning period: baseline rules stay silent until a series has this much history",
+    )
     significance: float | None = Field(default=None, ge=0, description="count-aware surprise required, in sigmas (default 4; 0 for thresholds)")
     min_expected: float = Field(default=0.0, ge=0, description="volume guard: expected count or denominator")
     below_usual_low: float | None = Field(
