@@ -61,7 +61,9 @@ def seasonal_history(
     Up to ``search`` periods back are searched so excluded points (events, anomalies) are
     replaced by older ones instead of shrinking the sample.
     """
-    search = max(search or count * 2, count)
+    # Daily histories look up to three weeks further back so a 10-day promotion plus its tail
+    # does not leave the baseline empty right after it.
+    search = max(search or (count + 21 if period_hours <= 24 else count * 2), count)
     stack = np.stack(
         [gather(values, lag_indices(offsets, k * period_hours), exclude) for k in range(1, search + 1)]
     )
