@@ -97,20 +97,23 @@ def summarize(history: np.ndarray, how: str = "median") -> Baseline:
     return Baseline(expected=expected, spread=spread, samples=samples)
 
 
-def rolling_sum(values: np.ndarray, window: int, min_fraction: float = 0.75) -> np.ndarray:
-    """Trailing sum over ``window`` hours ending at each row; NaN if too much of it is missing."""
-    if window <= 1:
-        return values
+def _trailing(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing sums and counts of present values over ``window`` rows ending at each row."""
     present = ~np.isnan(values)
     filled = np.where(present, values, 0.0)
     csum = np.cumsum(np.vstack([np.zeros((1, values.shape[1])), filled]), axis=0)
     ccount = np.cumsum(np.vstack([np.zeros((1, values.shape[1])), present]), axis=0)
     t = np.arange(values.shape[0])
     lo = np.clip(t + 1 - window, 0, None)
-    sums = csum[t + 1] - csum[lo]
-    counts = ccount[t + 1] - ccount[lo]
-    enough = counts >= np.ceil(min_fraction * window)
-    enough &= (t + 1 >= window)[:, None]
+    return csum[t + 1] - csum[lo], ccount[t + 1] - ccount[lo]
+
+
+def rolling_sum(values: np.ndarray, window: int, min_fraction: float = 0.75) -> np.ndarray:
+    """Trailing sum over ``window`` hours ending at each row; NaN if too much of it is missing."""
+    if window <= 1:
+        return values
+    sums, counts = _trailing(values, window)
+    enough = (counts >= np.ceil(min_fraction * window)) & (np.arange(values.shape[0]) + 1 >= window)[:, None]
     # Scale up for the few missing hours so a gap never reads as a drop.
     with np.errstate(invalid="ignore", divide="ignore"):
         scaled = sums * (window / np.where(counts > 0, counts, np.nan))
@@ -119,15 +122,7 @@ def rolling_sum(values: np.ndarray, window: int, min_fraction: float = 0.75) -> 
 
 def rolling_mean_daily(values: np.ndarray, days: int) -> np.ndarray:
     """Average daily total over the trailing ``days`` days (used as a demand forecast)."""
-    window = 24 * days
-    present = ~np.isnan(values)
-    filled = np.where(present, values, 0.0)
-    csum = np.cumsum(np.vstack([np.zeros((1, values.shape[1])), filled]), axis=0)
-    ccount = np.cumsum(np.vstack([np.zeros((1, values.shape[1])), present]), axis=0)
-    t = np.arange(values.shape[0])
-    lo = np.clip(t + 1 - window, 0, None)
-    sums = csum[t + 1] - csum[lo]
-    counts = ccount[t + 1] - ccount[lo]
+    sums, counts = _trailing(values, 24 * days)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_hour = sums / counts
     return np.where(counts >= 24, per_hour * 24.0, np.nan)
