@@ -47,22 +47,29 @@ def backtest(
     to: Annotated[str | None, typer.Option("--to", help="Only alerts starting before this time (ISO-8601)")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Also write an HTML report with a chart per alert")] = None,
     tasks: Annotated[Path | None, typer.Option("--tasks", help="Write per-event CS/ops tasks (e.g. each bad review) as JSON lines")] = None,
+    metrics: Annotated[Path | None, typer.Option("--metrics", help="YAML of composite/custom metric definitions to add to the catalog")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or tables")] = False,
 ) -> None:
     """Replay history through the rules: which alerts would ShopSentinel have raised, and how noisy is each rule?"""
+    from shopsentinel.catalog import default_catalog
     from shopsentinel.detect.backtest import run_backtest
     from shopsentinel.detect.rules import default_rules, load_rules
     from shopsentinel.detect.summary import print_summary
 
     try:
         pack = load_rules(rules) if rules else default_rules()
+        catalog = default_catalog()
+        if metrics is not None:
+            from shopsentinel.catalog.composite import load_metric_file
+
+            catalog.extend(load_metric_file(metrics), author="backtest --metrics")
         with Progress(TextColumn("回测 backtest"), BarColumn(), MofNCompleteColumn(), TextColumn("shards"), TimeElapsedColumn(), console=err, disable=quiet or not sys.stderr.isatty() and False) as progress:
             task = progress.add_task("backtest", total=None)
 
             def step(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            result = run_backtest(directory, rules=pack, start=_parse_time(from_), end=_parse_time(to), progress=step)
+            result = run_backtest(directory, rules=pack, catalog=catalog, start=_parse_time(from_), end=_parse_time(to), progress=step)
     except ShopSentinelError as exc:
         _fail(exc)
         return
@@ -203,7 +210,7 @@ def demo(
     console.print(f"生成模拟店铺 / generating {stores} stores × {days} days …")
     fleet = generate_fleet(FleetSpec(stores=stores, days=days, seed=11))
     write_fleet(fleet, workdir / "fleet", fmt="csv")
-    backtest(workdir / "fleet", out=workdir / "alerts.jsonl", rules=None, from_=None, to=None, report=workdir / "report.html", tasks=workdir / "tasks.jsonl", quiet=False)
+    backtest(workdir / "fleet", out=workdir / "alerts.jsonl", rules=None, from_=None, to=None, report=workdir / "report.html", tasks=workdir / "tasks.jsonl", metrics=None, quiet=False)
     console.print(f"标注的真实事件 / labelled incidents: {workdir / 'fleet' / 'incidents.csv'}")
 
 

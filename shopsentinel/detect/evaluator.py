@@ -103,6 +103,8 @@ def _combine(node: Condition | Compound, resolver: SeriesResolver, tail: int) ->
 
 def evaluate_rule(rule: Rule, panel: Panel, resolver: SeriesResolver, catalog: Catalog) -> list[AlertEvent]:
     tail = int(round(rule.event_tail))
+    if rule.during_events == "expect":
+        resolver = ExpectingResolver(resolver, panel.event_mask(tuple(rule.event_kinds), tail), rule.event_expectation)
     result = _combine(rule.when, resolver, tail)
     if result is None:
         return []
@@ -145,6 +147,27 @@ def evaluate_rule(rule: Rule, panel: Panel, resolver: SeriesResolver, catalog: C
         event.message, event.message_en = describe(event, rule, catalog)
         out.append(event)
     return out
+
+
+class ExpectingResolver(SeriesResolver):
+    """A resolver whose views are scaled down by the expected uplift inside events, so a rule
+    holds "3× the usual traffic" as its expectation during a promotion instead of going quiet."""
+
+    def __init__(self, base: SeriesResolver, events: np.ndarray, factor: float) -> None:
+        super().__init__(base.panel, base.catalog)
+        self._events = events
+        self._factor = factor
+
+    def view(self, metric: str, window: float, demand_days: int = 14) -> SeriesView | None:
+        original = super().view(metric, window, demand_days)
+        if original is None or self._factor == 1.0 or "expect" in original._cache:
+            return original
+        inside = self._events[:, original.store_index]
+        original.values = np.where(inside, original.values / self._factor, original.values)
+        if original.kind == "count" and original.numerator is not None:
+            original.numerator = np.where(inside, original.numerator / self._factor, original.numerator)
+        original._cache["expect"] = inside
+        return original
 
 
 def evaluate_panel(panel: Panel, rules: list[Rule], catalog: Catalog) -> list[AlertEvent]:

@@ -157,7 +157,12 @@ class Rule(BaseModel):
     for_: Hours = Field(default=1.0, alias="for")
     keep_firing_for: Hours = 2.0
     scope: Scope = Field(default_factory=Scope)
-    during_events: Literal["mute", "active"] = "mute"
+    during_events: Literal["mute", "active", "expect"] = "mute"
+    event_expectation: float = Field(
+        default=1.0, gt=0,
+        description="with during_events: expect — the metric is expected this many times its usual "
+        "level during events (e.g. 3.0 for traffic in a promotion), instead of muting the rule",
+    )
     event_kinds: list[EventKind] = Field(default_factory=lambda: list[EventKind](["promotion", "maintenance"]))
     event_tail: Hours = 0.0
     notify: list[str] = Field(default_factory=list)

@@ -1,0 +1,239 @@
+"""A simulated store per platform: its fake server, a real connector Config pointing at it, and
+the ground truth — hourly metrics computed straight from the fake's dataset.
+
+Used by ``shopsentinel sync check`` and the sync tests. What differs per platform is data in
+:data:`SIM_STORES`: how to start the fake, which Config fields to use, and what part of the
+dataset the platform can express (e.g. JD's order search has no unpaid orders, Amazon's Orders
+API has no shipping time, PDD and Douyin stock has no change time so only the latest value per
+SKU is comparable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from pydantic import BaseModel
+
+from shopsentinel.core.clock import ManualClock
+from shopsentinel.ingest.sync import ENTITY_METRICS
+from shopsentinel.ingest.sync_state import StoreRecord
+from shopsentinel.sim.platforms import amazon as amazon_fake
+from shopsentinel.sim.platforms import douyin as douyin_fake
+from shopsentinel.sim.platforms import jd as jd_fake
+from shopsentinel.sim.platforms import pdd as pdd_fake
+from shopsentinel.sim.platforms import shopify as shopify_fake
+from shopsentinel.sim.platforms import taobao as taobao_fake
+from shopsentinel.sim.platforms.dataset import Dataset, make_dataset, visible
+from shopsentinel.sim.platforms.dataset_intl import HourlyTraffic, make_traffic, only_states
+from shopsentinel.sim.platforms.gateway import RateLimit
+from shopsentinel.sim.platforms.harness import ClockSleep
+from shopsentinel.sim.platforms.serve import serve_in_thread
+from shopsentinel.sources.base import Entity, Order
+from shopsentinel.sources.hourly import HOUR, families_of_streams, hour_start, hourly_points, points_frame
+from shopsentinel.sources.registry import STREAM_FAMILIES, entry
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+DAYS = 3
+ROUTER_KEYS = {"app_key": "sim-app", "app_secret": "sim-secret"}
+
+
+def _identity(ds: Dataset) -> Dataset:
+    return ds
+
+
+def _jd_served(ds: Dataset) -> Dataset:  # no unpaid orders, no shipping time in pop.order.search
+    return replace(ds, orders=[replace(o, shipped_at=None) for o in ds.orders if o.status != "待付款"])
+
+
+def _pdd_served(ds: Dataset) -> Dataset:  # confirmed (paid) orders only
+    return replace(ds, orders=[o for o in ds.orders if o.paid_at is not None])
+
+
+def _amazon_order(order: Order) -> Order:  # charged at purchase; no lines or shipping time in getOrders
+    unpaid = order.status in ("待付款", "已取消")
+    return replace(order, paid_at=None if unpaid else order.created_at, shipped_at=None, lines=(),
+                   amount=0.0 if order.status == "待付款" else order.amount)
+
+
+TrafficRows = list[tuple[datetime, str, float]]  # (ts, metric, value)
+
+
+def _shopify_traffic(traffic: list[HourlyTraffic], tz: str, start: datetime, until: datetime) -> TrafficRows:
+    """ShopifyQL ``FROM sessions … TIMESERIES hour``: one row per hour up to now."""
+    rows: TrafficRows = []
+    for h in traffic:
+        if start <= h.hour <= until:
+            rate = round(h.units_ordered / h.sessions, 4) if h.sessions else 0.0
+            rows += [(h.hour, "uv", h.visitors), (h.hour, "pv", h.pageviews), (h.hour, "sessions", h.sessions),
+                     (h.hour, "platform_conversion_rate", rate)]
+    return rows
+
+
+def _amazon_traffic(traffic: list[HourlyTraffic], tz: str, start: datetime, until: datetime) -> TrafficRows:
+    """GET_SALES_AND_TRAFFIC_REPORT by day: marketplace-local days from the one holding ``start``."""
+    zone = ZoneInfo(tz)
+    first_day = start.astimezone(zone).date()
+    days: dict[datetime, list[HourlyTraffic]] = {}
+    for h in traffic:
+        local_day = h.hour.astimezone(zone).date()
+        if local_day >= first_day and h.hour < until:
+            days.setdefault(datetime.combine(local_day, time(), zone).astimezone(UTC), []).append(h)
+    rows: TrafficRows = []
+    for day, hours in days.items():
+        sessions, views, units = (sum(getattr(h, f) for h in hours) for f in ("sessions", "pageviews", "units_ordered"))
+        rows += [(day, "uv", sessions), (day, "pv", views),
+                 (day, "unit_session_percentage", round(100 * units / sessions, 2) if sessions else 0.0)]
+    return rows
+
+
+def _amazon_served(ds: Dataset) -> Dataset:
+    return replace(ds, orders=[_amazon_order(o) for o in ds.orders], stock=[replace(s, price=None) for s in ds.stock])
+
+
+@dataclass(frozen=True)
+class SimStore:
+    platform: str
+    timezone: str
+    create_app: Callable[..., Any]
+    path: str  # where the connector's base URL points on the fake
+    app_options: dict[str, Any]
+    config: dict[str, Any]  # Config fields; "{url}" / "{root}" are filled in
+    served: Callable[[Dataset], Dataset] = _identity
+    prepare: Callable[[Dataset], Dataset] = _identity  # what the fake is given (Amazon: only its states)
+    stock_at_scan: bool = False  # snapshots are stamped with the scan time: compare latest value per SKU
+    traffic: Callable[[list[HourlyTraffic], str, datetime, datetime], TrafficRows] | None = None
+    throttle: dict[str, Any] = field(default_factory=dict)  # fake options that make it throttle us
+    seed: int = 7
+
+
+_ROUTER = {**ROUTER_KEYS, "access_token": "token-0", "refresh_token": "refresh-0", "base_url": "{url}",
+           "page_size": 20, "window_hours": 12}  # fmt: skip
+_ROUTER_LIMIT = {"rate_limit": RateLimit(calls=10, per_seconds=1.0, ban_seconds=2.0)}
+
+SIM_STORES: dict[str, SimStore] = {
+    s.platform: s
+    for s in (
+        SimStore("taobao", "Asia/Shanghai", taobao_fake.create_app, "/router/rest", ROUTER_KEYS,
+                 {**_ROUTER, "access_token": "session-0"}, throttle=_ROUTER_LIMIT),
+        SimStore("tmall", "Asia/Shanghai", taobao_fake.create_app, "/router/rest", ROUTER_KEYS,
+                 {**_ROUTER, "access_token": "session-0"}, throttle=_ROUTER_LIMIT, seed=8),
+        SimStore("jd", "Asia/Shanghai", jd_fake.create_app, "/routerjson", ROUTER_KEYS,
+                 {**_ROUTER, "oauth_url": "{root}/oauth2"}, served=_jd_served, throttle=_ROUTER_LIMIT),
+        SimStore("pdd", "Asia/Shanghai", pdd_fake.create_app, "/api/router", ROUTER_KEYS, _ROUTER,
+                 served=_pdd_served, stock_at_scan=True, throttle=_ROUTER_LIMIT),
+        SimStore("douyin", "Asia/Shanghai", douyin_fake.create_app, "", {"calls_per_second": 5.0, "burst": 50},
+                 {"app_key": "dy-app", "app_secret": "dy-secret", "shop_id": "4463798", "base_url": "{url}",
+                  "page_size": 20}, stock_at_scan=True, throttle={"calls_per_second": 2.0, "burst": 5}),
+        SimStore("amazon", "America/Los_Angeles", amazon_fake.create_app, "", {},
+                 {"client_id": "amzn1.application-oa2-client.test", "client_secret": "amzn-secret",
+                  "refresh_token": "Atzr|refresh", "endpoint": "{url}", "lwa_url": "{url}/auth/o2/token",
+                  "page_size": 20}, served=_amazon_served,
+                 prepare=lambda ds: only_states(ds, amazon_fake.STATES), traffic=_amazon_traffic,
+                 throttle={"rate_limits": {"getOrders": (0.5, 2.0)}}),
+        SimStore("shopify", "America/New_York", shopify_fake.create_app, "", {},
+                 {"shop_url": "{url}", "access_token": "shpat_static", "page_size": 20}, traffic=_shopify_traffic,
+                 throttle={"bucket_size": 120.0, "restore_rate": 10.0}),
+    )
+}  # fmt: skip
+
+
+@dataclass
+class SimEnv:
+    """A running fake with its dataset, shared manual clock and a sleep that only moves that clock."""
+
+    spec: SimStore
+    dataset: Dataset
+    clock: ManualClock
+    sleep: ClockSleep
+    config: BaseModel
+    record: StoreRecord
+    app: Any
+    traffic: list[HourlyTraffic] = field(default_factory=list)
+
+
+def sim_store(platform: str) -> SimStore:
+    if platform not in SIM_STORES:
+        raise KeyError(f"no simulated store for {platform!r}; known: {', '.join(sorted(SIM_STORES))}")
+    return SIM_STORES[platform]
+
+
+@contextmanager
+def running_sim(
+    platform: str, *, per_hour: float = 3.0, store: str | None = None, throttle: bool = False, **app_options: Any
+) -> Iterator[SimEnv]:
+    """Serve the platform's fake on loopback over ``DAYS`` days of data; the clock starts one hour after.
+
+    ``throttle`` gives the fake tight rate limits, so the sync has to wait (on the manual clock)."""
+    spec = sim_store(platform)
+    end = START + timedelta(days=DAYS)
+    clock = ManualClock(end + timedelta(hours=1))
+    dataset = spec.prepare(make_dataset(spec.seed, spec.timezone, START, end, per_hour))
+    options: dict[str, Any] = {**spec.app_options, **(spec.throttle if throttle else {}), **app_options}
+    traffic = make_traffic(spec.seed, START - timedelta(days=1), end + timedelta(hours=1)) if spec.traffic else []
+    if spec.traffic:
+        options["traffic"] = traffic
+    app = spec.create_app(dataset, clock=clock, **options)
+    with serve_in_thread(app) as root:
+        fields = {k: v.format(url=root + spec.path, root=root) if isinstance(v, str) else v for k, v in spec.config.items()}
+        name = store or f"sim-{platform}"
+        model = entry(platform).config_model
+        config = model(**fields, store=name, start=START)
+        record = StoreRecord(platform, name, spec.timezone, START, {})
+        yield SimEnv(spec, dataset, clock, ClockSleep(clock), config, record, app, traffic)
+
+
+def ground_truth(env: SimEnv, streams: Iterable[str], until: datetime) -> pl.DataFrame:
+    """Entity-derived hourly points straight from what the fake serves at ``until``."""
+    served = env.spec.served(visible(env.dataset, until))
+    entities: list[Entity] = [*served.orders, *served.refunds, *served.reviews]
+    families = families_of_streams(streams, STREAM_FAMILIES)
+    if not env.spec.stock_at_scan:
+        entities.extend(served.stock)
+    end = hour_start(until, env.record.timezone) + HOUR
+    frame = hourly_points(entities, platform=env.record.platform, store=env.record.store, tz=env.record.timezone,
+                          start=env.record.start, end=end, families=families)
+    if env.spec.traffic is None:
+        return frame
+    rows = env.spec.traffic(env.traffic, env.record.timezone, env.record.start, until)
+    traffic = points_frame(((ts, "", metric, float(v)) for ts, metric, v in rows),
+                           platform=env.record.platform, store=env.record.store)
+    return pl.concat([frame, traffic]).sort("metric", "sku", "ts")
+
+
+def latest_stock(env: SimEnv, until: datetime) -> dict[str, float]:
+    return {s.sku: float(s.quantity) for s in visible(env.dataset, until).stock}
+
+
+@dataclass
+class Comparison:
+    ok: bool
+    missing: int  # ground-truth points absent or different in the synced data
+    extra: int  # synced points the ground truth does not have
+    examples: list[str]
+
+
+def compare(env: SimEnv, synced: pl.DataFrame, truth: pl.DataFrame, until: datetime) -> Comparison:
+    """Exact comparison of entity metrics; for scan-stamped stock, the latest value per SKU."""
+    key = ["ts", "sku", "metric", "value"]
+    stock_metrics = ["stock", "price"] if env.spec.stock_at_scan else []
+    compared = ENTITY_METRICS + (truth["metric"].unique().to_list() if env.spec.traffic else [])
+    got = synced.filter(pl.col("metric").is_in(compared))
+    got_rows = set(got.filter(~pl.col("metric").is_in(stock_metrics)).select(key).iter_rows())
+    truth_rows = set(truth.select(key).iter_rows())
+    missing, extra = truth_rows - got_rows, got_rows - truth_rows
+    examples = [f"missing {r}" for r in sorted(missing, key=str)[:3]] + [f"extra {r}" for r in sorted(extra, key=str)[:3]]
+    stock_ok = True
+    if env.spec.stock_at_scan:
+        stock = got.filter(pl.col("metric") == "stock").sort("ts").group_by("sku").agg(pl.col("value").last())
+        synced_latest = dict(stock.iter_rows())
+        expected = latest_stock(env, until)
+        stock_ok = synced_latest == expected
+        if not stock_ok:
+            examples.append(f"latest stock per SKU {synced_latest} != {expected}")
+    return Comparison(stock_ok and not missing and not extra, len(missing), len(extra), examples)

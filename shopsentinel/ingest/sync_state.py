@@ -1,0 +1,345 @@
+"""The sync engine's persisted state in one DuckDB file: stores, cursors, entities, points, health.
+
+Tables (all keyed, so every write is an idempotent upsert)::
+
+    sync_stores    (platform, store) → timezone, start, sealed config JSON (secrets encrypted)
+    sync_cursors   (platform, store, stream) → cursor JSON, saved with the page it belongs to
+    sync_entities  (platform, store, family, key) → latest version of each order/refund/review/
+                   snapshot, with the time span it affects hourly metrics (last_ts NULL = still open)
+    sync_points    (platform, store, sku, metric, ts) → value: the canonical hourly points
+    sync_health    (platform, store) → last success/attempt, synced_until, dirty_from, last error,
+                   consecutive failures
+
+A page is stored in one transaction (entities + traffic points + cursor + ``dirty_from``), so a
+process killed between pages resumes from the cursor of the last stored page and still
+recomputes every hour the stored entities touch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from shopsentinel.sources._http import TrafficPoint
+from shopsentinel.sources.base import Entity, Order, OrderLine, Refund, Review, StockSnapshot
+from shopsentinel.sources.hourly import LOGISTICS_DONE, POINT_SCHEMA, entity_key, family_of
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sync_stores (
+    platform VARCHAR NOT NULL, store VARCHAR NOT NULL, timezone VARCHAR NOT NULL, start TIMESTAMP NOT NULL,
+    config JSON NOT NULL, PRIMARY KEY (platform, store)
+);
+CREATE TABLE IF NOT EXISTS sync_cursors (
+    platform VARCHAR NOT NULL, store VARCHAR NOT NULL, stream VARCHAR NOT NULL, cursor JSON NOT NULL,
+    saved_at TIMESTAMP, PRIMARY KEY (platform, store, stream)
+);
+CREATE TABLE IF NOT EXISTS sync_entities (
+    platform VARCHAR NOT NULL, store VARCHAR NOT NULL, family VARCHAR NOT NULL, key VARCHAR NOT NULL,
+    first_ts TIMESTAMP NOT NULL, last_ts TIMESTAMP, payload JSON NOT NULL,
+    PRIMARY KEY (platform, store, family, key)
+);
+CREATE TABLE IF NOT EXISTS sync_points (
+    ts TIMESTAMP NOT NULL, platform VARCHAR NOT NULL, store VARCHAR NOT NULL, sku VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL, value DOUBLE NOT NULL, PRIMARY KEY (platform, store, sku, metric, ts)
+);
+CREATE TABLE IF NOT EXISTS sync_imports (
+    path VARCHAR NOT NULL, size BIGINT NOT NULL, mtime DOUBLE NOT NULL, imported_at TIMESTAMP,
+    points BIGINT, error VARCHAR, PRIMARY KEY (path, size, mtime)
+);
+CREATE TABLE IF NOT EXISTS sync_health (
+    platform VARCHAR NOT NULL, store VARCHAR NOT NULL, last_success TIMESTAMP, last_attempt TIMESTAMP,
+    synced_until TIMESTAMP, dirty_from TIMESTAMP, last_error VARCHAR,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (platform, store)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoreRecord:
+    platform: str
+    store: str
+    timezone: str
+    start: datetime  # where the first sync (and the first hourly bucket) begins
+    config: dict[str, Any]  # as stored: secret fields sealed
+
+
+@dataclass(frozen=True)
+class Health:
+    platform: str
+    store: str
+    last_success: datetime | None = None
+    last_attempt: datetime | None = None
+    synced_until: datetime | None = None
+    dirty_from: datetime | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+
+
+# ---------------------------------------------------------------- times: naive UTC in the database
+
+
+def to_db(moment: datetime | None) -> datetime | None:
+    """Aware → naive UTC (the columns are plain TIMESTAMP, always UTC)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment is not None else None
+
+
+def from_db(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None else None
+
+
+# ---------------------------------------------------------------- entity (de)serialization
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def entity_to_json(entity: Entity) -> str:
+    data = asdict(entity)
+    for name, value in data.items():
+        if isinstance(value, datetime):
+            data[name] = _iso(value)
+    return json.dumps({"family": family_of(entity), **data}, ensure_ascii=False, sort_keys=True)
+
+
+def entity_from_json(text: str) -> Entity:
+    data = json.loads(text)
+    family = data.pop("family")
+    times = {k: _time(v) for k, v in data.items() if k.endswith("_at") or k == "at"}
+    data.update(times)
+    if family == "orders":
+        data["lines"] = tuple(OrderLine(**line) for line in data.get("lines", ()))
+        return Order(**data)
+    if family == "refunds":
+        return Refund(**data)
+    if family == "reviews":
+        return Review(**data)
+    return StockSnapshot(**data)
+
+
+def affected_span(entity: Entity) -> tuple[datetime, datetime | None]:
+    """First and last moment whose hourly metrics this entity can change (None = still open)."""
+    if isinstance(entity, Order):
+        moments = [m for m in (entity.created_at, entity.paid_at, entity.updated_at, entity.shipped_at,
+                               entity.last_tracking_at) if m is not None]
+        in_transit = entity.shipped_at is not None and entity.status not in LOGISTICS_DONE | {"退款中"}
+        return min(moments), (None if in_transit else max(moments))
+    if isinstance(entity, StockSnapshot):
+        return entity.at, entity.at
+    return entity.created_at, entity.created_at
+
+
+# ---------------------------------------------------------------- the database
+
+
+class SyncDB:
+    """One DuckDB connection holding the sync tables (file path, or ``:memory:``)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self.db = duckdb.connect(self.path)
+        self.db.execute(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> SyncDB:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # stores -----------------------------------------------------------------
+    def put_store(self, record: StoreRecord) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO sync_stores VALUES (?, ?, ?, ?, ?)",
+            [record.platform, record.store, record.timezone, to_db(record.start), json.dumps(record.config, ensure_ascii=False)],
+        )
+
+    def stores(self) -> list[StoreRecord]:
+        rows = self.db.execute("SELECT platform, store, timezone, start, config FROM sync_stores ORDER BY 1, 2").fetchall()
+        return [StoreRecord(p, s, tz, start.replace(tzinfo=UTC), json.loads(cfg)) for p, s, tz, start, cfg in rows]
+
+    def store(self, platform: str, store: str) -> StoreRecord | None:
+        return next((r for r in self.stores() if (r.platform, r.store) == (platform, store)), None)
+
+    # cursors ----------------------------------------------------------------
+    def cursor(self, platform: str, store: str, stream: str) -> dict[str, Any]:
+        row = self.db.execute(
+            "SELECT cursor FROM sync_cursors WHERE platform = ? AND store = ? AND stream = ?", [platform, store, stream]
+        ).fetchone()
+        return dict(json.loads(row[0])) if row else {}
+
+    def cursors(self, platform: str, store: str) -> dict[str, dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT stream, cursor FROM sync_cursors WHERE platform = ? AND store = ? ORDER BY 1", [platform, store]
+        ).fetchall()
+        return {stream: json.loads(cursor) for stream, cursor in rows}
+
+    # pages ------------------------------------------------------------------
+    def store_page(
+        self, platform: str, store: str, stream: str, entities: list[Entity], traffic: list[TrafficPoint],
+        cursor: dict[str, Any], now: datetime,
+    ) -> None:
+        """Entities, traffic points, the cursor and the dirty window, all or nothing."""
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            dirty: datetime | None = None
+            for entity in entities:
+                family, key = family_of(entity), entity_key(entity)
+                first, last = affected_span(entity)
+                old = self.db.execute(
+                    "SELECT first_ts FROM sync_entities WHERE platform = ? AND store = ? AND family = ? AND key = ?",
+                    [platform, store, family, key],
+                ).fetchone()
+                starts = [first, *([old[0].replace(tzinfo=UTC)] if old else [])]
+                dirty = min([*starts, *([dirty] if dirty else [])])
+                self.db.execute(
+                    "INSERT OR REPLACE INTO sync_entities VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [platform, store, family, key, to_db(first), to_db(last), entity_to_json(entity)],
+                )
+            for point in traffic:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO sync_points VALUES (?, ?, ?, '', ?, ?)",
+                    [to_db(point.hour), platform, store, point.metric, float(point.value)],
+                )
+            self.db.execute(
+                "INSERT OR REPLACE INTO sync_cursors VALUES (?, ?, ?, ?, ?)",
+                [platform, store, stream, json.dumps(cursor, ensure_ascii=False, default=str), to_db(now)],
+            )
+            if dirty is not None:
+                self._ensure_health(platform, store)
+                self.db.execute(
+                    "UPDATE sync_health SET dirty_from = LEAST(COALESCE(dirty_from, ?), ?) WHERE platform = ? AND store = ?",
+                    [to_db(dirty), to_db(dirty), platform, store],
+                )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def entities_touching(self, platform: str, store: str, since: datetime) -> list[Entity]:
+        rows = self.db.execute(
+            "SELECT payload FROM sync_entities WHERE platform = ? AND store = ? AND (last_ts IS NULL OR last_ts >= ?)",
+            [platform, store, to_db(since)],
+        ).fetchall()
+        return [entity_from_json(row[0]) for row in rows]
+
+    def entity_count(self, platform: str, store: str) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT family, count(*) FROM sync_entities WHERE platform = ? AND store = ? GROUP BY 1 ORDER BY 1",
+            [platform, store],
+        ).fetchall()
+        return {family: int(n) for family, n in rows}
+
+    # points -----------------------------------------------------------------
+    def replace_points(
+        self, platform: str, store: str, frame: pl.DataFrame, start: datetime, end: datetime, metrics: list[str]
+    ) -> None:
+        """Swap the entity-derived points of ``[start, end)`` for ``frame`` in one transaction."""
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            if metrics:
+                marks = ", ".join("?" for _ in metrics)
+                self.db.execute(
+                    f"DELETE FROM sync_points WHERE platform = ? AND store = ? AND ts >= ? AND ts < ? AND metric IN ({marks})",
+                    [platform, store, to_db(start), to_db(end), *metrics],
+                )
+            self._insert(frame)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def points(self, platform: str | None = None, store: str | None = None) -> pl.DataFrame:
+        sql = "SELECT ts, platform, store, sku, metric, value FROM sync_points WHERE 1 = 1"
+        params: list[Any] = []
+        for column, value in (("platform", platform), ("store", store)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        rows = self.db.execute(sql + " ORDER BY metric, sku, ts", params).fetchall()
+        return pl.DataFrame(
+            [(from_db(ts), p, s, sku, m, v) for ts, p, s, sku, m, v in rows], schema=POINT_SCHEMA, orient="row"
+        )
+
+    # health -----------------------------------------------------------------
+    def _ensure_health(self, platform: str, store: str) -> None:
+        self.db.execute(
+            "INSERT INTO sync_health (platform, store) VALUES (?, ?) ON CONFLICT DO NOTHING", [platform, store]
+        )
+
+    def health(self, platform: str, store: str) -> Health:
+        row = self.db.execute(
+            "SELECT last_success, last_attempt, synced_until, dirty_from, last_error, consecutive_failures "
+            "FROM sync_health WHERE platform = ? AND store = ?", [platform, store],
+        ).fetchone()
+        if row is None:
+            return Health(platform, store)
+        last_success, last_attempt, synced_until, dirty_from = (from_db(t) for t in row[:4])
+        return Health(platform, store, last_success, last_attempt, synced_until, dirty_from, row[4], int(row[5]))
+
+    def all_health(self) -> list[Health]:
+        keys = self.db.execute(
+            "SELECT platform, store FROM sync_stores UNION SELECT platform, store FROM sync_health ORDER BY 1, 2"
+        ).fetchall()
+        return [self.health(p, s) for p, s in keys]
+
+    def record_failure(self, platform: str, store: str, now: datetime, error: str) -> None:
+        self._ensure_health(platform, store)
+        self.db.execute(
+            "UPDATE sync_health SET last_attempt = ?, last_error = ?, consecutive_failures = consecutive_failures + 1 "
+            "WHERE platform = ? AND store = ?", [to_db(now), error, platform, store],
+        )
+
+    def record_success(self, platform: str, store: str, now: datetime, synced_until: datetime) -> None:
+        self._ensure_health(platform, store)
+        self.db.execute(
+            "UPDATE sync_health SET last_attempt = ?, last_success = ?, synced_until = ?, dirty_from = NULL, "
+            "last_error = NULL, consecutive_failures = 0 WHERE platform = ? AND store = ?",
+            [to_db(now), to_db(now), to_db(synced_until), platform, store],
+        )
+
+    def upsert_points(self, frames: list[pl.DataFrame]) -> int:
+        """Insert or replace points of several frames in one transaction (all or nothing)."""
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            total = 0
+            for frame in frames:
+                self._insert(frame)
+                total += frame.height
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return total
+
+    def _insert(self, frame: pl.DataFrame) -> None:
+        if not frame.height:
+            return
+        naive = pl.col("ts").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        self.db.register("incoming_points", frame.select(naive, "platform", "store", "sku", "metric", "value").to_arrow())
+        self.db.execute("INSERT OR REPLACE INTO sync_points SELECT * FROM incoming_points")
+        self.db.unregister("incoming_points")
+
+    # imported files (the watched folder) ---------------------------------------
+    def import_seen(self, path: str, size: int, mtime: float) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM sync_imports WHERE path = ? AND size = ? AND mtime = ?", [path, size, mtime]
+        ).fetchone()
+        return row is not None
+
+    def record_import(self, path: str, size: int, mtime: float, now: datetime, points: int | None, error: str | None) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO sync_imports VALUES (?, ?, ?, ?, ?, ?)", [path, size, mtime, to_db(now), points, error]
+        )
