@@ -117,7 +117,9 @@ def quarantine_impossible(df: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFr
         reason = reason.when((pl.col("metric") == metric) & ((pl.col("value") < low) | (pl.col("value") > high))).then(
             pl.format("{} outside its range [{}, {}]", pl.col("value"), pl.lit(low), pl.lit(high))
         )
-    far = pl.col("value").abs() > FAR_OUTSIDE_FACTOR * pl.max_horizontal(pl.col("_recent_max"), pl.lit(1.0))
+    # Only a series with a real past can be "far outside" it: a sparse refund amount whose last
+    # month was all zeros has nothing to compare its first refund with.
+    far = (pl.col("_recent_max") > 0) & (pl.col("value").abs() > FAR_OUTSIDE_FACTOR * pl.max_horizontal(pl.col("_recent_max"), pl.lit(1.0)))
     reason = reason.when(far & pl.col("_recent_max").is_not_null()).then(
         pl.format("{} is more than {}× the largest value of the previous month ({})", pl.col("value"), pl.lit(int(FAR_OUTSIDE_FACTOR)), pl.col("_recent_max"))
     ).otherwise(None)

@@ -1,0 +1,225 @@
+"""The sync engine: read every stream of a store page by page, keep state, recompute hourly points.
+
+Per store and stream the connector's cursor is persisted with each stored page (see
+:mod:`.sync_state`); overlap windows and dedupe of late-changing records are the connectors'
+job. After all streams are read, the hours the new entity versions touch (plus every hour since
+the last successful sync, because ``logistics_stale_orders`` changes as time passes) are
+recomputed by :func:`shopsentinel.sources.hourly.hourly_points` from the latest stored version
+of each entity and swapped in, so re-running a sync never duplicates a point.
+
+``ThrottledError`` that escapes a connector's own retries is backed off here (exponential,
+through the injected ``sleep``) and the stream is re-read from its persisted cursor. Any other
+error marks the store's health as failed; :func:`data_health_problems` turns health into
+problems the alerting side reports as ``kind: data`` alerts, and :func:`stock_sync_findings`
+checks that one SKU's stock agrees across platforms (库存同步失败, R1.8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from shopsentinel.core.clock import Clock
+from shopsentinel.core.errors import ThrottledError
+from shopsentinel.ingest.sync_state import Health, StoreRecord, SyncDB
+from shopsentinel.sources._http import TrafficPoint
+from shopsentinel.sources.hourly import FAMILY_COUNTS, HOUR, families_of_streams, hour_start, hourly_points
+from shopsentinel.sources.registry import STREAM_FAMILIES, PagedSource, StateOverrides, apply_state_overrides
+
+Sleep = Callable[[float], Awaitable[None]]
+ENTITY_METRICS = sorted({m for metrics in FAMILY_COUNTS.values() for m in metrics} | {"units_sold", "stock", "price"})
+
+
+@dataclass
+class StreamReport:
+    stream: str
+    pages: int = 0
+    entities: int = 0
+    traffic_points: int = 0
+    throttle_wait_seconds: float = 0.0  # waited inside the connector
+    backoff_seconds: float = 0.0  # waited here after the connector gave up
+    cursor: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class SyncReport:
+    platform: str
+    store: str
+    until: datetime
+    ok: bool = False
+    error: str | None = None
+    streams: dict[str, StreamReport] = field(default_factory=dict)
+    recomputed_from: datetime | None = None
+    points_written: int = 0
+
+
+class SyncEngine:
+    """``await SyncEngine(db, clock=…, sleep=…).sync_store(record, source)``; nothing sleeps for real in tests."""
+
+    def __init__(
+        self, db: SyncDB, *, clock: Clock, sleep: Sleep = asyncio.sleep, max_backoffs: int = 4,
+        backoff_base_seconds: float = 5.0, overrides: StateOverrides | None = None,
+    ) -> None:
+        self.db, self.clock, self.sleep = db, clock, sleep
+        self.max_backoffs, self.backoff_base = max_backoffs, backoff_base_seconds
+        self.overrides = overrides or {}
+
+    async def sync_store(self, record: StoreRecord, source: PagedSource, *, until: datetime | None = None) -> SyncReport:
+        """Read all streams up to ``until`` (default now), then recompute hourly points."""
+        until = (until or self.clock.now()).astimezone(UTC).replace(microsecond=0)
+        report = SyncReport(record.platform, record.store, until)
+        errors: list[str] = []
+        streams = tuple(source.streams())
+        for stream in streams:  # one failing stream (e.g. no permission for reviews) does not block the others
+            report.streams[stream] = StreamReport(stream)
+            try:
+                await self._sync_stream(record, source, stream, until, report.streams[stream])
+            except Exception as exc:  # noqa: BLE001 - recorded as this store's health
+                report.streams[stream].error = f"{type(exc).__name__}: {exc}"
+                errors.append(f"{stream}: {report.streams[stream].error}")
+        try:
+            report.recomputed_from, report.points_written = self.recompute(record, streams, until)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"recompute: {type(exc).__name__}: {exc}")
+        if errors:
+            report.error = "; ".join(errors)
+            self.db.record_failure(record.platform, record.store, self.clock.now(), report.error)
+            return report
+        self.db.record_success(record.platform, record.store, self.clock.now(), until)
+        report.ok = True
+        return report
+
+    async def _sync_stream(
+        self, record: StoreRecord, source: PagedSource, stream: str, until: datetime, result: StreamReport
+    ) -> None:
+        backoffs = 0
+        while True:
+            try:
+                await self._read_pages(record, source, stream, until, result)
+                return
+            except ThrottledError as exc:
+                if backoffs >= self.max_backoffs:
+                    raise
+                wait = max(exc.retry_after, self.backoff_base * 2**backoffs)
+                backoffs += 1
+                await self.sleep(wait)
+                result.backoff_seconds += wait
+
+    async def _read_pages(
+        self, record: StoreRecord, source: PagedSource, stream: str, until: datetime, result: StreamReport
+    ) -> None:
+        cursor = self.db.cursor(record.platform, record.store, stream)
+        async with aclosing(source.pages(stream, cursor, until)) as pages:
+            async for page in pages:
+                entities = apply_state_overrides(page.entities, record.platform, self.overrides)
+                traffic = [p for p in getattr(page, "points", []) if isinstance(p, TrafficPoint)]
+                self.db.store_page(record.platform, record.store, stream, entities, traffic, page.cursor, self.clock.now())
+                result.pages += 1
+                result.entities += len(entities)
+                result.traffic_points += len(traffic)
+                result.throttle_wait_seconds += page.throttle_wait_seconds
+                result.cursor = page.cursor
+
+    def recompute(self, record: StoreRecord, streams: Iterable[str], until: datetime) -> tuple[datetime, int]:
+        """Recompute the entity-derived points from the dirty window (or the last sync) to ``until``."""
+        health = self.db.health(record.platform, record.store)
+        candidates = [hour_start(health.synced_until or record.start, record.timezone)]
+        if health.dirty_from is not None:
+            candidates.append(hour_start(health.dirty_from, record.timezone))
+        start = max(min(candidates), hour_start(record.start, record.timezone))
+        entities = self.db.entities_touching(record.platform, record.store, start)
+        families = families_of_streams(streams, STREAM_FAMILIES)
+        end = hour_start(until, record.timezone) + HOUR  # through the (partial) hour holding ``until``
+        frame = hourly_points(entities, platform=record.platform, store=record.store, tz=record.timezone,
+                              start=start, end=end, families=families)
+        self.db.replace_points(record.platform, record.store, frame, start, end, ENTITY_METRICS)
+        return start, frame.height
+
+
+# ---------------------------------------------------------------- data health
+
+
+@dataclass(frozen=True)
+class DataProblem:
+    """One data-health problem; the alerting side reports it as a ``kind: data`` alert."""
+
+    platform: str
+    store: str
+    problem: str  # sync_failed | sync_lagging | never_synced
+    severity: str  # critical | warning
+    message: str
+    since: datetime | None = None
+    lag_hours: float | None = None
+
+    def alert_fields(self, now: datetime, *, max_lag_hours: float | None = None) -> dict[str, Any]:
+        """The problem in the alert contract's shape (``contracts/alert.schema.json``), ``kind: data``."""
+        return {
+            "ts": now.astimezone(UTC).isoformat().replace("+00:00", "Z"), "state": "firing",
+            "platform": self.platform, "store": self.store, "sku": "", "metric": "sync_lag_hours",
+            "rule": f"data.{self.problem}", "severity": self.severity, "kind": "data", "value": self.lag_hours,
+            "expected": None, "lower": None, "upper": max_lag_hours if self.problem == "sync_lagging" else None,
+            "message": self.message,
+        }
+
+
+def data_health_problems(
+    health: list[Health], now: datetime, *, max_lag_hours: float = 3.0, critical_failures: int = 3
+) -> list[DataProblem]:
+    """Failed syncs (critical after ``critical_failures`` in a row) and syncs behind ``max_lag_hours``."""
+    problems: list[DataProblem] = []
+    for h in health:
+        if h.consecutive_failures:
+            severity = "critical" if h.consecutive_failures >= critical_failures else "warning"
+            problems.append(DataProblem(
+                h.platform, h.store, "sync_failed", severity,
+                f"同步失败 sync failed {h.consecutive_failures}× in a row: {h.last_error}", h.last_attempt,
+            ))
+        if h.synced_until is None:
+            if not h.consecutive_failures:
+                problems.append(DataProblem(h.platform, h.store, "never_synced", "warning", "never synced"))
+            continue
+        lag = (now - h.synced_until).total_seconds() / 3600
+        if lag > max_lag_hours:
+            problems.append(DataProblem(
+                h.platform, h.store, "sync_lagging", "critical" if lag > 4 * max_lag_hours else "warning",
+                f"数据延迟 data is {lag:.1f} h behind (limit {max_lag_hours:g} h)", h.synced_until, round(lag, 2),
+            ))
+    return problems
+
+
+@dataclass(frozen=True)
+class StockMismatch:
+    """库存同步失败: one SKU whose latest stock differs across platforms."""
+
+    sku: str
+    quantities: dict[str, float]  # "platform/store" → latest stock
+    spread: float
+    at: datetime
+
+
+def stock_sync_findings(
+    points: pl.DataFrame, *, tolerance: float = 0.0, max_skew: timedelta = timedelta(hours=2)
+) -> list[StockMismatch]:
+    """Compare each SKU's latest ``stock`` across platforms; snapshots further apart than
+    ``max_skew`` from the SKU's newest are left out (a slow platform is not a sync failure)."""
+    stock = points.filter(pl.col("metric") == "stock", pl.col("sku") != "")
+    latest = stock.sort("ts").group_by("platform", "store", "sku").agg(pl.col("ts").last(), pl.col("value").last())
+    findings: list[StockMismatch] = []
+    for (sku,), group in latest.group_by("sku", maintain_order=False):
+        newest = group["ts"].max()
+        recent = group.filter(pl.col("ts") >= newest - max_skew)  # type: ignore[operator]
+        if recent["platform"].n_unique() < 2:
+            continue
+        values = recent["value"].to_list()
+        spread = float(max(values) - min(values))
+        if spread > tolerance:
+            quantities = {f"{r['platform']}/{r['store']}": float(r["value"]) for r in recent.iter_rows(named=True)}
+            findings.append(StockMismatch(str(sku), dict(sorted(quantities.items())), spread, newest))  # type: ignore[arg-type]
+    return sorted(findings, key=lambda f: f.sku)

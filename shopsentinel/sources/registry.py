@@ -1,0 +1,252 @@
+"""One registry of platform connectors: platform name → connector class, its pydantic Config,
+its order-state tables and which entity family each of its streams feeds.
+
+Entries are plain imports (no import paths built from strings). The Config model is what a
+credentials form is generated from (:func:`config_fields`); secret fields are ``SecretStr``.
+
+The order-state tables live next to each connector's mapping (``sources/<platform>/mapping.py``);
+:func:`state_tables` lists them all, and a YAML file can override the standard state of any
+native status string a connector reports in ``Order.native_status``::
+
+    # order_states.yaml — native status (as in Order.native_status) → standard state (R1.5)
+    taobao:
+      WAIT_BUYER_CONFIRM_GOODS: 在途
+    jd:
+      LOCKED: 待发货
+
+>>> sorted(PLATFORMS)
+['amazon', 'douyin', 'jd', 'pdd', 'shopify', 'taobao', 'tmall']
+>>> state_tables()["jd"]["ORDER_STATE_TO_STATE"]["FINISHED_L"]
+'已完成'
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+from pydantic import BaseModel, SecretStr
+
+from shopsentinel.core.clock import Clock
+from shopsentinel.core.errors import InputError, SourceError
+from shopsentinel.core.types import ORDER_STATES
+from shopsentinel.sources._http import Sleep
+from shopsentinel.sources.amazon import mapping as amazon_mapping
+from shopsentinel.sources.amazon.connector import AmazonConfig, AmazonSource
+from shopsentinel.sources.base import Entity, Order, StreamPage
+from shopsentinel.sources.common import Tokens
+from shopsentinel.sources.douyin import mapping as douyin_mapping
+from shopsentinel.sources.douyin.connector import DouyinConfig, DouyinSource
+from shopsentinel.sources.jd import mapping as jd_mapping
+from shopsentinel.sources.jd.connector import JdConfig, JdConnector
+from shopsentinel.sources.pdd import mapping as pdd_mapping
+from shopsentinel.sources.pdd.connector import PddConfig, PddConnector
+from shopsentinel.sources.shopify import mapping as shopify_mapping
+from shopsentinel.sources.shopify.connector import ShopifyConfig, ShopifySource
+from shopsentinel.sources.taobao import mapping as taobao_mapping
+from shopsentinel.sources.taobao.connector import TaobaoConfig, TaobaoConnector, TmallConnector
+
+StateTable = Mapping[Any, str | None]
+
+
+class PagedSource(Protocol):
+    """What the sync engine drives: the Source protocol plus page-at-a-time reading and close."""
+
+    def streams(self) -> Any: ...
+
+    def pages(self, stream: str, cursor: dict[str, Any], until: Any) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+
+class SourceFactory(Protocol):
+    def __call__(self, config: Any, *, clock: Clock | None = ..., sleep: Sleep = ...) -> PagedSource: ...
+
+
+TokenCallback = Callable[[Tokens], None]
+
+
+# stream name → entity family (see sources.hourly.FAMILY_COUNTS); traffic streams are absent.
+STREAM_FAMILIES: dict[str, str] = {
+    "orders": "orders",
+    "refunds": "refunds",
+    "reviews": "reviews",
+    "stock": "stock",
+    "inventory": "stock",
+}
+
+
+@dataclass(frozen=True)
+class PlatformEntry:
+    platform: str
+    connector: SourceFactory
+    config_model: type[BaseModel]
+    state_tables: Mapping[str, StateTable] = field(default_factory=dict)
+    # router connectors rotate refresh tokens and hand new ones to ``on_tokens`` (persist them!)
+    rotates_tokens: bool = False
+
+
+def _tables(*pairs: tuple[str, StateTable]) -> dict[str, StateTable]:
+    return dict(pairs)
+
+
+_TAOBAO_TABLES = _tables(
+    ("TRADE_STATUS_TO_STATE", taobao_mapping.TRADE_STATUS_TO_STATE),
+    ("REFUND_STATUS_TO_STATE", taobao_mapping.REFUND_STATUS_TO_STATE),
+)
+
+PLATFORMS: dict[str, PlatformEntry] = {
+    entry.platform: entry
+    for entry in (
+        PlatformEntry("taobao", TaobaoConnector, TaobaoConfig, _TAOBAO_TABLES, rotates_tokens=True),
+        PlatformEntry("tmall", TmallConnector, TaobaoConfig, _TAOBAO_TABLES, rotates_tokens=True),
+        PlatformEntry("jd", JdConnector, JdConfig, _tables(("ORDER_STATE_TO_STATE", jd_mapping.ORDER_STATE_TO_STATE)),
+                      rotates_tokens=True),
+        PlatformEntry("pdd", PddConnector, PddConfig, _tables(
+            ("ORDER_STATUS_TO_STATE", pdd_mapping.ORDER_STATUS_TO_STATE),
+            ("REFUND_STATUS_TO_STATE", pdd_mapping.REFUND_STATUS_TO_STATE),
+            ("AFTER_SALES_STATUS_TO_STATE", pdd_mapping.AFTER_SALES_STATUS_TO_STATE),
+        ), rotates_tokens=True),
+        PlatformEntry("douyin", DouyinSource, DouyinConfig, _tables(
+            ("ORDER_STATUS", douyin_mapping.ORDER_STATUS),
+            ("REFUND_STATUS", douyin_mapping.REFUND_STATUS),
+            ("AFTERSALE_REFUND_STATE", douyin_mapping.AFTERSALE_REFUND_STATE),
+        )),
+        PlatformEntry("amazon", AmazonSource, AmazonConfig, _tables(("ORDER_STATUS", amazon_mapping.ORDER_STATUS))),
+        PlatformEntry("shopify", ShopifySource, ShopifyConfig, _tables(
+            ("FINANCIAL_STATUS", shopify_mapping.FINANCIAL_STATUS),
+            ("FULFILLMENT_STATUS", shopify_mapping.FULFILLMENT_STATUS),
+        )),
+    )
+}  # fmt: skip
+
+
+def entry(platform: str) -> PlatformEntry:
+    if platform not in PLATFORMS:
+        raise SourceError(f"unknown platform {platform!r}; known: {', '.join(sorted(PLATFORMS))}")
+    return PLATFORMS[platform]
+
+
+def build_source(
+    platform: str, config: BaseModel, *, clock: Clock, sleep: Sleep = asyncio.sleep, on_tokens: TokenCallback | None = None
+) -> PagedSource:
+    """A connector for ``config`` (which must be that platform's Config model).
+
+    ``on_tokens`` receives rotated tokens of the platforms that rotate them (TOP, JOS, PDD)."""
+    found = entry(platform)
+    if not isinstance(config, found.config_model):
+        raise TypeError(f"{platform} needs a {found.config_model.__name__}, got {type(config).__name__}")
+    if found.rotates_tokens and on_tokens is not None:
+        router: Callable[..., PagedSource] = found.connector
+        return router(config, clock=clock, sleep=sleep, on_tokens=on_tokens)
+    return found.connector(config, clock=clock, sleep=sleep)
+
+
+def secret_fields(model: type[BaseModel]) -> list[str]:
+    """Names of the Config fields that hold secrets (``SecretStr`` or ``SecretStr | None``)."""
+    out = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        args = getattr(annotation, "__args__", ())
+        if annotation is SecretStr or SecretStr in args:
+            out.append(name)
+    return out
+
+
+def config_fields(platform: str) -> list[dict[str, Any]]:
+    """A credentials-form description: name, type, required, secret, description, default."""
+    model = entry(platform).config_model
+    secrets = set(secret_fields(model))
+    return [
+        {
+            "name": name,
+            "type": getattr(info.annotation, "__name__", str(info.annotation)),
+            "required": info.is_required(),
+            "secret": name in secrets,
+            "description": info.description or "",
+            "default": None if info.is_required() or name in secrets else info.get_default(call_default_factory=True),
+        }
+        for name, info in model.model_fields.items()
+    ]
+
+
+# ---------------------------------------------------------------- order states
+
+
+def state_tables() -> dict[str, dict[str, dict[str, str | None]]]:
+    """Every platform's native → standard state tables, as plain data (keys as strings)."""
+    return {
+        name: {table: {str(k): v for k, v in values.items()} for table, values in found.state_tables.items()}
+        for name, found in PLATFORMS.items()
+    }
+
+
+StateOverrides = dict[str, dict[str, str]]
+
+
+def load_state_overrides(path: Path | str) -> StateOverrides:
+    """Read a YAML ``{platform: {native_status: standard_state}}`` file, validated."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read order-state overrides: {exc}", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping of platform → {native status: state}", file=str(path))
+    out: StateOverrides = {}
+    for platform, table in data.items():
+        if platform not in PLATFORMS:
+            raise InputError(f"unknown platform {platform!r}", file=str(path), field=str(platform))
+        if not isinstance(table, dict):
+            raise InputError("expected a mapping of native status → state", file=str(path), field=str(platform))
+        for native, state in table.items():
+            if state not in ORDER_STATES:
+                raise InputError(
+                    f"{state!r} is not a standard state ({' '.join(ORDER_STATES)})", file=str(path), field=f"{platform}.{native}"
+                )
+        out[str(platform)] = {str(k): str(v) for k, v in table.items()}
+    return out
+
+
+def apply_state_overrides(entities: Iterable[Entity], platform: str, overrides: StateOverrides) -> list[Entity]:
+    """Entities with ``Order.status`` replaced where the YAML names the order's native status."""
+    table = overrides.get(platform, {})
+    return [
+        replace(e, status=table[e.native_status]) if isinstance(e, Order) and e.native_status in table else e
+        for e in entities
+    ]
+
+
+def override_page(page: StreamPage, platform: str, overrides: StateOverrides) -> StreamPage:
+    if overrides.get(platform):
+        page.entities = apply_state_overrides(page.entities, platform, overrides)
+    return page
+
+
+# ---------------------------------------------------------------- stored configs
+
+
+class Sealer(Protocol):
+    def seal_fields(self, values: Mapping[str, Any], secret_names: Any) -> dict[str, Any]: ...
+
+    def open_fields(self, values: Mapping[str, Any], secret_names: Any) -> dict[str, Any]: ...
+
+
+def seal_config(platform: str, config: BaseModel, box: Sealer) -> dict[str, Any]:
+    """The Config as JSON-ready data with every secret field encrypted (never ``**********``)."""
+    model = entry(platform).config_model
+    names = secret_fields(model)
+    data = config.model_dump(mode="json")
+    for name in names:
+        value = getattr(config, name)
+        data[name] = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return box.seal_fields(data, names)
+
+
+def open_config(platform: str, stored: Mapping[str, Any], box: Sealer) -> BaseModel:
+    model = entry(platform).config_model
+    return model(**box.open_fields(stored, secret_fields(model)))
