@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shopsentinel.alerting.events import AlertEvent
 
@@ -55,7 +55,11 @@ def assign_incidents(events: list[AlertEvent]) -> list[AlertEvent]:
             horizon = reach if horizon is None else max(horizon, reach)
         if current:
             _name(current, store, family, sku)
-    return sorted(events, key=lambda e: (e.start, e.root_rank, e.rule, e.sku))
+    # Incidents in the order they began; inside one, the root cause first, then by time.
+    first_start: dict[str, datetime] = {}
+    for e in events:
+        first_start[e.incident] = min(first_start.get(e.incident, e.start), e.start)
+    return sorted(events, key=lambda e: (first_start[e.incident], e.incident, e.root_rank, e.start, e.rule, e.sku))
 
 
 def _name(members: list[AlertEvent], store: str, family: str, sku: str) -> None:

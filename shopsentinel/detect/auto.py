@@ -23,7 +23,8 @@ from shopsentinel.core.types import Severity
 from shopsentinel.ingest.reader import CalendarEvent, StoreInfo
 
 MAD_TO_SIGMA = 1.4826
-BASE_SIGMAS = 6.0
+BASE_SIGMAS = 7.0
+PERIODS_BACK = 8
 
 
 @dataclass
@@ -65,56 +66,81 @@ def regularize(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
     return grid_times, grid, step
 
 
+def _lag_correlation(y: np.ndarray, lag: int) -> float:
+    a, b = y[lag:], y[:-lag]
+    denom = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
+    return float(np.dot(a, b) / denom) if denom > 0 else 0.0
+
+
 def find_period(values: np.ndarray, step: int) -> int:
-    """The strongest natural seasonal period (in steps), or 0 when there is none."""
-    candidates = [p for p in (3600 // step, 86400 // step, 604800 // step) if p >= 2]
-    x = values[~np.isnan(values)] if np.isnan(values).mean() < 0.5 else np.nan_to_num(values, nan=np.nanmedian(values))
-    best, best_acf = 0, 0.3
+    """The strongest natural seasonal period (in steps), or 0 when there is none.
+
+    A real season of length p correlates strongly at lag p and poorly at p/2 (half a cycle
+    apart), while a smooth series correlates well at every short lag; so candidates are ranked
+    by corr(p) − corr(p/2), not by corr(p) alone.
+    """
+    candidates = [p for p in (3600 // step, 86400 // step, 604800 // step) if p >= 4]
+    if np.isnan(values).mean() < 0.5:
+        x = np.where(np.isnan(values), np.nanmedian(values), values)
+    else:
+        x = values[~np.isnan(values)]
+    best, best_score = 0, 0.3
     for p in candidates:
         if len(x) < 3 * p:
             continue
         y = x - np.median(x)
-        denom = float(np.dot(y, y))
-        if denom <= 0:
-            continue
-        acf = float(np.dot(y[p:], y[:-p]) / denom)
-        if acf > best_acf:
-            best, best_acf = p, acf
+        at_period = _lag_correlation(y, p)
+        score = at_period - _lag_correlation(y, p // 2)
+        # A weekly lag also fits a purely daily season; a longer period must be clearly better.
+        if at_period > 0.3 and score > best_score + (0.1 if best else 0.0):
+            best, best_score = p, score
     return best
 
 
 def auto_detect(times: np.ndarray, values: np.ndarray, *, sensitivity: float = 1.0, refit_every: int | None = None) -> AutoResult:
+    """Judge every point of one series against a band built from its own past only."""
     grid_times, x, step = regularize(times, values)
     n = len(x)
     k = BASE_SIGMAS / sensitivity
     expected = np.full(n, np.nan)
     spread = np.full(n, np.nan)
-    warm = max(12, min(n // 8, 500))
-    refit_every = refit_every or max(warm, n // 8)
+    floor = np.full(n, np.nan)
+    # Learn for three days (or half the series) before judging: a daily season must be seen
+    # three times before it can be trusted.
+    warm = max(12, min(3 * max(1, 86400 // step), n // 2))
+    refit_every = refit_every or max(12, n // 8)
     period = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)
         for begin in range(warm, n, refit_every):
             stop = min(begin + refit_every, n)
-            period = find_period(x[:begin], step)
+            past = x[:begin]
+            period = find_period(past, step)
+            # Pool neighbouring phases on fine grids (±7 minutes of a daily season in minute data).
+            half = period // 200
+            offsets = np.arange(-half, half + 1)
+            # Typical point-to-point noise of the past: a floor for a band that is too tight.
+            floor[begin:stop] = np.nanmedian(np.abs(np.diff(past))) if begin > 2 else 0.0
             for t in range(begin, stop):
                 if period:
-                    lags = x[t - period * np.arange(1, 9)[t - period * np.arange(1, 9) >= 0]]
-                    local = x[max(0, t - 6) : t]
-                    lags = lags[~np.isnan(lags)]
-                    if lags.size >= 3:
-                        level_shift = np.nanmedian(local - x[np.clip(np.arange(max(0, t - 6), t) - period, 0, None)]) if local.size else 0.0
-                        expected[t] = np.median(lags) + (0.0 if np.isnan(level_shift) else level_shift)
-                        spread[t] = MAD_TO_SIGMA * np.median(np.abs(lags - np.median(lags)))
+                    # Same phase (± a few steps) in the last periods, shifted by the recent level.
+                    idx = (t - period * np.arange(1, PERIODS_BACK + 1)[:, None] + offsets[None, :]).ravel()
+                    idx = idx[(idx >= 0) & (idx < t)]
+                    samples = x[idx]
+                    samples = samples[~np.isnan(samples)]
+                    if samples.size >= 3 * offsets.size:
+                        recent = np.arange(max(0, t - 6), t)
+                        shift = np.nanmedian(x[recent] - x[np.clip(recent - period, 0, None)]) if recent.size else 0.0
+                        centre = float(np.median(samples))
+                        expected[t] = centre + (0.0 if np.isnan(shift) else shift)
+                        spread[t] = MAD_TO_SIGMA * float(np.median(np.abs(samples - centre)))
                         continue
-                recent = x[max(0, t - 4 * warm) : t]
-                recent = recent[~np.isnan(recent)]
-                if recent.size >= 5:
-                    expected[t] = np.median(recent)
-                    spread[t] = MAD_TO_SIGMA * np.median(np.abs(recent - expected[t]))
-    history_scale = np.nanmedian(np.abs(np.diff(x))) if n > 2 else 0.0
-    floor = np.maximum(np.nan_to_num(history_scale, nan=0.0), 0.01 * np.abs(np.nan_to_num(expected)))
-    scale = np.maximum(np.nan_to_num(spread, nan=0.0), floor)
+                recent_values = x[max(0, t - 4 * warm) : t]
+                recent_values = recent_values[~np.isnan(recent_values)]
+                if recent_values.size >= 5:
+                    expected[t] = float(np.median(recent_values))
+                    spread[t] = MAD_TO_SIGMA * float(np.median(np.abs(recent_values - expected[t])))
+    scale = np.maximum(np.nan_to_num(spread, nan=0.0), np.maximum(np.nan_to_num(floor, nan=0.0), 0.01 * np.abs(np.nan_to_num(expected))))
     scale = np.where(scale > 0, scale, 1e-9)
     lower, upper = expected - k * scale, expected + k * scale
     known = ~np.isnan(x) & ~np.isnan(expected)

@@ -282,7 +282,7 @@ class ForecastCoverDetector:
         demand = view.denominator if view.denominator is not None else _nan_like(cover)
         with np.errstate(invalid="ignore"):
             guard = demand >= max(cond.min_expected, 1e-9)
-            crossed = (cover < cond.cover_days_below) & guard & _below_usual_low(view, cond)
+            crossed = (cover < cond.cover_days_below) & guard & _below_usual_low(view, cond) & _past_warmup(cover, cond.warmup)
             relaxed = (cover < cond.cover_days_below * 1.25) & guard
         known = ~np.isnan(cover)
         lower = np.full(cover.shape, cond.cover_days_below)

@@ -28,6 +28,7 @@ def ets_forecast(
     var_decay: float = 0.05,
     z: float = 4.0,
     exclude: np.ndarray | None = None,
+    min_sigma: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One-step-ahead forecasts and residual sigmas (T × S) of additive Holt-Winters.
 
@@ -46,6 +47,17 @@ def ets_forecast(
     forecast = np.full(values.shape, np.nan)
     sigma = np.full(values.shape, np.nan)
     for t in range(steps):
+        if t == 24:
+            # Classical initialisation once the first day is seen: level = its mean,
+            # season = each hour's offset from it (forecasts start after the warm-up week anyway).
+            first = values[:24]
+            seen_first = ~np.isnan(first)
+            mean = np.nanmean(np.where(seen_first, first, np.nan), axis=0) if seen_first.any() else level
+            level = np.where(np.isnan(mean), level, mean)
+            for i in range(24):
+                hi = local_hour[i]
+                season[hi, cols] = np.where(seen_first[i], first[i] - level, season[hi, cols])
+                seen[hi, cols] |= seen_first[i]
         h = local_hour[t]
         y = values[t]
         s = np.where(seen[h, cols], season[h, cols], 0.0)
@@ -55,7 +67,11 @@ def ets_forecast(
         if exclude is not None:
             ok &= ~exclude[t]
         resid = y - f
-        inside = ok & (np.isnan(var) | (np.abs(resid) <= z * np.sqrt(np.nan_to_num(var, nan=np.inf))))
+        # The variance is floored: two equal first values must not freeze the model forever.
+        sigma_floor = np.maximum(min_sigma, 0.02 * np.abs(np.nan_to_num(level)))
+        sigma_now = np.sqrt(np.maximum(np.nan_to_num(var, nan=np.inf), sigma_floor**2))
+        # During the first week everything is learned: the season is not known yet.
+        inside = ok & ((t < WARMUP_HOURS) | np.isnan(var) | (np.abs(resid) <= z * sigma_now))
         fresh = ok & np.isnan(level)
         level = np.where(fresh, y, level)
         upd = inside & ~fresh
@@ -83,7 +99,8 @@ class EtsDetector:
         transform = view.kind == "count"
         y = np.sqrt(np.maximum(view.values, 0)) if transform else view.values
         k = (cond.sigmas or 4.0) / cond.sensitivity
-        f, s = ets_forecast(y, local_hour, z=k + 1, exclude=exclude)
+        level = float(np.nanmedian(np.abs(y))) if np.isfinite(y).any() else 1.0
+        f, s = ets_forecast(y, local_hour, z=k + 1, exclude=exclude, min_sigma=0.5 if transform else max(1e-6, 0.01 * level))
         floor = 0.5 if transform else 0.02 * np.abs(np.nan_to_num(f))
         s = np.maximum(np.nan_to_num(s, nan=np.inf), floor)
         lo, hi = f - k * s, f + k * s
@@ -141,7 +158,10 @@ class IsolationForestDetector:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     model.fit(x[train])
-                    cutoff = np.quantile(model.decision_function(x[train]), 0.001) * (1.0 + cond.sensitivity)
+                    # Sensitivity 1.0 flags what is rarer than the rarest 0.2% of the training
+                    # hours; higher sensitivity flags more.
+                    quantile = min(0.05, 0.002 * cond.sensitivity)
+                    cutoff = float(np.quantile(model.decision_function(x[train]), quantile))
                     rows = np.arange(begin, min(begin + week, hours))
                     rows = rows[~np.isnan(x[rows]).any(axis=1)]
                     if rows.size:
@@ -150,5 +170,5 @@ class IsolationForestDetector:
         known = ~np.isnan(score)
         with np.errstate(invalid="ignore"):
             fire = known & (score < limit)
-            clear = known & (score >= limit * 0.5)
+            clear = known & (score >= limit)
         return Decision(fire, clear, known, score, limit, limit, np.full(score.shape, np.nan))

@@ -200,16 +200,22 @@ def _error_location(raw: dict[str, Any], loc: tuple[int | str, ...]) -> tuple[st
         if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
             rule_id = str(rules[loc[1]].get("id", f"#{loc[1] + 1}"))
         loc = loc[2:]
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in ("Condition", "Compound"))]
+    parts = [
+        str(p) for p in loc
+        if not (isinstance(p, str) and (p in ("Condition", "Compound") or p.startswith("function-")))
+    ]
     return rule_id, ".".join(parts) or "(rule)"
 
 
-def _line_of(text: str, rule_id: str | None) -> int | None:
+def _line_of(text: str, rule_id: str | None, occurrence: int = 1) -> int | None:
     if rule_id is None:
         return None
+    seen = 0
     for i, line in enumerate(text.splitlines(), start=1):
         if re.search(rf"\bid:\s*['\"]?{re.escape(rule_id)}['\"]?\s*$", line):
-            return i
+            seen += 1
+            if seen == occurrence:
+                return i
     return None
 
 
@@ -231,7 +237,7 @@ def parse_rules(text: str, source: str = "<rules>") -> RulePack:
     seen: set[str] = set()
     for rule in pack.rules:
         if rule.id in seen:
-            raise RuleError(f"rule id {rule.id!r} is used twice", file=source, line=_line_of(text, rule.id), field="id")
+            raise RuleError(f"rule id {rule.id!r} is used twice", file=source, line=_line_of(text, rule.id, occurrence=2), field="id")
         seen.add(rule.id)
     return pack
 

@@ -77,22 +77,24 @@ def clean(metrics: pl.DataFrame, catalog: Catalog, *, max_findings_per_kind: int
     report.findings += _findings(missing, "missing_value", "empty value (not read as zero)", max_findings_per_kind)
     df = metrics.filter(pl.col("value").is_not_null())
 
-    before = df.height
-    df = df.unique(subset=[*KEY, "value"], keep="first", maintain_order=True)
-    report.exact_duplicates = before - df.height
-
-    # Conflicting duplicates: same key, different values. The latest line wins.
-    counts = df.group_by(KEY).agg(pl.len().alias("_n")).filter(pl.col("_n") > 1)
-    if counts.height:
-        conflicted = df.join(counts.select(KEY), on=list(KEY), how="semi").sort([*KEY, "line"])
-        dropped = conflicted.filter(pl.col("line") != pl.col("line").max().over(KEY))
+    # The latest line of a point wins, whatever came before it (A, B, A keeps A).
+    distinct = df.unique(subset=[*KEY, "value"], keep="last")
+    report.exact_duplicates = df.height - distinct.height
+    latest = df.sort("line").unique(subset=list(KEY), keep="last", maintain_order=True)
+    if latest.height < distinct.height:
+        kept = latest.select(*KEY, pl.col("value").alias("_kept"), pl.col("line").alias("_kept_line"))
+        dropped = (
+            distinct.join(kept, on=list(KEY), how="inner")
+            .filter(pl.col("value") != pl.col("_kept"))
+            .sort("line")
+        )
         report.conflicts = dropped.height
         report.findings += _findings(
             dropped, "conflict",
-            pl.format("conflicting duplicate (line {} dropped, a later line of the same point kept)", pl.col("line")),
+            pl.format("conflicting duplicate (line {} with value {} dropped; line {} of the same point kept)", pl.col("line"), pl.col("value"), pl.col("_kept_line")),
             max_findings_per_kind,
         )
-        df = df.sort("line").unique(subset=list(KEY), keep="last", maintain_order=True)
+    df = latest
 
     df, quarantined = quarantine_impossible(df, catalog)
     report.quarantined = quarantined.height
@@ -103,13 +105,27 @@ def clean(metrics: pl.DataFrame, catalog: Catalog, *, max_findings_per_kind: int
 
 def quarantine_impossible(df: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split off values that cannot be true: negative counts/stock/amounts, out-of-range
-    gauges, and points far outside their series' own recent history."""
+    gauges, and points far outside their series' own recent history. A quarantined point is
+    never history for the next one (two typos in a row are both caught)."""
     metric_names = df.get_column("metric").unique().to_list()
     non_negative = [m for m in metric_names if catalog.get(m).non_negative]
-    checked = df.sort("platform", "store", "sku", "metric", "ts").with_columns(
-        pl.col("value").abs().shift(1).rolling_max(window_size=HISTORY_POINTS, min_samples=24)
-        .over("platform", "store", "sku", "metric").alias("_recent_max")
-    )
+    checked = df.sort("platform", "store", "sku", "metric", "ts").with_columns(pl.lit(False).alias("_bad"))
+    for _ in range(8):
+        history = pl.when(pl.col("_bad")).then(None).otherwise(pl.col("value").abs())
+        checked = checked.with_columns(
+            history.shift(1).rolling_max(window_size=HISTORY_POINTS, min_samples=24)
+            .over("platform", "store", "sku", "metric").alias("_recent_max")
+        ).with_columns(_reason(non_negative).alias("_reason"))
+        flagged = checked.get_column("_reason").is_not_null()
+        if (flagged == checked.get_column("_bad")).all():
+            break
+        checked = checked.with_columns(flagged.alias("_bad"))
+    bad = checked.filter(pl.col("_reason").is_not_null())
+    good = checked.filter(pl.col("_reason").is_null()).drop("_recent_max", "_reason", "_bad")
+    return good, bad.drop("_recent_max", "_bad")
+
+
+def _reason(non_negative: list[str]) -> pl.Expr:
     reason: Any = pl.when(pl.col("metric").is_in(non_negative) & (pl.col("value") < 0)).then(
         pl.format("impossible negative value {}", pl.col("value"))
     )
@@ -120,10 +136,7 @@ def quarantine_impossible(df: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFr
     # Only a series with a real past can be "far outside" it: a sparse refund amount whose last
     # month was all zeros has nothing to compare its first refund with.
     far = (pl.col("_recent_max") > 0) & (pl.col("value").abs() > FAR_OUTSIDE_FACTOR * pl.max_horizontal(pl.col("_recent_max"), pl.lit(1.0)))
-    reason = reason.when(far & pl.col("_recent_max").is_not_null()).then(
+    reason = reason.when(far).then(
         pl.format("{} is more than {}× the largest value of the previous month ({})", pl.col("value"), pl.lit(int(FAR_OUTSIDE_FACTOR)), pl.col("_recent_max"))
     ).otherwise(None)
-    checked = checked.with_columns(reason.alias("_reason"))
-    bad = checked.filter(pl.col("_reason").is_not_null())
-    good = checked.filter(pl.col("_reason").is_null()).drop("_recent_max", "_reason")
-    return good, bad.drop("_recent_max")
+    return reason  # type: ignore[no-any-return]

@@ -151,7 +151,7 @@ def normalize_frame(raw: pl.DataFrame, path: Path, *, line_offset: int) -> pl.Da
     hit = _first_bad(frame, pl.col("ts").is_null())
     if hit:
         raise ImportFileError(f"timestamp {hit[1]['_raw_ts']!r} is not ISO-8601 with Z or an offset", file=str(path), line=int(hit[1]["line"]), field="ts")  # type: ignore[call-overload]
-    hit = _first_bad(frame, (pl.col("value").is_null() & (pl.col("_raw_value") != "")) | pl.col("value").is_infinite())
+    hit = _first_bad(frame, (pl.col("value").is_null() & (pl.col("_raw_value") != "")) | pl.col("value").is_infinite() | pl.col("value").is_nan())
     if hit:
         raise ImportFileError(f"value {hit[1]['_raw_value']!r} is not a number", file=str(path), line=int(hit[1]["line"]), field="value")  # type: ignore[call-overload]
     return frame.drop("_raw_value", "_raw_ts")

@@ -115,7 +115,7 @@ class MetricStore:
         return rows[0][0] if rows else None
 
     def points(self, *, store: str | None = None, metric: str | None = None) -> pl.DataFrame:
-        sql = "SELECT ts, platform, store, sku, metric, value FROM points WHERE 1=1"
+        sql = "SELECT epoch_us(ts) AS ts_us, platform, store, sku, metric, value FROM points WHERE 1=1"
         params: list[str] = []
         if store:
             sql += " AND store = ?"
@@ -123,9 +123,12 @@ class MetricStore:
         if metric:
             sql += " AND metric = ?"
             params.append(metric)
-        result = self.db.execute(sql + " ORDER BY ts", params)
+        result = self.db.execute(sql + " ORDER BY ts_us", params)
         columns = [d[0] for d in result.description or []]
-        return pl.DataFrame(result.fetchall(), schema=columns, orient="row")
+        frame = pl.DataFrame(result.fetchall(), schema=columns, orient="row")
+        return frame.select(
+            pl.col("ts_us").cast(pl.Int64).cast(pl.Datetime("us", "UTC")).alias("ts"), "platform", "store", "sku", "metric", "value"
+        )
 
     # ------------------------------------------------------------------ catalog
     def catalog(self) -> Catalog:

@@ -62,9 +62,6 @@ def test_ets_forecast_tracks_a_seasonal_series() -> None:
     assert np.median(s[late, 0]) < 30
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: ets_forecast freezes when its first residual is "
-                   "exactly 0 (e.g. two equal integer counts at the start): the variance becomes 0, every later point is "
-                   "'outside' the interval and never updates the state, so the forecast stays at the first value forever")
 def test_ets_forecast_survives_two_equal_first_values() -> None:
     rng = np.random.default_rng(0)
     hours = 24 * 14
@@ -108,9 +105,6 @@ def test_ets_rule_quiet_on_clean_store() -> None:
     assert evaluate(d.frame(), ["t.ets_down"]) == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: same ETS freeze through a rule: StoreData(seed=3) "
-                   "orders start 73, 73 → expected stays 73 with sigma 0 and the clean store gets 11 't.ets_up' alerts at "
-                   "every daily peak")
 def test_ets_rule_quiet_on_clean_orders() -> None:
     d = StoreData(seed=3).funnel()
     assert d.get("orders")[0] == d.get("orders")[1]  # the trigger
@@ -174,10 +168,6 @@ def test_isolation_forest_needs_four_weeks() -> None:
     assert evaluate(frame, ["t.iforest"], hours=24 * 28) == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: IsolationForestDetector cutoff is "
-                   "quantile(train, 0.001) * (1 + sensitivity): at the default sensitivity 1.0 it needs twice the most "
-                   "anomalous training score (often below the -0.5 floor of decision_function), so AOV x6 with 50% "
-                   "payment failures for 3 hours is never flagged")
 def test_isolation_forest_finds_unusual_metric_mix() -> None:
     alerts = evaluate(if_store(4, inject=True), ["t.iforest"], hours=IF_HOURS)
     assert len(alerts) == 1
@@ -185,8 +175,6 @@ def test_isolation_forest_finds_unusual_metric_mix() -> None:
     assert bad_start <= alerts[0].start <= bad_start + timedelta(hours=3)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: Isolation Forest sensitivity is inverted "
-                   "(higher sensitivity lowers the cutoff and finds less), unlike ets/auto where higher finds more")
 def test_isolation_forest_higher_sensitivity_finds_at_least_as_much() -> None:
     frame = if_store(4, inject=True)
     low = evaluate(frame, ["t.iforest"], hours=IF_HOURS, sensitivity=0.1)

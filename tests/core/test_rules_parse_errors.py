@@ -65,8 +65,6 @@ def test_missing_below_for_threshold_names_file_rule_and_when() -> None:
     assert "above" in msg and "below" in msg
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: the field of a condition error leaks pydantic "
-                   "internals: 'when.function-after[_fields_for_type(), Condition]' instead of 'when'")
 def test_condition_error_field_is_clean() -> None:
     with pytest.raises(RuleError) as info:
         parse_rules(rule("    severity: warning\n    when: {metric: uv, type: threshold}\n"), "rules.yaml")
@@ -143,8 +141,6 @@ def test_duplicate_ids_rejected() -> None:
     assert "ok.rule" in str(info.value) and "twice" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: a duplicate rule id is reported on the line of the "
-                   "FIRST rule with that id (line 2), not on the duplicate (line 6)")
 def test_duplicate_id_points_at_the_duplicate() -> None:
     text = rule("    severity: warning\n    when: {metric: uv, type: threshold, below: 1}\n", rid="ok.rule")
     with pytest.raises(RuleError) as info:

@@ -65,8 +65,6 @@ def test_conflict_among_three_lines_keeps_the_last() -> None:
     assert sorted(f.line for f in report.findings if f.kind == "conflict") == [2, 3]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: A,B,A for one point keeps B (line 3) instead of the last line (line 4): "
-                   "exact-duplicate removal keeps the first A before the conflict step picks the latest line")
 def test_conflict_a_b_a_keeps_value_of_last_line() -> None:
     df = frame([(0, "uv", 5.0), (0, "uv", 7.0), (0, "uv", 5.0)])
     out, report = clean(df, default_catalog())
@@ -175,8 +173,6 @@ def test_history_is_per_series() -> None:
     assert out.filter(pl.col("store") == "big").height == 60
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: a quarantined value still counts as history: a second 10000x typo right "
-                   "after the first (hours 60 and 61) is compared with the first and passes into the output")
 def test_two_consecutive_far_outside_values_are_both_quarantined() -> None:
     rows = _hourly(100, 100.0)
     rows[60] = (60, "gmv", 1_000_000.0)

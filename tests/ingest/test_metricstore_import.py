@@ -150,8 +150,6 @@ def test_import_cleans_before_storing(tmp_path: Path) -> None:
         assert findings == [("conflict", 4), ("impossible", 6), ("missing_value", 7)]
 
 
-@pytest.mark.xfail(strict=True, raises=duckdb.InvalidInputException, reason="BUG: MetricStore.points() raises duckdb InvalidInputException 'No module named "
-                   "pytz' as soon as the store holds a point: fetchall() of TIMESTAMPTZ needs pytz, which is not a dependency")
 def test_points_returns_the_stored_frame(loaded: MetricStore) -> None:
     uv = loaded.points(store="s1", metric="uv")
     assert uv.columns == ["ts", "platform", "store", "sku", "metric", "value"]

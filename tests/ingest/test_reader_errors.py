@@ -146,8 +146,6 @@ def test_read_metrics_store_filter(tmp_path: Path) -> None:
     assert frame.get_column("line").to_list() == [3]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: the text 'nan' is read as a NaN value and passes clean() into the output "
-                   "(neither an ImportFileError on column 'value' nor a missing-value finding)")
 def test_nan_text_value_never_reaches_clean_output(tmp_path: Path) -> None:
     path = write(tmp_path, "metrics.csv", HEADER + GOOD + "2026-03-01T11:00:00Z,tmall,s1,uv,nan,\n")
     try:
