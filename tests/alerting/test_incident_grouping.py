@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from shopsentinel.alerting.events import AlertEvent
 from shopsentinel.alerting.incidents import assign_incidents
 from shopsentinel.core.types import Severity
