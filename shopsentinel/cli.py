@@ -22,6 +22,16 @@ sim_app = typer.Typer(help="Synthetic fleets and platform simulators.", no_args_
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(rules_app, name="rules")
 app.add_typer(sim_app, name="sim")
+
+
+def _add_connector_commands() -> None:
+    from shopsentinel.sources.cli import stores_app, sync_app
+
+    app.add_typer(stores_app, name="stores", help="Stores and their platform credentials (encrypted).")
+    app.add_typer(sync_app, name="sync", help="Sync from platforms and seller-console exports.")
+
+
+_add_connector_commands()
 console = Console()
 err = Console(stderr=True)
 
