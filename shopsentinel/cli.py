@@ -25,8 +25,10 @@ app.add_typer(sim_app, name="sim")
 
 
 def _add_connector_commands() -> None:
+    from shopsentinel.service.cli import serve
     from shopsentinel.sources.cli import stores_app, sync_app
 
+    app.command(help="Run the live service: ingest API, scheduled evaluation, alert lifecycle, notifications.")(serve)
     app.add_typer(stores_app, name="stores", help="Stores and their platform credentials (encrypted).")
     app.add_typer(sync_app, name="sync", help="Sync from platforms and seller-console exports.")
 

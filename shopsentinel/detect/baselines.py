@@ -37,7 +37,31 @@ def lag_indices(offsets: np.ndarray, lag_hours: int) -> np.ndarray:
     return np.broadcast_to(idx, offsets.shape)
 
 
-def gather(values: np.ndarray, idx: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+def gather(values: np.ndarray, idx: np.ndarray, exclude: np.ndarray | None = None, lag_hours: int | None = None) -> np.ndarray:
+    """``values`` at the row indices ``idx`` (NaN where there is none, or it is excluded).
+
+    With ``lag_hours`` given, the plain shift is taken by slicing and only the rows where a DST
+    change moves the index (a few per year) are fancy-indexed: much faster on big panels.
+    """
+    rows = values.shape[0]
+    if lag_hours is not None and 0 < lag_hours:
+        out = np.full(values.shape, np.nan)
+        bad = np.ones(values.shape, dtype=bool)
+        if lag_hours < rows:
+            out[lag_hours:] = values[:-lag_hours]
+            bad[lag_hours:] = exclude[:-lag_hours] if exclude is not None else False
+        expected_idx = np.arange(rows)[:, None] - lag_hours
+        odd_rows = np.nonzero((idx != expected_idx).any(axis=1))[0]
+        if odd_rows.size:
+            sub_idx = idx[odd_rows]
+            cols = np.broadcast_to(np.arange(values.shape[1])[None, :], sub_idx.shape)
+            safe = np.clip(sub_idx, 0, None)
+            out[odd_rows] = values[safe, cols]
+            odd_bad = sub_idx < 0
+            if exclude is not None:
+                odd_bad = odd_bad | exclude[safe, cols]
+            bad[odd_rows] = odd_bad
+        return np.where(bad, np.nan, out)
     cols = np.broadcast_to(np.arange(values.shape[1])[None, :], idx.shape)
     safe = np.clip(idx, 0, None)
     out = values[safe, cols]
@@ -56,7 +80,7 @@ def seasonal_history(
     exclude: np.ndarray | None = None,
     search: int | None = None,
 ) -> np.ndarray:
-    """The ``count`` most recent usable values at the same local phase (K × T × S).
+    """The ``count`` most recent usable values at the same local phase (count × T × S).
 
     Up to ``search`` periods back are searched so excluded points (events, anomalies) are
     replaced by older ones instead of shrinking the sample.
@@ -64,13 +88,41 @@ def seasonal_history(
     # Daily histories look up to three weeks further back so a 10-day promotion plus its tail
     # does not leave the baseline empty right after it.
     search = max(search or (count + 21 if period_hours <= 24 else count * 2), count)
-    stack = np.stack(
-        [gather(values, lag_indices(offsets, k * period_hours), exclude) for k in range(1, search + 1)]
-    )
-    if search > count:
-        valid = ~np.isnan(stack)
-        stack = np.where(np.cumsum(valid, axis=0) <= count, stack, np.nan)
+
+    clocks, column_clock = _distinct_clocks(offsets)
+
+    def lagged(k: int) -> np.ndarray:
+        lag = k * period_hours
+        per_clock = np.stack([lag_indices(clock[:, None], lag)[:, 0] for clock in clocks], axis=1)
+        return gather(values, per_clock[:, column_clock], exclude, lag_hours=lag)
+
+    stack = np.stack([lagged(k) for k in range(1, count + 1)])
+    # Older periods fill the slots of excluded ones, most recent first.
+    for k in range(count + 1, search + 1):
+        missing = np.isnan(stack)
+        if not missing.any():
+            break
+        older = lagged(k)
+        usable = missing.any(axis=0) & ~np.isnan(older)
+        if not usable.any():
+            continue
+        slot = np.argmax(missing, axis=0)
+        t_idx, s_idx = np.nonzero(usable)
+        stack[slot[t_idx, s_idx], t_idx, s_idx] = older[t_idx, s_idx]
     return stack
+
+
+def _distinct_clocks(offsets: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct per-hour UTC offset series among the columns, and each column's clock.
+
+    Columns of one store (or of stores in one zone) share a clock, so lag indices are computed
+    once per zone instead of once per series."""
+    if offsets.shape[1] == 0:
+        return [], np.zeros(0, dtype=int)
+    weights = np.sin(np.arange(offsets.shape[0]) * 0.7311 + 0.1)
+    fingerprint = np.round(weights @ offsets, 6)
+    _, first, column_clock = np.unique(fingerprint, return_index=True, return_inverse=True)
+    return [offsets[:, j] for j in first], np.asarray(column_clock).ravel()
 
 
 def nanmedian0(stack: np.ndarray) -> np.ndarray:

@@ -126,8 +126,8 @@ def _weekly_rate(view: SeriesView) -> np.ndarray:
     return view._cache["weekly_rate"]
 
 
-def _surprise(view: SeriesView, cond: Condition, base: Baseline, daily: Baseline, direction: str) -> tuple[np.ndarray, np.ndarray]:
-    """(surprise in sigmas, volume) for the view's kind."""
+def _surprise(view: SeriesView, cond: Condition, base: Baseline, daily: Baseline, direction: str, where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(surprise in sigmas, volume) for the view's kind, computed where ``where`` is True."""
     if view.kind == "ratio" and view.numerator is not None and view.denominator is not None:
         floor = 1.0 / (np.maximum(base.samples, daily.samples) + 1.0)
         expected_num = np.maximum(view.denominator * base.expected, floor)
@@ -135,13 +135,13 @@ def _surprise(view: SeriesView, cond: Condition, base: Baseline, daily: Baseline
         with np.errstate(divide="ignore", invalid="ignore"):
             cv = np.where(base.expected > 0, daily.spread / base.expected, np.nan)
         cv = extra_variation(expected_num, np.nan_to_num(cv, nan=0.0) * expected_num)
-        return count_surprise(view.numerator, expected_num, cv, direction), view.denominator
+        return count_surprise(view.numerator, expected_num, cv, direction, where), view.denominator
     if view.kind == "count":
         cv = extra_variation(base.expected, daily.spread)
         # Seven quiet hours do not prove a rate of zero: floor it at 1/(n+1).
         floor = 1.0 / (np.maximum(base.samples, daily.samples) + 1.0)
         expected = np.where(np.isnan(base.expected), np.nan, np.maximum(base.expected, floor))
-        return count_surprise(view.values, expected, cv, direction), base.expected
+        return count_surprise(view.values, expected, cv, direction, where), base.expected
     return robust_surprise(view.values, base.expected, daily.spread, direction), np.abs(base.expected)
 
 
@@ -320,7 +320,7 @@ def _decide(
     direction: str,
     expected_override: np.ndarray | None = None,
 ) -> Decision:
-    surprise, volume = _surprise(view, cond, base, daily, direction if direction != "both" else "both")
+    surprise, volume = _surprise(view, cond, base, daily, direction, where=crossed | relaxed)
     known = ~np.isnan(view.values) & ~np.isnan(base.expected)
     with np.errstate(invalid="ignore"):
         guard = np.nan_to_num(volume, nan=0.0) >= cond.min_expected

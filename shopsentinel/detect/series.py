@@ -147,12 +147,14 @@ class SeriesResolver:
         for period, count in ((24, 7), (168, 4)):
             history = seasonal_history(view.values, view.offsets, period_hours=period, count=count, exclude=events)
             base = summarize(history, "median")
-            if view.kind == "count":
-                surprise = count_surprise(view.values, base.expected, extra_variation(base.expected, base.spread), "both")
-            else:
-                surprise = robust_surprise(view.values, base.expected, base.spread, "both")
             with np.errstate(divide="ignore", invalid="ignore"):
                 change = np.abs(view.values - base.expected) / np.abs(base.expected)
+            moved = np.nan_to_num(change, nan=0.0) >= OUTLIER_CHANGE
+            if view.kind == "count":
+                cv = extra_variation(base.expected, base.spread)
+                surprise = count_surprise(view.values, base.expected, cv, "both", where=moved & outlier)
+            else:
+                surprise = robust_surprise(view.values, base.expected, base.spread, "both")
             far = (np.nan_to_num(surprise, nan=0.0) >= OUTLIER_SIGMAS) & (np.nan_to_num(change, nan=0.0) >= OUTLIER_CHANGE)
             outlier &= far | (base.samples < 2)
         return outlier

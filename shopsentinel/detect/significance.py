@@ -26,12 +26,20 @@ def extra_variation(expected: np.ndarray, spread: np.ndarray) -> np.ndarray:
     return np.maximum(cv, MIN_EXTRA_CV)
 
 
-def count_surprise(observed: np.ndarray, expected: np.ndarray, cv: np.ndarray, direction: str) -> np.ndarray:
+def count_surprise(observed: np.ndarray, expected: np.ndarray, cv: np.ndarray, direction: str, where: np.ndarray | None = None) -> np.ndarray:
     """Sigma-equivalent surprise of ``observed`` counts against negative-binomial expectations.
 
     Positive when the observation lies in the tail named by ``direction`` ("up", "down" or
-    "both"), NaN where the baseline is unknown.
+    "both"), NaN where the baseline is unknown. With ``where``, only those cells are computed
+    (the rest are 0): the tail probabilities are the expensive part.
     """
+    if where is not None:
+        out = np.zeros(np.shape(observed))
+        cells = np.nonzero(where)
+        if cells[0].size:
+            cv_full = np.broadcast_to(cv, np.shape(observed))
+            out[cells] = count_surprise(observed[cells], expected[cells], cv_full[cells], direction)
+        return np.where(np.isnan(expected) | np.isnan(observed), np.nan, out)
     lam = np.maximum(np.nan_to_num(expected, nan=0.0), 1e-6)
     r = 1.0 / np.maximum(cv, MIN_EXTRA_CV) ** 2
     p = r / (r + lam)

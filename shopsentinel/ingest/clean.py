@@ -18,7 +18,7 @@ KEY = ("ts", "platform", "store", "sku", "metric")
 # A point this many times above the largest value of its series' previous week is not believable
 # (an extra zero or three typed into an amount). Promotions stay far below this.
 FAR_OUTSIDE_FACTOR = 20.0
-HISTORY_POINTS = 720  # about a month of hourly points: restocks stay believable
+HISTORY_DAYS = 30  # a month of history: restocks and promotions stay believable
 BOUNDED = {"dsr": (0.0, 5.0)}
 
 
@@ -80,7 +80,8 @@ def clean(metrics: pl.DataFrame, catalog: Catalog, *, max_findings_per_kind: int
     # The latest line of a point wins, whatever came before it (A, B, A keeps A).
     distinct = df.unique(subset=[*KEY, "value"], keep="last")
     report.exact_duplicates = df.height - distinct.height
-    latest = df.sort("line").unique(subset=list(KEY), keep="last", maintain_order=True)
+    ordered = df if df.get_column("line").is_sorted() else df.sort("line")
+    latest = ordered.unique(subset=list(KEY), keep="last", maintain_order=True)
     if latest.height < distinct.height:
         kept = latest.select(*KEY, pl.col("value").alias("_kept"), pl.col("line").alias("_kept_line"))
         dropped = (
@@ -109,20 +110,44 @@ def quarantine_impossible(df: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFr
     never history for the next one (two typos in a row are both caught)."""
     metric_names = df.get_column("metric").unique().to_list()
     non_negative = [m for m in metric_names if catalog.get(m).non_negative]
-    checked = df.sort("platform", "store", "sku", "metric", "ts").with_columns(pl.lit(False).alias("_bad"))
+    series = ["platform", "store", "sku", "metric"]
+    checked = _check(df.with_columns(pl.lit(False).alias("_bad")), non_negative)
+    # Re-check only the series that had a quarantined point, without it in their history,
+    # until nothing changes (a run of typos is caught whole).
     for _ in range(8):
-        history = pl.when(pl.col("_bad")).then(None).otherwise(pl.col("value").abs())
-        checked = checked.with_columns(
-            history.shift(1).rolling_max(window_size=HISTORY_POINTS, min_samples=24)
-            .over("platform", "store", "sku", "metric").alias("_recent_max")
-        ).with_columns(_reason(non_negative).alias("_reason"))
-        flagged = checked.get_column("_reason").is_not_null()
-        if (flagged == checked.get_column("_bad")).all():
+        flagged = checked.filter(pl.col("_reason").is_not_null()).select(series).unique()
+        if flagged.height == 0:
             break
-        checked = checked.with_columns(flagged.alias("_bad"))
+        affected = checked.join(flagged, on=series, how="semi").with_columns(pl.col("_reason").is_not_null().alias("_bad"))
+        rechecked = _check(affected, non_negative)
+        if rechecked.get_column("_reason").is_not_null().sum() == affected.get_column("_bad").sum():
+            checked = pl.concat([checked.join(flagged, on=series, how="anti"), rechecked])
+            break
+        checked = pl.concat([checked.join(flagged, on=series, how="anti"), rechecked])
     bad = checked.filter(pl.col("_reason").is_not_null())
     good = checked.filter(pl.col("_reason").is_null()).drop("_recent_max", "_reason", "_bad")
     return good, bad.drop("_recent_max", "_bad")
+
+
+def _check(frame: pl.DataFrame, non_negative: list[str]) -> pl.DataFrame:
+    """Attach each point's "largest value of the previous month" (from daily maxima of the
+    previous 30 days, quarantined points left out) and the reason it is impossible, if any."""
+    series = ["platform", "store", "sku", "metric"]
+    frame = frame.drop("_recent_max", "_reason", strict=False).with_columns(pl.col("ts").dt.truncate("1d").alias("_day"))
+    daily = (
+        frame.group_by([*series, "_day"])
+        .agg(pl.when(pl.col("_bad")).then(None).otherwise(pl.col("value").abs()).max().alias("_day_max"))
+        .sort([*series, "_day"])
+        .with_columns(
+            pl.col("_day_max").shift(1).rolling_max(window_size=HISTORY_DAYS, min_samples=1).over(series).alias("_recent_max")
+        )
+        .select([*series, "_day", "_recent_max"])
+    )
+    return (
+        frame.join(daily, on=[*series, "_day"], how="left")
+        .drop("_day")
+        .with_columns(_reason(non_negative).alias("_reason"))
+    )
 
 
 def _reason(non_negative: list[str]) -> pl.Expr:

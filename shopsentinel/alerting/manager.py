@@ -1,0 +1,234 @@
+"""The alert manager: reconcile evaluated episodes with the persisted alerts of one store.
+
+Evaluation returns every firing episode of a trailing window (the same episodes the backtest
+finds, because detectors are causal). The manager turns them into state changes, idempotently:
+
+* an episode never seen before → an alert, ``firing`` at the episode start (and ``resolved`` too
+  if it has already ended), one ``alert_events`` row per state and one outbox entry per state;
+* a known, still-open alert whose episode now has an end → ``resolved`` at that end;
+* anything else → nothing. Re-evaluating the same data changes nothing.
+
+An alert's id is its fingerprint ``sha1(rule|platform|store|sku|metric|episode start)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shopsentinel.alerting.events import AlertEvent
+from shopsentinel.alerting.inhibit import inhibiting_root, inhibition_note
+from shopsentinel.alerting.silences import Matcher, Silence, muted_by
+from shopsentinel.store.state import AlertEventRow, AlertRow, IncidentRow, OutboxRow, SilenceRow
+
+# An open alert whose fingerprint is not found again (its start was judged on different
+# history after the window slid) is matched to an episode of the same series starting this near.
+SERIES_MATCH_SLACK = timedelta(hours=24)
+
+
+def fingerprint(rule: str, platform: str, store: str, sku: str, metric: str, start: datetime) -> str:
+    text = f"{rule}|{platform}|{store}|{sku}|{metric}|{start:%Y-%m-%dT%H:%M:%SZ}"
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def event_fingerprint(e: AlertEvent) -> str:
+    return fingerprint(e.rule, e.platform, e.store, e.sku, e.metric, e.start)
+
+
+@dataclass(frozen=True)
+class StateChange:
+    alert_id: str
+    state: str  # firing | resolved
+    ts: datetime
+
+
+def alert_labels(row: AlertRow) -> dict[str, str]:
+    return {
+        "platform": row.platform, "store": row.store, "sku": row.sku, "rule": row.rule,
+        "metric": row.metric, "severity": row.severity, "kind": row.kind,
+    }
+
+
+def contract_line(row: AlertRow, *, state: str | None = None, ts: datetime | None = None) -> dict[str, Any]:
+    """The alert in the contract's shape (``alert.schema.json``) plus ``id``."""
+    state = state or row.state
+    when = ts or (row.ends_at if state == "resolved" and row.ends_at else row.starts_at)
+    return {
+        "id": row.id,
+        "ts": f"{when:%Y-%m-%dT%H:%M:%SZ}",
+        "state": state,
+        "platform": row.platform,
+        "store": row.store,
+        "sku": row.sku,
+        "metric": row.metric,
+        "rule": row.rule,
+        "severity": row.severity,
+        "kind": row.kind,
+        "value": row.value,
+        "expected": row.expected,
+        "lower": row.lower,
+        "upper": row.upper,
+        "incident": row.incident,
+        "message": row.message,
+    }
+
+
+def active_silences(session: Session, now: datetime) -> list[Silence]:
+    rows = session.scalars(select(SilenceRow).where(SilenceRow.starts_at <= now, SilenceRow.ends_at > now)).all()
+    return [Silence([Matcher.model_validate(m) for m in r.matchers], r.starts_at, r.ends_at, r.id) for r in rows]
+
+
+class AlertManager:
+    """Persist alert state changes found by evaluation; record history and outbox entries."""
+
+    def reconcile(
+        self,
+        session: Session,
+        platform: str,
+        store: str,
+        events: list[AlertEvent],
+        *,
+        now: datetime,
+        create_from: datetime,
+    ) -> list[StateChange]:
+        """Apply one evaluation of one store; the caller commits the session."""
+        events = [e for e in events if e.mode == "alert" and e.platform == platform and e.store == store]
+        by_id = {event_fingerprint(e): e for e in events}
+        known = {
+            r.id: r
+            for r in session.scalars(select(AlertRow).where(AlertRow.id.in_(list(by_id)))).all()
+        } if by_id else {}
+        open_rows = session.scalars(
+            select(AlertRow).where(AlertRow.platform == platform, AlertRow.store == store, AlertRow.state == "firing")
+        ).all()
+        silences = active_silences(session, now)
+        changes: list[StateChange] = []
+        for alert_id, e in sorted(by_id.items(), key=lambda kv: (kv[1].start, kv[0])):
+            row = known.get(alert_id)
+            if row is None:
+                twin = self._alert_twin(session, e)
+                if twin is not None:  # the same episode, its start judged on other history
+                    row = known[alert_id] = twin
+            if row is None:
+                if e.start < create_from:
+                    continue
+                row = self._create(session, alert_id, e, now)
+                known[alert_id] = row
+                changes.append(self._record(session, row, "firing", e.start, now, silences))
+            if row.state == "firing" and e.end is not None:
+                self._resolve(row, e.end, now, by="evaluation")
+                changes.append(self._record(session, row, "resolved", e.end, now, silences))
+        matched = {r.id for r in known.values()}
+        for row in open_rows:
+            if row.id in matched or row.state != "firing":
+                continue
+            episode = self._series_twin(row, events)
+            if episode is not None and episode.end is not None:
+                self._resolve(row, episode.end, now, by="evaluation")
+                changes.append(self._record(session, row, "resolved", episode.end, now, silences))
+        self._incidents(session, events, known, now)
+        return changes
+
+    @staticmethod
+    def _alert_twin(session: Session, e: AlertEvent) -> AlertRow | None:
+        """A stored alert of the same rule and series that this episode overlaps."""
+        query = select(AlertRow).where(
+            AlertRow.rule == e.rule, AlertRow.platform == e.platform, AlertRow.store == e.store,
+            AlertRow.sku == e.sku, AlertRow.metric == e.metric,
+            AlertRow.starts_at >= e.start - SERIES_MATCH_SLACK,
+        )
+        if e.end is not None:
+            query = query.where(AlertRow.starts_at < e.end)
+        candidates = [r for r in session.scalars(query).all() if r.ends_at is None or r.ends_at > e.start - SERIES_MATCH_SLACK]
+        return min(candidates, key=lambda r: abs(r.starts_at - e.start)) if candidates else None
+
+    @staticmethod
+    def _series_twin(row: AlertRow, events: list[AlertEvent]) -> AlertEvent | None:
+        same = [
+            e for e in events
+            if (e.rule, e.sku, e.metric) == (row.rule, row.sku, row.metric)
+            and (abs(e.start - row.starts_at) <= SERIES_MATCH_SLACK
+                 or (e.start <= row.starts_at and (e.end is None or row.starts_at < e.end)))
+        ]
+        return min(same, key=lambda e: abs(e.start - row.starts_at)) if same else None
+
+    @staticmethod
+    def _create(session: Session, alert_id: str, e: AlertEvent, now: datetime) -> AlertRow:
+        row = AlertRow(
+            id=alert_id, rule=e.rule, severity=str(e.severity), kind=e.kind, category=e.category,
+            platform=e.platform, store=e.store, sku=e.sku, metric=e.metric, state="firing",
+            starts_at=e.start, ends_at=None, value=_finite(e.value), expected=_finite(e.expected),
+            lower=_finite(e.lower), upper=_finite(e.upper), incident=e.incident, root_rank=e.root_rank, message=e.message,
+            message_en=e.message_en, resolved_by="", created_at=now, updated_at=now,
+        )
+        session.add(row)
+        session.flush()  # history and outbox rows refer to it
+        return row
+
+    @staticmethod
+    def _resolve(row: AlertRow, at: datetime, now: datetime, *, by: str) -> None:
+        row.state = "resolved"
+        row.ends_at = at
+        row.resolved_by = by
+        row.updated_at = now
+
+    @staticmethod
+    def _record(session: Session, row: AlertRow, state: str, ts: datetime, now: datetime, silences: list[Silence]) -> StateChange:
+        session.add(AlertEventRow(alert_id=row.id, event=state, ts=ts, actor="system", detail="", recorded_at=now))
+        enqueue_notification(session, row, state, ts, now, silences)
+        return StateChange(row.id, state, ts)
+
+    @staticmethod
+    def _incidents(session: Session, events: list[AlertEvent], rows: dict[str, AlertRow], now: datetime) -> None:
+        roots: dict[str, AlertEvent] = {}
+        for e in events:
+            if e.incident and (e.incident not in roots or e.root_rank < roots[e.incident].root_rank):
+                roots[e.incident] = e
+        for incident, root in roots.items():
+            root_row = rows.get(event_fingerprint(root))
+            if root_row is None:
+                continue
+            if session.get(IncidentRow, incident) is None:
+                session.add(IncidentRow(
+                    id=incident, platform=root.platform, store=root.store, root_alert_id=root_row.id,
+                    starts_at=min(e.start for e in events if e.incident == incident), updated_at=now,
+                ))
+
+
+def enqueue_notification(
+    session: Session, row: AlertRow, state: str, ts: datetime, now: datetime, silences: list[Silence]
+) -> None:
+    """One outbox entry per alert state; silences mark it muted (state is never muted)."""
+    key = f"{row.id}:{state}"
+    if session.scalars(select(OutboxRow.id).where(OutboxRow.key == key)).first() is not None:
+        return
+    muting = muted_by(silences, alert_labels(row), now)
+    notes = [f"静默中 / silenced by {', '.join(str(s.id) for s in muting)}"] if muting else []
+    root = inhibiting_root(session, row) if state == "firing" else None
+    if root is not None:
+        notes.append(inhibition_note(root))
+    line = contract_line(row, state=state, ts=ts)
+    payload = {
+        "key": key,
+        "title": row.message or f"{row.rule} {row.platform} {row.store}",
+        "severity": row.severity,
+        "alerts": [line],
+        "id": row.id,
+        "muted_note": "；".join(notes) or None,
+    }
+    session.add(OutboxRow(key=key, alert_id=row.id, payload=payload, muted=bool(notes), created_at=now,
+                          status="pending", attempts=0, last_error=""))
+
+
+def _finite(x: float | None) -> float | None:
+    if x is None or x != x or x in (float("inf"), float("-inf")):
+        return None
+    return float(x)
+
+
+__all__ = ["AlertManager", "StateChange", "active_silences", "alert_labels", "contract_line", "enqueue_notification", "event_fingerprint", "fingerprint"]

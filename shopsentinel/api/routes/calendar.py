@@ -1,0 +1,37 @@
+"""The business calendar: promotions, holidays, maintenance windows (rules mute during them)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+
+from shopsentinel.api.deps import DbSession, Editor, Now, Reader, ServiceDep
+from shopsentinel.api.schemas import CalendarCreate, CalendarList, CalendarPublic
+from shopsentinel.ingest.reader import CalendarEvent
+from shopsentinel.service.repository import add_calendar_event, audit, delete_calendar_event, list_calendar
+
+router = APIRouter(prefix="/api/v1/calendar", tags=["calendar"])
+
+
+@router.get("", response_model=CalendarList)
+def calendar(session: DbSession, _reader: Reader) -> CalendarList:
+    return CalendarList(items=[
+        CalendarPublic(id=r.id, start=r.starts_at, end=r.ends_at, platform=r.platform, store=r.store, name=r.name, kind=r.kind)
+        for r in list_calendar(session)
+    ])
+
+
+@router.post("", response_model=CalendarPublic, status_code=status.HTTP_201_CREATED)
+def add_event(body: CalendarCreate, service: ServiceDep, session: DbSession, principal: Editor, now: Now) -> CalendarPublic:
+    row = add_calendar_event(session, CalendarEvent(body.start, body.end, body.platform, body.store, body.name, body.kind))
+    audit(session, principal.user, "calendar.add", str(row.id), now, name=body.name, kind=body.kind)
+    session.commit()
+    return CalendarPublic(id=row.id, start=row.starts_at, end=row.ends_at, platform=row.platform, store=row.store,
+                          name=row.name, kind=row.kind)
+
+
+@router.delete("/{event_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_event(event_id: int, session: DbSession, principal: Editor, now: Now) -> None:
+    if not delete_calendar_event(session, event_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no calendar event {event_id}")
+    audit(session, principal.user, "calendar.delete", str(event_id), now)
+    session.commit()

@@ -1,0 +1,1 @@
+"""The live service (``shopsentinel serve``): settings, app factory, live evaluation, scheduler."""

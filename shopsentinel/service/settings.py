@@ -1,0 +1,41 @@
+"""Service settings: environment variables ``SHOPSENTINEL_*`` (or a ``.env`` file), read once.
+
+>>> Settings(database_url="sqlite://").eval_window_days
+35
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPSENTINEL_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./shopsentinel.db"
+    bootstrap_token: SecretStr | None = None
+    bootstrap_user: str = "admin"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rules_file: Path | None = Field(default=None, description="rule pack YAML; default: the built-in pack")
+    eval_window_days: int = Field(default=35, ge=2, le=400, description="trailing history each evaluation sees")
+    late_data_hours: int = Field(
+        default=48, ge=1, le=24 * 60,
+        description="once the window slides past a store's first point, new alerts are only created for "
+        "episodes starting at most this long before the previous evaluation's end (data may arrive late); "
+        "older hours are judged with truncated history",
+    )
+    stores_per_shard: int = Field(default=40, ge=1, le=1000, description="stores evaluated together in one panel")
+    point_cache_stores: int = Field(
+        default=100, ge=0,
+        description="stores whose evaluation window is kept in memory between ticks; 0 when several "
+        "processes write points into one database",
+    )
+    schedule_seconds: float = Field(default=60.0, gt=0, description="every store is re-evaluated this often")
+    max_points_per_request: int = Field(default=200_000, ge=1)
+
+
+__all__ = ["Settings"]

@@ -1,0 +1,247 @@
+"""The state database (SQLAlchemy 2): stores, alerts and their history, incidents, silences,
+comments, feedback, API tokens, the audit log, the calendar, rule-pack versions and the
+notification outbox.
+
+SQLite by default, PostgreSQL in production; the schema is owned by the Alembic migrations in
+``shopsentinel.store.migrations`` (never ``create_all`` outside tests of the models).
+Times are stored as timezone-aware UTC (:class:`UTCDateTime` adds the zone SQLite drops).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class StoreRow(Base):
+    __tablename__ = "stores"
+    __table_args__ = (UniqueConstraint("platform", "store", name="uq_stores_platform_store"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    store: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(8), default="")
+    first_point_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_point_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    evaluated_until: Mapped[datetime | None] = mapped_column(nullable=True)  # end of the last evaluation window
+    created_at: Mapped[datetime]
+
+
+class AlertRow(Base):
+    """One firing episode; ``id`` is its fingerprint (rule|platform|store|sku|metric|start)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_state_store", "state", "platform", "store"),
+        Index("ix_alerts_starts_at", "starts_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(64), default="")
+    platform: Mapped[str] = mapped_column(String(64))
+    store: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str] = mapped_column(String(200), default="")
+    metric: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    expected: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lower: Mapped[float | None] = mapped_column(Float, nullable=True)
+    upper: Mapped[float | None] = mapped_column(Float, nullable=True)
+    incident: Mapped[str] = mapped_column(String(64), default="")
+    root_rank: Mapped[int] = mapped_column(Integer, default=99)  # 0 = root cause of its incident
+    message: Mapped[str] = mapped_column(Text, default="")
+    message_en: Mapped[str] = mapped_column(Text, default="")
+    resolved_by: Mapped[str] = mapped_column(String(16), default="")  # "" | evaluation | manual
+    acked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    acked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    assignee: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AlertEventRow(Base):
+    """State history of an alert: firing, resolved, acknowledged, assigned, resolved by hand."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[datetime]  # when the state began (episode time for firing/resolved)
+    actor: Mapped[str] = mapped_column(String(200), default="system")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime]
+
+
+class IncidentRow(Base):
+    __tablename__ = "incidents"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    store: Mapped[str] = mapped_column(String(200))
+    root_alert_id: Mapped[str] = mapped_column(String(40))
+    starts_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SilenceRow(Base):
+    __tablename__ = "silences"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    matchers: Mapped[list[Any]]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class CommentRow(Base):
+    __tablename__ = "comments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class FeedbackRow(Base):
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(32))  # valid | false_alarm | expected
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class ApiTokenRow(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # admin | editor | viewer
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[dict[str, Any]]
+
+
+class CalendarRow(Base):
+    __tablename__ = "calendar_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    platform: Mapped[str] = mapped_column(String(64), default="")
+    store: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+
+
+class RulePackRow(Base):
+    """Every saved rule pack, newest version wins; YAML text as given."""
+
+    __tablename__ = "rule_packs"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    body: Mapped[dict[str, Any]]
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    """A notification waiting to be (or already) handed to a :class:`Dispatcher`."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # dedupe: alert id + state
+    alert_id: Mapped[str] = mapped_column(String(40), index=True)
+    payload: Mapped[dict[str, Any]]
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class PointRow(Base):
+    """A canonical point; ``ts`` is epoch seconds UTC (compact, and fast to load into polars)."""
+
+    __tablename__ = "points"
+    platform: Mapped[str] = mapped_column(String(64), primary_key=True)
+    store: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(200), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(200), primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+
+__all__ = [
+    "AlertEventRow",
+    "AlertRow",
+    "ApiTokenRow",
+    "AuditRow",
+    "Base",
+    "CalendarRow",
+    "CommentRow",
+    "FeedbackRow",
+    "IncidentRow",
+    "OutboxRow",
+    "PointRow",
+    "RulePackRow",
+    "SilenceRow",
+    "StoreRow",
+    "UTCDateTime",
+]
