@@ -209,6 +209,36 @@ def sim_fleet(
     console.print(f"fleet written to {outdir}")
 
 
+@sim_app.command("serve")
+def sim_serve(
+    seed: int = 7,
+    days: int = 3,
+    per_hour: Annotated[float, typer.Option("--orders-per-hour", help="Daytime order rate per store")] = 3.0,
+    platform: Annotated[list[str] | None, typer.Option("--platform", help="Only these (repeatable)")] = None,
+) -> None:
+    """Start every platform's fake server on loopback until Ctrl-C; prints the Config to use for each."""
+    import signal
+    import threading
+
+    from shopsentinel.sim.platforms.serve_all import describe, serving_all
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with serving_all(seed=seed, days=days, per_hour=per_hour, platforms=platform) as fakes:
+        for fake in fakes:
+            table = Table("field", "value", title=f"{fake.platform} — {fake.root_url} ({len(fake.dataset.orders)} orders)")
+            for name, value in describe(fake):
+                table.add_row(name, value)
+            console.print(table)
+        console.print("模拟平台运行中 / fakes running — Ctrl-C to stop")
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+    console.print("stopped")
+
+
 @app.command()
 def demo(
     workdir: Annotated[Path, typer.Option(help="Where the demo fleet and outputs go")] = Path("demo-out"),

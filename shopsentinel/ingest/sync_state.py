@@ -194,20 +194,7 @@ class SyncDB:
         """Entities, traffic points, the cursor and the dirty window, all or nothing."""
         self.db.execute("BEGIN TRANSACTION")
         try:
-            dirty: datetime | None = None
-            for entity in entities:
-                family, key = family_of(entity), entity_key(entity)
-                first, last = affected_span(entity)
-                old = self.db.execute(
-                    "SELECT first_ts FROM sync_entities WHERE platform = ? AND store = ? AND family = ? AND key = ?",
-                    [platform, store, family, key],
-                ).fetchone()
-                starts = [first, *([old[0].replace(tzinfo=UTC)] if old else [])]
-                dirty = min([*starts, *([dirty] if dirty else [])])
-                self.db.execute(
-                    "INSERT OR REPLACE INTO sync_entities VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [platform, store, family, key, to_db(first), to_db(last), entity_to_json(entity)],
-                )
+            dirty = self._store_entities(platform, store, entities)
             for point in traffic:
                 self.db.execute(
                     "INSERT OR REPLACE INTO sync_points VALUES (?, ?, ?, '', ?, ?)",
@@ -227,6 +214,33 @@ class SyncDB:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def _store_entities(self, platform: str, store: str, entities: list[Entity]) -> datetime | None:
+        """Upsert a page's entities in one statement (row-by-row upserts cost ~4 ms each); return
+        the earliest hour they touch, old versions included, or None for an empty page."""
+        latest = {(family_of(e), entity_key(e)): e for e in entities}  # the last version in the page wins
+        if not latest:
+            return None
+        spans = {k: affected_span(e) for k, e in latest.items()}
+        old = self.db.execute(
+            "SELECT family, key, first_ts FROM sync_entities WHERE platform = ? AND store = ? AND key IN (SELECT unnest(?))",
+            [platform, store, [key for _, key in latest]],
+        ).fetchall()
+        starts = [first for first, _ in spans.values()]
+        starts += [first_ts.replace(tzinfo=UTC) for family, key, first_ts in old if (family, key) in latest]
+        page = pl.DataFrame(
+            [(platform, store, family, key, to_db(spans[family, key][0]), to_db(spans[family, key][1]),
+              entity_to_json(entity)) for (family, key), entity in latest.items()],
+            schema={"platform": pl.String, "store": pl.String, "family": pl.String, "key": pl.String,
+                    "first_ts": pl.Datetime("us"), "last_ts": pl.Datetime("us"), "payload": pl.String},
+            orient="row",
+        )
+        self.db.register("_sync_page", page)
+        try:
+            self.db.execute("INSERT OR REPLACE INTO sync_entities SELECT * FROM _sync_page")
+        finally:
+            self.db.unregister("_sync_page")
+        return min(starts)
 
     def entities_touching(self, platform: str, store: str, since: datetime) -> list[Entity]:
         rows = self.db.execute(

@@ -18,12 +18,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shopsentinel.catalog import Catalog, default_catalog
 from shopsentinel.core.clock import Clock, SystemClock
+from shopsentinel.core.secrets import SecretBox, load_key
 from shopsentinel.detect.rules import RulePack, default_rules, load_rules
+from shopsentinel.notify import ChannelRegistry, builtin_registry
 from shopsentinel.service.db import open_database
 from shopsentinel.service.evaluation import LiveEvaluator
 from shopsentinel.service.metrics import ServiceMetrics
+from shopsentinel.service.notification_pipeline import route_and_group
 from shopsentinel.service.outbox import Dispatcher, LogDispatcher, deliver_outbox
 from shopsentinel.service.repository import all_store_keys, ensure_bootstrap_token, latest_rule_pack
+from shopsentinel.service.routed_delivery import RoutedDelivery
 from shopsentinel.service.scheduler import BackgroundRunner, Scheduler
 from shopsentinel.service.settings import Settings
 from shopsentinel.store.points import PointStore
@@ -68,12 +72,25 @@ class Service:
     evaluator: LiveEvaluator
     scheduler: Scheduler
     dispatcher: Dispatcher
+    channels: ChannelRegistry = field(default_factory=builtin_registry)
+    routed: RoutedDelivery | None = None
 
     def tick(self) -> int:
-        """One scheduler tick plus outbox delivery; returns the number of alert state changes."""
+        """One scheduler tick, then the notification pipeline and delivery; returns the number
+        of alert state changes."""
         changes = self.scheduler.run_pending()
-        deliver_outbox(self.sessions, self.dispatcher, self.clock)
+        self.notify()
         return len(changes)
+
+    def notify(self) -> None:
+        """Route and group what is due into the outbox, then deliver (in-app record and channels)."""
+        with self.sessions() as session:
+            route_and_group(session, self.clock.now())
+            session.commit()
+        deliver_outbox(self.sessions, self.dispatcher, self.clock)
+        if self.routed is None:
+            self.routed = RoutedDelivery(self.channels, lambda: SecretBox(load_key()), self.clock)
+        self.routed.deliver(self.sessions)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -122,7 +139,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         runner = None
         if background:
-            runner = BackgroundRunner(service.scheduler, after_tick=lambda: deliver_outbox(service.sessions, service.dispatcher, service.clock))
+            runner = BackgroundRunner(service.scheduler, after_tick=service.notify)
             runner.start()
         try:
             yield

@@ -20,12 +20,13 @@ from typing import Protocol
 
 import anyio
 import httpx
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import PermanentDeliveryError
 from shopsentinel.notify import Notification, Notifier
-from shopsentinel.service.alert_repository import pending_outbox
+from shopsentinel.store.state import OutboxRow
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +70,24 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(0, attempts - 1)), MAX_BACKOFF)
 
 
+def in_app_entries_due(session: Session, now: datetime, limit: int) -> list[OutboxRow]:
+    """Due entries of the in-app record (no ``channel``); routed entries are sent by
+    :mod:`shopsentinel.service.routed_delivery`."""
+    query = (
+        select(OutboxRow)
+        .where(OutboxRow.status == "pending", OutboxRow.channel == "")
+        .where(or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now))
+        .order_by(OutboxRow.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query).all())
+
+
 def deliver_outbox(sessions: sessionmaker[Session], dispatcher: Dispatcher, clock: Clock, limit: int = 100) -> int:
     """Dispatch due entries in order; return how many were sent."""
     sent = 0
     with sessions() as session:
-        for row in pending_outbox(session, clock.now(), limit):
+        for row in in_app_entries_due(session, clock.now(), limit):
             now: datetime = clock.now()
             row.attempts += 1
             try:
@@ -90,4 +104,4 @@ def deliver_outbox(sessions: sessionmaker[Session], dispatcher: Dispatcher, cloc
     return sent
 
 
-__all__ = ["Dispatcher", "LogDispatcher", "NotifierDispatcher", "backoff", "deliver_outbox"]
+__all__ = ["Dispatcher", "LogDispatcher", "NotifierDispatcher", "backoff", "deliver_outbox", "in_app_entries_due"]

@@ -214,6 +214,83 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    channel: Mapped[str] = mapped_column(String(100), default="", server_default="")  # "" = in-app record
+
+
+# --- routing (revision 0002) ------------------------------------------------------------------
+
+
+class RoutingConfigRow(Base):
+    """Versions of the routing configuration (tree, severity policy, members, mute windows)."""
+
+    __tablename__ = "routing_config"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    body: Mapped[dict[str, Any]]
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class SubscriptionRow(Base):
+    __tablename__ = "subscriptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[dict[str, Any]]
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class EscalationPolicyRow(Base):
+    __tablename__ = "escalation_policies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    body: Mapped[dict[str, Any]]
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class ChannelRow(Base):
+    """A configured channel instance of a receiver; secret settings are sealed (``enc:...``)."""
+
+    __tablename__ = "channels"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))  # registry key: dingtalk, wecom, ...
+    medium: Mapped[str] = mapped_column(String(16))  # im | sms | phone | email
+    receiver: Mapped[str] = mapped_column(String(200), index=True)
+    settings: Mapped[dict[str, Any]]
+    per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class NotificationGroupRow(Base):
+    """Timers and what was sent, per notification group (see ``alerting.grouping``)."""
+
+    __tablename__ = "notification_groups"
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    state: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class NotificationAttemptRow(Base):
+    """Every delivery attempt of a routed outbox entry, with its outcome."""
+
+    __tablename__ = "notification_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(Integer, index=True)
+    channel: Mapped[str] = mapped_column(String(100), index=True)
+    ts: Mapped[datetime] = mapped_column(index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # sent | failed | retry | rate_limited | digested
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class EscalationStateRow(Base):
+    """How many steps of its escalation policy an alert has paged."""
+
+    __tablename__ = "escalation_state"
+    alert_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    policy: Mapped[str] = mapped_column(String(200))
+    paged: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
 
 
 class PointRow(Base):
@@ -235,13 +312,20 @@ __all__ = [
     "AuditRow",
     "Base",
     "CalendarRow",
+    "ChannelRow",
     "CommentRow",
+    "EscalationPolicyRow",
+    "EscalationStateRow",
     "FeedbackRow",
     "IncidentRow",
+    "NotificationAttemptRow",
+    "NotificationGroupRow",
     "OutboxRow",
     "PointRow",
+    "RoutingConfigRow",
     "RulePackRow",
     "SilenceRow",
+    "SubscriptionRow",
     "StoreRow",
     "UTCDateTime",
 ]

@@ -7,13 +7,17 @@ from shopsentinel.api.routes import (
     audit,
     calendar,
     catalog,
+    channels,
+    escalation,
     health,
     incidents,
+    notifications,
     outbox,
     points,
     rules,
     silences,
     stores,
+    subscriptions,
     tokens,
 )
 
@@ -30,6 +34,10 @@ ROUTERS: list[APIRouter] = [
     tokens.router,
     audit.router,
     outbox.router,
+    notifications.router,
+    subscriptions.router,
+    escalation.router,
+    channels.router,
 ]
 
 __all__ = ["ROUTERS"]
