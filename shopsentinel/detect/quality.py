@@ -21,6 +21,17 @@ STORE_SILENT_HOURS = 3
 METRIC_SILENT_MIN_HOURS = 3
 
 
+def _data_alert(
+    rule: str, severity: Severity, platform: str, store: str, sku: str, metric: str,
+    start: datetime, end: datetime | None, zh: str, en: str, **extra: object,
+) -> AlertEvent:
+    """A ``kind: data`` alert; data alerts always concern the data category."""
+    return AlertEvent(
+        rule=rule, severity=severity, kind="data", category="data", platform=platform, store=store,
+        sku=sku, metric=metric, start=start, end=end, message=zh, message_en=en, **extra,  # type: ignore[arg-type]
+    )
+
+
 def silent_store_alerts(panel: Panel) -> list[AlertEvent]:
     observed = panel.observed if panel.observed is not None else np.zeros((panel.hours, 0), dtype=bool)
     started = np.maximum.accumulate(observed, axis=0)
@@ -28,22 +39,14 @@ def silent_store_alerts(panel: Panel) -> list[AlertEvent]:
     for ep in episodes(~observed & started, observed, started, for_steps=STORE_SILENT_HOURS, keep_steps=1):
         store = panel.stores[ep.column]
         first_missing = ep.start - STORE_SILENT_HOURS + 1
+        since = panel.time_at(first_missing)
         out.append(
-            AlertEvent(
-                rule="data.store_silent",
-                severity=Severity.CRITICAL,
-                kind="data",
-                category="data",
-                platform=store.platform,
-                store=store.store,
-                sku="",
-                metric="data_freshness",
-                start=panel.time_at(ep.start),
-                end=panel.time_at(ep.end) if ep.end is not None else None,
-                value=float(STORE_SILENT_HOURS),
-                message=f"【严重】{store.platform} {store.store}：数据同步中断，自 {panel.time_at(first_missing):%Y-%m-%d %H:%M} UTC 起未收到任何数据（业务规则已暂停判断，缺口不按 0 计算）",
-                message_en=f"[critical] {store.platform} {store.store}: data stopped arriving at {panel.time_at(first_missing):%Y-%m-%d %H:%M} UTC (business rules paused; gaps are not read as zero)",
-                notify=["运营负责人"],
+            _data_alert(
+                "data.store_silent", Severity.CRITICAL, store.platform, store.store, "", "data_freshness",
+                panel.time_at(ep.start), panel.time_at(ep.end) if ep.end is not None else None,
+                f"【严重】{store.platform} {store.store}：数据同步中断，自 {since:%Y-%m-%d %H:%M} UTC 起未收到任何数据（业务规则已暂停判断，缺口不按 0 计算）",
+                f"[critical] {store.platform} {store.store}: data stopped arriving at {since:%Y-%m-%d %H:%M} UTC (business rules paused; gaps are not read as zero)",
+                value=float(STORE_SILENT_HOURS), notify=["运营负责人"],
             )
         )
     return out
@@ -69,20 +72,13 @@ def silent_metric_alerts(panel: Panel) -> list[AlertEvent]:
             col = int(np.nonzero(regular)[0][ep.column])
             store = panel.stores[int(matrix.store_index[col])]
             sku = matrix.skus[col]
+            where = f"{store.platform} {store.store}{' SKU ' + sku if sku else ''}"
             out.append(
-                AlertEvent(
-                    rule="data.metric_silent",
-                    severity=Severity.WARNING,
-                    kind="data",
-                    category="data",
-                    platform=store.platform,
-                    store=store.store,
-                    sku=sku,
-                    metric=name,
-                    start=panel.time_at(ep.start),
-                    end=panel.time_at(ep.end) if ep.end is not None else None,
-                    message=f"【警告】{store.platform} {store.store}{' SKU ' + sku if sku else ''}：指标 {name} 已停止上报（店铺其他数据正常）",
-                    message_en=f"[warning] {store.platform} {store.store}{' SKU ' + sku if sku else ''}: metric {name} stopped reporting while the store's other data arrives",
+                _data_alert(
+                    "data.metric_silent", Severity.WARNING, store.platform, store.store, sku, name,
+                    panel.time_at(ep.start), panel.time_at(ep.end) if ep.end is not None else None,
+                    f"【警告】{where}：指标 {name} 已停止上报（店铺其他数据正常）",
+                    f"[warning] {where}: metric {name} stopped reporting while the store's other data arrives",
                     notify=["运营负责人"],
                 )
             )
@@ -104,21 +100,14 @@ def finding_alerts(findings: list[Finding]) -> list[AlertEvent]:
         ts = ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         rule = "data.impossible_value" if first.kind == "impossible" else "data.conflicting_duplicate"
         label_zh = "异常数值已隔离" if first.kind == "impossible" else "重复数据取值冲突"
+        where = f"{platform} {store}{' SKU ' + sku if sku else ''}"
         out.append(
-            AlertEvent(
-                rule=rule,
-                severity=Severity.WARNING if first.kind == "impossible" else Severity.INFO,
-                kind="data",
-                category="data",
-                platform=platform,
-                store=store,
-                sku=sku,
-                metric=metric,
-                start=ts,
-                end=ts + timedelta(hours=1),
+            _data_alert(
+                rule, Severity.WARNING if first.kind == "impossible" else Severity.INFO, platform, store, sku, metric,
+                ts, ts + timedelta(hours=1),
+                f"【数据质量】{where}：{metric} {label_zh}（{len(items)} 个点，第 {first.line} 行：{first.detail}），未用于业务规则",
+                f"[data quality] {where}: {metric} — {len(items)} point(s) quarantined (line {first.line}: {first.detail}); not used by business rules",
                 value=first.value,
-                message=f"【数据质量】{platform} {store}{' SKU ' + sku if sku else ''}：{metric} {label_zh}（{len(items)} 个点，第 {first.line} 行：{first.detail}），未用于业务规则",
-                message_en=f"[data quality] {platform} {store}{' SKU ' + sku if sku else ''}: {metric} — {len(items)} point(s) quarantined (line {first.line}: {first.detail}); not used by business rules",
             )
         )
     return out

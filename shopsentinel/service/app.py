@@ -132,6 +132,7 @@ def create_app(
     """The ASGI app. ``background=False`` (tests) leaves ticking to the caller:
     ``app.state.service.tick()``."""
     from shopsentinel.api.routes import ROUTERS
+    from shopsentinel.api.routes.push import build_push_router
 
     service = build_service(settings or Settings(), clock=clock, dispatcher=dispatcher)
 
@@ -157,6 +158,7 @@ def create_app(
     app.state.service = service
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(build_push_router(service))
     return app
 
 

@@ -15,11 +15,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
 
 from shopsentinel.catalog import Catalog, default_catalog
 from shopsentinel.core.types import Point
 from shopsentinel.ingest.clean import BOUNDED
+from shopsentinel.service.repository import audit, note_points
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from shopsentinel.service.app import Service
 
 REQUIRED = ("ts", "platform", "store", "metric", "value")
 
@@ -111,4 +119,21 @@ def store_spans(points: list[Point]) -> dict[tuple[str, str], tuple[datetime, da
     return spans
 
 
-__all__ = ["Rejection", "default_catalog", "store_spans", "validate_point", "validate_points"]
+def frame_to_raw(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Canonical point rows (connectors, exports, push) as the raw objects ``POST /points`` takes."""
+    return [{**row, "ts": row["ts"].isoformat()} for row in frame.iter_rows(named=True)]
+
+
+def write_points(service: Service, session: Session, points: list[Point], *, user: str, now: datetime) -> None:
+    """The one write path of validated points: point store, store registry (+ audit), metrics,
+    re-evaluation queue. Commits ``session``."""
+    spans = store_spans(points)
+    service.points.upsert(points)
+    for row in note_points(session, spans, now):
+        audit(session, user, "store.register", f"{row.platform}/{row.store}", now, timezone=row.timezone)
+    session.commit()
+    service.scheduler.enqueue(sorted(spans))
+
+
+__all__ = ["Rejection", "default_catalog", "frame_to_raw", "store_spans", "validate_point", "validate_points",
+           "write_points"]

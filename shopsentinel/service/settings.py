@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PushSourceSetting(BaseModel):
+    """One RPA tool or aggregator allowed to push into one store (``POST /api/v1/push/{id}``)."""
+
+    secret: SecretStr
+    platform: str
+    store: str
+    timezone: str = "Asia/Shanghai"
 
 
 class Settings(BaseSettings):
@@ -36,6 +45,12 @@ class Settings(BaseSettings):
     )
     schedule_seconds: float = Field(default=60.0, gt=0, description="every store is re-evaluated this often")
     max_points_per_request: int = Field(default=200_000, ge=1)
+    push_sources: dict[str, PushSourceSetting] = Field(
+        default_factory=dict,
+        description='signed push sources by id, e.g. SHOPSENTINEL_PUSH_SOURCES=\'{"rpa-1": {"secret": "…", '
+        '"platform": "tmall", "store": "s1"}}\'',
+    )
+    push_window_seconds: float = Field(default=300.0, gt=0, description="allowed clock skew of a push timestamp")
 
 
-__all__ = ["Settings"]
+__all__ = ["PushSourceSetting", "Settings"]

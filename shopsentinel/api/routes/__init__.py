@@ -10,6 +10,7 @@ from shopsentinel.api.routes import (
     channels,
     escalation,
     health,
+    imports,
     incidents,
     notifications,
     outbox,
@@ -24,6 +25,7 @@ from shopsentinel.api.routes import (
 ROUTERS: list[APIRouter] = [
     health.router,
     points.router,
+    imports.router,
     alerts.router,
     incidents.router,
     silences.router,

@@ -6,8 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from shopsentinel.api.deps import DbSession, Editor, Now, ServiceDep
 from shopsentinel.api.schemas import IngestResult, PointRejection, PointsIn
-from shopsentinel.service.ingest import store_spans, validate_points
-from shopsentinel.service.repository import audit, note_points
+from shopsentinel.service.ingest import validate_points, write_points
 
 router = APIRouter(prefix="/api/v1", tags=["points"])
 
@@ -17,12 +16,6 @@ def ingest_points(body: PointsIn, service: ServiceDep, session: DbSession, princ
     if len(body.points) > service.settings.max_points_per_request:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"at most {service.settings.max_points_per_request} points per request")
     points, rejected = validate_points(body.points, service.catalog)
-    spans = store_spans(points)
-    service.points.upsert(points)
-    created = note_points(session, spans, now)
-    for row in created:
-        audit(session, principal.user, "store.register", f"{row.platform}/{row.store}", now, timezone=row.timezone)
-    session.commit()
+    write_points(service, session, points, user=principal.user, now=now)
     service.metrics.count_points(len(points), len(rejected))
-    service.scheduler.enqueue(sorted(spans))
     return IngestResult(accepted=len(points), rejected=[PointRejection(index=r.index, reason=r.reason) for r in rejected])
