@@ -156,5 +156,7 @@ class SeriesResolver:
             else:
                 surprise = robust_surprise(view.values, base.expected, base.spread, "both")
             far = (np.nan_to_num(surprise, nan=0.0) >= OUTLIER_SIGMAS) & (np.nan_to_num(change, nan=0.0) >= OUTLIER_CHANGE)
-            outlier &= far | (base.samples < 2)
+            # Without two weeks of history a point cannot be shown to break its weekly routine
+            # (a weekly livestream evening): then it is not treated as an outlier at all.
+            outlier &= far & (base.samples >= 2) if period == 168 else far | (base.samples < 2)
         return outlier

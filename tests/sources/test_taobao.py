@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from router_helpers import read_everything
 
 from shopsentinel.core.clock import ManualClock
 from shopsentinel.core.errors import AuthError, PlatformError
@@ -54,14 +55,7 @@ def connector(env: FakeEnv, on_tokens: TokenListener | None = None, **overrides:
 
 
 async def read_all(env: FakeEnv, stream: str, on_tokens: TokenListener | None = None, **overrides: Any) -> list[Any]:
-    """Everything through the Source protocol's ``read``; the last page says it is done."""
-    source = connector(env, on_tokens, **overrides)
-    try:
-        pages = await source.read(stream, {}, END)
-    finally:
-        await source.aclose()
-    assert pages[-1].done and not any(p.done for p in pages[:-1])
-    return [entity for page in pages for entity in page.entities]
+    return await read_everything(connector(env, on_tokens, **overrides), stream, END)
 
 
 # ---------------------------------------------------------------- signing

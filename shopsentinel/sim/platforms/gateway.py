@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.routing import BaseRoute
 
 from shopsentinel.core.clock import Clock
 
@@ -166,3 +168,35 @@ class Gate:
         state = self.credentials.check(token) if needs_token else "ok"
         if state != "ok":
             raise Rejected(f"token_{state}")
+
+
+@dataclass
+class RouterFake:
+    """What every fake router (TOP, JOS, PDD) keeps: its call log, the live tokens and the gate."""
+
+    log: CallLog
+    credentials: Credentials
+    gate: Gate
+
+    @classmethod
+    def open(
+        cls, *, app_key: str, clock: Clock, access_token: str, refresh_token: str, token_ttl: timedelta,
+        tolerance: timedelta, rate_limit: RateLimit | None,
+    ) -> RouterFake:
+        credentials = Credentials.issue(clock, access_token, refresh_token, token_ttl)
+        return cls(CallLog(), credentials, Gate(app_key, clock, tolerance, RateLimiter(clock, rate_limit), credentials))
+
+    def app(self, routes: Sequence[BaseRoute]) -> Starlette:
+        """The Starlette app; tests read ``app.state.log`` and ``app.state.credentials``."""
+        app = Starlette(routes=list(routes))
+        app.state.log = self.log
+        app.state.credentials = self.credentials
+        return app
+
+
+def parsed_or_none(parse: Callable[[str], datetime], text: str) -> datetime | None:
+    """A sent timestamp, or None when it does not parse (the gate then rejects it)."""
+    try:
+        return parse(text)
+    except ValueError:
+        return None

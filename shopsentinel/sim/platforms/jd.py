@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,16 +22,14 @@ from starlette.routing import Route
 from shopsentinel.core.clock import Clock
 from shopsentinel.sim.platforms.dataset import Dataset, visible
 from shopsentinel.sim.platforms.gateway import (
-    CallLog,
-    Credentials,
-    Gate,
     Json,
     RateLimit,
-    RateLimiter,
     Rejected,
+    RouterFake,
     between,
     form_of,
     page_of,
+    parsed_or_none,
     project,
 )
 from shopsentinel.sources.base import Order
@@ -89,9 +87,9 @@ def create_app(
     token_ttl: timedelta = timedelta(hours=24),
     timestamp_tolerance: timedelta = timedelta(minutes=6),
 ) -> Starlette:
-    log = CallLog()
-    credentials = Credentials.issue(clock, access_token, refresh_token, token_ttl)
-    gate = Gate(app_key, clock, timestamp_tolerance, RateLimiter(clock, rate_limit), credentials)
+    fake = RouterFake.open(app_key=app_key, clock=clock, access_token=access_token, refresh_token=refresh_token,
+                           token_ttl=token_ttl, tolerance=timestamp_tolerance, rate_limit=rate_limit)
+    log, credentials, gate = fake.log, fake.credentials, fake.gate
     rejections = {
         "app_key_missing": JosError(codes.CODE_APP_KEY_INVALID, "app_key is missing", "缺少app_key"),
         "app_key_invalid": JosError(codes.CODE_APP_KEY_INVALID, "invalid app_key", "无效的app_key"),
@@ -146,10 +144,7 @@ def create_app(
 
     def handle(params: dict[str, str]) -> Json:
         method = params.get("method", "")
-        try:
-            sent_at: datetime | None = parse_china_time(params.get("timestamp", ""))
-        except ValueError:
-            sent_at = None
+        sent_at = parsed_or_none(parse_china_time, params.get("timestamp", ""))
         try:
             gate.check(params.get("app_key"), params.get("sign") == sign_params(params, app_secret), sent_at,
                        params.get("access_token"), True)  # fmt: skip
@@ -187,10 +182,7 @@ def create_app(
         return JSONResponse({"code": 0, "access_token": pair[0], "refresh_token": pair[1], "token_type": "bearer",
                              "expires_in": int(token_ttl.total_seconds()), "scope": "snsapi_base"})  # fmt: skip
 
-    app = Starlette(routes=[
+    return fake.app([
         Route("/routerjson", router, methods=["GET", "POST"]),
         Route("/oauth2/refresh_token", refresh, methods=["GET", "POST"]),
     ])  # fmt: skip
-    app.state.log = log
-    app.state.credentials = credentials
-    return app

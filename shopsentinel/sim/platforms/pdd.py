@@ -21,16 +21,14 @@ from starlette.routing import Route
 from shopsentinel.core.clock import Clock
 from shopsentinel.sim.platforms.dataset import Dataset, visible
 from shopsentinel.sim.platforms.gateway import (
-    CallLog,
-    Credentials,
-    Gate,
     Json,
     RateLimit,
-    RateLimiter,
     Rejected,
+    RouterFake,
     between,
     form_of,
     page_of,
+    parsed_or_none,
 )
 from shopsentinel.sources.base import Order
 from shopsentinel.sources.common import format_china_time, sign_params
@@ -87,9 +85,9 @@ def create_app(
     timestamp_tolerance: timedelta = timedelta(minutes=10),
 ) -> Starlette:
     """``app_key``/``app_secret`` are PDD's ``client_id``/``client_secret``."""
-    log = CallLog()
-    credentials = Credentials.issue(clock, access_token, refresh_token, token_ttl)
-    gate = Gate(app_key, clock, timestamp_tolerance, RateLimiter(clock, rate_limit), credentials)
+    fake = RouterFake.open(app_key=app_key, clock=clock, access_token=access_token, refresh_token=refresh_token,
+                           token_ttl=token_ttl, tolerance=timestamp_tolerance, rate_limit=rate_limit)
+    log, credentials, gate = fake.log, fake.credentials, fake.gate
     rejections = {
         "app_key_missing": PddError(codes.CODE_CLIENT_ID_INVALID, "client_id不能为空"),
         "app_key_invalid": PddError(codes.CODE_CLIENT_ID_INVALID, "client_id不存在"),
@@ -165,10 +163,7 @@ def create_app(
 
     def handle(params: dict[str, str]) -> Json:
         root, needs_token, handler = handlers.get(params.get("type", ""), ("", False, None))
-        try:
-            sent_at: datetime | None = datetime.fromtimestamp(int(params.get("timestamp", "")), UTC)
-        except ValueError:
-            sent_at = None
+        sent_at = parsed_or_none(lambda text: datetime.fromtimestamp(int(text), UTC), params.get("timestamp", ""))
         try:
             gate.check(params.get("client_id"), params.get("sign") == sign_params(params, app_secret), sent_at,
                        params.get("access_token"), needs_token)  # fmt: skip
@@ -186,7 +181,4 @@ def create_app(
         except PddError as exc:
             return JSONResponse({"error_response": {**exc.body, "request_id": f"req-{len(log.calls)}"}})
 
-    app = Starlette(routes=[Route("/api/router", router, methods=["POST"])])
-    app.state.log = log
-    app.state.credentials = credentials
-    return app
+    return fake.app([Route("/api/router", router, methods=["POST"])])

@@ -22,16 +22,14 @@ from starlette.routing import Route
 from shopsentinel.core.clock import Clock
 from shopsentinel.sim.platforms.dataset import Dataset, visible
 from shopsentinel.sim.platforms.gateway import (
-    CallLog,
-    Credentials,
-    Gate,
     Json,
     RateLimit,
-    RateLimiter,
     Rejected,
+    RouterFake,
     between,
     form_of,
     page_of,
+    parsed_or_none,
     project,
 )
 from shopsentinel.sources.base import Order, StockSnapshot
@@ -132,8 +130,9 @@ def create_app(
     timestamp_tolerance: timedelta = timedelta(minutes=10),
 ) -> Starlette:
     """The app; ``app.state.log`` records calls and ``app.state.credentials`` the live tokens."""
-    log = CallLog()
-    credentials = Credentials.issue(clock, session, refresh_token, token_ttl)
+    fake = RouterFake.open(app_key=app_key, clock=clock, access_token=session, refresh_token=refresh_token,
+                           token_ttl=token_ttl, tolerance=timestamp_tolerance, rate_limit=rate_limit)
+    log, credentials, gate = fake.log, fake.credentials, fake.gate
 
     def window(params: dict[str, str], start_key: str, end_key: str, max_span: timedelta | None) -> tuple[datetime, datetime]:
         if start_key not in params or end_key not in params:
@@ -215,7 +214,6 @@ def create_app(
         "taobao.top.auth.token.refresh": (False, token_refresh),
     }
 
-    gate = Gate(app_key, clock, timestamp_tolerance, RateLimiter(clock, rate_limit), credentials)
     rejections = {
         "app_key_missing": TopError(28, "Missing App Key"),
         "app_key_invalid": TopError(29, "Invalid App Key"),
@@ -232,10 +230,7 @@ def create_app(
         sign_ok = sign_method in ("md5", "hmac", "hmac-sha256") and params.get("sign") == sign_params(
             params, app_secret, sign_method  # type: ignore[arg-type]
         )
-        try:
-            sent_at: datetime | None = parse_china_time(params.get("timestamp", ""))
-        except ValueError:
-            sent_at = None
+        sent_at = parsed_or_none(parse_china_time, params.get("timestamp", ""))
         needs_session, handler = handlers.get(method, (False, None))
         try:
             gate.check(params.get("app_key"), sign_ok, sent_at, params.get("session"), needs_session)
@@ -260,7 +255,4 @@ def create_app(
         root = method.removeprefix("taobao.").replace(".", "_") + "_response"
         return JSONResponse({root: {**body, "request_id": request_id}})
 
-    app = Starlette(routes=[Route("/router/rest", router, methods=["GET", "POST"])])
-    app.state.log = log
-    app.state.credentials = credentials
-    return app
+    return fake.app([Route("/router/rest", router, methods=["GET", "POST"])])

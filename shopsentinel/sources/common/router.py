@@ -39,6 +39,8 @@ SignMethod = Literal["md5", "hmac", "hmac-sha256"]
 CHINA_TZ = timezone(timedelta(hours=8), "GMT+8")
 CHINA_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _CENT = Decimal("0.01")
+# What a request on a keep-alive connection the server closed meanwhile fails with.
+STALE_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
 
@@ -218,6 +220,12 @@ class RouterClient(ABC):
         form = self._signed_form(method, business, token)
         try:
             response = await self._http.post(self.config.base_url, data=form)
+        except STALE_CONNECTION as exc:
+            if not authorized:  # a token refresh may have been spent: never sent twice
+                raise PlatformError(f"{self.platform} {method}: transport error {type(exc).__name__}") from exc
+            # A pooled keep-alive connection the server had already closed: the query is read-only,
+            # so send it once more (freshly signed) on a new connection.
+            response = await self._retry_post(method, business, token)
         except httpx.HTTPError as exc:
             raise PlatformError(f"{self.platform} {method}: transport error {type(exc).__name__}") from exc
         if response.status_code != 200:
@@ -237,6 +245,12 @@ class RouterClient(ABC):
     @abstractmethod
     def _unwrap(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         """Raise the matching SourceError for an error envelope, else return the success root."""
+
+    async def _retry_post(self, method: str, business: dict[str, str], token: str | None) -> httpx.Response:
+        try:
+            return await self._http.post(self.config.base_url, data=self._signed_form(method, business, token))
+        except httpx.HTTPError as exc:
+            raise PlatformError(f"{self.platform} {method}: transport error {type(exc).__name__}") from exc
 
     @abstractmethod
     async def _refresh_tokens(self, refresh_token: str) -> Tokens:
