@@ -99,6 +99,9 @@ class SeriesResolver:
             return self._make(metric, "continuous", cover, stock, window, denominator=demand)
         if not definition.derived or definition.formula is None:
             return None
+        supplied = self._supplied(metric, definition.formula, window)
+        if supplied is not None:
+            return supplied
         formula = Formula(definition.formula)
         names = formula.names()
         window = max(window, definition.window_hours)
@@ -126,6 +129,14 @@ class SeriesResolver:
             aligned[name] = np.stack([v.values[:, c] if c is not None else np.full(self.panel.hours, np.nan) for c in cols], axis=1)
         values = np.asarray(formula.evaluate(aligned), dtype=float)
         return SeriesView(metric, "continuous", values, anchor.store_index, list(anchor.skus), anchor.offsets, window=window)
+
+    def _supplied(self, metric: str, formula: str, window: int) -> SeriesView | None:
+        """A derived metric delivered as data (e.g. a console export's conversion rate) is used
+        as it is when the metrics its formula needs are not there."""
+        base = self.panel.metrics.get(metric)
+        if base is None or all(name in self.panel.metrics for name in Formula(formula).names() if name != "forecast_daily"):
+            return None
+        return self._make(metric, "continuous", base.values, base, window)
 
     def _normal_demand(self, sold: np.ndarray, store_index: np.ndarray, days: int) -> np.ndarray:
         """Daily demand from the trailing ``days`` days outside promotions (a causal forecast)."""

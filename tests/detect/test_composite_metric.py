@@ -59,3 +59,14 @@ def test_a_rule_on_a_composite_metric_fires_only_when_it_drops() -> None:
         catalog, panel = _panel(data)
         fired[name] = [e for e in evaluate_panel(panel, rules, catalog) if e.start.day == 28]
     assert fired["broken"] and not fired["quiet"]
+
+
+def test_a_derived_metric_delivered_as_data_is_used_when_its_inputs_are_missing() -> None:
+    data = StoreData()
+    rate = np.full(HOURS, 0.05)
+    rate[last_day(2, 8)] = 0.01
+    data.set("conversion_rate", rate)
+    catalog, panel = _panel(data)
+    view = SeriesResolver(panel, catalog).view("conversion_rate", 1)
+    assert view is not None and view.kind == "continuous"
+    assert np.isclose(view.values[HOURS - 20, 0], 0.01)
