@@ -1,0 +1,85 @@
+"""Seller-console export upload: ``POST /api/v1/imports`` (multipart ``file`` + ``platform`` + ``store``).
+
+The file (生意参谋, 京东商智, 抖店罗盘, 多多情报通, Amazon Business Reports; CSV or XLSX) is parsed
+whole by :mod:`shopsentinel.sources.exports` before anything is written, so a malformed file is a
+422 naming the file, row and column and stores nothing. Its points then take the ``POST /points``
+write path. Export times are store-local: the store's registered time zone is used (the platform
+default for a new store) unless the form gives ``timezone``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile, status
+from pydantic import BaseModel
+
+from shopsentinel.api.deps import DbSession, Editor, Now, ServiceDep
+from shopsentinel.core.errors import ImportFileError
+from shopsentinel.ingest.reader import DEFAULT_TIMEZONES
+from shopsentinel.service.ingest import frame_to_raw, validate_points, write_points
+from shopsentinel.service.repository import get_store
+from shopsentinel.sources.exports.reader import read_export
+
+router = APIRouter(prefix="/api/v1", tags=["imports"])
+SUFFIXES = (".csv", ".xlsx", ".xlsm")
+MAX_UPLOAD_BYTES = 20_000_000
+
+
+class ImportResult(BaseModel):
+    file: str
+    console: str
+    rows: int
+    hourly: bool
+    accepted: int
+    timezone: str
+    unmapped_columns: list[str]
+
+
+def _unprocessable(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+
+
+@router.post("/imports", response_model=ImportResult)
+def import_export(
+    file: Annotated[UploadFile, File(description="CSV or XLSX seller-console export")],
+    platform: Annotated[str, Form()],
+    store: Annotated[str, Form()],
+    service: ServiceDep,
+    session: DbSession,
+    principal: Editor,
+    now: Now,
+    timezone: Annotated[str | None, Form(description="IANA zone of the export's times")] = None,
+    console: Annotated[str | None, Form(description="export layout; detected from the header if omitted")] = None,
+) -> ImportResult:
+    name = Path(file.filename or "upload.csv").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise _unprocessable(f"{name}: file must end in .csv or .xlsx")
+    body = file.file.read(MAX_UPLOAD_BYTES + 1)
+    if len(body) > MAX_UPLOAD_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"{name}: at most {MAX_UPLOAD_BYTES} bytes")
+    known = get_store(session, platform, store)
+    zone = timezone or (known.timezone if known else DEFAULT_TIMEZONES.get(platform, "UTC"))
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _unprocessable(f"unknown time zone {zone!r}") from None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"upload{suffix}"
+        path.write_bytes(body)
+        try:
+            result = read_export(path, platform=platform, store=store, timezone=zone, console=console)
+        except ImportFileError as exc:  # name the uploaded file, not the temporary copy
+            raise _unprocessable(str(exc).replace(str(path), name)) from None
+    points, rejected = validate_points(frame_to_raw(result.frame), service.catalog)
+    if rejected:  # all or nothing, like the CLI import
+        first = rejected[0]
+        raise _unprocessable(f"{name}: {len(rejected)} points rejected, e.g. point {first.index + 1}: {first.reason}")
+    write_points(service, session, points, user=principal.user, now=now)
+    service.metrics.count_points(len(points), 0)
+    return ImportResult(file=name, console=result.console, rows=result.rows, hourly=result.hourly,
+                        accepted=len(points), timezone=zone, unmapped_columns=list(result.unmapped_columns))

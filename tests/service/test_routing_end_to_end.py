@@ -1,0 +1,120 @@
+"""End to end through the API and a real loopback DingTalk fake: points in → one DingTalk message
+for a traffic crash incident (root cause first, the orders-drop symptom inhibited and counted);
+channel secrets stored encrypted and never returned; every attempt at /api/v1/notifications."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from shopsentinel.core.clock import ManualClock
+from shopsentinel.sim.channels import FakeAliyun, FakeDingTalk, run_fake_server
+from shopsentinel.store.state import ChannelRow
+
+TOKEN, SECRET = "ops-robot-token", "SECops-robot-secret-0001"
+
+
+@pytest.fixture(autouse=True)
+def secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPSENTINEL_SECRET_KEY", Fernet.generate_key().decode())
+
+
+@pytest.fixture
+def robot(clock: ManualClock) -> Iterator[tuple[FakeDingTalk, str]]:
+    fake = FakeDingTalk({TOKEN: SECRET}, clock=clock)
+    with run_fake_server(fake.app) as base_url:
+        yield fake, base_url
+
+
+def _rule(rule_id: str, metric: str, below: float, name: str) -> dict[str, Any]:
+    return {"id": rule_id, "name": {"zh": name, "en": rule_id}, "severity": "critical",
+            "when": {"metric": metric, "type": "threshold", "below": below}, "for": "1h"}
+
+
+def add_robot(api: Any, base_url: str) -> dict[str, Any]:
+    response = api.put("/api/v1/channels", json={
+        "name": "ops-robot", "kind": "dingtalk", "medium": "im", "receiver": "default",
+        "settings": {"access_token": TOKEN, "secret": SECRET, "base_url": base_url, "message_type": "markdown"},
+    })  # fmt: skip
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_traffic_crash_incident_gives_exactly_one_dingtalk_message(api: Any, clock: ManualClock, robot: Any) -> None:
+    fake, base_url = robot
+    channel = add_robot(api, base_url)
+    assert TOKEN not in str(channel) and SECRET not in str(channel)
+    assert set(channel["secret_fields"]) == {"access_token", "secret"}
+    with api.service.sessions() as session:
+        stored = session.scalars(select(ChannelRow)).one().settings
+    assert stored["secret"].startswith("enc:") and SECRET not in str(stored)
+    assert TOKEN not in api.get("/api/v1/channels").text
+    api.put("/api/v1/rules", json={"rules": [_rule("traffic.crash", "uv", 50, "流量骤降"), _rule("orders.low", "orders", 5, "订单骤降")]})
+    for uv, orders in [(500, 30), (20, 25), (10, 2), (8, 1), (6, 1)]:
+        ts = f"{clock.now():%Y-%m-%dT%H:%M:%SZ}"
+        points = [{"ts": ts, "platform": "tmall", "store": "tm-1", "metric": m, "value": v}
+                  for m, v in (("uv", uv), ("orders", orders))]
+        assert api.post("/api/v1/points", json={"points": points}).json()["accepted"] == 2
+        clock.advance(timedelta(hours=1))
+        api.service.tick()
+    for _ in range(6):  # group_interval passes several times: nothing new, nothing sent
+        clock.advance(timedelta(minutes=6))
+        api.service.tick()
+    firing = {a["rule"] for a in api.get("/api/v1/alerts", params={"state": "firing"}).json()["items"]}
+    assert firing == {"traffic.crash", "orders.low"}
+    assert len(fake.received) == 1
+    text = fake.received[0].payload["markdown"]["text"]
+    assert "流量骤降" in text
+    assert "已抑制 1 条由 traffic.crash 引起的告警（orders.low）" in text
+    assert "订单骤降" not in text  # the symptom is counted, not listed
+    attempts = api.get("/api/v1/notifications").json()["items"]
+    assert [(a["channel"], a["outcome"]) for a in attempts] == [("ops-robot", "sent")]
+    assert api.get("/api/v1/outbox").status_code == 200
+    actions = [e["action"] for e in api.get("/api/v1/audit").json()]
+    assert "channel.put" in actions
+
+
+def test_channel_settings_are_validated_without_echoing_secrets(api: Any) -> None:
+    response = api.put("/api/v1/channels", json={"name": "bad", "kind": "dingtalk", "medium": "im",
+                                                 "settings": {"secret": "SECleak-me", "unknown": 1}})
+    assert response.status_code == 422 and "SECleak-me" not in response.text
+    assert api.put("/api/v1/channels", json={"name": "x", "kind": "pigeon", "medium": "im", "settings": {}}).status_code == 422
+    viewer = api.post("/api/v1/tokens", json={"user": "v", "role": "viewer"})
+    assert viewer.status_code == 201
+    assert api.as_token(viewer.json()["token"]).get("/api/v1/channels").status_code == 403
+
+
+def test_critical_alert_goes_to_im_and_to_the_subscribed_phones_by_sms(api: Any, clock: ManualClock, robot: Any) -> None:
+    fake, base_url = robot
+    add_robot(api, base_url)
+    gateway = FakeAliyun({"LTAI5tFakeKeyId": "fake-access-key-secret"}, templates={"SMS_460000001": {"level", "title", "count"}},
+                         sign_names={"店铺预警"}, clock=clock)
+    with run_fake_server(gateway.app) as sms_url:
+        assert api.put("/api/v1/channels", json={
+            "name": "ops-sms", "kind": "aliyun_sms", "medium": "sms",
+            "settings": {"access_key_id": "LTAI5tFakeKeyId", "access_key_secret": "fake-access-key-secret",
+                         "sign_name": "店铺预警", "template_code": "SMS_460000001", "endpoint": sms_url},
+        }).status_code == 200  # fmt: skip
+        members = {"ops_lead": ["13800000001"], "inventory_manager": ["13800000002"], "director": ["13800000003"]}
+        assert api.put("/api/v1/routing", json={"members": members}).status_code == 200
+        for sub in ({"role": "ops_lead", "platforms": ["tmall"], "min_severity": "warning"},
+                    {"role": "inventory_manager", "categories": ["inventory"]},
+                    {"role": "director", "min_severity": "fatal"}):
+            assert api.post("/api/v1/subscriptions", json=sub).status_code == 201
+        api.put("/api/v1/rules", json={"rules": [_rule("traffic.crash", "uv", 50, "流量骤降")]})
+        for uv in (500, 20, 10, 8, 6):
+            points = [{"ts": f"{clock.now():%Y-%m-%dT%H:%M:%SZ}", "platform": "tmall", "store": "tm-1", "metric": "uv", "value": uv}]
+            api.post("/api/v1/points", json={"points": points})
+            clock.advance(timedelta(hours=1))
+            api.service.tick()
+        assert len(fake.received) == 1  # critical → IM ...
+        [sms] = gateway.received  # ... and SMS, only to the subscribed 运营负责人
+        assert sms.payload["PhoneNumbers"] == "13800000001"
+    channels = {a["channel"] for a in api.get("/api/v1/notifications").json()["items"] if a["outcome"] == "sent"}
+    assert channels == {"ops-robot", "ops-sms"}
