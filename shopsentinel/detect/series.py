@@ -91,9 +91,18 @@ class SeriesResolver:
             return self._make(metric, "continuous", base.values, base, window)
         if metric == "stock_cover_days":
             stock, sold = matrices.get("stock"), matrices.get("units_sold")
-            if stock is None or sold is None:
+            if stock is None:
                 return None
-            demand = self._normal_demand(_align(sold, stock.store_index, stock.skus), stock.store_index, demand_days)
+            sales = _align(sold, stock.store_index, stock.skus) if sold is not None else np.full(stock.values.shape, np.nan)
+            # No units_sold for a SKU: read its sales off the stock itself (each hour's decrease;
+            # restocks, which raise stock, count as no sale).
+            depletion = np.vstack([np.full((1, stock.width), np.nan), np.maximum(-np.diff(stock.values, axis=0), 0.0)])
+            # A one-hour drop far beyond the recent selling rate is a stock correction, not sales.
+            recent_rate = np.vstack([np.full((1, stock.width), np.nan), rolling_mean_daily(depletion, 7)[:-1] / 24.0])
+            depletion = np.where(depletion > 10 * np.nan_to_num(recent_rate, nan=np.inf) + 2, 0.0, depletion)
+            no_sales = np.isnan(sales).all(axis=0)
+            sales[:, no_sales] = depletion[:, no_sales]
+            demand = self._normal_demand(sales, stock.store_index, demand_days)
             with np.errstate(divide="ignore", invalid="ignore"):
                 cover = np.where(demand > 0, np.maximum(stock.values, 0) / demand, np.nan)
             return self._make(metric, "continuous", cover, stock, window, denominator=demand)

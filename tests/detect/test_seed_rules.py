@@ -209,3 +209,13 @@ def test_default_pack_has_every_seed_rule() -> None:
     assert seed_rules <= ids
     for rule in default_rules().rules:
         assert rule.name.zh and rule.name.en and rule.severity
+
+
+def test_stock_cover_works_without_units_sold() -> None:
+    """Exports often carry stock but not sales: demand is read off the stock's own decline."""
+    data = _stock_store(2.0)
+    del data.series[("units_sold", "A")]
+    assert fired(data, "stock.cover_red")
+    quiet = _stock_store(4.0)
+    del quiet.series[("units_sold", "A")]
+    assert not fired(quiet, "stock.cover_red")
