@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shopsentinel.console import console, err, fail
 from shopsentinel.core.errors import ShopSentinelError
 
 app = typer.Typer(help="ShopSentinel 多平台店铺异常预警 — multi-platform store alerting.", no_args_is_help=True)
@@ -34,13 +34,10 @@ def _add_connector_commands() -> None:
 
 
 _add_connector_commands()
-console = Console()
-err = Console(stderr=True)
 
 
 def _fail(exc: ShopSentinelError) -> None:
-    err.print(f"[bold red]错误 / error:[/] {exc}")
-    raise typer.Exit(code=2)
+    fail(exc)
 
 
 def _parse_time(text: str | None) -> datetime | None:

@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
+from shopsentinel.console import console, err, fail
 from shopsentinel.core.clock import SystemClock
 from shopsentinel.core.errors import ShopSentinelError
 from shopsentinel.core.secrets import SecretBox, load_key
@@ -42,14 +42,11 @@ from shopsentinel.sources.registry import (
 
 stores_app = typer.Typer(help="Stores and their platform credentials (stored encrypted).", no_args_is_help=True)
 sync_app = typer.Typer(help="Platform syncs.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
 DEFAULT_DB = Path("shopsentinel.duckdb")
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]错误 / error:[/] {message}")
-    raise typer.Exit(code=code)
+    fail(message, code)
 
 
 def _validation_summary(exc: ValidationError) -> str:

@@ -101,6 +101,7 @@ class AlertRow(Base):
     acked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     acked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     assignee: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    muted_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # "mute until resolved": who muted it
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -165,6 +166,28 @@ class ApiTokenRow(Base):
     user: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))  # admin | editor | viewer
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class UserRow(Base):
+    """A person: how they log in to the alert center and how channels reach them (the user directory).
+
+    ``role`` is the access role (admin | editor | viewer); ``duties`` are functional roles such as 运营负责人 or
+    库存管理员 that subscriptions and escalation steps address. Passwords are stored as scrypt hashes only.
+    """
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(300), default="")
+    role: Mapped[str] = mapped_column(String(16), default="viewer")
+    duties: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    email: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    im_ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"dingtalk": userid, "wecom": ..., "feishu": ...}
+    locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
 
 
