@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,7 +17,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check shopsentinel tests bench
 	$(BIN)/mypy shopsentinel
 
-test: $(STAMP) lint
+# The browser tests drive Debian's chromium (never a downloaded browser); CJK fonts for readable screenshots.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk; }
+
+test: $(STAMP) lint browser
 	$(BIN)/pytest -n 2 -p no:cacheprovider
 
 bench: $(STAMP)
