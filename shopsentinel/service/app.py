@@ -10,7 +10,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
@@ -26,7 +26,13 @@ from shopsentinel.service.evaluation import LiveEvaluator
 from shopsentinel.service.metrics import ServiceMetrics
 from shopsentinel.service.notification_pipeline import route_and_group
 from shopsentinel.service.outbox import Dispatcher, LogDispatcher, deliver_outbox
-from shopsentinel.service.repository import all_store_keys, ensure_bootstrap_token, latest_rule_pack
+from shopsentinel.service.repository import (
+    all_store_keys,
+    calendar_signature,
+    ensure_bootstrap_token,
+    latest_rule_pack,
+    stale_store_keys,
+)
 from shopsentinel.service.routed_delivery import RoutedDelivery
 from shopsentinel.service.scheduler import BackgroundRunner, Scheduler
 from shopsentinel.service.settings import Settings
@@ -92,6 +98,11 @@ class Service:
             self.routed = RoutedDelivery(self.channels, lambda: SecretBox(load_key()), self.clock)
         self.routed.deliver(self.sessions)
 
+    def background_tick(self) -> None:
+        """What the background runner does after each evaluation step."""
+        self.notify()
+        self.metrics.count_tick()
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -113,11 +124,15 @@ def build_service(settings: Settings, *, clock: Clock | None = None, dispatcher:
                               window_days=settings.eval_window_days, late_data_hours=settings.late_data_hours,
                               stores_per_shard=settings.stores_per_shard)
 
-    def store_keys() -> list[tuple[str, str]]:
+    def store_keys(before: datetime, everything: bool) -> list[tuple[str, str]]:
         with sessions() as session:
-            return all_store_keys(session)
+            return all_store_keys(session) if everything else stale_store_keys(session, before)
 
-    scheduler = Scheduler(clock, timedelta(seconds=settings.schedule_seconds), evaluator, store_keys)
+    def generation() -> tuple[int, tuple[int, int]]:
+        with sessions() as session:
+            return rules.version(), calendar_signature(session)
+
+    scheduler = Scheduler(clock, timedelta(seconds=settings.schedule_seconds), evaluator, store_keys, generation)
     return Service(settings, clock, engine, sessions, points, catalog, rules, metrics, evaluator, scheduler,
                    dispatcher or LogDispatcher())
 
@@ -140,7 +155,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         runner = None
         if background:
-            runner = BackgroundRunner(service.scheduler, after_tick=service.notify)
+            runner = BackgroundRunner(service.scheduler, after_tick=service.background_tick, limit=service.settings.stores_per_shard)
             runner.start()
         try:
             yield

@@ -126,13 +126,21 @@ def frame_to_raw(frame: pl.DataFrame) -> list[dict[str, Any]]:
 
 def write_points(service: Service, session: Session, points: list[Point], *, user: str, now: datetime) -> None:
     """The one write path of validated points: point store, store registry (+ audit), metrics,
-    re-evaluation queue. Commits ``session``."""
+    re-evaluation queue. Commits ``session``.
+
+    Only stores whose stored data changed (new points or new values) are queued for prompt
+    evaluation: an identical resend is load, not news. Hours that close and stores that fall
+    silent are picked up by the scheduler's own pass.
+    """
     spans = store_spans(points)
-    service.points.upsert(points)
-    for row in note_points(session, spans, now):
+    changed = service.points.upsert(points)
+    registered = note_points(session, spans, now)
+    for row in registered:
         audit(session, user, "store.register", f"{row.platform}/{row.store}", now, timezone=row.timezone)
     session.commit()
-    service.scheduler.enqueue(sorted(spans))
+    fresh = set(changed) | {(row.platform, row.store) for row in registered}
+    if fresh:
+        service.scheduler.enqueue(sorted(fresh))
 
 
 __all__ = ["Rejection", "default_catalog", "frame_to_raw", "store_spans", "validate_point", "validate_points",

@@ -14,6 +14,7 @@ class ServiceMetrics:
         self.points_ingested = 0
         self.points_rejected = 0
         self.evaluations = 0
+        self.ticks = 0
         self._bucket_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self._latency_sum = 0.0
 
@@ -21,6 +22,11 @@ class ServiceMetrics:
         with self._lock:
             self.points_ingested += accepted
             self.points_rejected += rejected
+
+    def count_tick(self) -> None:
+        """One background tick completed (evaluation of what was queued, then notification)."""
+        with self._lock:
+            self.ticks += 1
 
     def observe_evaluation(self, stores: int, seconds: float) -> None:
         with self._lock:
@@ -40,6 +46,9 @@ class ServiceMetrics:
                 "# HELP shopsentinel_store_evaluations_total Store evaluations run.",
                 "# TYPE shopsentinel_store_evaluations_total counter",
                 f"shopsentinel_store_evaluations_total {self.evaluations}",
+                "# HELP shopsentinel_ticks_total Background ticks completed (evaluate the queue, then notify).",
+                "# TYPE shopsentinel_ticks_total counter",
+                f"shopsentinel_ticks_total {self.ticks}",
                 "# HELP shopsentinel_alerts Alerts stored, by state.",
                 "# TYPE shopsentinel_alerts gauge",
             ]

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from shopsentinel.ingest.reader import DEFAULT_TIMEZONES, CalendarEvent
@@ -33,6 +33,21 @@ def stores_by_key(session: Session, keys: Iterable[tuple[str, str]]) -> list[Sto
 
 def all_store_keys(session: Session) -> list[tuple[str, str]]:
     return [(p, s) for p, s in session.execute(select(StoreRow.platform, StoreRow.store).order_by(StoreRow.id)).all()]
+
+
+def stale_store_keys(session: Session, before: datetime) -> list[tuple[str, str]]:
+    """Stores with points whose last evaluation ended before ``before`` (or that were never evaluated)."""
+    query = (select(StoreRow.platform, StoreRow.store)
+             .where(StoreRow.first_point_at.is_not(None))
+             .where(or_(StoreRow.evaluated_until.is_(None), StoreRow.evaluated_until < before))
+             .order_by(StoreRow.id))
+    return [(p, s) for p, s in session.execute(query).all()]
+
+
+def calendar_signature(session: Session) -> tuple[int, int]:
+    """Changes whenever an event is added or deleted: (count, highest id)."""
+    count, top = session.execute(select(func.count(CalendarRow.id), func.max(CalendarRow.id))).one()
+    return int(count or 0), int(top or 0)
 
 
 def list_stores(session: Session) -> list[StoreRow]:
@@ -162,6 +177,7 @@ __all__ = [
     "ROLES",
     "add_calendar_event",
     "all_store_keys",
+    "calendar_signature",
     "audit",
     "calendar_events",
     "create_token",
@@ -173,6 +189,7 @@ __all__ = [
     "list_audit",
     "list_calendar",
     "list_stores",
+    "stale_store_keys",
     "list_tokens",
     "note_points",
     "revoke_token",

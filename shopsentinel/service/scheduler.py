@@ -1,4 +1,11 @@
-"""When stores are evaluated: promptly after their points arrive, and every ``interval``.
+"""When stores are evaluated: promptly after their data changes, and when an hour closes.
+
+Two queues: *fresh* stores (their points just changed) and the *backlog* of the periodic pass.
+Every ``interval`` the pass queues the stores whose evaluation is behind the last closed hour
+(the window ends at the last full hour, so re-judging an unchanged window gives the same answer)
+— or every store when the rule pack or the calendar changed. A tick takes fresh stores first, so
+data that just arrived never waits behind the periodic pass; in the background the tick is bounded
+(``limit``) and notifications are sent between ticks.
 
 Time comes from the injected clock: :meth:`Scheduler.run_pending` is what one tick does, so
 tests drive it with a :class:`~shopsentinel.core.clock.ManualClock` and never sleep. In the
@@ -10,53 +17,85 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 
 import anyio.to_thread
 
 from shopsentinel.alerting.manager import StateChange
 from shopsentinel.core.clock import Clock
-from shopsentinel.service.evaluation import LiveEvaluator, StoreKey
+from shopsentinel.service.evaluation import LiveEvaluator, StoreKey, floor_hour
 
 logger = logging.getLogger(__name__)
 
 
 class Scheduler:
+    """``store_keys(before, everything)`` returns the stores to judge in a periodic pass: those
+    evaluated up to before ``before`` (or never), or all of them when ``everything``.
+    ``generation()`` names the inputs every store depends on (rule pack and calendar versions)."""
+
     def __init__(self, clock: Clock, interval: timedelta, evaluator: LiveEvaluator,
-                 store_keys: Callable[[], list[StoreKey]]) -> None:
+                 store_keys: Callable[[datetime, bool], list[StoreKey]],
+                 generation: Callable[[], Hashable] = lambda: None) -> None:
         self._clock = clock
         self._interval = interval
         self._evaluator = evaluator
         self._store_keys = store_keys
-        self._pending: dict[StoreKey, None] = {}
+        self._generation = generation
+        self._seen_generation: Hashable | None = None
+        self._fresh: dict[StoreKey, None] = {}
+        self._backlog: dict[StoreKey, None] = {}
         self._lock = threading.Lock()
         self._run_lock = threading.Lock()
         self.next_due: datetime | None = None
         self.wake = threading.Event()
 
     def enqueue(self, keys: list[StoreKey]) -> None:
-        """Ask for these stores to be evaluated at the next tick (thread-safe, deduplicated)."""
+        """Ask for these stores to be evaluated first at the next tick (thread-safe, deduplicated)."""
         with self._lock:
             for key in keys:
-                self._pending[key] = None
+                self._fresh[key] = None
+                self._backlog.pop(key, None)
         self.wake.set()
 
     def pending(self) -> list[StoreKey]:
         with self._lock:
-            return list(self._pending)
+            return [*self._fresh, *self._backlog]
 
-    def run_pending(self) -> list[StateChange]:
-        """One tick: schedule every store if the interval has passed, then evaluate the queue."""
+    def _periodic_pass(self, now: datetime) -> None:
+        generation = self._generation()
+        everything = self.next_due is None or generation != self._seen_generation
+        keys = self._store_keys(floor_hour(now), everything)
+        self._seen_generation = generation
+        self.next_due = now + self._interval
+        with self._lock:
+            for key in keys:
+                if key not in self._fresh:
+                    self._backlog[key] = None
+
+    def _take(self, limit: int | None) -> list[StoreKey]:
+        with self._lock:
+            keys: list[StoreKey] = []
+            # fresh data first; a bounded tick still takes a quarter of its share from the backlog,
+            # so closing hours are judged even under a constant stream of new points
+            reserve = 0 if limit is None or not self._backlog else max(1, limit // 4)
+            for queue, cap in ((self._fresh, None if limit is None else limit - reserve), (self._backlog, limit)):
+                while queue and (cap is None or len(keys) < cap):
+                    key = next(iter(queue))
+                    del queue[key]
+                    keys.append(key)
+            if not self._fresh and not self._backlog:
+                self.wake.clear()
+            return keys
+
+    def run_pending(self, limit: int | None = None) -> list[StateChange]:
+        """One tick: run the periodic pass if due, then evaluate the queue — fresh stores first,
+        at most ``limit`` stores (all when None); what is left stays queued for the next tick."""
         with self._run_lock:
             now = self._clock.now()
             if self.next_due is None or now >= self.next_due:
-                self.enqueue(self._store_keys())
-                self.next_due = now + self._interval
-            with self._lock:
-                keys = list(self._pending)
-                self._pending.clear()
-                self.wake.clear()
+                self._periodic_pass(now)
+            keys = self._take(limit)
             if not keys:
                 return []
             return self._evaluator.evaluate(keys)
@@ -65,8 +104,10 @@ class Scheduler:
 class BackgroundRunner:
     """Runs :meth:`Scheduler.run_pending` (and outbox delivery) in a worker thread until stopped."""
 
-    def __init__(self, scheduler: Scheduler, after_tick: Callable[[], object] | None = None, poll_seconds: float = 1.0) -> None:
+    def __init__(self, scheduler: Scheduler, after_tick: Callable[[], object] | None = None, poll_seconds: float = 1.0,
+                 limit: int | None = None) -> None:
         self._scheduler = scheduler
+        self._limit = limit
         self._after_tick = after_tick
         self._poll = poll_seconds
         self._stopping = False
@@ -87,7 +128,7 @@ class BackgroundRunner:
             if self._stopping:
                 break
             try:
-                await anyio.to_thread.run_sync(self._scheduler.run_pending)
+                await anyio.to_thread.run_sync(self._scheduler.run_pending, self._limit)
                 if self._after_tick is not None:
                     await anyio.to_thread.run_sync(self._after_tick)
             except Exception:  # keep serving: one bad evaluation must not stop the loop

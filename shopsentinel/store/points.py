@@ -61,10 +61,15 @@ class PointStore:
         self._dirty: dict[tuple[str, str], int] = {}  # earliest ts written since the cache was filled
         self._lock = threading.Lock()
 
-    def upsert(self, points: Sequence[Point]) -> int:
-        """Store points; a repeated key takes the newest value. Returns how many were written."""
+    def upsert(self, points: Sequence[Point]) -> dict[tuple[str, str], int]:
+        """Store points; a repeated key takes the newest value.
+
+        Returns, per ``(platform, store)``, how many points were new or changed a stored value: a
+        point sent again with the value already stored changes nothing and is not counted, so the
+        caller re-evaluates only stores whose data really moved.
+        """
         if not points:
-            return 0
+            return {}
         latest: dict[tuple[str, str, str, str, int], float] = {}
         for p in points:  # within one batch too, the later point wins
             latest[(p.platform, p.store, p.sku, p.metric, _epoch(p.ts))] = float(p.value)
@@ -74,19 +79,26 @@ class PointStore:
         ]
         dialect = self._engine.dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        changed: dict[tuple[str, str], int] = {}
+        earliest: dict[tuple[str, str], int] = {}
         with self._engine.begin() as conn:
             for i in range(0, len(rows), CHUNK):
                 stmt = insert(PointRow)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["platform", "store", "sku", "metric", "ts"],
                     set_={"value": stmt.excluded.value},
+                    where=PointRow.value != stmt.excluded.value,  # an identical resend writes nothing
                 )
-                conn.execute(stmt, rows[i : i + CHUNK])
+                returned = conn.execute(stmt.returning(PointRow.platform, PointRow.store, PointRow.ts),
+                                        rows[i : i + CHUNK])
+                for platform, store, ts in returned:
+                    key = (platform, store)
+                    changed[key] = changed.get(key, 0) + 1
+                    earliest[key] = min(earliest.get(key, ts), ts)
         with self._lock:  # after the commit, so a concurrent read cannot miss it
-            for platform, store, _, _, ts in latest:
-                key = (platform, store)
+            for key, ts in earliest.items():
                 self._dirty[key] = min(self._dirty.get(key, ts), ts)
-        return len(rows)
+        return changed
 
     def frame(self, platform: str, store: str, start: datetime, end: datetime) -> pl.DataFrame:
         """Points of one store with ``start <= ts < end``, as the canonical frame."""

@@ -112,9 +112,9 @@ class Server:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def evaluations(self) -> int:
+    def ticks(self) -> int:
         text = self.client.get("/metrics").text
-        line = next(x for x in text.splitlines() if x.startswith("shopsentinel_store_evaluations_total "))
+        line = next(x for x in text.splitlines() if x.startswith("shopsentinel_ticks_total "))
         return int(line.split()[1])
 
 
@@ -210,8 +210,8 @@ def test_outbox_survives_kill_9_while_the_delivery_is_in_flight(
 
         attempts = wait_for("the pending entry to be delivered after restart", sent)
         # Let at least one further full tick (evaluation, then notify) run before counting messages.
-        after = second.evaluations()
-        wait_for("two more scheduler ticks", lambda: second.evaluations() >= after + 2)
+        after = second.ticks()
+        wait_for("two more scheduler ticks", lambda: second.ticks() >= after + 2)
 
         assert [(a["channel"], a["outcome"], a["alert_id"]) for a in attempts] == [("ops-hook", "sent", alert_id)]
         [entry_after] = routed_entries(second)

@@ -46,3 +46,14 @@ def test_cached_reads_equal_fresh_reads(database_url: str) -> None:
     check(0, 10, store="s2")
     check(5, 41)
     engine.dispose()
+
+
+def test_upsert_counts_only_new_or_changed_points_per_store(database_url: str) -> None:
+    engine, _ = open_database(database_url)
+    store = PointStore(engine, cache_stores=0)
+    assert store.upsert(_hours(0, 3) + _hours(0, 2, store="s2")) == {("tmall", "s1"): 6, ("tmall", "s2"): 4}
+    assert store.upsert(_hours(0, 3)) == {}  # the same values again: nothing changed
+    changed = store.upsert(_hours(0, 3) + [Point(T0 + H, "tmall", "s2", "uv", 1.0)])
+    assert changed == {("tmall", "s2"): 1}
+    assert store.frame("tmall", "s2", T0, T0 + 2 * H).filter(pl.col("metric") == "uv")["value"].to_list() == [1.0]
+    engine.dispose()

@@ -58,3 +58,61 @@ def test_serve_is_a_typer_command() -> None:
     result = CliRunner().invoke(app, ["serve", "--help"])
     assert result.exit_code == 0
     assert "--host" in result.output and "--port" in result.output
+
+
+def _point(ts: Any, store: str, value: float) -> dict[str, Any]:
+    return {"ts": f"{ts:%Y-%m-%dT%H:%M:%SZ}", "platform": "jd", "store": store, "metric": "uv", "value": value}
+
+
+def test_an_identical_resend_queues_nothing_a_changed_value_queues_its_store(api: Any, clock: ManualClock) -> None:
+    hour = clock.now() - timedelta(hours=1)
+    api.post("/api/v1/points", json={"points": [_point(hour, "a", 100), _point(hour, "b", 100)]})
+    api.service.tick()
+    assert api.service.scheduler.pending() == []
+    resent = api.post("/api/v1/points", json={"points": [_point(hour, "a", 100), _point(hour, "b", 100)]})
+    assert resent.json()["accepted"] == 2  # kept (idempotently) …
+    assert api.service.scheduler.pending() == []  # … but nothing moved, so nothing to re-judge
+    api.post("/api/v1/points", json={"points": [_point(hour, "a", 100), _point(hour, "b", 101)]})
+    assert api.service.scheduler.pending() == [("jd", "b")]
+
+
+def test_the_periodic_pass_takes_stores_behind_the_last_closed_hour_and_all_after_a_rule_change(
+        api: Any, clock: ManualClock) -> None:
+    start = clock.now() - timedelta(hours=3)
+    api.post("/api/v1/points", json={"points": [_point(start + timedelta(hours=h), s, 100) for h in range(3)
+                                                for s in ("a", "b")]})
+    service = api.service
+    service.tick()
+    evaluated = service.metrics.evaluations
+    clock.advance(timedelta(seconds=service.settings.schedule_seconds))  # due again, same hour: nothing stale
+    service.tick()
+    assert service.metrics.evaluations == evaluated
+    clock.advance(timedelta(hours=1))  # an hour closed: both windows moved
+    service.tick()
+    assert service.metrics.evaluations == evaluated + 2
+    rules = api.get("/api/v1/rules").json()["pack"]["rules"]
+    assert api.put("/api/v1/rules", json={"rules": rules[:-1]}).status_code == 200
+    clock.advance(timedelta(seconds=service.settings.schedule_seconds))
+    service.tick()  # nothing stale, but the rules changed: everyone is judged again
+    assert service.metrics.evaluations == evaluated + 4
+
+
+def test_fresh_stores_go_first_and_a_bounded_tick_still_serves_the_backlog(api: Any, clock: ManualClock) -> None:
+    scheduler = api.service.scheduler
+    hour = clock.now() - timedelta(hours=1)
+    api.post("/api/v1/points", json={"points": [_point(hour, f"s{i}", 100) for i in range(6)]})
+    scheduler.run_pending(limit=None)
+    clock.advance(timedelta(hours=1))
+    scheduler.run_pending(limit=0)  # the pass runs: six stores behind the closed hour, none evaluated
+    assert sorted(scheduler.pending()) == [("jd", f"s{i}") for i in range(6)]
+    api.post("/api/v1/points", json={"points": [_point(hour, "s5", 7), _point(hour, "new", 1)]})
+    assert set(scheduler.pending()[:2]) == {("jd", "s5"), ("jd", "new")}  # fresh data ahead of the backlog
+    before = api.service.metrics.evaluations
+    scheduler.run_pending(limit=4)  # both fresh stores, then the backlog fills the tick
+    assert api.service.metrics.evaluations == before + 4
+    assert scheduler.pending() == [("jd", "s2"), ("jd", "s3"), ("jd", "s4")]
+    for i in range(3):  # a stream of fresh data cannot starve the backlog: one slot in four is reserved for it
+        api.post("/api/v1/points", json={"points": [_point(hour, f"f{i}{j}", 1) for j in range(4)]})
+        scheduler.run_pending(limit=4)
+    assert [k for k in scheduler.pending() if k[1].startswith("s")] == []  # s2, s3, s4 served, one per tick
+    assert len(scheduler.pending()) == 3  # 12 fresh stores came, 9 were judged
