@@ -3,6 +3,7 @@
     .venv/bin/python bench/service_latency.py                  # 600 s, 1,000 points/s, 100 alerts/min
     .venv/bin/python bench/service_latency.py --seconds 120
     .venv/bin/python bench/service_latency.py --rate 1000 --alerts-per-minute 100 --normal-stores 500
+    .venv/bin/python bench/service_latency.py --normal-mode corrections   # every batch revises judged hours
 
 The real service (``create_app`` with the background scheduler, the system clock and a temp SQLite
 state database) runs under uvicorn in a thread of this process on a loopback port; its dispatcher
@@ -13,7 +14,8 @@ in batches of ``--batch`` points.
 Data: every store has ``--history-days`` (default 9; the baseline rules warm up for 8) of hourly ``uv`` and ``orders`` (a smooth daily curve,
 no noise), written before the timed part through the service's own ingest path (``write_points``)
 and evaluated once. During the run the load re-sends the last two completed hours of the normal
-stores (unchanged values: load, not news), and ``--alerts-per-minute`` times a minute one fresh
+stores (``--normal-mode resend``: unchanged values, load not news; ``current``: running totals of the
+open hour; ``corrections``: the closed hours revised by ±2 %, so every batch forces re-evaluation), and ``--alerts-per-minute`` times a minute one fresh
 store's last two hours arrive with ``uv`` at 5 % of normal — a traffic crash that fires
 ``traffic.uv_drop_vs_yesterday`` (``for: 2h``) at its first evaluation. Latency of a crash =
 time its notification was dispatched − time the POST carrying it was started.
@@ -58,13 +60,28 @@ def store_points(store: str, hours: list[datetime], crash: bool = False) -> list
     return out
 
 
+def normal_load(normal: list[str], hours: list[datetime], mode: str) -> list[dict[str, Any]]:
+    """The background points of the normal stores for one pass over them (see ``--normal-mode``)."""
+    if mode == "current":  # running totals of the hour still open: every send is a new value
+        now = datetime.now(UTC)
+        current = hours[-1] + timedelta(hours=1)
+        share = (now - current) / timedelta(hours=1)
+        return [{**p, "value": round(p["value"] * share, 3)} for s in normal for p in store_points(s, [current])]
+    points = [p for s in normal for p in store_points(s, hours)]
+    if mode == "corrections":  # the closed hours revised by ±2 %: every batch changes judged data
+        import random
+
+        return [{**p, "value": round(p["value"] * random.uniform(0.98, 1.02), 1)} for p in points]
+    return points
+
+
 def load_generator(url: str, seconds: float, rate: int, batch: int, normal: list[str], crash: list[str],
-                   alerts_per_minute: float, recent: list[str], out_path: str) -> None:
+                   alerts_per_minute: float, recent: list[str], out_path: str, mode: str = "resend") -> None:
     """Child process: paced batched POSTs; records when each crash store's batch was sent."""
     import httpx
 
     hours = [datetime.fromisoformat(h) for h in recent]
-    normal_points = [p for s in normal for p in store_points(s, hours)]
+    normal_points = normal_load(normal, hours, mode)
     sent_at: dict[str, float] = {}
     posts = points = errors = 0
     lat: list[float] = []
@@ -93,6 +110,7 @@ def load_generator(url: str, seconds: float, rate: int, batch: int, normal: list
                 take = normal_points[cursor:cursor + batch - len(body)]
                 if not take:
                     cursor = 0
+                    normal_points = normal_load(normal, hours, mode)
                     continue
                 body.extend(take)
                 cursor += len(take)
@@ -149,6 +167,10 @@ def main() -> None:
     parser.add_argument("--alerts-per-minute", type=float, default=100.0)
     parser.add_argument("--normal-stores", type=int, default=500)
     parser.add_argument("--history-days", type=int, default=9, help="baseline rules warm up for 8 days")
+    parser.add_argument("--normal-mode", choices=("resend", "current", "corrections"), default="resend",
+                        help="what the normal stores send: the last two closed hours unchanged (resend), running totals "
+                        "of the open hour (current), or revised values of the closed hours (corrections: every batch "
+                        "changes judged data and forces re-evaluation)")
     parser.add_argument("--drain-seconds", type=float, default=30.0, help="wait for late notifications after the load")
     args = parser.parse_args()
 
@@ -206,7 +228,7 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     proc = ctx.Process(target=load_generator, args=(f"http://127.0.0.1:{port}", args.seconds, args.rate, args.batch,
                                                     normal, crash, args.alerts_per_minute,
-                                                    [h.isoformat() for h in recent], out_path))
+                                                    [h.isoformat() for h in recent], out_path, args.normal_mode))
     proc.start()
     proc.join()
     load = json.loads(Path(out_path).read_text())
@@ -234,7 +256,7 @@ def main() -> None:
         "host": platform.node(), "cpus": os.cpu_count(), "database": "sqlite",
         "seconds": args.seconds, "target_points_per_s": args.rate, "batch": args.batch,
         "target_alerts_per_min": args.alerts_per_minute, "normal_stores": len(normal),
-        "history_days": args.history_days, "setup_points": setup_points,
+        "history_days": args.history_days, "setup_points": setup_points, "normal_mode": args.normal_mode,
         "points_accepted": load["points"], "posts": load["posts"], "post_errors": load["errors"],
         "achieved_points_per_s": round(load["points"] / load["elapsed"], 1),
         "post_p50_s": round(statistics.median(post_s), 3) if post_s else None,

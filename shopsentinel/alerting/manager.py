@@ -144,7 +144,9 @@ class AlertManager:
         )
         if e.end is not None:
             query = query.where(AlertRow.starts_at < e.end)
-        candidates = [r for r in session.scalars(query).all() if r.ends_at is None or r.ends_at > e.start - SERIES_MATCH_SLACK]
+        # the start may move with the history it is judged on, but an alert that had already ended when this
+        # episode began is a previous episode: a new one after a recovery is news and pages again
+        candidates = [r for r in session.scalars(query).all() if r.ends_at is None or r.ends_at > e.start]
         return min(candidates, key=lambda r: abs(r.starts_at - e.start)) if candidates else None
 
     @staticmethod

@@ -89,6 +89,7 @@ class AlertDetail(AlertPublic):
     assignee: str | None
     resolved_by: str
     message_en: str
+    muted_by: str | None = Field(default=None, description="who muted this episode until it resolves")
     history: list[AlertEventPublic]
     comments: list[CommentPublic]
     feedback: list[FeedbackPublic]

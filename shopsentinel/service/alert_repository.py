@@ -79,6 +79,24 @@ def assign(session: Session, row: AlertRow, assignee: str, actor: str, now: date
     _event(session, row, "assigned", actor, now, assignee)
 
 
+def mute(session: Session, row: AlertRow, actor: str, now: datetime) -> bool:
+    """"Mute until resolved": this episode notifies and escalates no more; its resolution ends the mute
+    (a new episode is a new alert). State and evaluation are untouched. False if it is not firing."""
+    if row.state != "firing":
+        return False
+    row.muted_by = actor
+    _event(session, row, "muted", actor, now)
+    return True
+
+
+def unmute(session: Session, row: AlertRow, actor: str, now: datetime) -> bool:
+    if row.muted_by is None:
+        return False
+    row.muted_by = None
+    _event(session, row, "unmuted", actor, now)
+    return True
+
+
 def resolve_by_hand(session: Session, row: AlertRow, actor: str, now: datetime, note: str = "") -> bool:
     """Resolve an open alert by hand; evaluation never re-opens it (its fingerprint is kept)."""
     if row.state != "firing":

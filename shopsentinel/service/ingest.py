@@ -22,6 +22,7 @@ import polars as pl
 from shopsentinel.catalog import Catalog, default_catalog
 from shopsentinel.core.types import Point
 from shopsentinel.ingest.clean import BOUNDED
+from shopsentinel.service.evaluation import floor_hour
 from shopsentinel.service.repository import audit, note_points
 
 if TYPE_CHECKING:
@@ -128,9 +129,10 @@ def write_points(service: Service, session: Session, points: list[Point], *, use
     """The one write path of validated points: point store, store registry (+ audit), metrics,
     re-evaluation queue. Commits ``session``.
 
-    Only stores whose stored data changed (new points or new values) are queued for prompt
-    evaluation: an identical resend is load, not news. Hours that close and stores that fall
-    silent are picked up by the scheduler's own pass.
+    A store is queued for prompt evaluation only when its stored data changed in an hour that has
+    closed (evaluation judges closed hours): an identical resend is load, not news, and a running
+    total of the current hour is judged when the hour closes — by the scheduler's own pass, which
+    also catches stores that fall silent.
     """
     spans = store_spans(points)
     changed = service.points.upsert(points)
@@ -138,7 +140,8 @@ def write_points(service: Service, session: Session, points: list[Point], *, use
     for row in registered:
         audit(session, user, "store.register", f"{row.platform}/{row.store}", now, timezone=row.timezone)
     session.commit()
-    fresh = set(changed) | {(row.platform, row.store) for row in registered}
+    judged_until = floor_hour(service.clock.now())
+    fresh = {key for key, earliest in changed.items() if earliest < judged_until}
     if fresh:
         service.scheduler.enqueue(sorted(fresh))
 

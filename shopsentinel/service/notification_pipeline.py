@@ -68,8 +68,8 @@ def route_and_group(session: Session, now: datetime) -> int:
     by_route: dict[RouteMatch, list[GroupedAlert]] = {}
     for row in _candidates(session, old_states):
         labels = routing_labels(row)
-        if any(m.mutes(labels, now) for m in muters):
-            continue
+        if row.muted_by is not None or any(m.mutes(labels, now) for m in muters):
+            continue  # muted until resolved by hand, or silenced / outside the window
         root = inhibiting_root(session, row) if row.state == "firing" else None
         grouped = GroupedAlert(row.id, labels, row.state, row.starts_at, row.root_rank, row.incident, contract_line(row),
                                root.rule if root else None, title=row.message or row.rule)
@@ -116,7 +116,7 @@ def escalate(session: Session, config: RoutingConfig, now: datetime) -> int:
     rows = session.scalars(select(AlertRow).where(AlertRow.state == "firing", AlertRow.acked_at.is_(None))).all()
     for row in rows:
         labels = routing_labels(row)
-        if any(m.mutes(labels, now) for m in muters) or inhibiting_root(session, row) is not None:
+        if row.muted_by is not None or any(m.mutes(labels, now) for m in muters) or inhibiting_root(session, row) is not None:
             continue  # muted alerts page nobody; a symptom escalates through its root cause
         for match in match_routes(config.route, labels):
             policy = policies.get(match.escalation_policy or "")

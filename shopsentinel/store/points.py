@@ -61,12 +61,13 @@ class PointStore:
         self._dirty: dict[tuple[str, str], int] = {}  # earliest ts written since the cache was filled
         self._lock = threading.Lock()
 
-    def upsert(self, points: Sequence[Point]) -> dict[tuple[str, str], int]:
+    def upsert(self, points: Sequence[Point]) -> dict[tuple[str, str], datetime]:
         """Store points; a repeated key takes the newest value.
 
-        Returns, per ``(platform, store)``, how many points were new or changed a stored value: a
-        point sent again with the value already stored changes nothing and is not counted, so the
-        caller re-evaluates only stores whose data really moved.
+        Returns, per ``(platform, store)`` whose data moved, the earliest time of a point that was
+        new or changed a stored value: a point sent again with the value already stored changes
+        nothing, so the caller re-evaluates only stores whose data really moved, and only when the
+        change reaches into hours it judges.
         """
         if not points:
             return {}
@@ -79,7 +80,6 @@ class PointStore:
         ]
         dialect = self._engine.dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        changed: dict[tuple[str, str], int] = {}
         earliest: dict[tuple[str, str], int] = {}
         with self._engine.begin() as conn:
             for i in range(0, len(rows), CHUNK):
@@ -93,12 +93,11 @@ class PointStore:
                                         rows[i : i + CHUNK])
                 for platform, store, ts in returned:
                     key = (platform, store)
-                    changed[key] = changed.get(key, 0) + 1
                     earliest[key] = min(earliest.get(key, ts), ts)
         with self._lock:  # after the commit, so a concurrent read cannot miss it
             for key, ts in earliest.items():
                 self._dirty[key] = min(self._dirty.get(key, ts), ts)
-        return changed
+        return {key: _us(ts) for key, ts in earliest.items()}
 
     def frame(self, platform: str, store: str, start: datetime, end: datetime) -> pl.DataFrame:
         """Points of one store with ``start <= ts < end``, as the canonical frame."""

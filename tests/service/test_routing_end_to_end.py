@@ -118,3 +118,45 @@ def test_critical_alert_goes_to_im_and_to_the_subscribed_phones_by_sms(api: Any,
         assert sms.payload["PhoneNumbers"] == "13800000001"
     channels = {a["channel"] for a in api.get("/api/v1/notifications").json()["items"] if a["outcome"] == "sent"}
     assert channels == {"ops-robot", "ops-sms"}
+
+
+def test_mute_until_resolved_stops_messages_for_that_episode_only(api: Any, clock: ManualClock, robot: Any) -> None:
+    fake, base_url = robot
+    add_robot(api, base_url)
+    api.put("/api/v1/rules", json={"rules": [_rule("traffic.crash", "uv", 50, "流量骤降")]})
+
+    def hour(uv: float) -> None:
+        ts = clock.now().replace(minute=0)
+        points = [{"ts": f"{ts:%Y-%m-%dT%H:%M:%SZ}", "platform": "tmall", "store": "tm-1", "metric": "uv", "value": uv}]
+        api.post("/api/v1/points", json={"points": points})
+        clock.advance(timedelta(hours=1))
+        api.service.evaluator.evaluate([("tmall", "tm-1")])  # evaluate only: the group has not flushed yet
+
+    for uv in (500, 20, 10):
+        hour(uv)
+    [alert] = api.get("/api/v1/alerts", params={"state": "firing"}).json()["items"]
+    viewer = api.post("/api/v1/tokens", json={"user": "v", "role": "viewer"}).json()["token"]
+    assert api.as_token(viewer).post(f"/api/v1/alerts/{alert['id']}/mute").status_code == 403
+    assert api.post(f"/api/v1/alerts/{alert['id']}/mute").status_code == 200
+    for uv in (8, 6):
+        hour(uv)
+        api.service.tick()
+    for _ in range(4):
+        clock.advance(timedelta(minutes=10))
+        api.service.tick()
+    assert fake.received == []  # muted before its group flushed: nobody was paged
+    detail = api.get(f"/api/v1/alerts/{alert['id']}").json()
+    assert detail["muted_by"] == "admin" and "muted" in [e["event"] for e in detail["history"]]
+    for uv in (500, 510, 520, 515, 505, 500):  # recovers for good: the muted episode resolves silently
+        hour(uv)
+        api.service.tick()
+    assert fake.received == []
+    assert api.post(f"/api/v1/alerts/{alert['id']}/mute").status_code == 409  # resolved: nothing to mute
+    for uv in (10, 9, 8):  # a new episode is a new alert and pages again
+        hour(uv)
+        api.service.tick()
+    for _ in range(4):
+        clock.advance(timedelta(minutes=10))
+        api.service.tick()
+    assert len(fake.received) == 1 and "流量骤降" in fake.received[0].payload["markdown"]["text"]
+    assert "alert.mute" in [e["action"] for e in api.get("/api/v1/audit").json()]

@@ -48,12 +48,12 @@ def test_cached_reads_equal_fresh_reads(database_url: str) -> None:
     engine.dispose()
 
 
-def test_upsert_counts_only_new_or_changed_points_per_store(database_url: str) -> None:
+def test_upsert_reports_the_earliest_new_or_changed_point_per_store(database_url: str) -> None:
     engine, _ = open_database(database_url)
     store = PointStore(engine, cache_stores=0)
-    assert store.upsert(_hours(0, 3) + _hours(0, 2, store="s2")) == {("tmall", "s1"): 6, ("tmall", "s2"): 4}
-    assert store.upsert(_hours(0, 3)) == {}  # the same values again: nothing changed
+    assert store.upsert(_hours(1, 3) + _hours(0, 2, store="s2")) == {("tmall", "s1"): T0 + H, ("tmall", "s2"): T0}
+    assert store.upsert(_hours(1, 3)) == {}  # the same values again: nothing changed
     changed = store.upsert(_hours(0, 3) + [Point(T0 + H, "tmall", "s2", "uv", 1.0)])
-    assert changed == {("tmall", "s2"): 1}
+    assert changed == {("tmall", "s1"): T0, ("tmall", "s2"): T0 + H}  # s1's hour 0 is new
     assert store.frame("tmall", "s2", T0, T0 + 2 * H).filter(pl.col("metric") == "uv")["value"].to_list() == [1.0]
     engine.dispose()

@@ -15,11 +15,11 @@ from shopsentinel.service.settings import Settings
 
 
 def _push(api: Any, clock: ManualClock, hours: int) -> None:
-    for _ in range(hours):
-        ts = clock.now()
+    for _ in range(hours):  # each hour's figure arrives as the hour closes
+        clock.advance(timedelta(hours=1))
+        ts = clock.now() - timedelta(hours=1)
         api.post("/api/v1/points", json={"points": [
             {"ts": f"{ts:%Y-%m-%dT%H:%M:%SZ}", "platform": "jd", "store": "jd-1", "metric": "uv", "value": 100}]})
-        clock.advance(timedelta(hours=1))
 
 
 def test_ingest_queues_store_and_schedule_catches_silence(api: Any, clock: ManualClock) -> None:
@@ -74,6 +74,15 @@ def test_an_identical_resend_queues_nothing_a_changed_value_queues_its_store(api
     assert api.service.scheduler.pending() == []  # … but nothing moved, so nothing to re-judge
     api.post("/api/v1/points", json={"points": [_point(hour, "a", 100), _point(hour, "b", 101)]})
     assert api.service.scheduler.pending() == [("jd", "b")]
+    api.service.tick()
+    current = hour + timedelta(hours=1)  # the hour still running: a moving total is judged when it closes
+    for total in (10, 20, 30):
+        api.post("/api/v1/points", json={"points": [_point(current, "a", total)]})
+    assert api.service.scheduler.pending() == []
+    before = api.service.metrics.evaluations
+    clock.advance(timedelta(hours=1))
+    api.service.tick()  # the hour closed: the periodic pass judges both stores
+    assert api.service.metrics.evaluations == before + 2
 
 
 def test_the_periodic_pass_takes_stores_behind_the_last_closed_hour_and_all_after_a_rule_change(

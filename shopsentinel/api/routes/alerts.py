@@ -73,7 +73,7 @@ def alert_detail(alert_id: str, session: DbSession, service: ServiceDep, _reader
     return AlertDetail(
         **public(row).model_dump(),
         acked_by=row.acked_by, acked_at=row.acked_at,
-        assignee=row.assignee, resolved_by=row.resolved_by, message_en=row.message_en,
+        assignee=row.assignee, resolved_by=row.resolved_by, message_en=row.message_en, muted_by=row.muted_by,
         history=[AlertEventPublic(event=e.event, ts=e.ts, actor=e.actor, detail=e.detail) for e in alerts.alert_history(session, row.id)],
         comments=[CommentPublic(id=c.id, author=c.author, body=c.body, created_at=c.created_at) for c in alerts.alert_comments(session, row.id)],
         feedback=[FeedbackPublic(id=f.id, author=f.author, verdict=f.verdict, note=f.note, created_at=f.created_at)
@@ -96,6 +96,27 @@ def assign(alert_id: str, body: AssignIn, session: DbSession, principal: Editor,
     row = _found(session, alert_id)
     alerts.assign(session, row, body.assignee, principal.user, now)
     audit(session, principal.user, "alert.assign", row.id, now, assignee=body.assignee)
+    session.commit()
+    return public(row)
+
+
+@router.post("/{alert_id}/mute", response_model=AlertPublic)
+def mute(alert_id: str, session: DbSession, principal: Editor, now: Now) -> AlertPublic:
+    """Mute until resolved (静默至恢复): no more messages or escalation for this episode."""
+    row = _found(session, alert_id)
+    if not alerts.mute(session, row, principal.user, now):
+        raise HTTPException(status.HTTP_409_CONFLICT, "only a firing alert can be muted until it resolves")
+    audit(session, principal.user, "alert.mute", row.id, now)
+    session.commit()
+    return public(row)
+
+
+@router.delete("/{alert_id}/mute", response_model=AlertPublic)
+def unmute(alert_id: str, session: DbSession, principal: Editor, now: Now) -> AlertPublic:
+    row = _found(session, alert_id)
+    if not alerts.unmute(session, row, principal.user, now):
+        raise HTTPException(status.HTTP_409_CONFLICT, "alert is not muted")
+    audit(session, principal.user, "alert.unmute", row.id, now)
     session.commit()
     return public(row)
 
