@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -78,4 +78,7 @@ def now(service: ServiceDep) -> datetime:
 
 Now = Annotated[datetime, Depends(now)]
 
-__all__ = ["Admin", "DbSession", "Editor", "Now", "Principal", "Reader", "ServiceDep", "get_service", "get_session"]
+__all__ = ["Admin", "DbSession", "Editor", "Now", "Principal", "Reader", "RowId", "ServiceDep", "get_service", "get_session"]
+
+
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="row id (a 32-bit integer, as every database stores it)")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
-from shopsentinel.api.deps import DbSession, Editor, Now, Reader, ServiceDep
+from shopsentinel.api.deps import DbSession, Editor, Now, Reader, RowId, ServiceDep
 from shopsentinel.api.schemas import CalendarCreate, CalendarList, CalendarPublic
 from shopsentinel.ingest.reader import CalendarEvent
 from shopsentinel.service.repository import add_calendar_event, audit, delete_calendar_event, list_calendar
@@ -30,7 +30,7 @@ def add_event(body: CalendarCreate, service: ServiceDep, session: DbSession, pri
 
 
 @router.delete("/{event_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_event(event_id: int, session: DbSession, principal: Editor, now: Now) -> None:
+def delete_event(event_id: RowId, session: DbSession, principal: Editor, now: Now) -> None:
     if not delete_calendar_event(session, event_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no calendar event {event_id}")
     audit(session, principal.user, "calendar.delete", str(event_id), now)

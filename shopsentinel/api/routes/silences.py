@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from shopsentinel.alerting.silences import Matcher
-from shopsentinel.api.deps import DbSession, Editor, Now, Reader
+from shopsentinel.api.deps import DbSession, Editor, Now, Reader, RowId
 from shopsentinel.api.schemas import SilenceCreate, SilenceList, SilencePublic
 from shopsentinel.service import alert_repository as repo
 from shopsentinel.service.repository import audit
@@ -37,7 +37,7 @@ def create_silence(body: SilenceCreate, session: DbSession, principal: Editor, n
 
 
 @router.get("/{silence_id}", response_model=SilencePublic)
-def get_silence(silence_id: int, session: DbSession, _reader: Reader, now: Now) -> SilencePublic:
+def get_silence(silence_id: RowId, session: DbSession, _reader: Reader, now: Now) -> SilencePublic:
     row = repo.get_silence(session, silence_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no silence {silence_id}")
@@ -45,7 +45,7 @@ def get_silence(silence_id: int, session: DbSession, _reader: Reader, now: Now) 
 
 
 @router.delete("/{silence_id}", response_model=SilencePublic)
-def expire_silence(silence_id: int, session: DbSession, principal: Editor, now: Now) -> SilencePublic:
+def expire_silence(silence_id: RowId, session: DbSession, principal: Editor, now: Now) -> SilencePublic:
     row = repo.get_silence(session, silence_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no silence {silence_id}")

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 
 from shopsentinel.alerting.routing import Subscription
-from shopsentinel.api.deps import DbSession, Editor, Now, Reader
+from shopsentinel.api.deps import DbSession, Editor, Now, Reader, RowId
 from shopsentinel.api.routing_schemas import SubscriptionPublic
 from shopsentinel.service.repository import audit
 from shopsentinel.store.state import SubscriptionRow
@@ -37,7 +37,7 @@ def create_subscription(body: Subscription, session: DbSession, principal: Edito
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_subscription(subscription_id: int, session: DbSession, principal: Editor, now: Now) -> None:
+def delete_subscription(subscription_id: RowId, session: DbSession, principal: Editor, now: Now) -> None:
     row = session.get(SubscriptionRow, subscription_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription {subscription_id}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
-from shopsentinel.api.deps import Admin, DbSession, Now
+from shopsentinel.api.deps import Admin, DbSession, Now, RowId
 from shopsentinel.api.schemas import TokenCreate, TokenCreated, TokenPublic
 from shopsentinel.service.repository import audit, create_token, list_tokens, revoke_token
 
@@ -25,7 +25,7 @@ def new_token(body: TokenCreate, session: DbSession, admin: Admin, now: Now) -> 
 
 
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke(token_id: int, session: DbSession, admin: Admin, now: Now) -> None:
+def revoke(token_id: RowId, session: DbSession, admin: Admin, now: Now) -> None:
     if not revoke_token(session, token_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no token {token_id}")
     audit(session, admin.user, "token.revoke", str(token_id), now)
