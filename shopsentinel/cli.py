@@ -238,19 +238,33 @@ def sim_serve(
 
 @app.command()
 def demo(
-    workdir: Annotated[Path, typer.Option(help="Where the demo fleet and outputs go")] = Path("demo-out"),
-    stores: int = 12,
-    days: int = 56,
+    workdir: Annotated[Path, typer.Option(help="Where the demo's database and outputs go")] = Path("demo-out"),
+    stores: Annotated[int, typer.Option(help="Simulated stores, spread over every platform")] = 12,
+    hours: Annotated[int, typer.Option(help="Simulated hours to stream after the warm-up; 0 = until Ctrl-C")] = 168,
+    speed: Annotated[float, typer.Option(help="Simulated hours per wall-clock second")] = 1.0,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    backtest_only: Annotated[bool, typer.Option("--backtest", help="Instead: generate 56 days and backtest them")] = False,
 ) -> None:
-    """Generate a small fleet, backtest it with the default rules and show the summary."""
-    from shopsentinel.sim.fleet import FleetSpec, generate_fleet, write_fleet
+    """The live system on a simulated fleet: the service catches incidents as the data streams in
+    (notifications printed here and kept in the in-app inbox; API at http://HOST:PORT; Ctrl-C stops)."""
+    if backtest_only:
+        from shopsentinel.sim.fleet import FleetSpec, generate_fleet, write_fleet
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    console.print(f"生成模拟店铺 / generating {stores} stores × {days} days …")
-    fleet = generate_fleet(FleetSpec(stores=stores, days=days, seed=11))
-    write_fleet(fleet, workdir / "fleet", fmt="csv")
-    backtest(workdir / "fleet", out=workdir / "alerts.jsonl", rules=None, from_=None, to=None, report=workdir / "report.html", tasks=workdir / "tasks.jsonl", metrics=None, quiet=False)
-    console.print(f"标注的真实事件 / labelled incidents: {workdir / 'fleet' / 'incidents.csv'}")
+        workdir.mkdir(parents=True, exist_ok=True)
+        console.print(f"生成模拟店铺 / generating {stores} stores × 56 days …")
+        fleet = generate_fleet(FleetSpec(stores=stores, days=56, seed=11))
+        write_fleet(fleet, workdir / "fleet", fmt="csv")
+        backtest(workdir / "fleet", out=workdir / "alerts.jsonl", rules=None, from_=None, to=None, report=workdir / "report.html",
+                 tasks=workdir / "tasks.jsonl", metrics=None, quiet=False)
+        console.print(f"标注的真实事件 / labelled incidents: {workdir / 'fleet' / 'incidents.csv'}")
+        return
+    from shopsentinel.demo import DemoOptions, run_demo
+
+    if hours < 0 or speed <= 0 or stores < 1:
+        fail("--hours must be ≥ 0, --speed > 0 and --stores ≥ 1")
+    code = run_demo(DemoOptions(workdir=workdir, stores=stores, hours=hours, speed=speed * 3600, host=host, port=port))
+    raise typer.Exit(code)
 
 
 def main() -> None:  # pragma: no cover

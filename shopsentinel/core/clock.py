@@ -1,7 +1,10 @@
-"""Injected clocks: the wall clock for the service, a manual clock for tests and backtests."""
+"""Injected clocks: the wall clock for the service, a manual clock for tests and backtests, an
+accelerated clock for the live demo."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -39,3 +42,33 @@ class ManualClock:
     def advance(self, delta: timedelta) -> datetime:
         self._now = self._now + delta
         return self._now
+
+
+class AcceleratedClock:
+    """Simulated time running ``speed`` times faster than the wall clock (the live demo: 3600 = one
+    simulated hour per second). It stands still at ``origin`` until :meth:`start`.
+
+    >>> c = AcceleratedClock(datetime(2026, 11, 11, tzinfo=UTC), speed=3600)
+    >>> c.now() == datetime(2026, 11, 11, tzinfo=UTC)
+    True
+    """
+
+    def __init__(self, origin: datetime, speed: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        if origin.tzinfo is None:
+            raise ValueError("AcceleratedClock needs a timezone-aware origin")
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self._origin = origin.astimezone(UTC)
+        self._speed = speed
+        self._monotonic = monotonic
+        self._started: float | None = None
+
+    def start(self) -> None:
+        if self._started is None:
+            self._started = self._monotonic()
+
+    def now(self) -> datetime:
+        if self._started is None:
+            return self._origin
+        return self._origin + timedelta(seconds=(self._monotonic() - self._started) * self._speed)
+
