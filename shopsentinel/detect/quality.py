@@ -13,7 +13,8 @@ import numpy as np
 
 from shopsentinel.alerting.events import AlertEvent
 from shopsentinel.alerting.lifecycle import episodes
-from shopsentinel.core.types import Severity
+from shopsentinel.catalog import default_catalog
+from shopsentinel.core.types import PLATFORM_NAMES_ZH, Severity
 from shopsentinel.detect.panel import Panel
 from shopsentinel.ingest.clean import Finding
 
@@ -32,6 +33,17 @@ def _data_alert(
     )
 
 
+def _where_zh(platform: str, store: str, sku: str = "") -> str:
+    return f"{PLATFORM_NAMES_ZH.get(platform, platform)} {store}{' SKU ' + sku if sku else ''}"
+
+
+_NAMES = default_catalog()
+
+
+def _metric_zh(metric: str) -> str:
+    return f"{_NAMES.get(metric).name_zh}({metric})" if metric in _NAMES else metric
+
+
 def silent_store_alerts(panel: Panel) -> list[AlertEvent]:
     observed = panel.observed if panel.observed is not None else np.zeros((panel.hours, 0), dtype=bool)
     started = np.maximum.accumulate(observed, axis=0)
@@ -44,7 +56,7 @@ def silent_store_alerts(panel: Panel) -> list[AlertEvent]:
             _data_alert(
                 "data.store_silent", Severity.CRITICAL, store.platform, store.store, "", "data_freshness",
                 panel.time_at(ep.start), panel.time_at(ep.end) if ep.end is not None else None,
-                f"【严重】{store.platform} {store.store}：数据同步中断，自 {since:%Y-%m-%d %H:%M} UTC 起未收到任何数据（业务规则已暂停判断，缺口不按 0 计算）",
+                f"【严重】{_where_zh(store.platform, store.store)}：数据同步中断，自 {since:%Y-%m-%d %H:%M} UTC 起未收到任何数据（业务规则已暂停判断，缺口不按 0 计算）",
                 f"[critical] {store.platform} {store.store}: data stopped arriving at {since:%Y-%m-%d %H:%M} UTC (business rules paused; gaps are not read as zero)",
                 value=float(STORE_SILENT_HOURS), notify=["运营负责人"],
             )
@@ -73,11 +85,12 @@ def silent_metric_alerts(panel: Panel) -> list[AlertEvent]:
             store = panel.stores[int(matrix.store_index[col])]
             sku = matrix.skus[col]
             where = f"{store.platform} {store.store}{' SKU ' + sku if sku else ''}"
+            where_zh = _where_zh(store.platform, store.store, sku)
             out.append(
                 _data_alert(
                     "data.metric_silent", Severity.WARNING, store.platform, store.store, sku, name,
                     panel.time_at(ep.start), panel.time_at(ep.end) if ep.end is not None else None,
-                    f"【警告】{where}：指标 {name} 已停止上报（店铺其他数据正常）",
+                    f"【警告】{where_zh}：指标 {_metric_zh(name)} 已停止上报（店铺其他数据正常）",
                     f"[warning] {where}: metric {name} stopped reporting while the store's other data arrives",
                     notify=["运营负责人"],
                 )
@@ -105,7 +118,7 @@ def finding_alerts(findings: list[Finding]) -> list[AlertEvent]:
             _data_alert(
                 rule, Severity.WARNING if first.kind == "impossible" else Severity.INFO, platform, store, sku, metric,
                 ts, ts + timedelta(hours=1),
-                f"【数据质量】{where}：{metric} {label_zh}（{len(items)} 个点，第 {first.line} 行：{first.detail}），未用于业务规则",
+                f"【数据质量】{_where_zh(platform, store, sku)}：{_metric_zh(metric)} {label_zh}（{len(items)} 个点，第 {first.line} 行：{first.detail}），未用于业务规则",
                 f"[data quality] {where}: {metric} — {len(items)} point(s) quarantined (line {first.line}: {first.detail}); not used by business rules",
                 value=first.value,
             )
