@@ -27,7 +27,7 @@ from shopsentinel.alerting.silences import Muter
 from shopsentinel.core.types import Severity
 from shopsentinel.notify import Notification
 from shopsentinel.service import routing_repository as repo
-from shopsentinel.store.state import AlertRow, ChannelRow, EscalationStateRow, OutboxRow
+from shopsentinel.store.state import AlertRow, ChannelRow, EscalationStateRow, OutboxRow, UserRow
 
 MAX_KEY = 200
 PAGING_MEDIA = ("sms", "phone")
@@ -47,6 +47,22 @@ def _enqueue(session: Session, notification: Notification, alert_id: str, channe
     session.add(OutboxRow(key=notification.key, alert_id=alert_id, payload=notification.model_dump(mode="json"),
                           muted=False, created_at=now, status="pending", attempts=0, last_error="", channel=channel.name))
     return True
+
+
+def addresses(session: Session, users: list[str], medium: str) -> list[str]:
+    """Where a paging medium reaches these people: a name in the user directory (``users``) gives that
+    user's phone (SMS, voice) — inactive users and users without one are skipped; anything else is
+    taken as an address already (a phone number listed directly as a role member)."""
+    if not users:
+        return []
+    directory = {u.username: u for u in session.scalars(select(UserRow).where(UserRow.username.in_(users))).all()}
+    out: list[str] = []
+    for user in users:
+        row = directory.get(user)
+        address = user if row is None else (row.phone if row.active else "")
+        if address and address not in out:
+            out.append(address)
+    return out
 
 
 def _candidates(session: Session, states: dict[str, GroupState]) -> list[AlertRow]:
@@ -96,7 +112,8 @@ def _send_group(session: Session, message: GroupMessage, config: RoutingConfig, 
     for channel in repo.channels_of(session, message.receiver):
         if channel.medium not in kinds:
             continue
-        to = [u.user for u in users if channel.medium in u.channels] if channel.medium in PAGING_MEDIA else []
+        to = addresses(session, [u.user for u in users if channel.medium in u.channels], channel.medium) \
+            if channel.medium in PAGING_MEDIA else []
         if channel.medium in PAGING_MEDIA and not to:
             continue
         notification = Notification(key=outbox_key(f"{message.key}>{channel.name}"), title=message.title,
@@ -142,7 +159,8 @@ def _escalate_one(session: Session, row: AlertRow, match: RouteMatch, policy: Es
         for channel in paging:
             notification = Notification(key=outbox_key(f"esc:{row.id}:{step.index}>{channel.name}"), title=title,
                                         severity=Severity(row.severity), alerts=[contract_line(row)], id=row.id,
-                                        recipients=targets if channel.medium in PAGING_MEDIA else [])
+                                        recipients=addresses(session, targets, channel.medium)
+                                        if channel.medium in PAGING_MEDIA else [])
             written += _enqueue(session, notification, row.id, channel, now)
     if state is None:
         session.add(EscalationStateRow(alert_id=row.id, policy=policy.name, paged=due[-1].index + 1, updated_at=now))
@@ -151,4 +169,4 @@ def _escalate_one(session: Session, row: AlertRow, match: RouteMatch, policy: Es
     return written
 
 
-__all__ = ["escalate", "outbox_key", "route_and_group", "routing_labels"]
+__all__ = ["addresses", "escalate", "outbox_key", "route_and_group", "routing_labels"]

@@ -160,3 +160,37 @@ def test_mute_until_resolved_stops_messages_for_that_episode_only(api: Any, cloc
         api.service.tick()
     assert len(fake.received) == 1 and "流量骤降" in fake.received[0].payload["markdown"]["text"]
     assert "alert.mute" in [e["action"] for e in api.get("/api/v1/audit").json()]
+
+
+def test_paging_reaches_people_through_the_user_directory(api: Any, clock: ManualClock, robot: Any) -> None:
+    from shopsentinel.store.state import UserRow
+
+    fake, base_url = robot
+    add_robot(api, base_url)
+    with api.service.sessions() as session:
+        session.add_all([
+            UserRow(username="wang", display_name="王运营", role="editor", duties=["ops_lead"], email="", phone="13900000009",
+                    im_ids={}, locale="zh-CN", active=True, password_hash="", created_at=clock.now()),
+            UserRow(username="li", display_name="李离职", role="viewer", duties=["ops_lead"], email="", phone="13900000010",
+                    im_ids={}, locale="zh-CN", active=False, password_hash="", created_at=clock.now()),
+        ])  # fmt: skip
+        session.commit()
+    gateway = FakeAliyun({"LTAI5tFakeKeyId": "fake-access-key-secret"}, templates={"SMS_460000001": {"level", "title", "count"}},
+                         sign_names={"店铺预警"}, clock=clock)
+    with run_fake_server(gateway.app) as sms_url:
+        assert api.put("/api/v1/channels", json={
+            "name": "ops-sms", "kind": "aliyun_sms", "medium": "sms",
+            "settings": {"access_key_id": "LTAI5tFakeKeyId", "access_key_secret": "fake-access-key-secret",
+                         "sign_name": "店铺预警", "template_code": "SMS_460000001", "endpoint": sms_url},
+        }).status_code == 200  # fmt: skip
+        # a directory user, an inactive one (left the company) and a bare phone number listed directly
+        assert api.put("/api/v1/routing", json={"members": {"ops_lead": ["wang", "li", "13800000001"]}}).status_code == 200
+        assert api.post("/api/v1/subscriptions", json={"role": "ops_lead", "min_severity": "warning"}).status_code == 201
+        api.put("/api/v1/rules", json={"rules": [_rule("traffic.crash", "uv", 50, "流量骤降")]})
+        for uv in (500, 20, 10, 8, 6):
+            points = [{"ts": f"{clock.now():%Y-%m-%dT%H:%M:%SZ}", "platform": "tmall", "store": "tm-1", "metric": "uv", "value": uv}]
+            api.post("/api/v1/points", json={"points": points})
+            clock.advance(timedelta(hours=1))
+            api.service.tick()
+        [sms] = gateway.received
+        assert sms.payload["PhoneNumbers"] == "13800000001,13900000009"
