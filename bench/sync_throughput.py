@@ -3,6 +3,7 @@
     .venv/bin/python bench/sync_throughput.py                      # both parts, default sizes
     .venv/bin/python bench/sync_throughput.py --part platforms --orders-per-hour 60
     .venv/bin/python bench/sync_throughput.py --part fleet --stores 200 --concurrency 50
+    .venv/bin/python bench/sync_throughput.py --part platforms --platform generic   # one platform only
 
 Part ``platforms``: per platform, a full sync of one simulated store (3 days, ``--orders-per-hour``
 daytime rate) through the real connector, the real ``SyncEngine`` and a DuckDB state store — the
@@ -19,6 +20,10 @@ report is ready at once instead of after ~40 s); the stores of a platform
 read that platform's one fake dataset, each with its own client, tokens, cursors and points.
 Peak RSS is this (syncing) process's high-water mark; the fakes' memory is not included. A store
 whose sync fails is counted in ``failed_stores`` (its error is kept) and the script exits 1.
+
+The generic HTTP/JSON source (R1.3) runs against its fake aggregator API like any platform; its
+page size is set to the fake's maximum (100) in every stream, and its client-side pacing is
+lifted in the fleet part (quotas lifted, as for the others).
 
 Results are appended to bench/results/sync_throughput.jsonl.
 """
@@ -40,6 +45,7 @@ from shopsentinel.core.clock import SystemClock
 from shopsentinel.ingest.sync import SyncEngine, SyncReport
 from shopsentinel.ingest.sync_sim import SIM_STORES, compare, ground_truth, running_sim
 from shopsentinel.ingest.sync_state import StoreRecord, SyncDB
+from shopsentinel.sim.platforms.generic import MAX_PAGE_SIZE as GENERIC_MAX_PAGE
 from shopsentinel.sources.registry import build_source, entry
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sync_throughput.jsonl"
@@ -54,8 +60,13 @@ UNLIMITED: dict[str, dict[str, Any]] = {
 
 
 def _max_page_size(config: Any) -> Any:
-    """The same Config with the connector's default page size (each platform's maximum)."""
+    """The same Config with the connector's default page size (each platform's maximum); the
+    generic source has no default, so each of its streams asks for the fake's maximum."""
     fields = config.model_dump(exclude={"page_size"})
+    if "streams" in fields:
+        for stream in fields["streams"]:
+            if stream["pagination"]["type"] != "none":
+                stream["pagination"]["size"] = GENERIC_MAX_PAGE
     return type(config)(**fields)
 
 
@@ -92,9 +103,9 @@ async def _sync_one(platform: str, per_hour: float) -> dict[str, Any]:
             "ground_truth_ok": True}
 
 
-def bench_platforms(per_hour: float) -> list[dict[str, Any]]:
+def bench_platforms(per_hour: float, platforms: list[str] | None = None) -> list[dict[str, Any]]:
     rows = []
-    for platform in SIM_STORES:
+    for platform in platforms or SIM_STORES:
         row = asyncio.run(_sync_one(platform, per_hour))
         print(json.dumps(row, ensure_ascii=False), flush=True)
         rows.append(row)
@@ -120,7 +131,7 @@ async def _sync_fleet(configs: dict[str, dict[str, Any]], stores: int, concurren
         async def one(index: int) -> SyncReport:
             platform = platforms[index % len(platforms)]
             name = f"bench-{platform}-{index:03d}"
-            fields = {k: v for k, v in configs[platform].items() if k != "page_size"}
+            fields = {k: v for k, v in configs[platform].items() if k not in ("page_size", "requests_per_second")}
             config = entry(platform).config_model(**fields, store=name)
             record = StoreRecord(platform, name, SIM_STORES[platform].timezone, fields["start"].astimezone(UTC), {})
             async with gate:
@@ -173,12 +184,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--fleet-orders-per-hour", type=float, default=3.0)
     parser.add_argument("--fleet-days", type=int, default=3)
+    parser.add_argument("--platform", action="append", choices=sorted(SIM_STORES),
+                        help="platforms part: only these platforms (repeatable; default all)")
     args = parser.parse_args()
     result: dict[str, Any] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "args": vars(args)}
     if args.part in ("fleet", "both"):  # first, so the peak RSS is the fleet's alone
         result["fleet"] = bench_fleet(args.stores, args.concurrency, args.fleet_orders_per_hour, args.fleet_days)
     if args.part in ("platforms", "both"):
-        result["platforms"] = bench_platforms(args.orders_per_hour)
+        result["platforms"] = bench_platforms(args.orders_per_hour, args.platform)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(result, ensure_ascii=False) + "\n")

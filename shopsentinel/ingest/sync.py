@@ -7,7 +7,8 @@ the last successful sync, because ``logistics_stale_orders`` changes as time pas
 recomputed by :func:`shopsentinel.sources.hourly.hourly_points` from the latest stored version
 of each entity and swapped in, so re-running a sync never duplicates a point.
 
-``ThrottledError`` that escapes a connector's own retries is backed off here (exponential,
+``ThrottledError`` (and ``ConnectionDroppedError``: a read whose connection kept dropping) that
+escapes a connector's own retries is backed off here (exponential,
 through the injected ``sleep``) and the stream is re-read from its persisted cursor. Any other
 error marks the store's health as failed; :func:`data_health_problems` turns health into
 problems the alerting side reports as ``kind: data`` alerts, and :func:`stock_sync_findings`
@@ -31,6 +32,7 @@ from shopsentinel.ingest.sync_state import Health, StoreRecord, SyncDB
 from shopsentinel.sources._http import TrafficPoint
 from shopsentinel.sources.hourly import FAMILY_COUNTS, HOUR, families_of_streams, hour_start, hourly_points
 from shopsentinel.sources.registry import STREAM_FAMILIES, PagedSource, StateOverrides, apply_state_overrides
+from shopsentinel.sources.resend import ConnectionDroppedError
 
 Sleep = Callable[[float], Awaitable[None]]
 ENTITY_METRICS = sorted({m for metrics in FAMILY_COUNTS.values() for m in metrics} | {"units_sold", "stock", "price"})
@@ -104,10 +106,11 @@ class SyncEngine:
             try:
                 await self._read_pages(record, source, stream, until, result)
                 return
-            except ThrottledError as exc:
+            except (ThrottledError, ConnectionDroppedError) as exc:
                 if backoffs >= self.max_backoffs:
                     raise
-                wait = max(exc.retry_after, self.backoff_base * 2**backoffs)
+                retry_after = exc.retry_after if isinstance(exc, ThrottledError) else 0.0
+                wait = max(retry_after, self.backoff_base * 2**backoffs)
                 backoffs += 1
                 await self.sleep(wait)
                 result.backoff_seconds += wait

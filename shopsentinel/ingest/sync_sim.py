@@ -25,6 +25,7 @@ from shopsentinel.ingest.sync import ENTITY_METRICS
 from shopsentinel.ingest.sync_state import StoreRecord
 from shopsentinel.sim.platforms import amazon as amazon_fake
 from shopsentinel.sim.platforms import douyin as douyin_fake
+from shopsentinel.sim.platforms import generic as generic_fake
 from shopsentinel.sim.platforms import jd as jd_fake
 from shopsentinel.sim.platforms import pdd as pdd_fake
 from shopsentinel.sim.platforms import shopify as shopify_fake
@@ -92,6 +93,16 @@ def _amazon_traffic(traffic: list[HourlyTraffic], tz: str, start: datetime, unti
     return rows
 
 
+def _generic_traffic(traffic: list[HourlyTraffic], tz: str, start: datetime, until: datetime) -> TrafficRows:
+    """The fake aggregator's hourly rows: visitors, views and conversion % (read as a ratio)."""
+    rows: TrafficRows = []
+    for h in traffic:
+        if start <= h.hour <= until:
+            rate = round(generic_fake.conversion_percent(h) * 0.01, 10)
+            rows += [(h.hour, "uv", h.visitors), (h.hour, "pv", h.pageviews), (h.hour, "platform_conversion_rate", rate)]
+    return rows
+
+
 def _amazon_served(ds: Dataset) -> Dataset:
     return replace(ds, orders=[_amazon_order(o) for o in ds.orders], stock=[replace(s, price=None) for s in ds.stock])
 
@@ -139,6 +150,10 @@ SIM_STORES: dict[str, SimStore] = {
         SimStore("shopify", "America/New_York", shopify_fake.create_app, "", {},
                  {"shop_url": "{url}", "access_token": "shpat_static", "page_size": 20}, traffic=_shopify_traffic,
                  throttle={"bucket_size": 120.0, "restore_rate": 10.0}),
+        SimStore("generic", "Asia/Shanghai", generic_fake.create_app, "", {"auth": "hmac", "secret": "agg-secret"},
+                 {**generic_fake.aggregator_config(auth="hmac"), "base_url": "{url}", "app_secret": "agg-secret",
+                  "requests_per_second": 20.0}, traffic=_generic_traffic,
+                 throttle={"requests_per_second": 4.0, "burst": 5.0}),
     )
 }  # fmt: skip
 

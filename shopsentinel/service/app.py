@@ -36,6 +36,7 @@ from shopsentinel.service.repository import (
 from shopsentinel.service.routed_delivery import RoutedDelivery
 from shopsentinel.service.scheduler import BackgroundRunner, Scheduler
 from shopsentinel.service.settings import Settings
+from shopsentinel.service.sync_runner import SyncRunner
 from shopsentinel.store.points import PointStore
 
 
@@ -80,6 +81,7 @@ class Service:
     dispatcher: Dispatcher
     channels: ChannelRegistry = field(default_factory=builtin_registry)
     routed: RoutedDelivery | None = None
+    sync: SyncRunner | None = None  # platform syncs (settings.sync_db), run before each notification step
 
     def tick(self) -> int:
         """One scheduler tick, then the notification pipeline and delivery; returns the number
@@ -90,6 +92,8 @@ class Service:
 
     def notify(self) -> None:
         """Route and group what is due into the outbox, then deliver (in-app record and channels)."""
+        if self.settings.sync_db is not None:
+            SyncRunner.attached(self).run_due()
         with self.sessions() as session:
             route_and_group(session, self.clock.now())
             session.commit()

@@ -15,7 +15,7 @@ native status string a connector reports in ``Order.native_status``::
       LOCKED: 待发货
 
 >>> sorted(PLATFORMS)
-['amazon', 'douyin', 'jd', 'pdd', 'shopify', 'taobao', 'tmall']
+['amazon', 'douyin', 'generic', 'jd', 'kuaishou', 'pdd', 'shopify', 'taobao', 'tmall']
 >>> state_tables()["jd"]["ORDER_STATE_TO_STATE"]["FINISHED_L"]
 '已完成'
 """
@@ -23,6 +23,7 @@ native status string a connector reports in ``Order.native_status``::
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,8 +42,10 @@ from shopsentinel.sources.base import Entity, Order, StreamPage
 from shopsentinel.sources.common import Tokens
 from shopsentinel.sources.douyin import mapping as douyin_mapping
 from shopsentinel.sources.douyin.connector import DouyinConfig, DouyinSource
+from shopsentinel.sources.generic import GenericConfig, GenericSource
 from shopsentinel.sources.jd import mapping as jd_mapping
 from shopsentinel.sources.jd.connector import JdConfig, JdConnector
+from shopsentinel.sources.kuaishou.connector import KuaishouConfig, KuaishouSource
 from shopsentinel.sources.pdd import mapping as pdd_mapping
 from shopsentinel.sources.pdd.connector import PddConfig, PddConnector
 from shopsentinel.sources.shopify import mapping as shopify_mapping
@@ -121,6 +124,10 @@ PLATFORMS: dict[str, PlatformEntry] = {
             ("FINANCIAL_STATUS", shopify_mapping.FINANCIAL_STATUS),
             ("FULFILLMENT_STATUS", shopify_mapping.FULFILLMENT_STATUS),
         )),
+        # any HTTP/JSON aggregator (R1.3): its state table is part of each store's own config
+        PlatformEntry("generic", GenericSource, GenericConfig),
+        # 快手小店; its state tables (kuaishou/mapping.py ORDER_STATUS, REFUND_STATUS) are not listed here yet
+        PlatformEntry("kuaishou", KuaishouSource, KuaishouConfig, rotates_tokens=True),
     )
 }  # fmt: skip
 
@@ -136,7 +143,7 @@ def build_source(
 ) -> PagedSource:
     """A connector for ``config`` (which must be that platform's Config model).
 
-    ``on_tokens`` receives rotated tokens of the platforms that rotate them (TOP, JOS, PDD)."""
+    ``on_tokens`` receives rotated tokens of the platforms that rotate them (TOP, JOS, PDD, Kuaishou)."""
     found = entry(platform)
     if not isinstance(config, found.config_model):
         raise TypeError(f"{platform} needs a {found.config_model.__name__}, got {type(config).__name__}")
@@ -168,20 +175,32 @@ def config_fields(platform: str) -> list[dict[str, Any]]:
             "required": info.is_required(),
             "secret": name in secrets,
             "description": info.description or "",
-            "default": None if info.is_required() or name in secrets else info.get_default(call_default_factory=True),
+            "default": None if info.is_required() or name in secrets else _form_default(
+                info.get_default(call_default_factory=True)),
         }
         for name, info in model.model_fields.items()
     ]
+
+
+def _form_default(value: Any) -> Any:
+    """Scalars as they are; structured defaults (the generic source's auth, headers…) as JSON text."""
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump(mode="json"), ensure_ascii=False)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
 
 
 # ---------------------------------------------------------------- order states
 
 
 def state_tables() -> dict[str, dict[str, dict[str, str | None]]]:
-    """Every platform's native → standard state tables, as plain data (keys as strings)."""
+    """Every platform's native → standard state tables, as plain data (keys as strings); the
+    generic source is absent: its state map is part of each store's own config."""
     return {
         name: {table: {str(k): v for k, v in values.items()} for table, values in found.state_tables.items()}
         for name, found in PLATFORMS.items()
+        if found.state_tables
     }
 
 

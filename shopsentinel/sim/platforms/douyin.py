@@ -25,6 +25,7 @@ from starlette.routing import Route
 from shopsentinel.core.clock import Clock
 from shopsentinel.sim.platforms.dataset import Dataset, visible
 from shopsentinel.sim.platforms.dataset_intl import TokenBucket, TokenStore
+from shopsentinel.sim.platforms.generic_faults import install_dropper
 from shopsentinel.sources.base import Order, Refund, StockSnapshot
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -228,4 +229,5 @@ def create_app(
 
     app = Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST"])])
     app.state.sim = sim
+    install_dropper(app)  # app.state.drops.drop_next(n): the next n connections drop mid-response
     return app

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from shopsentinel.core.clock import Clock
 from shopsentinel.sim.platforms.dataset import Dataset, visible
 from shopsentinel.sim.platforms.dataset_intl import HourlyTraffic, TokenBucket, TokenStore
+from shopsentinel.sim.platforms.generic_faults import install_dropper
 from shopsentinel.sources.base import Order, StockSnapshot
 
 Json = dict[str, Any]
@@ -236,4 +237,5 @@ def create_app(
         Route("/admin/api/{version}/graphql.json", graphql, methods=["POST"]),
     ])
     app.state.sim = sim
+    install_dropper(app)  # app.state.drops.drop_next(n): the next n connections drop mid-response
     return app

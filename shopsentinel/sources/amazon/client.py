@@ -3,7 +3,8 @@
 Errors are real HTTP codes with ``{"errors":[{"code","message","details"}]}``: 401/403 →
 :class:`AuthError` (an expired token is refreshed once first), 429 → :class:`ThrottledError`
 waiting one token of the bucket (``1 / x-amzn-RateLimit-Limit`` seconds), others →
-:class:`PlatformError` with the SP-API code.
+:class:`PlatformError` with the SP-API code. GETs whose connection drops are resent
+(:mod:`shopsentinel.sources.resend`), and so is createReport (see streams.py); other POSTs are not.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 import httpx
 
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
-from shopsentinel.sources._http import ThrottleWaiter
+from shopsentinel.sources._http import Sleep, ThrottleWaiter, wall_sleep
 from shopsentinel.sources.amazon.signing import LwaAuth
+from shopsentinel.sources.resend import resend_dropped
 
 RATE_HEADER = "x-amzn-RateLimit-Limit"
 
@@ -55,30 +57,37 @@ def raise_for_errors(operation: str, response: httpx.Response, default_wait: flo
 
 class AmazonClient:
     def __init__(
-        self, http: httpx.AsyncClient, auth: LwaAuth, waiter: ThrottleWaiter, *, default_wait: float = 1.0
+        self, http: httpx.AsyncClient, auth: LwaAuth, waiter: ThrottleWaiter, *, default_wait: float = 1.0,
+        sleep: Sleep = wall_sleep,
     ) -> None:
         self._http, self._auth, self._waiter, self._default_wait = http, auth, waiter, default_wait
+        self._sleep = sleep
 
     def __repr__(self) -> str:
         return f"AmazonClient(base_url={str(self._http.base_url)!r})"
 
     async def request(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: dict[str, Any] | None = None
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: dict[str, Any] | None = None,
+        resend: bool | None = None,
     ) -> dict[str, Any]:
-        """One SP-API call, with throttling waited out and one token refresh on rejection."""
+        """One SP-API call, with throttling waited out and one token refresh on rejection.
+
+        ``resend`` (default: GET only) sends the call again when its connection drops."""
+        again = method.upper() == "GET" if resend is None else resend
+
         async def attempt() -> dict[str, Any]:
             try:
-                return await self._send(method, path, params, body)
+                return await self._send(method, path, params, body, again)
             except TokenRejected:
                 self._auth.invalidate()
-                return await self._send(method, path, params, body)
+                return await self._send(method, path, params, body, again)
 
         return await self._waiter.run(attempt)
 
     async def download(self, url: str) -> bytes:
         """A report document's pre-signed URL: no SP-API token, plain GET."""
         try:
-            response = await self._http.get(url)
+            response = await resend_dropped(lambda: self._http.get(url), what="amazon report download", sleep=self._sleep)
         except httpx.HTTPError as exc:
             raise SourceError(f"amazon report download: {type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
@@ -86,11 +95,18 @@ class AmazonClient:
         return response.content
 
     async def _send(
-        self, method: str, path: str, params: dict[str, Any] | None, body: dict[str, Any] | None
+        self, method: str, path: str, params: dict[str, Any] | None, body: dict[str, Any] | None, resend: bool
     ) -> dict[str, Any]:
         headers = {"x-amz-access-token": await self._auth.access_token(), "accept": "application/json"}
+
+        async def send() -> httpx.Response:
+            return await self._http.request(method, path, params=params, json=body, headers=headers)
+
         try:
-            response = await self._http.request(method, path, params=params, json=body, headers=headers)
+            if resend:
+                response = await resend_dropped(send, what=f"amazon {method} {path}", sleep=self._sleep)
+            else:
+                response = await send()
         except httpx.HTTPError as exc:
             raise SourceError(f"amazon {method} {path}: {type(exc).__name__}: {exc}") from exc
         return raise_for_errors(f"{method} {path}", response, self._default_wait)

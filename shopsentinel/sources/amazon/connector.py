@@ -52,7 +52,7 @@ class AmazonSource(IncrementalSource):
         self.config = config
         self.auth = LwaAuth(self.http, client_id=config.client_id, client_secret=config.client_secret,
                             refresh_token=config.refresh_token, clock=self.clock, url=config.lwa_url)
-        self.client = AmazonClient(self.http, self.auth, self.waiter)
+        self.client = AmazonClient(self.http, self.auth, self.waiter, sleep=sleep)
         self._register(stream_specs(
             self.client, marketplace=config.marketplace_id, tz=ZoneInfo(config.marketplace_timezone), sleep=sleep,
             overlap=timedelta(minutes=config.overlap_minutes), traffic_overlap=timedelta(days=config.traffic_overlap_days),

@@ -74,11 +74,13 @@ async def traffic_pages(
     start: datetime, end: datetime,
 ) -> AsyncIterator[list[Keyed]]:
     """Create a DAY-granularity report over ``[start, end]``, poll until DONE, parse the document."""
+    # Resent if the connection drops: at worst Amazon generates one more report nobody polls (it
+    # costs createReport quota, nothing else), while not resending failed the whole stream under load.
     created = await client.request("POST", "/reports/2021-06-30/reports", body={
         "reportType": REPORT_TYPE, "marketplaceIds": [marketplace],
         "dataStartTime": iso_z(start), "dataEndTime": iso_z(end),
         "reportOptions": {"dateGranularity": "DAY", "asinGranularity": "PARENT"},
-    })
+    }, resend=True)
     report_id = created["reportId"]
     while True:
         report = await client.request("GET", f"/reports/2021-06-30/reports/{report_id}")

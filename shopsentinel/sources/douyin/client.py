@@ -3,6 +3,7 @@
 Every call is ``POST {base}/{method with '.' → '/'}`` with the common parameters in the query
 string (``method, app_key, access_token, param_json, timestamp, v, sign_method, sign``) and the
 business JSON also sent as the body. Business errors come back as HTTP 200 with ``code != 10000``.
+A business call (a read) whose connection drops is resent (:mod:`shopsentinel.sources.resend`); token calls never.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from pydantic import SecretStr
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
-from shopsentinel.sources._http import ThrottleWaiter
+from shopsentinel.sources._http import Sleep, ThrottleWaiter, wall_sleep
 from shopsentinel.sources.douyin.signing import SignMethod, param_json, sign_request
+from shopsentinel.sources.resend import resend_dropped
 
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
 SUCCESS = 10000
@@ -104,8 +106,10 @@ class DouyinClient:
         timestamp_style: TimestampStyle = "unix",
         refresh_margin: timedelta = timedelta(minutes=30),
         throttle_retry_seconds: float = 1.0,
+        sleep: Sleep = wall_sleep,
     ) -> None:
         self._http = http
+        self._sleep = sleep
         self._app_key = app_key
         self._secret = app_secret
         self._shop_id = shop_id
@@ -172,26 +176,33 @@ class DouyinClient:
 
     async def _send(self, method: str, params: dict[str, Any], access_token: str | None) -> dict[str, Any]:
         body_json = param_json(params)
-        timestamp = format_timestamp(self._clock.now(), self._timestamp_style)
-        query = {
-            "method": method,
-            "app_key": self._app_key,
-            "param_json": body_json,
-            "timestamp": timestamp,
-            "v": "2",
-            "sign_method": self._sign_method,
-            "sign": sign_request(
-                self._secret.get_secret_value(), app_key=self._app_key, method=method,
-                param_json=body_json, timestamp=timestamp, sign_method=self._sign_method,
-            ),
-        }
-        if access_token is not None:
-            query["access_token"] = access_token
-        try:
-            response = await self._http.post(
+
+        async def post() -> httpx.Response:  # signed afresh on every attempt: the timestamp moves
+            timestamp = format_timestamp(self._clock.now(), self._timestamp_style)
+            query = {
+                "method": method,
+                "app_key": self._app_key,
+                "param_json": body_json,
+                "timestamp": timestamp,
+                "v": "2",
+                "sign_method": self._sign_method,
+                "sign": sign_request(
+                    self._secret.get_secret_value(), app_key=self._app_key, method=method,
+                    param_json=body_json, timestamp=timestamp, sign_method=self._sign_method,
+                ),
+            }
+            if access_token is not None:
+                query["access_token"] = access_token
+            return await self._http.post(
                 "/" + method.replace(".", "/"), params=query, content=body_json.encode(),
                 headers={"Content-Type": "application/json"},
             )
+
+        try:
+            if access_token is None:  # token.create / token.refresh may spend a refresh token: never resent
+                response = await post()
+            else:  # business calls are reads: a dropped connection is resent
+                response = await resend_dropped(post, what=f"douyin {method}", sleep=self._sleep)
         except httpx.HTTPError as exc:
             raise SourceError(f"douyin {method}: {type(exc).__name__}: {exc}") from exc
         if response.status_code == 429:

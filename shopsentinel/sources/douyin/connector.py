@@ -50,7 +50,7 @@ class DouyinSource(IncrementalSource):
         self.client = DouyinClient(
             self.http, app_key=config.app_key, app_secret=config.app_secret, shop_id=config.shop_id,
             clock=self.clock, waiter=self.waiter, refresh_token=config.refresh_token,
-            sign_method=config.sign_method, timestamp_style=config.timestamp_style,
+            sign_method=config.sign_method, timestamp_style=config.timestamp_style, sleep=sleep,
         )
         overlap = timedelta(minutes=config.overlap_minutes)
         self._register(stream_specs(self.client, self.clock, overlap=overlap, page_size=config.page_size))

@@ -4,7 +4,8 @@ Throttling is a leaky bucket of cost points per app and store. Every response re
 ``extensions.cost{requestedQueryCost, actualQueryCost, throttleStatus{maximumAvailable,
 currentlyAvailable, restoreRate}}``. A ``THROTTLED`` error (HTTP 200 or 429) waits
 ``(requestedQueryCost - currentlyAvailable) / restoreRate`` seconds; after a success, the next
-call of the same operation first waits whatever the bucket lacks for its last cost.
+call of the same operation first waits whatever the bucket lacks for its last cost. Queries whose
+connection drops are resent (:mod:`shopsentinel.sources.resend`); token refreshes are not.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pydantic import SecretStr
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
-from shopsentinel.sources._http import ThrottleWaiter
+from shopsentinel.sources._http import Sleep, ThrottleWaiter, wall_sleep
+from shopsentinel.sources.resend import resend_dropped
 
 
 class TokenRejected(AuthError):
@@ -75,8 +77,10 @@ class ShopifyClient:
         client_secret: SecretStr | None = None,
         refresh_token: SecretStr | None = None,
         refresh_margin: timedelta = timedelta(minutes=5),
+        sleep: Sleep = wall_sleep,
     ) -> None:
         self._http, self._api_version, self._clock, self._waiter = http, api_version, clock, waiter
+        self._sleep = sleep
         self._token = access_token.get_secret_value() if access_token else None
         self._expires_at: datetime | None = None
         self._client_id, self._client_secret, self._refresh_token = client_id, client_secret, refresh_token
@@ -138,9 +142,13 @@ class ShopifyClient:
             await self.refresh()
         headers = {"X-Shopify-Access-Token": str(self._token), "Content-Type": "application/json"}
         payload = {"query": query, "variables": variables, "operationName": operation}
-        try:
-            response = await self._http.post(f"/admin/api/{self._api_version}/graphql.json", json=payload,
-                                             headers=headers)
+
+
+        async def post() -> httpx.Response:
+            return await self._http.post(f"/admin/api/{self._api_version}/graphql.json", json=payload, headers=headers)
+
+        try:  # the connector only sends queries (reads): a dropped connection is resent; token refreshes are not
+            response = await resend_dropped(post, what=f"shopify {operation}", sleep=self._sleep)
         except httpx.HTTPError as exc:
             raise SourceError(f"shopify {operation}: {type(exc).__name__}: {exc}") from exc
         return raise_for_graphql(operation, response)

@@ -61,7 +61,7 @@ class ShopifySource(IncrementalSource):
         self.client = ShopifyClient(
             self.http, api_version=config.api_version, clock=self.clock, waiter=self.waiter,
             access_token=config.access_token, client_id=config.client_id, client_secret=config.client_secret,
-            refresh_token=config.refresh_token,
+            refresh_token=config.refresh_token, sleep=sleep,
         )
         self._register(stream_specs(
             self.client, tz=ZoneInfo(config.shop_timezone), overlap=timedelta(minutes=config.overlap_minutes),

@@ -1,0 +1,1 @@
+"""Kuaishou e-shop (快手小店) connector."""
