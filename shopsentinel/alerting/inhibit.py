@@ -9,6 +9,9 @@ the symptom's state and history are kept, and the message says which root muted 
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -34,8 +37,32 @@ def inhibiting_root(session: Session, row: AlertRow) -> AlertRow | None:
     return session.scalars(query).first()
 
 
+def firing_by_store(rows: Iterable[AlertRow]) -> dict[tuple[str, str], list[AlertRow]]:
+    """Firing alerts per store, oldest first: what :func:`root_among` looks in."""
+    index: dict[tuple[str, str], list[AlertRow]] = defaultdict(list)
+    for r in rows:
+        if r.state == "firing":
+            index[(r.platform, r.store)].append(r)
+    for alerts in index.values():
+        alerts.sort(key=lambda r: (r.starts_at, r.id))
+    return index
+
+
+def root_among(row: AlertRow, firing: dict[tuple[str, str], list[AlertRow]]) -> AlertRow | None:
+    """:func:`inhibiting_root` over firing alerts already loaded (one query per notification pass
+    instead of one per alert)."""
+    if row.rule in STORE_ROOT_RULES:
+        return None
+    for c in firing.get((row.platform, row.store), []):
+        if c.starts_at > row.starts_at:
+            break
+        if c.id != row.id and (c.rule in STORE_ROOT_RULES or (row.incident and c.incident == row.incident and c.root_rank == 0)):
+            return c
+    return None
+
+
 def inhibition_note(root: AlertRow) -> str:
     return f"已被根因告警抑制：{root.rule}（{root.metric}，{root.starts_at:%Y-%m-%d %H:%M} UTC 起）/ inhibited by root cause {root.rule}"
 
 
-__all__ = ["STORE_ROOT_RULES", "inhibiting_root", "inhibition_note"]
+__all__ = ["STORE_ROOT_RULES", "firing_by_store", "inhibiting_root", "inhibition_note", "root_among"]

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from shopsentinel.alerting.escalation import EscalationPolicy, due_steps, step_target
 from shopsentinel.alerting.grouping import GroupedAlert, GroupMessage, GroupState, flush_due
-from shopsentinel.alerting.inhibit import inhibiting_root
+from shopsentinel.alerting.inhibit import firing_by_store, root_among
 from shopsentinel.alerting.manager import active_silences, alert_labels, contract_line
 from shopsentinel.alerting.routing import Labels, RouteMatch, Subscription, match_routes, recipients
 from shopsentinel.alerting.routing_config import RoutingConfig
@@ -82,11 +82,13 @@ def route_and_group(session: Session, now: datetime) -> int:
     muters: list[Muter] = [*active_silences(session, now), *config.time_intervals]
     old_states = repo.group_states(session)
     by_route: dict[RouteMatch, list[GroupedAlert]] = {}
-    for row in _candidates(session, old_states):
+    candidates = _candidates(session, old_states)
+    firing = firing_by_store(candidates)  # every firing alert is a candidate: roots are among them
+    for row in candidates:
         labels = routing_labels(row)
         if row.muted_by is not None or any(m.mutes(labels, now) for m in muters):
             continue  # muted until resolved by hand, or silenced / outside the window
-        root = inhibiting_root(session, row) if row.state == "firing" else None
+        root = root_among(row, firing) if row.state == "firing" else None
         grouped = GroupedAlert(row.id, labels, row.state, row.starts_at, row.root_rank, row.incident, contract_line(row),
                                root.rule if root else None, title=row.message or row.rule)
         for match in match_routes(config.route, labels):
@@ -130,10 +132,11 @@ def escalate(session: Session, config: RoutingConfig, now: datetime) -> int:
         return 0
     written = 0
     muters: list[Muter] = [*active_silences(session, now), *config.time_intervals]
-    rows = session.scalars(select(AlertRow).where(AlertRow.state == "firing", AlertRow.acked_at.is_(None))).all()
+    firing = firing_by_store(session.scalars(select(AlertRow).where(AlertRow.state == "firing")).all())
+    rows = [r for alerts in firing.values() for r in alerts if r.acked_at is None]
     for row in rows:
         labels = routing_labels(row)
-        if row.muted_by is not None or any(m.mutes(labels, now) for m in muters) or inhibiting_root(session, row) is not None:
+        if row.muted_by is not None or any(m.mutes(labels, now) for m in muters) or root_among(row, firing) is not None:
             continue  # muted alerts page nobody; a symptom escalates through its root cause
         for match in match_routes(config.route, labels):
             policy = policies.get(match.escalation_policy or "")
