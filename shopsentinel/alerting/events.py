@@ -38,7 +38,7 @@ class AlertEvent:
     upper: float | None = None
     message: str = ""
     message_en: str = ""
-    mode: str = "alert"  # alert | task
+    mode: str = "alert"  # alert | task | pending (holding, not yet for the rule's ``for``; live service only)
     incident: str = ""
     root_rank: int = 99
     notify: list[str] = field(default_factory=list)

@@ -69,3 +69,31 @@ def episodes(
             out.append(Episode(int(col), start, end))
             position = end
     return out
+
+
+@dataclass(frozen=True)
+class Pending:
+    column: int
+    since: int  # index of the first step of the current run
+    steps: int  # known firing steps so far (< for_steps)
+
+
+def pending(fire: np.ndarray, known: np.ndarray, *, for_steps: int, firing_columns: set[int]) -> list[Pending]:
+    """Columns whose condition holds at the last step but not yet for ``for_steps`` (pending → firing
+    if it keeps holding). Columns already firing are left out; a gap at the last step is no news."""
+    for_steps = max(1, for_steps)
+    if fire.shape[0] == 0 or for_steps == 1:
+        return []
+    fire = fire & known
+    runs = _counted_runs(fire, known)[-1]
+    out: list[Pending] = []
+    for col in np.nonzero((runs > 0) & (runs < for_steps))[0]:
+        if int(col) in firing_columns:
+            continue
+        need, at = int(runs[col]), fire.shape[0] - 1
+        while need > 0:  # walk back over the run (unknown steps are skipped, not counted)
+            need -= int(fire[at, col])
+            at -= 1 if need > 0 else 0
+        out.append(Pending(int(col), at, int(runs[col])))
+    return out
+

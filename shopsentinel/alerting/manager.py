@@ -95,8 +95,13 @@ class AlertManager:
         *,
         now: datetime,
         create_from: datetime,
+        with_pending: bool = False,
     ) -> list[StateChange]:
-        """Apply one evaluation of one store; the caller commits the session."""
+        """Apply one evaluation of one store; the caller commits the session. ``with_pending``: the
+        events are a full evaluation of the store, so its pending alerts are replaced by theirs."""
+        if with_pending:
+            self._pending(session, platform, store, [e for e in events if e.mode == "pending" and e.platform == platform
+                                                     and e.store == store], now)
         events = [e for e in events if e.mode == "alert" and e.platform == platform and e.store == store]
         by_id = {event_fingerprint(e): e for e in events}
         known = {
@@ -133,6 +138,28 @@ class AlertManager:
                 changes.append(self._record(session, row, "resolved", episode.end, now, silences))
         self._incidents(session, events, known, now)
         return changes
+
+    @staticmethod
+    def _pending(session: Session, platform: str, store: str, waiting: list[AlertEvent], now: datetime) -> None:
+        """Replace the store's pending alerts (state ``pending``: the condition holds, not yet for the
+        rule's ``for``) with this evaluation's. They notify nobody; one that keeps holding fires as a
+        new alert, one that stops disappears."""
+        stale = {r.id: r for r in session.scalars(select(AlertRow).where(
+            AlertRow.platform == platform, AlertRow.store == store, AlertRow.state == "pending")).all()}
+        for e in waiting:
+            key = f"pending|{e.rule}|{e.platform}|{e.store}|{e.sku}|{e.metric}"
+            alert_id = "p-" + hashlib.sha1(key.encode()).hexdigest()[:38]
+            row = stale.pop(alert_id, None)
+            if row is None:
+                row = AlertRow(id=alert_id, rule=e.rule, severity=str(e.severity), kind=e.kind, category=e.category,
+                               platform=e.platform, store=e.store, sku=e.sku, metric=e.metric, state="pending",
+                               starts_at=e.start, created_at=now)
+                session.add(row)
+            row.starts_at, row.value, row.expected = e.start, _finite(e.value), _finite(e.expected)
+            row.lower, row.upper, row.message, row.message_en = _finite(e.lower), _finite(e.upper), e.message, e.message_en
+            row.updated_at = now
+        for row in stale.values():
+            session.delete(row)
 
     @staticmethod
     def _alert_twin(session: Session, e: AlertEvent) -> AlertRow | None:

@@ -31,7 +31,7 @@ class IngestResult(BaseModel):
 class AlertPublic(BaseModel):
     id: str
     ts: str
-    state: Literal["firing", "resolved"]
+    state: Literal["pending", "firing", "resolved"]
     platform: str
     store: str
     sku: str

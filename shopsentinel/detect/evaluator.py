@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from shopsentinel.alerting.events import AlertEvent
-from shopsentinel.alerting.lifecycle import episodes
+from shopsentinel.alerting.lifecycle import Episode, Pending, episodes, pending
 from shopsentinel.catalog import Catalog
 from shopsentinel.core.types import Severity
 from shopsentinel.detect.detectors import (
@@ -101,7 +101,10 @@ def _combine(node: Condition | Compound, resolver: SeriesResolver, tail: int) ->
     return anchor_view, Decision(fire, clear, known, anchor.value, anchor.expected, anchor.lower, anchor.upper)
 
 
-def evaluate_rule(rule: Rule, panel: Panel, resolver: SeriesResolver, catalog: Catalog) -> list[AlertEvent]:
+def evaluate_rule(rule: Rule, panel: Panel, resolver: SeriesResolver, catalog: Catalog, *,
+                  with_pending: bool = False) -> list[AlertEvent]:
+    """The rule's episodes; ``with_pending`` adds ``mode="pending"`` events for series whose condition
+    holds at the last hour but not yet for the rule's ``for`` (the live service shows them)."""
     tail = int(round(rule.event_tail))
     if rule.during_events == "expect":
         resolver = ExpectingResolver(resolver, panel.event_mask(tuple(rule.event_kinds), tail), rule.event_expectation)
@@ -120,10 +123,15 @@ def evaluate_rule(rule: Rule, panel: Panel, resolver: SeriesResolver, catalog: C
         clear = clear | (muted & known)
     category = rule.category or catalog.get(view.metric).category
     out: list[AlertEvent] = []
-    for ep in episodes(fire, clear, known, for_steps=_steps(rule.for_), keep_steps=_steps(rule.keep_firing_for)):
+    found = episodes(fire, clear, known, for_steps=_steps(rule.for_), keep_steps=_steps(rule.keep_firing_for))
+    waiting = pending(fire, known, for_steps=_steps(rule.for_), firing_columns={e.column for e in found if e.end is None}) \
+        if with_pending and rule.mode == "alert" else []
+    items: list[Episode | Pending] = [*found, *waiting]
+    for ep in items:
         col = int(cols[ep.column])
         store = panel.stores[int(view.store_index[col])]
-        at = ep.start
+        is_pending = not isinstance(ep, Episode)
+        at = ep.start if isinstance(ep, Episode) else ep.since
         value, expected = float(decision.value[at, col]), float(decision.expected[at, col])
         lower, upper = float(decision.lower[at, col]), float(decision.upper[at, col])
         event = AlertEvent(
@@ -136,12 +144,12 @@ def evaluate_rule(rule: Rule, panel: Panel, resolver: SeriesResolver, catalog: C
             sku=view.skus[col],
             metric=view.metric,
             start=panel.time_at(at),
-            end=panel.time_at(ep.end) if ep.end is not None else None,
+            end=panel.time_at(ep.end) if isinstance(ep, Episode) and ep.end is not None else None,
             value=value,
             expected=expected,
             lower=lower,
             upper=upper,
-            mode=rule.mode,
+            mode="pending" if is_pending else rule.mode,
             notify=list(rule.notify),
         )
         event.message, event.message_en = describe(event, rule, catalog)
@@ -170,10 +178,10 @@ class ExpectingResolver(SeriesResolver):
         return original
 
 
-def evaluate_panel(panel: Panel, rules: list[Rule], catalog: Catalog) -> list[AlertEvent]:
+def evaluate_panel(panel: Panel, rules: list[Rule], catalog: Catalog, *, with_pending: bool = False) -> list[AlertEvent]:
     resolver = SeriesResolver(panel, catalog)
     events: list[AlertEvent] = []
     for rule in rules:
         if rule.enabled:
-            events += evaluate_rule(rule, panel, resolver, catalog)
+            events += evaluate_rule(rule, panel, resolver, catalog, with_pending=with_pending)
     return events

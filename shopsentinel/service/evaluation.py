@@ -82,12 +82,14 @@ def detect(frame: pl.DataFrame, stores: list[StoreInfo], calendar: list[Calendar
     custom = [m for m in cleaned.get_column("metric").unique().to_list() if m not in catalog]
     canonical = cleaned.filter(~pl.col("metric").is_in(custom)) if custom else cleaned
     panel = build_panel(canonical, stores, calendar, catalog, start=start, hours=hours)
-    events = evaluate_panel(panel, pack.enabled(), catalog)
+    judged = evaluate_panel(panel, pack.enabled(), catalog, with_pending=True)
+    waiting = [e for e in judged if e.mode == "pending"]  # shown as pending; never part of an incident
+    events = [e for e in judged if e.mode != "pending"]
     events += silent_store_alerts(panel)
     events += silent_metric_alerts(panel)
     if custom:
         events += custom_metric_alerts(cleaned.filter(pl.col("metric").is_in(custom)), stores, calendar)
-    return assign_incidents(events)
+    return assign_incidents(events) + waiting
 
 
 def store_panel(points: PointStore, info: StoreInfo, calendar: list[CalendarEvent], catalog: Catalog,
@@ -152,7 +154,8 @@ class LiveEvaluator:
         with self._sessions() as session:
             for row in stores_by_key(session, [(r.platform, r.store) for r in members]):
                 changes += self._manager.reconcile(
-                    session, row.platform, row.store, events, now=now, create_from=create_from(row, window, self._late)
+                    session, row.platform, row.store, events, now=now, create_from=create_from(row, window, self._late),
+                    with_pending=True,
                 )
                 row.evaluated_until = max(row.evaluated_until or window.end, window.end)
             session.commit()

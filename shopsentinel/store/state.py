@@ -86,7 +86,7 @@ class AlertRow(Base):
     store: Mapped[str] = mapped_column(String(200))
     sku: Mapped[str] = mapped_column(String(200), default="")
     metric: Mapped[str] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    state: Mapped[str] = mapped_column(String(16))  # pending | firing | resolved
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime | None] = mapped_column(nullable=True)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)

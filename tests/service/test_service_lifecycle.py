@@ -160,5 +160,33 @@ def test_list_filters_and_contract_shape(api: Any, clock: ManualClock) -> None:
     assert ("tm-b", "orders.too_low") in {(i["store"], i["rule"]) for i in recent}
     everything = api.get("/api/v1/alerts", params={"since": "2026-11-01T00:00:00Z"}).json()["items"]
     assert len(everything) == len(items)
-    assert api.get("/api/v1/alerts", params={"state": "pending"}).status_code == 422
+    assert api.get("/api/v1/alerts", params={"state": "paused"}).status_code == 422
     assert api.get("/api/v1/alerts", params={"since": "2026-11-10T00:00:00"}).status_code == 422
+
+
+def test_a_condition_holding_less_than_its_for_is_pending_then_fires_and_notifies_only_then(api: Any, clock: ManualClock) -> None:
+    rule = {"id": "traffic.slow_crash", "name": {"zh": "流量持续偏低", "en": "traffic low"}, "severity": "warning",
+            "when": {"metric": "uv", "type": "threshold", "below": 50}, "for": "3h"}
+    assert api.put("/api/v1/rules", json={"rules": [rule]}).status_code == 200
+
+    def hour(uv: float) -> list[dict[str, Any]]:
+        clock.advance(timedelta(hours=1))
+        ts = clock.now() - timedelta(hours=1)
+        api.post("/api/v1/points", json={"points": [
+            {"ts": f"{ts:%Y-%m-%dT%H:%M:%SZ}", "platform": "tmall", "store": "tm-p", "metric": "uv", "value": uv}]})
+        api.service.tick()
+        return [(a["state"], a["starts_at"]) for a in api.get("/api/v1/alerts", params={"store": "tm-p"}).json()["items"]]
+
+    hour(500)
+    assert hour(20) == [("pending", f"{clock.now() - timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}")]
+    since = clock.now() - timedelta(hours=1)
+    assert hour(10) == [("pending", f"{since:%Y-%m-%dT%H:%M:%SZ}")]  # still the same pending series
+    assert api.get("/api/v1/notifications").json()["items"] == [] and api.get("/api/v1/outbox").json()["items"] == []
+    fired = hour(8)
+    assert [s for s, _ in fired] == ["firing"]  # the pending row gave way to the alert
+    assert len(api.get("/api/v1/outbox").json()["items"]) == 1
+    for uv in (600, 610, 620):
+        hour(uv)
+    assert "pending" in [s for s, _ in hour(20)]  # holding again for an hour: pending once more …
+    assert "pending" not in [s for s, _ in hour(700)]  # … and gone when it stops, without ever paging
+    assert len(api.get("/api/v1/outbox").json()["items"]) == 2  # the one firing and its resolution

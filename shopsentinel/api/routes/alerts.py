@@ -49,7 +49,8 @@ def public(row: AlertRow) -> AlertPublic:
 def list_alerts(
     session: DbSession,
     _reader: Reader,
-    state: str | None = Query(default=None, pattern="^(firing|resolved)$"),
+    state: str | None = Query(default=None, pattern="^(pending|firing|resolved)$",
+                              description="pending: holding, not yet for the rule's `for` (notifies nobody)"),
     platform: str | None = None,
     store: str | None = None,
     severity: str | None = Query(default=None, pattern="^(fatal|critical|warning|info)$"),
