@@ -30,7 +30,7 @@ MarkdownDialect = Literal["dingtalk", "wecom", "feishu"]
 LABELS: dict[Language, dict[str, str]] = {
     "zh": {
         "level": "级别", "summary": "共 {total} 条告警（告警中 {firing}，已恢复 {resolved}）",
-        "root_cause": "根因", "related": "关联告警", "value": "当前", "expected": "预期",
+        "root_cause": "根因", "rca": "原因分析", "related": "关联告警", "value": "当前", "expected": "预期",
         "more": "另有 {count} 条未列出", "ack": "认领", "details": "查看详情", "firing": "告警中",
         "resolved": "已恢复", "data": "数据质量", "chart": "趋势图", "sku": "SKU", "time": "时间",
         "alert": "告警", "short": "【{level}】{title}（共 {count} 条告警）",
@@ -38,7 +38,7 @@ LABELS: dict[Language, dict[str, str]] = {
     },
     "en": {
         "level": "Severity", "summary": "{total} alerts ({firing} firing, {resolved} resolved)",
-        "root_cause": "Root cause", "related": "Related alerts", "value": "value", "expected": "expected",
+        "root_cause": "Root cause", "rca": "Root cause analysis", "related": "Related alerts", "value": "value", "expected": "expected",
         "more": "{count} more not shown", "ack": "Acknowledge", "details": "View details", "firing": "firing",
         "resolved": "resolved", "data": "data quality", "chart": "Trend chart", "sku": "SKU", "time": "Time",
         "alert": "alert", "short": "[{level}] {title} ({count} alerts)",
@@ -116,6 +116,15 @@ class EmailContent:
     html: str
 
 
+# Optional one-line root-cause analysis per alert id (``shopsentinel.response`` registers it).
+RootCauseNote = Callable[[str, Language], str | None]
+ROOT_CAUSE_NOTES: list[RootCauseNote] = []
+
+
+def _root_cause_note(line: AlertLine, lang: Language) -> str:
+    return next((text for note in ROOT_CAUSE_NOTES if line.id and (text := note(line.id, lang))), "")
+
+
 def _context(notification: Notification, groups_shown: int, consequences_shown: int) -> dict[str, object]:
     lang = notification.lang
     return {
@@ -129,6 +138,7 @@ def _context(notification: Notification, groups_shown: int, consequences_shown: 
         "num": format_number,
         "when": lambda ts: format_time(ts, lang),
         "deviation": _deviation_text,
+        "rca": lambda line: _root_cause_note(line, lang),
     }
 
 

@@ -21,6 +21,7 @@ from shopsentinel.core.clock import Clock, SystemClock
 from shopsentinel.core.secrets import SecretBox, load_key
 from shopsentinel.detect.rules import RulePack, default_rules, load_rules
 from shopsentinel.notify import ChannelRegistry, builtin_registry
+from shopsentinel.response.loop import ResponseLoop
 from shopsentinel.service.db import open_database
 from shopsentinel.service.evaluation import LiveEvaluator
 from shopsentinel.service.metrics import ServiceMetrics
@@ -81,6 +82,7 @@ class Service:
     dispatcher: Dispatcher
     channels: ChannelRegistry = field(default_factory=builtin_registry)
     routed: RoutedDelivery | None = None
+    response: ResponseLoop = field(default_factory=ResponseLoop)  # RCA notes and playbooks
     sync: SyncRunner | None = None  # platform syncs (settings.sync_db), run before each notification step
 
     def tick(self) -> int:
@@ -92,6 +94,7 @@ class Service:
 
     def notify(self) -> None:
         """Route and group what is due into the outbox, then deliver (in-app record and channels)."""
+        self.response.tick(self)
         if self.settings.sync_db is not None:
             SyncRunner.attached(self).run_due()
         with self.sessions() as session:

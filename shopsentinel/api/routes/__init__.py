@@ -15,6 +15,9 @@ from shopsentinel.api.routes import (
     notifications,
     outbox,
     points,
+    response,
+    response_insight,
+    response_playbooks,
     rules,
     silences,
     stores,
@@ -40,6 +43,9 @@ ROUTERS: list[APIRouter] = [
     subscriptions.router,
     escalation.router,
     channels.router,
+    response.router,
+    response_playbooks.router,
+    response_insight.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from shopsentinel.alerting.manager import contract_line
@@ -22,6 +23,7 @@ from shopsentinel.api.schemas import (
     ResolveIn,
     SeriesPoint,
 )
+from shopsentinel.response.kb import record_resolution
 from shopsentinel.service import alert_repository as alerts
 from shopsentinel.service.detail import alert_series
 from shopsentinel.service.repository import audit, calendar_events, get_store
@@ -122,11 +124,21 @@ def unmute(alert_id: str, session: DbSession, principal: Editor, now: Now) -> Al
     return public(row)
 
 
+class ResolveWithKnowledge(ResolveIn):
+    """Resolve, optionally recording cause, fix and tags in the knowledge base (知识库)."""
+
+    cause: str = Field(default="", max_length=10_000)
+    fix: str = Field(default="", max_length=10_000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+
 @router.post("/{alert_id}/resolve", response_model=AlertPublic)
-def resolve(alert_id: str, body: ResolveIn, session: DbSession, principal: Editor, now: Now) -> AlertPublic:
+def resolve(alert_id: str, body: ResolveWithKnowledge, session: DbSession, principal: Editor, now: Now) -> AlertPublic:
     row = _found(session, alert_id)
     if not alerts.resolve_by_hand(session, row, principal.user, now, body.note):
         raise HTTPException(status.HTTP_409_CONFLICT, "alert is already resolved")
+    if body.cause or body.fix or body.tags:
+        record_resolution(session, row, cause=body.cause, fix=body.fix, tags=body.tags, author=principal.user, now=now)
     audit(session, principal.user, "alert.resolve", row.id, now, note=body.note)
     session.commit()
     return public(row)

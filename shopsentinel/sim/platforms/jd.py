@@ -32,7 +32,7 @@ from shopsentinel.sim.platforms.gateway import (
     parsed_or_none,
     project,
 )
-from shopsentinel.sources.base import Order
+from shopsentinel.sources.base import Order, StockSnapshot
 from shopsentinel.sources.common import format_china_time, format_money, parse_china_time, sign_params
 from shopsentinel.sources.jd import client as codes
 
@@ -137,9 +137,24 @@ def create_app(
         return {"page": {"data": [project(r, fields) if fields else r for r in rows], "totalItem": total,
                          "pageNo": page, "pageSize": size}}  # fmt: skip
 
+    def update_price(business: Json) -> Json:
+        """``jingdong.price.write.updateSkuJdPrice``: skuId (as listed by searchSkuList) + jdPrice."""
+        snaps = sorted(visible(dataset, clock.now()).stock, key=lambda s: s.sku)
+        index = int(business.get("skuId", 0) or 0) - 1000
+        try:
+            price = float(business.get("jdPrice", ""))
+        except ValueError:
+            raise JosError(codes.CODE_BAD_PARAMETER, "jdPrice must be a number", "价格格式错误") from None
+        if not 0 <= index < len(snaps) or price <= 0:
+            return {"updateskujdprice_result": {"success": False, "resultCode": "2001", "resultMessage": "sku or price invalid"}}
+        dataset.stock.append(StockSnapshot(snaps[index].sku, clock.now(), snaps[index].quantity, round(price, 2)))
+        return {"updateskujdprice_result": {"success": True, "resultCode": "0", "skuId": 1000 + index,
+                                            "jdPrice": format_money(price)}}
+
     handlers: dict[str, Callable[[Json], Json]] = {
         "jingdong.pop.order.search": order_search,
         "jingdong.sku.read.searchSkuList": sku_list,
+        "jingdong.price.write.updateSkuJdPrice": update_price,
     }
 
     def handle(params: dict[str, str]) -> Json:

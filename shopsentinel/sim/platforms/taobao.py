@@ -197,6 +197,26 @@ def create_app(
         fields = ["skus" if name == "sku" else name for name in params.get("fields", "").split(",")]
         return {"item": project(render_item(num_iid, items[num_iid]), fields)}
 
+    def sku_price_update(params: dict[str, str]) -> Json:
+        """``taobao.item.sku.price.update``: num_iid + sku_id + price; a new snapshot carries the price."""
+        items = _items(visible(dataset, clock.now()).stock)
+        num_iid, sku_id = int(params.get("num_iid", "0") or 0), int(params.get("sku_id", "0") or 0)
+        if num_iid not in items:
+            raise TopError(15, "Remote service error", "isv.item-not-exist", f"item {num_iid} not found")
+        index = sku_id - num_iid * 10
+        if not 0 <= index < len(items[num_iid]):
+            raise TopError(15, "Remote service error", "isv.sku-not-exist", f"sku {sku_id} not found")
+        try:
+            price = float(params["price"])
+        except (KeyError, ValueError):
+            raise TopError(41, "Invalid arguments", "isv.invalid-parameter", "price must be a number") from None
+        if price <= 0:
+            raise TopError(41, "Invalid arguments", "isv.invalid-parameter", "price must be positive")
+        current = items[num_iid][index]
+        dataset.stock.append(StockSnapshot(current.sku, clock.now(), current.quantity, round(price, 2)))
+        return {"sku": {"sku_id": sku_id, "num_iid": num_iid, "outer_id": current.sku, "price": format_money(price),
+                        "modified": format_china_time(clock.now())}}
+
     def token_refresh(params: dict[str, str]) -> Json:
         pair = credentials.rotate(params.get("refresh_token", ""))
         if pair is None:
@@ -211,6 +231,7 @@ def create_app(
         "taobao.traderates.get": (True, rates),
         "taobao.items.onsale.get": (True, items_onsale),
         "taobao.item.seller.get": (True, item_seller),
+        "taobao.item.sku.price.update": (True, sku_price_update),
         "taobao.top.auth.token.refresh": (False, token_refresh),
     }
 

@@ -102,3 +102,28 @@ class JdClient(RouterClient):
             refresh_token=SecretStr(str(token["refresh_token"])) if token.get("refresh_token") else None,
             expires_at=self.clock.now() + timedelta(seconds=int(token.get("expires_in", 0))),
         )
+
+    # --- writes used by the response playbooks (price-floor guard) -------------------------------
+
+    async def find_sku(self, outer_id: str, *, page_size: int = 50) -> tuple[int, float] | None:
+        """``(skuId, jdPrice)`` of the SKU whose merchant code is ``outer_id``."""
+        page = 1
+        while True:
+            body = await self.call("jingdong.sku.read.searchSkuList", {"page": page, "page_size": page_size})
+            result = body.get("page", {})
+            for row in result.get("data", []):
+                if row.get("outerId") == outer_id:
+                    return int(row["skuId"]), float(row["jdPrice"])
+            if page * page_size >= int(result.get("totalItem", 0)):
+                return None
+            page += 1
+
+    async def update_sku_price(self, sku_id: int, price: float) -> dict[str, Any]:
+        """``jingdong.price.write.updateSkuJdPrice``; a business refusal raises PlatformError."""
+        body = await self.call("jingdong.price.write.updateSkuJdPrice", {"skuId": sku_id, "jdPrice": f"{price:.2f}"})
+        result: dict[str, Any] = body.get("updateskujdprice_result", {})
+        if not result.get("success"):
+            raise PlatformError(f"jd updateSkuJdPrice: {result.get('resultMessage', 'refused')}",
+                                code=str(result.get("resultCode", "")))
+        return result
+

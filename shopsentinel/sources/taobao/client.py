@@ -91,3 +91,27 @@ class TaobaoClient(RouterClient):
             refresh_token=SecretStr(token["refresh_token"]) if token.get("refresh_token") else None,
             expires_at=self.clock.now() + timedelta(seconds=int(token.get("expires_in", 0))),
         )
+
+    # --- writes used by the response playbooks (price-floor guard) -------------------------------
+
+    async def find_sku(self, outer_id: str, *, page_size: int = 100) -> tuple[int, int, float] | None:
+        """``(num_iid, sku_id, price)`` of the on-sale SKU whose merchant code is ``outer_id``."""
+        page = 1
+        while True:
+            body = await self.call("taobao.items.onsale.get", {"fields": "num_iid,skus", "page_no": page,
+                                                                 "page_size": page_size, "use_has_next": "true"})
+            for item in body.get("items", []):
+                for sku in item.get("skus", []):
+                    if sku.get("outer_id") == outer_id:
+                        return int(item["num_iid"]), int(sku["sku_id"]), float(sku["price"])
+            if not body.get("has_next"):
+                return None
+            page += 1
+
+    async def update_sku_price(self, num_iid: int, sku_id: int, price: float) -> dict[str, Any]:
+        """``taobao.item.sku.price.update``: set one SKU's price (yuan, two decimals)."""
+        body = await self.call("taobao.item.sku.price.update",
+                               {"num_iid": num_iid, "sku_id": sku_id, "price": f"{price:.2f}"})
+        sku: dict[str, Any] = body.get("sku", {})
+        return sku
+

@@ -1,0 +1,132 @@
+"""Stock-out forecast calibration on synthetic fleets: of SKUs given P(stock-out within 72 h) ≥ 85%,
+how many really run out? Plus a reliability table by probability bucket and the Brier score.
+
+    .venv/bin/python bench/stockout_calibration.py                   # held-out seeds 21,22,23
+    .venv/bin/python bench/stockout_calibration.py --seeds 11,12 --out /tmp/tune.json   # tuning seeds
+
+Every six hours from day 28 on (fleets with 0.6 incidents per store-week, for enough stock-outs), each SKU with stock on hand gets a forecast from its own
+history only (units sold, with out-of-stock hours unknown, the calendar's promotions, no in-transit
+data: the generator has none); the outcome is whether its stock reaches zero within the next 72
+hours. Results go to bench/results/stockout_calibration.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+
+from shopsentinel.response.predict import HORIZON_HOURS, stockout_risk
+from shopsentinel.sim.fleet import generate_fleet
+from shopsentinel.sim.fleet_model import FleetSpec
+
+REPO = Path(__file__).resolve().parent.parent
+BUCKETS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.85, 0.95, 1.0001)
+
+
+def _matrix(frame: pl.DataFrame, metric: str, hours: int, start: datetime) -> dict[str, np.ndarray]:
+    part = frame.filter(pl.col("metric") == metric)
+    out: dict[str, np.ndarray] = {}
+    for (sku,), rows in part.group_by("sku"):
+        values = np.full(hours, np.nan)
+        index = ((rows["ts"].dt.epoch("s").to_numpy() - int(start.timestamp())) // 3600).astype(int)
+        keep = (index >= 0) & (index < hours)
+        values[index[keep]] = rows["value"].to_numpy()[keep]
+        out[str(sku)] = values
+    return out
+
+
+def run_seed(spec: FleetSpec, simulations: int, step: int) -> list[tuple[float, bool]]:
+    fleet = generate_fleet(spec)
+    hours = spec.hours
+    zones = dict(fleet.stores.select("store", "timezone").iter_rows())
+    pairs: list[tuple[float, bool]] = []
+    for (platform, store), frame in fleet.metrics.filter(pl.col("sku") != "").partition_by(
+            "platform", "store", as_dict=True).items():
+        promo = np.zeros(hours, dtype=bool)
+        for event in fleet.calendar.filter((pl.col("kind") == "promotion") & (pl.col("platform") == platform)
+                                           & pl.col("store").is_in(["", store])).iter_rows(named=True):
+            lo = int((event["start"] - spec.start).total_seconds() // 3600)
+            hi = int((event["end"] - spec.start).total_seconds() // 3600)
+            promo[max(lo, 0):max(min(hi, hours), 0)] = True
+        local = spec.start.astimezone(ZoneInfo(str(zones[store])))
+        first_how = local.weekday() * 24 + local.hour
+        sold, stock = _matrix(frame, "units_sold", hours, spec.start), _matrix(frame, "stock", hours, spec.start)
+        for sku, units in sold.items():
+            level = stock.get(sku)
+            if level is None:
+                continue
+            clean = np.where(level == 0, np.nan, units)
+            for t in range(28 * 24 + 8, hours - HORIZON_HOURS, step):
+                now_stock = level[t - 1]
+                if not now_stock > 0:
+                    continue
+                outcome = bool(np.nanmin(level[t:t + HORIZON_HOURS]) <= 0)
+                forecast = stockout_risk(clean[:t], stock=float(now_stock), promo_past=promo[:t],
+                                         promo_future=promo[t:t + HORIZON_HOURS], first_hour_of_week=first_how,
+                                         simulations=simulations, seed=t)
+                pairs.append((forecast.probability, outcome))
+    return pairs
+
+
+def summarize(pairs: list[tuple[float, bool]]) -> dict[str, Any]:
+    p = np.array([x for x, _ in pairs])
+    y = np.array([o for _, o in pairs], dtype=float)
+    table = []
+    for lo, hi in zip(BUCKETS[:-1], BUCKETS[1:], strict=True):
+        mask = (p >= lo) & (p < hi)
+        if mask.any():
+            table.append({"bucket": f"{lo:.2f}–{min(hi, 1.0):.2f}", "forecasts": int(mask.sum()),
+                          "mean_p": round(float(p[mask].mean()), 3), "ran_out": round(float(y[mask].mean()), 3)})
+    high = p >= 0.85
+    return {"forecasts": len(pairs), "stock_outs": int(y.sum()), "brier": round(float(np.mean((p - y) ** 2)), 5),
+            "brier_base_rate": round(float(np.mean((y.mean() - y) ** 2)), 5),
+            "given_85_or_more": int(high.sum()),
+            "ran_out_when_85_or_more": round(float(y[high].mean()), 3) if high.any() else None,
+            "reliability": table}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="21,22,23")
+    parser.add_argument("--stores", type=int, default=12)
+    parser.add_argument("--days", type=int, default=84)
+    parser.add_argument("--simulations", type=int, default=500)
+    parser.add_argument("--step-hours", type=int, default=6, help="hours between forecast times")
+    parser.add_argument("--incident-rate", type=float, default=0.6, help="incidents per store-week (more stock-outs)")
+    parser.add_argument("--out", type=Path, default=REPO / "bench/results/stockout_calibration.json")
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    began = time.perf_counter()
+    per_seed, everything = {}, []
+    for seed in seeds:
+        spec = FleetSpec(stores=args.stores, days=args.days, seed=seed, incident_rate=args.incident_rate)
+        pairs = run_seed(spec, args.simulations, args.step_hours)
+        per_seed[str(seed)] = summarize(pairs)
+        everything += pairs
+        s = per_seed[str(seed)]
+        print(f"seed {seed}: {s['forecasts']} forecasts, {s['stock_outs']} stock-outs, brier {s['brier']}, "
+              f"≥85%: {s['given_85_or_more']} given, {s['ran_out_when_85_or_more']} ran out", flush=True)
+    overall = summarize(everything)
+    print(pl.DataFrame(overall["reliability"]))
+    print(json.dumps({k: v for k, v in overall.items() if k != "reliability"}, ensure_ascii=False))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"spec": {"seeds": seeds, "stores": args.stores, "days": args.days,
+                                             "simulations": args.simulations,
+                                             "step_hours": args.step_hours, "incident_rate": args.incident_rate},
+                                    "seconds": round(time.perf_counter() - began, 1), "overall": overall,
+                                    "per_seed": per_seed}, indent=2, ensure_ascii=False))
+    print(f"wrote {args.out} in {time.perf_counter() - began:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The response loop's tick, run by the service before it routes notifications: note the RCA of
+newly firing alerts (so messages carry a 原因分析 line) and advance the playbooks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from shopsentinel.core.clock import Clock
+from shopsentinel.core.secrets import SecretBox, load_key
+from shopsentinel.notify.templates import ROOT_CAUSE_NOTES
+from shopsentinel.response.playbooks.runner import PlaybookEngine
+from shopsentinel.response.rca_service import NOTES, alerts_without_note, note_rca
+from shopsentinel.store.points import PointStore
+
+logger = logging.getLogger(__name__)
+RCA_LOOKBACK = timedelta(days=2)
+RCA_PER_TICK = 20  # bounded work per tick; the rest are noted on the next ticks
+
+if NOTES.get not in ROOT_CAUSE_NOTES:
+    ROOT_CAUSE_NOTES.append(NOTES.get)
+
+
+class ServiceParts(Protocol):
+    sessions: sessionmaker[Session]
+    points: PointStore
+    clock: Clock
+
+
+@dataclass
+class ResponseLoop:
+    playbooks: PlaybookEngine = field(default_factory=PlaybookEngine)
+    box: Callable[[], SecretBox] = field(default=lambda: SecretBox(load_key()))
+
+    def tick(self, service: ServiceParts, now: datetime | None = None) -> None:
+        """Never raises: the notification pipeline runs after it whatever happens here."""
+        now = now or service.clock.now()
+        try:
+            with service.sessions() as session:
+                for alert in alerts_without_note(session, now - RCA_LOOKBACK, RCA_PER_TICK):
+                    note_rca(session, service.points, alert, now)
+                session.commit()
+        except Exception:
+            logger.exception("root-cause notes failed")
+        try:
+            self.playbooks.tick(service.sessions, self.box, service.points.frame, now)
+        except Exception:
+            logger.exception("playbook tick failed")
+
+
+__all__ = ["ResponseLoop"]

@@ -1,0 +1,158 @@
+"""Predictions over the live service's points: stock-out risk per SKU, a store's 7-day sales
+forecast and what-if checks (see :mod:`shopsentinel.response.predict` for the models)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shopsentinel.response.predict import (
+    HORIZON_HOURS,
+    PROFILE_WEEKS,
+    DailyForecast,
+    StockoutForecast,
+    WhatIfResult,
+    daily_forecast,
+    stockout_risk,
+    what_if,
+)
+from shopsentinel.store.points import PointStore
+from shopsentinel.store.state import CalendarRow, StoreRow
+
+HOUR = timedelta(hours=1)
+HISTORY = timedelta(weeks=PROFILE_WEEKS)
+
+
+@dataclass(frozen=True)
+class StoreClock:
+    zone: ZoneInfo
+
+    def hour_of_week(self, at: datetime) -> int:
+        local = at.astimezone(self.zone)
+        return local.weekday() * 24 + local.hour
+
+    def midnight(self, at: datetime) -> datetime:
+        local = at.astimezone(self.zone)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(at.tzinfo)
+
+
+def _store_clock(session: Session, platform: str, store: str) -> StoreClock:
+    zone = session.scalar(select(StoreRow.timezone).where(StoreRow.platform == platform, StoreRow.store == store))
+    return StoreClock(ZoneInfo(zone or "Asia/Shanghai"))
+
+
+def _hourly(frame: pl.DataFrame, metric: str, sku: str, start: datetime, hours: int) -> np.ndarray:
+    part = frame.filter((pl.col("metric") == metric) & (pl.col("sku") == sku))
+    values = np.full(hours, np.nan)
+    if part.is_empty():
+        return values
+    index = (part["ts"].dt.epoch("s").to_numpy() - int(start.timestamp())) // 3600
+    keep = (index >= 0) & (index < hours)
+    values[index[keep].astype(int)] = part["value"].to_numpy()[keep]
+    return values
+
+
+def promotion_mask(session: Session, platform: str, store: str, start: datetime, hours: int) -> np.ndarray:
+    mask = np.zeros(hours, dtype=bool)
+    rows = session.scalars(select(CalendarRow).where(CalendarRow.kind == "promotion", CalendarRow.ends_at > start,
+                                                     CalendarRow.starts_at < start + hours * HOUR)).all()
+    for row in rows:
+        if row.platform not in ("", platform) or row.store not in ("", store):
+            continue
+        lo = max(int((row.starts_at - start) // HOUR), 0)
+        hi = min(int((row.ends_at - start) // HOUR), hours)
+        mask[lo:hi] = True
+    return mask
+
+
+@dataclass(frozen=True)
+class SkuRisk:
+    sku: str
+    forecast: StockoutForecast
+
+
+def sku_stockout(session: Session, points: PointStore, platform: str, store: str, sku: str, now: datetime, *,
+                 in_transit: Sequence[tuple[int, float]] = (), service_level: float = 0.95,
+                 frame: pl.DataFrame | None = None) -> StockoutForecast | None:
+    """P(stock-out within 72 h) for one SKU; None without sales history or a stock level.
+
+    In-transit stock comes from the caller (ERP) or, when present, the ``in_transit`` metric of the
+    SKU (units arriving, assumed to land within a day).
+    """
+    now = now.replace(minute=0, second=0, microsecond=0)
+    start = now - HISTORY
+    hours = int(HISTORY // HOUR)
+    if frame is None:
+        frame = points.frame(platform, store, start, now + HOUR)
+    sold = _hourly(frame, "units_sold", sku, start, hours)
+    stock = _hourly(frame, "stock", sku, start, hours + 1)
+    known = stock[~np.isnan(stock)]
+    if np.all(np.isnan(sold)) or known.size == 0:
+        return None
+    sold = np.where(stock[:hours] == 0, np.nan, sold)  # sales while empty say nothing about demand
+    arriving = list(in_transit)
+    transit_metric = _hourly(frame, "in_transit", sku, start, hours + 1)
+    if not arriving and np.any(~np.isnan(transit_metric)):
+        last = float(transit_metric[~np.isnan(transit_metric)][-1])
+        if last > 0:
+            arriving = [(24, last)]
+    clock = _store_clock(session, platform, store)
+    promo = promotion_mask(session, platform, store, start, hours + HORIZON_HOURS)
+    return stockout_risk(sold, stock=float(known[-1]), in_transit=arriving, promo_past=promo[:hours],
+                         promo_future=promo[hours:], first_hour_of_week=clock.hour_of_week(start),
+                         service_level=service_level, seed=int(now.timestamp()) // 3600)
+
+
+def store_stockouts(session: Session, points: PointStore, platform: str, store: str, now: datetime,
+                    min_probability: float = 0.0) -> list[SkuRisk]:
+    now = now.replace(minute=0, second=0, microsecond=0)
+    frame = points.frame(platform, store, now - HISTORY, now + HOUR)
+    skus = sorted(set(frame.filter(pl.col("metric") == "units_sold")["sku"].to_list()) - {""})
+    out = []
+    for sku in skus:
+        forecast = sku_stockout(session, points, platform, store, sku, now, frame=frame)
+        if forecast is not None and forecast.probability >= min_probability:
+            out.append(SkuRisk(sku, forecast))
+    return sorted(out, key=lambda r: -r.forecast.probability)
+
+
+def sales_forecast(session: Session, points: PointStore, platform: str, store: str, now: datetime, *,
+                   metric: str = "gmv", days: int = 7) -> list[DailyForecast]:
+    """Next ``days`` local calendar days (today first) with an 80% interval."""
+    clock = _store_clock(session, platform, store)
+    anchor = clock.midnight(now)
+    start = anchor - HISTORY
+    hours = int(HISTORY // HOUR)
+    frame = points.frame(platform, store, start, anchor)
+    history = _hourly(frame, metric, "", start, hours)
+    if np.all(np.isnan(history)):
+        return []
+    promo = promotion_mask(session, platform, store, start, hours + days * 24)
+    local_anchor = anchor.astimezone(clock.zone)
+    return daily_forecast(history, first_hour_of_week=clock.hour_of_week(start), start=local_anchor, days=days,
+                          promo_past=promo[:hours], promo_future=promo[hours:], seed=int(anchor.timestamp()) // 3600)
+
+
+def store_what_if(points: PointStore, platform: str, store: str, now: datetime, *, price_change_pct: float,
+                  uplift_pct: float, elasticity: float) -> WhatIfResult:
+    """Daily totals of the last 28 days against their bands after the planned change."""
+    end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    frame = points.frame(platform, store, end - timedelta(days=28), end).filter(pl.col("sku") == "")
+    daily = (frame.with_columns(pl.col("ts").dt.truncate("1d").alias("day"))
+             .group_by("metric", "day").agg(pl.col("value").sum()).sort("day"))
+    series = {m: rows["value"].to_numpy() for (m,), rows in daily.group_by("metric", maintain_order=True)}
+    if "gmv" in series and "paid_orders" in series and len(series["gmv"]) == len(series["paid_orders"]):
+        series["aov"] = series["gmv"] / np.where(series["paid_orders"] > 0, series["paid_orders"], np.nan)
+    if "paid_orders" in series and "uv" in series and len(series["uv"]) == len(series["paid_orders"]):
+        series["pay_conversion_rate"] = series["paid_orders"] / np.where(series["uv"] > 0, series["uv"], np.nan)
+    return what_if(series, price_change_pct=price_change_pct, uplift_pct=uplift_pct, elasticity=elasticity)
+
+
+__all__ = ["SkuRisk", "promotion_mask", "sales_forecast", "sku_stockout", "store_stockouts", "store_what_if"]

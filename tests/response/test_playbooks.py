@@ -1,0 +1,320 @@
+"""Playbooks against the platform simulators and the integration fakes: the price really is restored
+through the platform API, approvals and dry runs, idempotence, retries through a Jira outage, signed
+webhooks, ERP suggestions and ad-plan pauses. Runs on SQLite and PostgreSQL, on a manual clock."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+from starlette.applications import Starlette
+
+from shopsentinel.core.clock import ManualClock
+from shopsentinel.core.types import Point
+from shopsentinel.service.repository import create_token
+from shopsentinel.sim.integrations import (
+    HostRouter,
+    create_ads_app,
+    create_erp_app,
+    create_jira_app,
+    create_webhook_app,
+)
+from shopsentinel.sim.platforms import jd as jd_fake
+from shopsentinel.sim.platforms import taobao as taobao_fake
+from shopsentinel.sim.platforms.dataset import Dataset, visible
+from shopsentinel.sources.base import StockSnapshot
+from shopsentinel.store.state import AuditRow, UserRow
+from tests.response.conftest import HOUR, START, Api, add_alert, upsert
+
+SECRET = "hook-secret"
+HOOKS = ("im", "teambition", "cs", "crm", "report")
+
+
+@dataclass
+class World:
+    api: Api
+    clock: ManualClock
+    taobao: Starlette
+    taobao_data: Dataset
+    jd: Starlette
+    jd_data: Dataset
+    jira: Starlette
+    hooks: dict[str, Starlette]
+    erp: Starlette
+    ads: Starlette
+
+    def price(self, data: Dataset, sku: str) -> float | None:
+        return next(s.price for s in visible(data, self.clock.now()).stock if s.sku == sku)
+
+    def calls(self, app: Starlette, method: str) -> int:
+        return sum(1 for m, _ in app.state.log.calls if m == method)
+
+    def tick(self, minutes: float = 0) -> None:
+        self.clock.advance(timedelta(minutes=minutes))
+        self.api.service.notify()
+
+    def run(self, alert_id: str) -> dict[str, Any]:
+        items = self.api.get("/api/v1/playbook-runs", params={"alert_id": alert_id}).json()["items"]
+        assert len(items) == 1, items
+        found: dict[str, Any] = items[0]
+        return found
+
+    def audit(self, action_prefix: str) -> list[AuditRow]:
+        with self.api.service.sessions() as session:
+            rows = session.scalars(select(AuditRow).where(AuditRow.action.startswith(action_prefix))).all()
+            return list(rows)
+
+
+def integrations() -> dict[str, Any]:
+    return {
+        "jira": {"base_url": "http://jira.test", "email": "ops@acme.cn", "api_token": "jira-token", "project_key": "OPS"},
+        "webhooks": {name: {"url": f"http://{name}.test/hook", "secret": SECRET} for name in HOOKS},
+        "erp": {"base_url": "http://erp.test", "token": "erp-token"},
+        "ads": {"base_url": "http://ads.test", "token": "ads-token"},
+        "platforms": {
+            "tmall": {"platform": "taobao", "base_url": "http://tb.test/router/rest", "app_key": "tb-key",
+                      "app_secret": "tb-secret", "access_token": "session-0"},
+            "jd": {"platform": "jd", "base_url": "http://jd.test/routerjson", "app_key": "jd-key",
+                   "app_secret": "jd-secret", "access_token": "token-0"},
+        },
+    }
+
+
+@pytest.fixture
+def world(api: Api, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> World:
+    monkeypatch.setenv("SHOPSENTINEL_SECRET_KEY", Fernet.generate_key().decode())
+    stock = [StockSnapshot("SKU-1", START - timedelta(days=1), 40, 9.9), StockSnapshot("SKU-2", START - timedelta(days=1), 30, 9.9),
+             StockSnapshot("SKU-3", START - timedelta(days=1), 30, 59.0)]
+    tb_data = Dataset(START - timedelta(days=30), START + timedelta(days=30), stock=list(stock))
+    jd_data = Dataset(START - timedelta(days=30), START + timedelta(days=30), stock=list(stock))
+    taobao = taobao_fake.create_app(tb_data, app_key="tb-key", app_secret="tb-secret", clock=clock)
+    jd = jd_fake.create_app(jd_data, app_key="jd-key", app_secret="jd-secret", clock=clock)
+    jira = create_jira_app(email="ops@acme.cn", api_token="jira-token")
+    hooks = {name: create_webhook_app(secret=SECRET, clock=clock) for name in HOOKS}
+    erp = create_erp_app(token="erp-token", in_transit={"SKU-1": 300})
+    ads = create_ads_app(token="ads-token", plans={"tm-1": [
+        {"id": "p1", "name": "大促拉新", "status": "active", "spend": 1000.0, "clicks": 800, "orders": 5, "gmv": 500.0},
+        {"id": "p2", "name": "品牌词", "status": "active", "spend": 400.0, "clicks": 300, "orders": 20, "gmv": 1600.0},
+        {"id": "p3", "name": "老客召回", "status": "active", "spend": 200.0, "clicks": 100, "orders": 9, "gmv": 700.0}]})
+    apps = {"tb.test": taobao, "jd.test": jd, "jira.test": jira, "erp.test": erp, "ads.test": ads,
+            **{f"{name}.test": app for name, app in hooks.items()}}
+    api.service.response.playbooks.transport = httpx.ASGITransport(app=HostRouter(apps))  # type: ignore[arg-type]
+    return World(api, clock, taobao, tb_data, jd, jd_data, jira, hooks, erp, ads)
+
+
+def put_playbooks(world: World, playbooks: list[dict[str, Any]]) -> None:
+    r = world.api.put("/api/v1/playbooks", json={"integrations": integrations(), "playbooks": playbooks})
+    assert r.status_code == 200, r.text
+
+
+def price_history(platform: str, sku: str, price: float) -> list[Point]:
+    return [Point(START - timedelta(days=7) + h * HOUR, platform, "tm-1" if platform == "tmall" else "jd-1", "price",
+                  price, sku) for h in range(7 * 24)]
+
+
+GUARD = {"id": "price-floor-guard", "name": {"zh": "低于底价保护", "en": "Price-floor guard"},
+         "match": {"rules": ["price.below_floor"]},
+         "steps": [{"name": "锁定商品", "action": "lock_item"},
+                   {"name": "通知负责人", "action": "notify", "params": {"webhook": "im"}},
+                   {"name": "超时未认领则恢复原价", "action": "restore_price", "unless_acked_within_minutes": 30,
+                    "owner": "运营负责人"}]}
+
+
+def test_price_floor_guard_restores_the_price_through_taobao(world: World) -> None:
+    put_playbooks(world, [GUARD])
+    upsert(world.api, price_history("tmall", "SKU-1", 99.0))
+    add_alert(world.api, alert_id="a-price", rule="price.below_floor", metric="price", sku="SKU-1", category="price",
+              start=START, value=9.9, expected=99.0)
+    world.tick()
+    run = world.run("a-price")
+    assert [s["state"] for s in run["steps"]] == ["done", "done", "waiting"], run["steps"][1]["error"]
+    assert run["locked"] == {"platform": "tmall", "store": "tm-1", "sku": "SKU-1"}
+    assert [r["body"]["event"] for r in world.hooks["im"].state.received] == ["playbook.notify"]
+    assert world.price(world.taobao_data, "SKU-1") == 9.9  # nobody acted yet
+    world.tick(minutes=20)
+    assert world.price(world.taobao_data, "SKU-1") == 9.9  # still inside the acknowledgement window
+    world.tick(minutes=11)
+    assert world.price(world.taobao_data, "SKU-1") == 99.0  # restored through taobao.item.sku.price.update
+    run = world.run("a-price")
+    assert run["state"] == "done" and run["steps"][2]["result"]["from"] == 9.9 and run["steps"][2]["result"]["to"] == 99.0
+    # Ticking again, or triggering the same alert again, does not act twice.
+    world.tick(minutes=5)
+    again = world.api.post("/api/v1/playbook-runs", json={"playbook": "price-floor-guard", "alert_id": "a-price"})
+    assert again.status_code == 200 and again.json()["created"] is False
+    world.tick(minutes=5)
+    assert world.calls(world.taobao, "taobao.item.sku.price.update") == 1
+    assert len(world.hooks["im"].state.received) == 1
+    actions = [a.action for a in world.audit("playbook.")]
+    assert actions.count("playbook.restore_price") == 1 and "playbook.start" in actions
+
+
+def test_acknowledged_in_time_skips_the_restore(world: World) -> None:
+    put_playbooks(world, [GUARD])
+    upsert(world.api, price_history("tmall", "SKU-2", 99.0))
+    add_alert(world.api, alert_id="a-ack", rule="price.below_floor", metric="price", sku="SKU-2", category="price",
+              start=START, value=9.9, expected=99.0)
+    world.tick()
+    world.clock.advance(timedelta(minutes=10))
+    assert world.api.post("/api/v1/alerts/a-ack/ack").status_code == 200
+    world.tick(minutes=30)
+    run = world.run("a-ack")
+    assert run["state"] == "done" and run["steps"][2]["state"] == "skipped"
+    assert run["steps"][2]["result"]["acknowledged_by"] == "admin"
+    assert world.price(world.taobao_data, "SKU-2") == 9.9
+    assert world.calls(world.taobao, "taobao.item.sku.price.update") == 0
+
+
+def test_price_restore_through_jd(world: World) -> None:
+    put_playbooks(world, [{**GUARD, "steps": [{"name": "恢复原价", "action": "restore_price"}]}])
+    upsert(world.api, price_history("jd", "SKU-3", 79.0))
+    add_alert(world.api, alert_id="a-jd", rule="price.below_floor", metric="price", sku="SKU-3", category="price",
+              platform="jd", store="jd-1", start=START, value=59.0, expected=79.0)
+    world.tick()
+    assert world.price(world.jd_data, "SKU-3") == 79.0
+    assert world.calls(world.jd, "jingdong.price.write.updateSkuJdPrice") == 1
+    assert world.run("a-jd")["state"] == "done"
+
+
+def test_dry_run_records_and_calls_nothing(world: World) -> None:
+    put_playbooks(world, [{**GUARD, "dry_run": True, "steps": [
+        {"name": "建工单", "action": "jira_ticket"}, {"name": "恢复原价", "action": "restore_price"}]}])
+    upsert(world.api, price_history("tmall", "SKU-1", 99.0))
+    add_alert(world.api, alert_id="a-dry", rule="price.below_floor", metric="price", sku="SKU-1", category="price",
+              start=START, value=9.9, expected=99.0)
+    world.tick()
+    run = world.run("a-dry")
+    assert run["dry_run"] and [s["state"] for s in run["steps"]] == ["dry_run", "dry_run"]
+    assert run["steps"][0]["result"]["would"] == "POST http://jira.test/rest/api/3/issue"
+    assert run["steps"][1]["result"]["price"] == 99.0
+    assert world.jira.state.requests == 0 and world.taobao.state.log.calls == []
+    assert world.price(world.taobao_data, "SKU-1") == 9.9
+    assert len(world.audit("playbook.jira_ticket.dry_run")) == 1
+
+
+def test_jira_outage_is_retried_not_lost(world: World) -> None:
+    put_playbooks(world, [{"id": "ticket", "match": {"rules": ["gmv.*"]}, "steps": [
+        {"name": "建Jira工单", "action": "jira_ticket", "owner": "运营负责人", "deadline_minutes": 2}]}])
+    add_alert(world.api, alert_id="a-gmv", rule="gmv.drop", metric="gmv", start=START)
+    world.jira.state.outage = 2
+    world.tick()
+    step = world.run("a-gmv")["steps"][0]
+    assert step["state"] == "retry" and "503" in step["error"] and step["attempts"] == 1
+    world.tick(minutes=0.5)  # before the backoff: no new request
+    assert world.jira.state.requests == 1
+    world.tick(minutes=0.5)
+    assert world.jira.state.requests == 2 and world.run("a-gmv")["steps"][0]["state"] == "retry"
+    world.tick(minutes=2)
+    run = world.run("a-gmv")
+    assert run["state"] == "done" and run["steps"][0]["result"]["issue"] == "OPS-1"
+    assert run["steps"][0]["result"]["overdue"] is True  # the deadline passed during the outage
+    issue = world.jira.state.issues[0]
+    assert issue["description"]["type"] == "doc" and issue["summary"].startswith("【critical】gmv.drop")
+    assert len(world.audit("playbook.jira_ticket.retry")) == 2 and len(world.audit("playbook.overdue")) == 1
+
+
+def test_signed_webhooks_for_crm_cs_and_teambition(world: World) -> None:
+    put_playbooks(world, [{"id": "refund-care", "match": {"categories": ["service"]}, "steps": [
+        {"name": "客户打标", "action": "crm_tag", "params": {"tag": "退款关怀"}},
+        {"name": "客服加急工单", "action": "cs_ticket"},
+        {"name": "Teambition 任务", "action": "webhook_ticket", "params": {"webhook": "teambition", "owner": "客服主管"}}]}])
+    add_alert(world.api, alert_id="a-refund", rule="refunds.surge", metric="refunds", category="service", start=START)
+    world.tick()
+    assert world.run("a-refund")["state"] == "done"
+    crm = world.hooks["crm"].state.received[0]
+    assert crm["body"]["event"] == "crm.tag" and crm["body"]["tag"] == "退款关怀" and crm["idempotency_key"].endswith("|0|a-refund")
+    assert world.hooks["cs"].state.received[0]["body"]["priority"] == "urgent"
+    assert world.hooks["teambition"].state.received[0]["body"]["owner"] == "客服主管"
+
+
+def test_wrong_webhook_secret_fails_permanently(world: World) -> None:
+    world.hooks["cs"] = create_webhook_app(secret="other", clock=world.clock)
+    apps = {"cs.test": world.hooks["cs"]}
+    world.api.service.response.playbooks.transport = httpx.ASGITransport(app=HostRouter(apps))  # type: ignore[arg-type]
+    put_playbooks(world, [{"id": "cs", "match": {"categories": ["service"]}, "steps": [{"name": "工单", "action": "cs_ticket"}]}])
+    add_alert(world.api, alert_id="a-cs", rule="cs.slow", metric="cs_response_seconds", category="service", start=START)
+    world.tick()
+    run = world.run("a-cs")
+    assert run["state"] == "failed" and run["steps"][0]["state"] == "failed" and "401" in run["steps"][0]["error"]
+    world.tick(minutes=60)
+    assert world.run("a-cs")["steps"][0]["attempts"] == 1  # permanent: not retried
+
+
+def add_user(world: World, username: str, duties: list[str]) -> str:
+    with world.api.service.sessions() as session:
+        session.add(UserRow(username=username, display_name=username, password_hash="", role="editor", duties=duties,
+                            email="", phone="", im_ids={}, locale="zh-CN", active=True, created_at=START))
+        _, token = create_token(session, username, "editor", START)
+        session.commit()
+    return token
+
+
+def test_erp_suggestion_waits_for_the_owner_approval(world: World) -> None:
+    put_playbooks(world, [{"id": "restock", "match": {"rules": ["stock.*"]}, "steps": [
+        {"name": "采购建议", "action": "erp_purchase", "approval": True, "owner": "库存管理员",
+         "params": {"target_cover_days": 15}}]}])
+    hourly_units, stock_left = 5.0, 200.0
+    upsert(world.api, [Point(START - timedelta(days=14) + h * HOUR, "tmall", "tm-1", "units_sold", hourly_units, "SKU-1")
+                       for h in range(14 * 24)] + [Point(START - HOUR, "tmall", "tm-1", "stock", stock_left, "SKU-1")])
+    add_alert(world.api, alert_id="a-stock", rule="stock.cover_red", metric="stock_cover_days", sku="SKU-1",
+              category="stock", start=START, value=1.6, expected=None)
+    world.tick()
+    run = world.run("a-stock")
+    assert run["steps"][0]["state"] == "waiting_approval" and world.erp.state.suggestions == []
+    planner = add_user(world, "wang", ["库存管理员"])
+    other = add_user(world, "li", ["客服主管"])
+    assert world.api.as_token(other).post(f"/api/v1/playbook-runs/{run['id']}/approve").status_code == 403
+    assert world.api.post(f"/api/v1/playbook-runs/{run['id']}/approve").status_code == 403  # admin lacks the duty
+    approved = world.api.as_token(planner).post(f"/api/v1/playbook-runs/{run['id']}/approve")
+    assert approved.status_code == 200 and approved.json()["steps"][0]["approved_by"] == "wang"
+    world.tick()
+    expected = math.ceil(hourly_units * 24 * 15 - stock_left - 300)
+    assert [s["quantity"] for s in world.erp.state.suggestions] == [expected]
+    result = world.run("a-stock")["steps"][0]["result"]
+    assert result["in_transit"] == 300 and result["suggested"] == expected
+    assert world.api.as_token(planner).post(f"/api/v1/playbook-runs/{run['id']}/approve").status_code == 409
+
+
+def test_ad_anomaly_pauses_the_bad_plan_with_a_comparison_report(world: World) -> None:
+    put_playbooks(world, [{"id": "ads", "match": {"categories": ["ads"]}, "steps": [
+        {"name": "暂停计划", "action": "pause_ads", "params": {"min_roi": 1.0, "report_webhook": "report"}}]}])
+    add_alert(world.api, alert_id="a-ads", rule="ads.roi_drop", metric="ad_roi", category="ads", start=START)
+    world.tick()
+    assert world.ads.state.paused == ["p1"]
+    report = world.hooks["report"].state.received[0]["body"]["report"]
+    assert [p["id"] for p in report["paused"]] == ["p1"] and report["paused"][0]["roi"] == 0.5
+    assert {p["id"] for p in report["good"]} == {"p2", "p3"} and report["good_median_roi"] == 4.0
+
+
+def test_playbook_document_validates_and_masks_secrets(world: World) -> None:
+    bad = world.api.put("/api/v1/playbooks", json={"playbooks": [{"id": "x", "steps": [{"name": "s", "action": "teleport"}]}]})
+    assert bad.status_code == 422 and "teleport" in str(bad.json())
+    put_playbooks(world, [GUARD])
+    got = world.api.get("/api/v1/playbooks").json()
+    assert got["version"] == 1 and got["document"]["integrations"]["jira"]["api_token"] == "********"
+    assert "jira-token" not in str(got)
+    # Sending the masked document back keeps the secrets working.
+    assert world.api.put("/api/v1/playbooks", json=got["document"]).status_code == 200
+    add_alert(world.api, alert_id="a-keep", rule="gmv.drop", metric="gmv", start=START)
+    world.api.put("/api/v1/playbooks", json={**got["document"], "playbooks": [
+        {"id": "t", "match": {"rules": ["gmv.drop"]}, "steps": [{"name": "j", "action": "jira_ticket"}]}]})
+    world.tick()
+    assert world.run("a-keep")["state"] == "done" and len(world.jira.state.issues) == 1
+
+
+def test_badly_signed_price_update_is_refused_by_the_fake(world: World) -> None:
+    document = {"integrations": integrations(), "playbooks": [{**GUARD, "steps": [{"name": "恢复原价", "action": "restore_price"}]}]}
+    document["integrations"]["platforms"]["tmall"]["app_secret"] = "wrong-secret"
+    assert world.api.put("/api/v1/playbooks", json=document).status_code == 200
+    upsert(world.api, price_history("tmall", "SKU-1", 99.0))
+    add_alert(world.api, alert_id="a-sig", rule="price.below_floor", metric="price", sku="SKU-1", category="price",
+              start=START, value=9.9, expected=99.0)
+    world.tick()
+    run = world.run("a-sig")
+    assert run["state"] == "failed" and "Invalid Signature" in run["steps"][0]["error"]
+    assert world.price(world.taobao_data, "SKU-1") == 9.9

@@ -1,0 +1,83 @@
+"""Predictive alerts: stock-out probability reacts to stock, in-transit units and promotions; the
+service endpoints forecast SKUs, store sales and what-if changes from stored points."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from shopsentinel.core.types import Point
+from shopsentinel.response.predict import stockout_risk, what_if
+from shopsentinel.store.state import CalendarRow, StoreRow
+from tests.response.conftest import HOUR, START, upsert
+
+NOW = START + timedelta(days=28)
+
+
+def demand(days: int = 28, rate: float = 2.0, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    hour = np.arange(days * 24) % 24
+    return rng.poisson(rate * (0.4 + 1.2 * ((hour >= 9) & (hour < 22)))).astype(float)
+
+
+def test_probability_falls_with_stock_and_in_transit_and_rises_with_promotions() -> None:
+    history = demand()
+    daily = history[-7 * 24:].sum() / 7
+    p = [stockout_risk(history, stock=daily * d, seed=1).probability for d in (1, 2.5, 3.5, 6)]
+    assert p[0] > 0.99 and p[-1] < 0.01 and p == sorted(p, reverse=True)
+    base = stockout_risk(history, stock=daily * 2.7, seed=1).probability
+    helped = stockout_risk(history, stock=daily * 2.7, in_transit=[(12, daily * 3)], seed=1).probability
+    promo = stockout_risk(history, stock=daily * 2.7, promo_future=np.ones(72, bool), seed=1).probability
+    assert helped < base < promo
+    assert stockout_risk(history, stock=daily * 2.7, seed=1).safety_stock > 0
+
+
+def test_what_if_flags_metrics_leaving_their_band() -> None:
+    rng = np.random.default_rng(1)
+    daily = {"uv": rng.normal(10_000, 300, 28), "paid_orders": rng.normal(500, 20, 28)}
+    daily["gmv"] = daily["paid_orders"] * 100
+    daily["aov"] = daily["gmv"] / daily["paid_orders"] + rng.normal(0, 1, 28)
+    hike = what_if(daily, price_change_pct=30, elasticity=-1.5)
+    assert {"aov", "paid_orders"} <= set(hike.out_of_band) and "uv" not in hike.out_of_band
+    campaign = what_if(daily, uplift_pct=50)
+    assert {"uv", "paid_orders", "gmv"} <= set(campaign.out_of_band) and "aov" not in campaign.out_of_band
+    assert what_if(daily, price_change_pct=1).out_of_band == []
+    with pytest.raises(ValueError):
+        what_if(daily, price_change_pct=-100)
+
+
+def sku_history(sku: str, stock_now: float, seed: int) -> list[Point]:
+    units = demand(seed=seed)
+    start = NOW - timedelta(days=28)
+    stock = stock_now + units[::-1].cumsum()[::-1]  # stock falls by what was sold, ending at stock_now
+    return [Point(start + h * HOUR, "tmall", "tm-1", metric, float(value), sku)
+            for h in range(28 * 24) for metric, value in (("units_sold", units[h]), ("stock", stock[h]))]
+
+
+def test_prediction_endpoints(api: Any, clock: Any) -> None:
+    clock.set(NOW)
+    with api.service.sessions() as session:
+        session.add(StoreRow(platform="tmall", store="tm-1", name="tm-1", timezone="Asia/Shanghai", currency="CNY",
+                             created_at=START))
+        session.add(CalendarRow(starts_at=NOW + timedelta(days=10), ends_at=NOW + timedelta(days=11), platform="tmall",
+                                store="", name="大促", kind="promotion"))
+        session.commit()
+    upsert(api, sku_history("SKU-LOW", 40, 1) + sku_history("SKU-OK", 5000, 2))
+    gmv = demand(rate=300, seed=9)
+    upsert(api, [Point(NOW - timedelta(days=28) + h * HOUR, "tmall", "tm-1", "gmv", float(v)) for h, v in enumerate(gmv)])
+    items = api.get("/api/v1/predictions/stockouts", params={"platform": "tmall", "store": "tm-1"}).json()["items"]
+    assert [i["sku"] for i in items] == ["SKU-LOW", "SKU-OK"]
+    assert items[0]["probability"] > 0.9 and items[1]["probability"] == 0.0
+    assert items[0]["median_hours_to_stockout"] is not None and items[0]["median_hours_to_stockout"] < 30
+    one = api.get("/api/v1/predictions/stockouts/tmall/tm-1/SKU-LOW", params={"in_transit": 500, "arrives_in_hours": 2}).json()
+    assert one["probability"] < 0.05 and one["in_transit"] == 500 and "断货概率" in one["text_zh"]
+    assert api.get("/api/v1/predictions/stockouts/tmall/tm-1/NOPE").status_code == 404
+    sales = api.get("/api/v1/predictions/sales/tmall/tm-1").json()["items"]
+    typical = gmv[-7 * 24:].sum() / 7
+    assert len(sales) == 7 and all(s["low"] < s["forecast"] < s["high"] for s in sales)
+    assert all(abs(s["forecast"] - typical) / typical < 0.15 for s in sales)
+    r = api.post("/api/v1/predictions/what-if", json={"platform": "tmall", "store": "tm-1", "uplift_pct": 80})
+    assert r.status_code == 200 and "gmv" in r.json()["out_of_band"]
