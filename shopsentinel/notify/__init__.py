@@ -14,6 +14,7 @@ from shopsentinel.notify.links import (
     ActionLinkSigner,
     LinkAction,
     issue_action_token,
+    link_key,
     verify_action_token,
 )
 from shopsentinel.notify.log_redaction import install_log_redaction
@@ -36,5 +37,6 @@ __all__ = [
     "builtin_registry",
     "install_log_redaction",
     "issue_action_token",
+    "link_key",
     "verify_action_token",
 ]

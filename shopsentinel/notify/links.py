@@ -119,6 +119,11 @@ def verify_action_token(
     return claim
 
 
+def link_key(secret: bytes) -> SecretStr:
+    """The action-link key derived from the service's secret key (never the secret key itself)."""
+    return SecretStr(hashlib.sha256(_DOMAIN + secret).hexdigest())
+
+
 @dataclass(frozen=True)
 class ActionLinkSigner:
     """Builds the ack / detail URLs a notification carries.

@@ -21,6 +21,7 @@ from shopsentinel.core.clock import Clock, SystemClock
 from shopsentinel.core.secrets import SecretBox, load_key
 from shopsentinel.detect.rules import RulePack, default_rules, load_rules
 from shopsentinel.notify import ChannelRegistry, builtin_registry
+from shopsentinel.notify.links import ActionLinkSigner, link_key
 from shopsentinel.response.loop import ResponseLoop
 from shopsentinel.service.db import open_database
 from shopsentinel.service.evaluation import LiveEvaluator
@@ -98,12 +99,18 @@ class Service:
         if self.settings.sync_db is not None:
             SyncRunner.attached(self).run_due()
         with self.sessions() as session:
-            route_and_group(session, self.clock.now())
+            route_and_group(session, self.clock.now(), self.action_links())
             session.commit()
         deliver_outbox(self.sessions, self.dispatcher, self.clock)
         if self.routed is None:
             self.routed = RoutedDelivery(self.channels, lambda: SecretBox(load_key()), self.clock)
         self.routed.deliver(self.sessions)
+
+    def action_links(self) -> ActionLinkSigner | None:
+        """Signed 认领 / 查看详情 links for messages, once the service knows its public address."""
+        if not self.settings.public_url:
+            return None
+        return ActionLinkSigner(link_key(load_key()), self.settings.public_url)
 
     def background_tick(self) -> None:
         """What the background runner does after each evaluation step."""

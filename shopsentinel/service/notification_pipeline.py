@@ -26,6 +26,7 @@ from shopsentinel.alerting.routing_config import RoutingConfig
 from shopsentinel.alerting.silences import Muter
 from shopsentinel.core.types import Severity
 from shopsentinel.notify import Notification
+from shopsentinel.notify.links import ActionLinkSigner, LinkAction
 from shopsentinel.service import routing_repository as repo
 from shopsentinel.store.state import AlertRow, ChannelRow, EscalationStateRow, OutboxRow, UserRow
 
@@ -74,9 +75,10 @@ def _candidates(session: Session, states: dict[str, GroupState]) -> list[AlertRo
     return list(session.scalars(select(AlertRow).where(condition).order_by(AlertRow.starts_at, AlertRow.id)).all())
 
 
-def route_and_group(session: Session, now: datetime) -> int:
+def route_and_group(session: Session, now: datetime, links: ActionLinkSigner | None = None) -> int:
     """Run the mute, route and group stages; write the messages due now to the outbox. Returns
-    how many outbox entries were written; the caller commits."""
+    how many outbox entries were written; the caller commits. With ``links`` (the service has a
+    public address) each message carries signed 认领 / 查看详情 links for its first alert."""
     config = repo.routing_config(session)
     subs = [s for _, s in repo.subscriptions(session)]
     muters: list[Muter] = [*active_silences(session, now), *config.time_intervals]
@@ -100,14 +102,19 @@ def route_and_group(session: Session, now: datetime) -> int:
         messages, states = flush_due(match, alerts, mine, now)
         new_states.update(states)
         for message in messages:
-            written += _send_group(session, message, config, subs, now)
+            written += _send_group(session, message, config, subs, now, links)
     repo.save_group_states(session, old_states, new_states, now)
     written += escalate(session, config, now)
     return written
 
 
-def _send_group(session: Session, message: GroupMessage, config: RoutingConfig, subs: list[Subscription], now: datetime) -> int:
+def _send_group(session: Session, message: GroupMessage, config: RoutingConfig, subs: list[Subscription], now: datetime,
+                links: ActionLinkSigner | None = None) -> int:
     policy = config.severity_policy
+    first = message.alerts[0]
+    linked = links is not None and first.state == "firing"
+    ack_url = links.url(first.id, LinkAction.ACK, now=now) if links is not None and linked else None
+    detail_url = links.url(first.id, LinkAction.VIEW, now=now) if links is not None and linked else None
     kinds = policy.channels_for(message.severity)
     users = recipients(message.worst_labels(), subs, config.members, policy)
     written = 0
@@ -120,7 +127,7 @@ def _send_group(session: Session, message: GroupMessage, config: RoutingConfig, 
             continue
         notification = Notification(key=outbox_key(f"{message.key}>{channel.name}"), title=message.title,
                                     severity=message.severity, alerts=message.lines(), id=message.alerts[0].id,
-                                    muted_note=message.muted_note, recipients=to)
+                                    muted_note=message.muted_note, recipients=to, ack_url=ack_url, detail_url=detail_url)
         written += _enqueue(session, notification, message.alerts[0].id, channel, now)
     return written
 

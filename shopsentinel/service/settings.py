@@ -55,6 +55,7 @@ class Settings(BaseSettings):
                                  "when set, the service syncs them and feeds their points in (the service owns the file)")
     sync_interval_seconds: float = Field(default=300.0, gt=0, description="each registered store is synced this often")
     sync_max_lag_hours: float = Field(default=3.0, gt=0, description="a store synced less recently is a data alert")
+    public_url: str = Field(default="", description="the alert center's address, for links in notifications")
 
 
 __all__ = ["PushSourceSetting", "Settings"]

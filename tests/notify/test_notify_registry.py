@@ -37,6 +37,7 @@ def test_public_api_is_exactly_this() -> None:
         "BUILTIN_CHANNELS", "ActionClaim", "ActionLinkError", "ActionLinkExpired", "ActionLinkInvalid",
         "ActionLinkSigner", "ChannelRegistry", "ChannelSpec", "DeliveryResult", "Language", "LinkAction",
         "Notification", "Notifier", "builtin_registry", "install_log_redaction", "issue_action_token",
+        "link_key",
         "verify_action_token",
     ])  # fmt: skip
     assert all(hasattr(notify, name) for name in notify.__all__)

@@ -194,3 +194,45 @@ def test_paging_reaches_people_through_the_user_directory(api: Any, clock: Manua
             api.service.tick()
         [sms] = gateway.received
         assert sms.payload["PhoneNumbers"] == "13800000001,13900000009"
+
+
+def test_signed_links_acknowledge_from_a_phone_and_refuse_tampered_or_expired_tokens(
+        api_factory: Any, database_url: str, clock: ManualClock, robot: Any) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    fake, base_url = robot
+    api = api_factory(database_url, clock, public_url="https://sentinel.example.com")
+    assert api.put("/api/v1/channels", json={
+        "name": "ops-robot", "kind": "dingtalk", "medium": "im", "receiver": "default",
+        "settings": {"access_token": TOKEN, "secret": SECRET, "base_url": base_url, "message_type": "actionCard"},
+    }).status_code == 200  # fmt: skip
+    api.put("/api/v1/rules", json={"rules": [_rule("traffic.crash", "uv", 50, "流量骤降")]})
+    for uv in (500, 20, 10, 8, 6):
+        points = [{"ts": f"{clock.now():%Y-%m-%dT%H:%M:%SZ}", "platform": "tmall", "store": "tm-1", "metric": "uv", "value": uv}]
+        api.post("/api/v1/points", json={"points": points})
+        clock.advance(timedelta(hours=1))
+        api.service.tick()
+    [message] = fake.received
+    buttons = message.payload["actionCard"]["btns"]
+    ack_url = next(b["actionURL"] for b in buttons if "认领" in b["title"])
+    view_url = next(b["actionURL"] for b in buttons if "详情" in b["title"])
+    assert ack_url.startswith("https://sentinel.example.com/actions/ack?token=")
+    ack_path = urlsplit(ack_url).path + "?" + urlsplit(ack_url).query
+    [alert] = api.get("/api/v1/alerts", params={"state": "firing"}).json()["items"]
+
+    page = api.get(ack_path)  # what a chat app's link preview fetches: shows, changes nothing
+    assert page.status_code == 200 and "认领 / Acknowledge" in page.text
+    assert api.get(f"/api/v1/alerts/{alert['id']}").json()["acked_by"] is None
+    token = parse_qs(urlsplit(ack_url).query)["token"][0]
+    forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    assert api.post("/actions/ack", params={"token": forged}).status_code == 403
+    view = urlsplit(view_url)
+    assert api.post("/actions/ack", params={"token": parse_qs(view.query)["token"][0]}).status_code == 403  # wrong action
+    done = api.post(ack_path)
+    assert done.status_code == 200 and "已认领" in done.text
+    detail = api.get(f"/api/v1/alerts/{alert['id']}").json()
+    assert detail["acked_by"].startswith("link:") and "alert.ack" in [e["action"] for e in api.get("/api/v1/audit").json()]
+    opened = api.get(view.path + "?" + view.query, follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"] == f"/alerts/{alert['id']}"
+    clock.advance(timedelta(hours=25))  # links live 24 h
+    assert api.post(ack_path).status_code == 410

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from shopsentinel.api.routes import (
+    actions,
     alerts,
     audit,
     calendar,
@@ -27,6 +28,7 @@ from shopsentinel.api.routes import (
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    actions.router,
     points.router,
     imports.router,
     alerts.router,
