@@ -31,6 +31,9 @@ def _add_connector_commands() -> None:
     app.command(help="Run the live service: ingest API, scheduled evaluation, alert lifecycle, notifications.")(serve)
     app.add_typer(stores_app, name="stores", help="Stores and their platform credentials (encrypted).")
     app.add_typer(sync_app, name="sync", help="Sync from platforms and seller-console exports.")
+    from shopsentinel.web.cli import users_app
+
+    app.add_typer(users_app, name="users", help="Users of the alert center (login, role, duties, contact).")
 
 
 _add_connector_commands()

@@ -188,6 +188,9 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(build_push_router(service))
+    from shopsentinel.web import install as install_web
+
+    install_web(app, service)  # the alert center (pages under /, assets under /static)
     return app
 
 

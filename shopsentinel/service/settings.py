@@ -55,6 +55,9 @@ class Settings(BaseSettings):
                                  "when set, the service syncs them and feeds their points in (the service owns the file)")
     sync_interval_seconds: float = Field(default=300.0, gt=0, description="each registered store is synced this often")
     sync_max_lag_hours: float = Field(default=3.0, gt=0, description="a store synced less recently is a data alert")
+    bootstrap_admin: SecretStr | None = Field(default=None, description="'user:password': the first alert-center admin")
+    session_secret: SecretStr | None = Field(default=None, description="signs web sessions; random per process if unset")
+    session_idle_minutes: int = Field(default=480, ge=1, description="a web session ends after this long idle")
     public_url: str = Field(default="", description="the alert center's address, for links in notifications")
 
 

@@ -24,6 +24,7 @@ from shopsentinel.api.routes import (
     stores,
     subscriptions,
     tokens,
+    users,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -48,6 +49,7 @@ ROUTERS: list[APIRouter] = [
     response.router,
     response_playbooks.router,
     response_insight.router,
+    users.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -1,0 +1,369 @@
+"""Silences, the business calendar, subscriptions and escalation policies, stores with their
+connector credentials form, and the metric catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import yaml
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from shopsentinel.alerting.escalation import EscalationPolicy
+from shopsentinel.alerting.routing import ROLES as DUTIES
+from shopsentinel.alerting.routing import Subscription
+from shopsentinel.alerting.silences import Matcher
+from shopsentinel.ingest.reader import CalendarEvent
+from shopsentinel.service import alert_repository as alerts
+from shopsentinel.service.repository import (
+    add_calendar_event,
+    audit,
+    delete_calendar_event,
+    get_store,
+    list_calendar,
+    list_stores,
+)
+from shopsentinel.store.state import EscalationPolicyRow, SubscriptionRow
+from shopsentinel.web.core import Csrf, EditorUser, Viewer, Web, WebState, redirect, render, seller_backend
+
+router = APIRouter(include_in_schema=False)
+MATCHER_NAMES = ("platform", "store", "sku", "rule", "metric", "severity", "kind")
+
+
+def _errors(exc: ValidationError) -> list[str]:
+    """Field and reason only: pydantic's text would repeat the input (which may hold secrets)."""
+    return [f"{'.'.join(str(p) for p in e['loc']) or '-'}: {e['msg']}" for e in exc.errors()]
+
+
+def _when(text: str, now: datetime) -> datetime:
+    """A datetime-local form value (UTC) or a duration like ``2h`` / ``3d`` from now."""
+    text = text.strip()
+    if text[:-1].isdigit() and text[-1:] in ("h", "d", "m"):
+        unit = {"h": "hours", "d": "days", "m": "minutes"}[text[-1]]
+        return now + timedelta(**{unit: int(text[:-1])})
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- silences -----------------------------------------------------------------------------------
+
+def _silence_page(request: Request, web: Web, errors: list[str] | None = None, status_code: int = 200,
+                  form: dict[str, Any] | None = None) -> Response:
+    now = web.service.clock.now()
+    with web.service.sessions() as session:
+        rows = alerts.list_silences(session)
+        session.expunge_all()
+    rows.sort(key=lambda r: (not (r.starts_at <= now < r.ends_at), -r.id))
+    return render(request, "silences.html", status_code=status_code, rows=rows, now=now, names=MATCHER_NAMES,
+                  errors=errors or [], form=form or {})
+
+
+@router.get("/silences")
+def silences(request: Request, user: Viewer, web: Web) -> Response:
+    return _silence_page(request, web, form=dict(request.query_params))
+
+
+@router.post("/silences")
+async def create_silence(request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
+    form = await request.form()
+    now = web.service.clock.now()
+    matchers: list[Matcher] = []
+    errors: list[str] = []
+    for i in range(5):
+        name, value = str(form.get(f"name{i}", "")), str(form.get(f"value{i}", "")).strip()
+        if not value:
+            continue
+        try:
+            matchers.append(Matcher(name=name, value=value, regex=form.get(f"regex{i}") == "on"))  # type: ignore[arg-type]
+        except ValidationError as exc:
+            errors += _errors(exc)
+    if not matchers and not errors:
+        errors.append("matchers: at least one")
+    try:
+        ends = _when(str(form.get("ends", "")), now)
+        if ends <= now:
+            errors.append("ends: must be in the future")
+    except ValueError:
+        errors.append("ends: a time (YYYY-MM-DDTHH:MM, UTC) or a duration such as 2h or 3d")
+        ends = now
+    comment = str(form.get("comment", ""))[:2000]
+    if errors:
+        return _silence_page(request, web, errors, 422, {k: str(v) for k, v in form.items() if k != "csrf"})
+    with web.service.sessions() as session:
+        row = alerts.add_silence(session, [m.model_dump() for m in matchers], now, ends, comment, user.username, now)
+        audit(session, user.username, "silence.create", str(row.id), now, matchers=row.matchers, via="web")
+        session.commit()
+    return redirect(request, "/silences")
+
+
+@router.post("/silences/{silence_id}/expire")
+def expire_silence(silence_id: int, request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
+    now = web.service.clock.now()
+    with web.service.sessions() as session:
+        row = alerts.get_silence(session, silence_id)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no silence {silence_id}")
+        alerts.expire_silence(session, row, now)
+        audit(session, user.username, "silence.expire", str(row.id), now, via="web")
+        session.commit()
+    return redirect(request, "/silences")
+
+
+# --- calendar -----------------------------------------------------------------------------------
+
+@router.get("/calendar")
+def calendar(request: Request, user: Viewer, web: Web) -> Response:
+    with web.service.sessions() as session:
+        rows = list_calendar(session)
+        session.expunge_all()
+    return render(request, "calendar.html", rows=rows, errors=[])
+
+
+@router.post("/calendar")
+def add_event(request: Request, user: EditorUser, _csrf: Csrf, web: Web, name: Annotated[str, Form(min_length=1, max_length=200)],
+              start: Annotated[str, Form()], end: Annotated[str, Form()],
+              kind: Annotated[str, Form(pattern="^(promotion|holiday|maintenance)$")] = "promotion",
+              platform: Annotated[str, Form(max_length=64)] = "", store: Annotated[str, Form(max_length=200)] = "") -> Response:
+    now = web.service.clock.now()
+    try:
+        starts, ends = _when(start, now), _when(end, now)
+    except ValueError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "start/end: YYYY-MM-DDTHH:MM (UTC)") from None
+    if ends <= starts:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end must be after start")
+    with web.service.sessions() as session:
+        row = add_calendar_event(session, CalendarEvent(starts, ends, platform, store, name, kind))
+        audit(session, user.username, "calendar.add", str(row.id), now, name=name, kind=kind, via="web")
+        session.commit()
+    return redirect(request, "/calendar")
+
+
+@router.post("/calendar/{event_id}/delete")
+def delete_event(event_id: int, request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
+    now = web.service.clock.now()
+    with web.service.sessions() as session:
+        if not delete_calendar_event(session, event_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no calendar event {event_id}")
+        audit(session, user.username, "calendar.delete", str(event_id), now, via="web")
+        session.commit()
+    return redirect(request, "/calendar")
+
+
+# --- subscriptions and escalation -----------------------------------------------------------------
+
+def _split(text: str) -> list[str]:
+    return [p.strip() for p in text.replace("，", ",").split(",") if p.strip()]
+
+
+def _routing_page(request: Request, web: Web, errors: list[str] | None = None, status_code: int = 200) -> Response:
+    with web.service.sessions() as session:
+        subs = [(r.id, Subscription.model_validate(r.body)) for r in session.scalars(select(SubscriptionRow).order_by(SubscriptionRow.id))]
+        policies = [(r.name, EscalationPolicy.model_validate(r.body)) for r in
+                    session.scalars(select(EscalationPolicyRow).order_by(EscalationPolicyRow.name))]
+    return render(request, "routing.html", status_code=status_code, subs=subs, policies=policies, duties=DUTIES,
+                  errors=errors or [])
+
+
+@router.get("/routing")
+def routing(request: Request, user: Viewer, web: Web) -> Response:
+    return _routing_page(request, web)
+
+
+@router.post("/subscriptions")
+def add_subscription(request: Request, user: EditorUser, _csrf: Csrf, web: Web, who: Annotated[str, Form(max_length=200)] = "",
+                     role: Annotated[str, Form()] = "", platforms: Annotated[str, Form()] = "",
+                     stores: Annotated[str, Form()] = "", categories: Annotated[str, Form()] = "",
+                     min_severity: Annotated[str, Form()] = "info") -> Response:
+    try:
+        sub = Subscription(user=who or None, role=role or None, platforms=_split(platforms), stores=_split(stores),
+                           categories=_split(categories), min_severity=min_severity)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        return _routing_page(request, web, _errors(exc), 422)
+    if sub.user is None and sub.role is None:
+        return _routing_page(request, web, ["a subscription needs a user or a role"], 422)
+    now = web.service.clock.now()
+    with web.service.sessions() as session:
+        row = SubscriptionRow(body=sub.model_dump(mode="json"), created_by=user.username, created_at=now)
+        session.add(row)
+        session.flush()
+        audit(session, user.username, "subscription.create", str(row.id), now, via="web", **row.body)
+        session.commit()
+    return redirect(request, "/routing")
+
+
+@router.post("/subscriptions/{sub_id}/delete")
+def delete_subscription(sub_id: int, request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
+    now = web.service.clock.now()
+    with web.service.sessions() as session:
+        row = session.get(SubscriptionRow, sub_id)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription {sub_id}")
+        session.delete(row)
+        audit(session, user.username, "subscription.delete", str(sub_id), now, via="web")
+        session.commit()
+    return redirect(request, "/routing")
+
+
+@router.post("/escalation")
+def put_policy(request: Request, user: EditorUser, _csrf: Csrf, web: Web, body: Annotated[str, Form(max_length=50_000)]) -> Response:
+    """A policy as YAML: ``name``, ``steps: [{after_minutes, role|user}]``, optional ``business_hours``."""
+    try:
+        policy = EscalationPolicy.model_validate(yaml.safe_load(body) or {})
+    except yaml.YAMLError:
+        return _routing_page(request, web, ["not valid YAML"], 422)
+    except ValidationError as exc:
+        return _routing_page(request, web, _errors(exc), 422)
+    now = web.service.clock.now()
+    with web.service.sessions() as session:
+        row = session.scalars(select(EscalationPolicyRow).where(EscalationPolicyRow.name == policy.name)).first()
+        stored = policy.model_dump(mode="json")
+        if row is None:
+            session.add(EscalationPolicyRow(name=policy.name, body=stored, created_by=user.username, created_at=now))
+        else:
+            row.body = stored
+        audit(session, user.username, "escalation_policy.put", policy.name, now, steps=len(policy.steps), via="web")
+        session.commit()
+    return redirect(request, "/routing")
+
+
+@router.post("/escalation/{name}/delete")
+def delete_policy(name: str, request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
+    now = web.service.clock.now()
+    with web.service.sessions() as session:
+        row = session.scalars(select(EscalationPolicyRow).where(EscalationPolicyRow.name == name)).first()
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no escalation policy {name!r}")
+        session.delete(row)
+        audit(session, user.username, "escalation_policy.delete", name, now, via="web")
+        session.commit()
+    return redirect(request, "/routing")
+
+
+# --- stores and connectors ------------------------------------------------------------------------
+
+@contextmanager
+def _sync_db(web: WebState, wait: float) -> Iterator[Any]:
+    """The service's sync database (``SHOPSENTINEL_SYNC_DB``; the service owns the file) while no sync
+    runs: yields None when sync is not configured, raises :class:`SyncBusy` if a sync holds it."""
+    if web.service.settings.sync_db is None:
+        yield None
+        return
+    from shopsentinel.service.sync_runner import SyncRunner
+
+    runner = SyncRunner.attached(web.service)
+    lock = runner._lock  # the runner's own guard of its DuckDB connection (no public accessor yet)
+    if not lock.acquire(timeout=wait):
+        raise SyncBusy()
+    try:
+        yield runner.db
+    finally:
+        lock.release()
+
+
+class SyncBusy(Exception):
+    """A platform sync is running and holds the sync database."""
+
+
+def _sync_status(web: WebState, platform: str, store: str) -> dict[str, Any]:
+    try:
+        with _sync_db(web, wait=1.0) as db:
+            if db is None:
+                return {"configured": None, "enabled": False}
+            record = db.store(platform, store)
+            health = db.health(platform, store) if record is not None else None
+    except SyncBusy:
+        return {"configured": None, "enabled": True}
+    if record is None or health is None:
+        return {"configured": False, "enabled": True}
+    return {"configured": True, "enabled": True, "last_success": health.last_success, "last_attempt": health.last_attempt,
+            "synced_until": health.synced_until, "error": health.last_error or ""}
+
+
+@router.get("/stores")
+def stores(request: Request, user: Viewer, web: Web) -> Response:
+    from shopsentinel.web.queries import overview
+
+    now = web.service.clock.now()
+    with web.service.sessions() as session:
+        health = overview(session, now, days=1).stores
+        rows = {(r.platform, r.store): r for r in list_stores(session)}
+        session.expunge_all()
+    return render(request, "stores.html", health=health, rows=rows, now=now)
+
+
+def _store_page(request: Request, web: Web, platform: str, store: str, errors: list[str] | None = None,
+                saved: bool = False, status_code: int = 200) -> Response:
+    from shopsentinel.sources.registry import PLATFORMS, config_fields
+
+    with web.service.sessions() as session:
+        row = get_store(session, platform, store)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no store {platform}/{store}")
+        session.expunge_all()
+    fields = config_fields(platform) if platform in PLATFORMS else []
+    suggested = {"store": row.store, "start": f"{row.first_point_at or web.service.clock.now():%Y-%m-%dT%H:%M:%SZ}"}
+    for f in fields:  # the store's own id and first point are the natural values of these two
+        if f["default"] is None and f["name"] in suggested:
+            f["default"] = suggested[f["name"]]
+    return render(request, "store.html", status_code=status_code, s=row, fields=fields, sync=_sync_status(web, platform, store),
+                  errors=errors or [], saved=saved, backend=seller_backend(platform, store), now=web.service.clock.now())
+
+
+@router.get("/stores/{platform}/{store}")
+def store_detail(platform: str, store: str, request: Request, user: Viewer, web: Web) -> Response:
+    return _store_page(request, web, platform, store, saved=request.query_params.get("saved") == "1")
+
+
+@router.post("/stores/{platform}/{store}/credentials")
+async def save_credentials(platform: str, store: str, request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
+    """Validate the connector Config from the form, seal its secret fields and store it for the sync engine.
+    Secrets are never echoed back: errors name the field and the reason only."""
+    from shopsentinel.core.secrets import SecretBox, load_key
+    from shopsentinel.ingest.sync_state import StoreRecord
+    from shopsentinel.sources.registry import PLATFORMS, entry, seal_config
+
+    if platform not in PLATFORMS:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no connector for platform {platform!r}")
+    from shopsentinel.web.i18n import translate
+
+    lang = request.state.lang
+    if web.service.settings.sync_db is None:
+        return _store_page(request, web, platform, store, [translate(lang, "stores.sync_off")], status_code=503)
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k != "csrf" and str(v) != ""}
+    try:
+        config = entry(platform).config_model.model_validate(values)
+    except ValidationError as exc:
+        return _store_page(request, web, platform, store, _errors(exc), status_code=422)
+    now = web.service.clock.now()
+    with web.service.sessions() as session:
+        row = get_store(session, platform, store)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no store {platform}/{store}")
+        timezone, start = row.timezone, row.first_point_at or now
+    try:
+        with _sync_db(web, wait=3.0) as db:
+            if db is None:
+                return _store_page(request, web, platform, store, [translate(lang, "stores.sync_off")], status_code=503)
+            db.put_store(StoreRecord(platform, store, timezone, start, seal_config(platform, config, SecretBox(load_key()))))
+    except SyncBusy:
+        return _store_page(request, web, platform, store, [translate(lang, "stores.sync_busy")], status_code=503)
+    with web.service.sessions() as session:
+        audit(session, user.username, "store.credentials", f"{platform}/{store}", now, via="web")
+        session.commit()
+    return redirect(request, f"/stores/{platform}/{store}?saved=1")
+
+
+# --- metric catalog -------------------------------------------------------------------------------
+
+@router.get("/catalog")
+def catalog(request: Request, user: Viewer, web: Web) -> Response:
+    metrics = list(web.service.catalog)
+    items = [m.as_dict() for m in metrics]
+    history = {str(d["id"]): [h.as_dict() for h in web.service.catalog.history(str(d["id"]))] for d in items}
+    return render(request, "catalog.html", items=items, history=history)
