@@ -45,6 +45,8 @@ class Scheduler:
         self._seen_generation: Hashable | None = None
         self._fresh: dict[StoreKey, None] = {}
         self._backlog: dict[StoreKey, None] = {}
+        self._last_run: dict[StoreKey, int] = {}  # tick number of each store's last evaluation
+        self._ticks = 0
         self._lock = threading.Lock()
         self._run_lock = threading.Lock()
         self.next_due: datetime | None = None
@@ -79,11 +81,19 @@ class Scheduler:
             # fresh data first; a bounded tick still takes a quarter of its share from the backlog,
             # so closing hours are judged even under a constant stream of new points
             reserve = 0 if limit is None or not self._backlog else max(1, limit // 4)
+            if limit is not None and len(self._fresh) > limit - reserve:
+                # more fresh stores than fit: the ones judged longest ago first, so a store whose data
+                # keeps changing (running corrections) cannot hold back one with news
+                ordered = sorted(self._fresh, key=lambda k: self._last_run.get(k, -1))
+                self._fresh = dict.fromkeys(ordered)
             for queue, cap in ((self._fresh, None if limit is None else limit - reserve), (self._backlog, limit)):
                 while queue and (cap is None or len(keys) < cap):
                     key = next(iter(queue))
                     del queue[key]
                     keys.append(key)
+            self._ticks += 1
+            for key in keys:
+                self._last_run[key] = self._ticks
             if not self._fresh and not self._backlog:
                 self.wake.clear()
             return keys

@@ -125,3 +125,17 @@ def test_fresh_stores_go_first_and_a_bounded_tick_still_serves_the_backlog(api: 
         scheduler.run_pending(limit=4)
     assert [k for k in scheduler.pending() if k[1].startswith("s")] == []  # s2, s3, s4 served, one per tick
     assert len(scheduler.pending()) == 3  # 12 fresh stores came, 9 were judged
+
+
+def test_when_fresh_stores_exceed_a_tick_the_longest_unjudged_go_first(api: Any, clock: ManualClock) -> None:
+    scheduler = api.service.scheduler
+    hour = clock.now() - timedelta(hours=1)
+    api.post("/api/v1/points", json={"points": [_point(hour, s, 100) for s in ("quiet", "busy1", "busy2")]})
+    scheduler.run_pending(limit=None)
+    for value in (101, 102, 103):  # the busy stores keep revising their hour and get judged each time
+        api.post("/api/v1/points", json={"points": [_point(hour, "busy1", value), _point(hour, "busy2", value)]})
+        scheduler.run_pending(limit=None)
+    api.post("/api/v1/points", json={"points": [_point(hour, "busy1", 200), _point(hour, "busy2", 200),
+                                                _point(hour, "quiet", 5)]})  # the quiet store has news
+    scheduler.run_pending(limit=1)
+    assert scheduler.pending() == [("jd", "busy1"), ("jd", "busy2")]  # the quiet store went first
