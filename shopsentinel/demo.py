@@ -32,6 +32,7 @@ from shopsentinel.sim.fleet import Fleet, FleetSpec, generate_fleet
 from shopsentinel.store.state import AlertRow, StoreRow
 
 TOKEN = "demo-admin-token"
+WEB_LOGIN = ("admin", "shopsentinel-demo")  # the alert center's login while the demo runs
 SEVERITY_STYLE = {"fatal": "bold white on red", "critical": "bold red", "warning": "yellow", "info": "cyan"}
 SEVERITY_ZH = {"fatal": "致命", "critical": "严重", "warning": "警告", "info": "提示"}
 
@@ -177,6 +178,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     dispatcher = ConsoleDispatcher(console, clock)
     settings = Settings(database_url=f"sqlite:///{live / 'state.db'}", bootstrap_token=SecretStr(TOKEN),  # type: ignore[call-arg]
                         _env_file=None, host=options.host, port=options.port, schedule_seconds=600.0,
+                        bootstrap_admin=SecretStr(":".join(WEB_LOGIN)), public_url=f"http://{options.host}:{options.port}",
                         point_cache_stores=options.stores * 2)
     app = create_app(settings, clock=clock, dispatcher=dispatcher)
     service = app.state.service
@@ -188,7 +190,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     streamer = Streamer(fleet, clock, f"http://{options.host}:{options.port}", origin, end, console)
 
     def stream_ended() -> None:
-        """Let the service judge and announce the last hours (queue drained, two more full ticks), then stop."""
+        """Let the service judge and announce the last hours (queue drained, two more full ticks), then stop.
+        Simulated time stops first, so the drain does not read as the fleet going silent."""
+        if streamer.posted_until >= end:
+            clock.freeze()
         drained = threading.Event()
         while not server.should_exit and service.scheduler.pending():
             drained.wait(0.1)
@@ -202,15 +207,19 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
             streamer.stop.wait(0.05)
         if server.started:
             clock.start()
+            console.print(f"数据流开始 / streaming from {origin:%Y-%m-%d %H:%M} UTC")
             streamer.run(stream_ended)
 
     console.rule("ShopSentinel 实时演示 / live demo")
-    console.print(f"API: http://{options.host}:{options.port}  (docs: /docs, token: {TOKEN})")
+    console.print(f"预警中心 / alert center: http://{options.host}:{options.port}/  (login {WEB_LOGIN[0]} / {WEB_LOGIN[1]})")
+    console.print(f"API: http://{options.host}:{options.port}/docs  (bearer token: {TOKEN})")
     console.print(f"加速 / speed: {options.speed / 3600:g} simulated hour(s) per second; Ctrl-C 停止 / to stop")
     thread = threading.Thread(target=start_stream, name="demo-stream", daemon=True)
     thread.start()
     try:
-        server.run()
+        server.run()  # returns after a graceful shutdown; on Ctrl-C uvicorn then re-raises the signal …
+    except KeyboardInterrupt:
+        console.print("已停止 / stopped (Ctrl-C)")  # … which here just means: the user stopped the demo
     finally:
         streamer.stop.set()
         thread.join(timeout=30)

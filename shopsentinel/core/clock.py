@@ -62,12 +62,21 @@ class AcceleratedClock:
         self._speed = speed
         self._monotonic = monotonic
         self._started: float | None = None
+        self._frozen: datetime | None = None
 
     def start(self) -> None:
         if self._started is None:
             self._started = self._monotonic()
 
+    def freeze(self) -> datetime:
+        """Stop the simulated time where it is (the stream ended; the service drains at that time)."""
+        if self._frozen is None:
+            self._frozen = self.now()
+        return self._frozen
+
     def now(self) -> datetime:
+        if self._frozen is not None:
+            return self._frozen
         if self._started is None:
             return self._origin
         return self._origin + timedelta(seconds=(self._monotonic() - self._started) * self._speed)

@@ -38,3 +38,33 @@ def test_live_demo_streams_catches_and_stops_cleanly(tmp_path: Path) -> None:
     assert inbox > 0 and fired_live > 0  # alerts raised while streaming, announced in the in-app inbox
     printed = [line for line in text.splitlines() if "【" in line]
     assert len(printed) == inbox  # every notification was printed on the console
+
+
+def test_ctrl_c_stops_the_demo_cleanly_with_its_summary(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = _free_port()
+    cli = [sys.executable, "-c", "from shopsentinel.cli import app; app()"]
+    proc = subprocess.Popen([*cli, "demo", "--hours", "0", "--stores", "6", "--port", str(port), "--workdir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"})
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # blocks until the demo reports that the server is up and streaming
+            seen.append(line)
+            if "数据流开始 / streaming from" in line:
+                break
+        assert proc.poll() is None, "".join(seen)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        out = "".join(seen) + proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-2000:]
+    assert "已停止 / stopped (Ctrl-C)" in out and "演示小结 / demo summary" in out

@@ -21,6 +21,9 @@ def test_stands_still_until_started_then_runs_speed_times_faster() -> None:
     assert clock.now() == ORIGIN + timedelta(hours=2.5)
     clock.start()  # a second start changes nothing
     assert clock.now() == ORIGIN + timedelta(hours=2.5)
+    assert clock.freeze() == ORIGIN + timedelta(hours=2.5)
+    wall[0] = 500.0
+    assert clock.now() == ORIGIN + timedelta(hours=2.5)  # frozen: the wall clock no longer moves it
 
 
 def test_rejects_naive_origin_and_non_positive_speed() -> None:
