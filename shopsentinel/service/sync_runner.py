@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -142,6 +143,18 @@ class SyncRunner:
 
     def close(self) -> None:
         self.db.close()
+
+    @contextmanager
+    def database(self, wait: float) -> Iterator[SyncDB | None]:
+        """The sync database while no sync runs (others, e.g. the stores page, read and register
+        stores through this); None if a sync still holds it after ``wait`` seconds."""
+        if not self._lock.acquire(timeout=wait):
+            yield None
+            return
+        try:
+            yield self.db
+        finally:
+            self._lock.release()
 
     # ------------------------------------------------------------ one tick
 

@@ -76,6 +76,9 @@ class AlertRow(Base):
     __table_args__ = (
         Index("ix_alerts_state_store", "state", "platform", "store"),
         Index("ix_alerts_starts_at", "starts_at"),
+        Index("ix_alerts_created_at", "created_at"),
+        Index("ix_alerts_incident", "incident"),
+        Index("ix_alerts_rule_state", "rule", "state"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     rule: Mapped[str] = mapped_column(String(200))

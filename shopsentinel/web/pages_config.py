@@ -255,14 +255,10 @@ def _sync_db(web: WebState, wait: float) -> Iterator[Any]:
         return
     from shopsentinel.service.sync_runner import SyncRunner
 
-    runner = SyncRunner.attached(web.service)
-    lock = runner._lock  # the runner's own guard of its DuckDB connection (no public accessor yet)
-    if not lock.acquire(timeout=wait):
-        raise SyncBusy()
-    try:
-        yield runner.db
-    finally:
-        lock.release()
+    with SyncRunner.attached(web.service).database(wait) as db:
+        if db is None:
+            raise SyncBusy()
+        yield db
 
 
 class SyncBusy(Exception):
