@@ -122,6 +122,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "detail.related": ("同店相关指标（同一时间轴）", "Related store metrics (same time axis)"),
     "detail.timeline": ("处理时间线", "Timeline"),
     "detail.similar": ("历史相似告警", "Past similar alerts"),
+    "detail.rca": ("原因分析", "Root cause analysis"),
     "detail.no_similar": ("暂无已解决的相似告警", "No resolved similar alerts yet"),
     "detail.same": ("相同：", "same "),
     "detail.cause": ("原因", "Cause"),

@@ -167,6 +167,7 @@ def alert_detail(alert_id: str, request: Request, user: Viewer, web: Web) -> Res
             series = detail_series(row, store, service.points, calendar_events(session), service.catalog,
                                    service.rules.current(), now, service.settings.eval_window_days)
         members = queries.incident_members(session, row.incident, row.platform, row.store)
+        rca = queries.rca_note(session, row)
         entries = queries.timeline(session, row.id)
         similar = _similar(session, row)
         people = [u.username for u in list_users(session) if u.active]
@@ -183,7 +184,7 @@ def alert_detail(alert_id: str, request: Request, user: Viewer, web: Web) -> Res
                                  title=m, chart_id=f"related-{m}") for m, v in series.related.items()}
     metric = service.catalog.get(row.metric) if row.metric in service.catalog else None
     return render(request, "alert.html", a=row, main=main, related=related or {}, members=members, timeline=entries,
-                  similar=similar, backend=seller_backend(row.platform, row.store), metric=metric, people=people,
+                  similar=similar, backend=seller_backend(row.platform, row.store), metric=metric, people=people, rca=rca,
                   catalog=service.catalog)
 
 

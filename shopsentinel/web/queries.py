@@ -226,3 +226,15 @@ def incident_members(session: Session, incident: str, platform: str, store: str)
 
 __all__ = ["AlertFilter", "Overview", "StoreHealth", "TimelineEntry", "alert_page", "comments_of", "filter_options", "incident_members",
            "overview", "recent_alerts", "similar_alerts", "timeline"]
+
+
+def rca_note(session: Session, row: AlertRow) -> tuple[str, str] | None:
+    """The response loop's one-line root cause (zh, en) for this alert, or for its incident."""
+    from shopsentinel.store.response_state import RcaNoteRow
+
+    note = session.get(RcaNoteRow, row.id)
+    if note is None and row.incident:
+        note = session.scalars(select(RcaNoteRow).where(RcaNoteRow.incident == row.incident)
+                               .order_by(RcaNoteRow.computed_at)).first()
+    return (note.text_zh, note.text_en) if note is not None and (note.text_zh or note.text_en) else None
+

@@ -72,6 +72,9 @@ def test_alert_detail_draws_the_trend_band_last_week_and_related_metrics(admin: 
     assert members, "the incident section lists its alerts"
     section = page[page.index('id="h-incident"'):]
     assert section.index("根因") < section.index("订单骤降")  # root cause first
+    rca = api.get(f"/api/v1/alerts/{alert['id']}/rca").json()  # the response loop noted it when the alert fired
+    note = re.search(r'<p id="rca-text">([^<]+)</p>', page)
+    assert note is not None and note.group(1).split("：")[0] in str(rca)
 
 
 def test_acknowledge_assign_comment_feedback_resolve(admin: Client, api: Client) -> None:
