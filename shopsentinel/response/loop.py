@@ -1,5 +1,6 @@
 """The response loop's tick, run by the service before it routes notifications: note the RCA of
-newly firing alerts (so messages carry a 原因分析 line) and advance the playbooks."""
+newly firing alerts (so messages carry a 原因分析 line), raise predictive stock-out alerts once per
+closed hour, and advance the playbooks."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from shopsentinel.core.clock import Clock
 from shopsentinel.core.secrets import SecretBox, load_key
 from shopsentinel.notify.templates import ROOT_CAUSE_NOTES
 from shopsentinel.response.playbooks.runner import PlaybookEngine
+from shopsentinel.response.predictive import PredictiveAlerts
 from shopsentinel.response.rca_service import NOTES, alerts_without_note, note_rca
 from shopsentinel.store.points import PointStore
 
@@ -35,6 +37,7 @@ class ServiceParts(Protocol):
 @dataclass
 class ResponseLoop:
     playbooks: PlaybookEngine = field(default_factory=PlaybookEngine)
+    predictive: PredictiveAlerts = field(default_factory=PredictiveAlerts)
     box: Callable[[], SecretBox] = field(default=lambda: SecretBox(load_key()))
 
     def tick(self, service: ServiceParts, now: datetime | None = None) -> None:
@@ -47,6 +50,10 @@ class ResponseLoop:
                 session.commit()
         except Exception:
             logger.exception("root-cause notes failed")
+        try:
+            self.predictive.tick(service, now)
+        except Exception:
+            logger.exception("predictive alerts failed")
         try:
             self.playbooks.tick(service.sessions, self.box, service.points.frame, now)
         except Exception:

@@ -1,0 +1,110 @@
+"""Predictive alerts (R8.4): warn before a SKU sells out, not after.
+
+Once per closed hour the response loop asks :func:`~shopsentinel.response.predict_service.store_stockouts`
+for every store that reported sales in the last day. A SKU given at least ``threshold`` (85 %)
+probability of running out within 72 hours — from its own hour-of-week demand, promotions ahead and
+in-transit stock, by Monte Carlo — raises ``predict.stockout_72h`` (warning, category stock, for
+库存管理员) with the probability, the expected time and the safety stock in the message. The alert
+keeps firing while the probability stays above ``clear_below`` (hysteresis, so a forecast wavering
+around the threshold does not page twice) and the SKU still has stock; it resolves when the risk
+passes or the shelf is empty (the sold-out rule takes over then). The alerts go through the same
+alert manager, routing, grouping and silences as every other alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shopsentinel.alerting.events import AlertEvent
+from shopsentinel.alerting.manager import AlertManager, StateChange
+from shopsentinel.core.types import PLATFORM_NAMES_ZH, Severity
+from shopsentinel.response.predict_service import SkuRisk, store_stockouts
+from shopsentinel.store.state import AlertRow, PointRow
+
+if TYPE_CHECKING:
+    from shopsentinel.response.loop import ServiceParts
+
+logger = logging.getLogger(__name__)
+RULE = "predict.stockout_72h"
+EVERY_EPISODE = datetime(1970, 1, 1, tzinfo=UTC)  # create_from: a risk is news whenever it is found
+
+
+def stores_with_sales(session: Session, since: datetime) -> list[tuple[str, str]]:
+    query = (select(PointRow.platform, PointRow.store)
+             .where(PointRow.metric == "units_sold", PointRow.ts >= int(since.timestamp())).distinct())
+    return sorted((p, s) for p, s in session.execute(query).all())
+
+
+def _event(platform: str, store: str, risk: SkuRisk, start: datetime) -> AlertEvent:
+    f = risk.forecast
+    when = f"约 {f.median_hours_to_stockout:.0f} 小时后" if f.median_hours_to_stockout is not None else "72 小时内"
+    when_en = f"in about {f.median_hours_to_stockout:.0f} h" if f.median_hours_to_stockout is not None else "within 72 h"
+    where = f"{PLATFORM_NAMES_ZH.get(platform, platform)} {store} SKU {risk.sku}"
+    return AlertEvent(
+        rule=RULE, severity=Severity.WARNING, kind="business", category="stock", platform=platform, store=store,
+        sku=risk.sku, metric="stock", start=start, end=None, value=round(f.probability, 3), expected=f.expected_demand,
+        lower=f.stock,
+        message=(f"【警告】{where}：预计{when}售罄（72 小时内售罄概率 {f.probability:.0%}；现有库存 {f.stock:g}，"
+                 f"在途 {f.in_transit:g}，72 小时预计需求 {f.expected_demand:.0f}，建议安全库存 {f.safety_stock:.0f}）"),
+        message_en=(f"[warning] {platform} {store} SKU {risk.sku}: likely to sell out {when_en} (P = {f.probability:.0%} within "
+                    f"72 h; stock {f.stock:g}, in transit {f.in_transit:g}, expected demand {f.expected_demand:.0f}, "
+                    f"safety stock {f.safety_stock:.0f})"),
+        notify=["库存管理员"],
+    )
+
+
+def _closing(row: AlertRow, now: datetime) -> AlertEvent:
+    return AlertEvent(rule=row.rule, severity=Severity(row.severity), kind=row.kind, category=row.category,
+                      platform=row.platform, store=row.store, sku=row.sku, metric=row.metric, start=row.starts_at,
+                      end=now, message=row.message, message_en=row.message_en)
+
+
+@dataclass
+class PredictiveAlerts:
+    threshold: float = 0.85
+    clear_below: float = 0.5
+    stores_per_tick: int = 25  # bounded work per notification step; an hour's round spans several ticks
+    _hour: datetime | None = None
+    _todo: list[tuple[str, str]] = field(default_factory=list)
+    _manager: AlertManager = field(default_factory=AlertManager)
+
+    def tick(self, service: ServiceParts, now: datetime) -> list[StateChange]:
+        """Judge every selling store once per closed hour, a few stores per call; returns the alert
+        state changes."""
+        hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        changes: list[StateChange] = []
+        with service.sessions() as session:
+            if self._hour is None or hour > self._hour:  # a new hour: a new round over the stores
+                self._hour = hour
+                open_stores = {(p, s) for p, s in session.execute(select(AlertRow.platform, AlertRow.store).where(
+                    AlertRow.rule == RULE, AlertRow.state == "firing")).all()}
+                self._todo = sorted(set(stores_with_sales(session, hour - timedelta(days=1))) | open_stores)
+            batch, self._todo = self._todo[:self.stores_per_tick], self._todo[self.stores_per_tick:]
+            for platform, store in batch:
+                changes += self._judge(session, service, platform, store, hour, now)
+            session.commit()
+        return changes
+
+    def _judge(self, session: Session, service: ServiceParts, platform: str, store: str, hour: datetime,
+               now: datetime) -> list[StateChange]:
+        open_rows = session.scalars(select(AlertRow).where(AlertRow.rule == RULE, AlertRow.state == "firing",
+                                                           AlertRow.platform == platform, AlertRow.store == store)).all()
+        risks = {r.sku: r for r in store_stockouts(session, service.points, platform, store, hour,
+                                                   min_probability=self.clear_below) if r.forecast.stock > 0}
+        events: list[AlertEvent] = []
+        for row in open_rows:
+            still = risks.pop(row.sku, None)
+            events.append(_event(platform, store, still, row.starts_at) if still else _closing(row, hour))
+        events += [_event(platform, store, r, hour) for r in risks.values() if r.forecast.probability >= self.threshold]
+        if not events:
+            return []
+        return self._manager.reconcile(session, platform, store, events, now=now, create_from=EVERY_EPISODE)
+
+
+__all__ = ["RULE", "PredictiveAlerts", "stores_with_sales"]
