@@ -27,6 +27,7 @@ from shopsentinel.sim.platforms import amazon as amazon_fake
 from shopsentinel.sim.platforms import douyin as douyin_fake
 from shopsentinel.sim.platforms import generic as generic_fake
 from shopsentinel.sim.platforms import jd as jd_fake
+from shopsentinel.sim.platforms import kuaishou as kuaishou_fake
 from shopsentinel.sim.platforms import pdd as pdd_fake
 from shopsentinel.sim.platforms import shopify as shopify_fake
 from shopsentinel.sim.platforms import taobao as taobao_fake
@@ -150,6 +151,10 @@ SIM_STORES: dict[str, SimStore] = {
         SimStore("shopify", "America/New_York", shopify_fake.create_app, "", {},
                  {"shop_url": "{url}", "access_token": "shpat_static", "page_size": 20}, traffic=_shopify_traffic,
                  throttle={"bucket_size": 120.0, "restore_rate": 10.0}),
+        SimStore("kuaishou", "Asia/Shanghai", kuaishou_fake.create_app, "", {"calls_per_second": 50.0, "burst": 50.0},
+                 {"app_key": "ks-app", "app_secret": "ks-secret", "sign_secret": "ks-sign-secret",
+                  "refresh_token": "ks-refresh-0", "base_url": "{url}", "page_size": 20},
+                 throttle={"calls_per_second": 5.0, "burst": 5.0}),
         SimStore("generic", "Asia/Shanghai", generic_fake.create_app, "", {"auth": "hmac", "secret": "agg-secret"},
                  {**generic_fake.aggregator_config(auth="hmac"), "base_url": "{url}", "app_secret": "agg-secret",
                   "requests_per_second": 20.0}, traffic=_generic_traffic,

@@ -45,6 +45,7 @@ from shopsentinel.sources.douyin.connector import DouyinConfig, DouyinSource
 from shopsentinel.sources.generic import GenericConfig, GenericSource
 from shopsentinel.sources.jd import mapping as jd_mapping
 from shopsentinel.sources.jd.connector import JdConfig, JdConnector
+from shopsentinel.sources.kuaishou import mapping as kuaishou_mapping
 from shopsentinel.sources.kuaishou.connector import KuaishouConfig, KuaishouSource
 from shopsentinel.sources.pdd import mapping as pdd_mapping
 from shopsentinel.sources.pdd.connector import PddConfig, PddConnector
@@ -126,8 +127,10 @@ PLATFORMS: dict[str, PlatformEntry] = {
         )),
         # any HTTP/JSON aggregator (R1.3): its state table is part of each store's own config
         PlatformEntry("generic", GenericSource, GenericConfig),
-        # 快手小店; its state tables (kuaishou/mapping.py ORDER_STATUS, REFUND_STATUS) are not listed here yet
-        PlatformEntry("kuaishou", KuaishouSource, KuaishouConfig, rotates_tokens=True),
+        PlatformEntry("kuaishou", KuaishouSource, KuaishouConfig, _tables(  # 快手小店
+            ("ORDER_STATUS", kuaishou_mapping.ORDER_STATUS),
+            ("REFUND_STATUS", kuaishou_mapping.REFUND_STATUS),
+        ), rotates_tokens=True),
     )
 }  # fmt: skip
 

@@ -30,7 +30,7 @@ T = datetime(2026, 11, 1, tzinfo=UTC)
 
 def test_every_platform_lists_order_state_tables_mapping_into_standard_states() -> None:
     tables = state_tables()
-    assert set(tables) == {"taobao", "tmall", "jd", "pdd", "douyin", "amazon", "shopify"}
+    assert set(tables) == {"taobao", "tmall", "jd", "pdd", "douyin", "amazon", "shopify", "kuaishou"}
     for platform, named in tables.items():
         assert named, platform
         order_tables = [t for name, t in named.items() if "REFUND" not in name and "AFTER" not in name]

@@ -60,5 +60,5 @@ def test_describe_prints_the_connector_fields_and_unknown_platforms_are_refused(
         assert fields["app_key"] == "sim-app"
         assert fields["base_url"] == fakes[0].root_url + "/api/router"
         assert fields["start"] == "2026-11-03T01:00:00+00:00"
-    with pytest.raises(KeyError, match="kuaishou"), serving_all(platforms=["kuaishou"]):
+    with pytest.raises(KeyError, match="lazada"), serving_all(platforms=["lazada"]):
         pass
