@@ -90,6 +90,7 @@ class Streamer:
     end: datetime
     console: Console
     stop: threading.Event = field(default_factory=threading.Event)
+    stopping: Any = lambda: False  # the server is shutting down: a refused request is then expected, not a failure
     rejected: int = 0
     accepted: int = 0
     error: str = ""
@@ -110,7 +111,8 @@ class Streamer:
                         self.posted_until = closed
                     self.stop.wait(0.1)
         except httpx.HTTPError as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
+            if not (self.stop.is_set() or self.stopping()):
+                self.error = f"{type(exc).__name__}: {exc}"
         finally:
             on_end()
 
@@ -188,6 +190,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     console.print(f"  {dropped} impossible points rejected, {dispatcher.count} notifications from the history")
     server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, log_level="warning"))
     streamer = Streamer(fleet, clock, f"http://{options.host}:{options.port}", origin, end, console)
+    streamer.stopping = lambda: server.should_exit
 
     def stream_ended() -> None:
         """Let the service judge and announce the last hours (queue drained, two more full ticks), then stop.
