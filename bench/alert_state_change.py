@@ -26,28 +26,16 @@ import os
 import platform
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from databases import each_database
+
 TOKEN = "bench-admin-token"
 RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR", Path(__file__).parent / "results")) / "alert_state_change.jsonl"
-PG_HOST = "127.0.0.1"
-
-
-def pg_user() -> str | None:
-    import psycopg
-
-    for user in ("postgres", "root"):
-        try:
-            with psycopg.connect(host=PG_HOST, port=5432, dbname="test", user=user, connect_timeout=2):
-                return user
-        except psycopg.OperationalError:
-            continue
-    return None
 
 
 def fill(sessions: Any, n: int, rng: random.Random) -> list[str]:
@@ -159,26 +147,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
 
-    results = []
-    if args.database in ("sqlite", "both"):
-        tmp = tempfile.mkdtemp(prefix="ss-alerts-")
-        results.append(run("sqlite", f"sqlite:///{tmp}/state.db", args.alerts, args.changes, args.seed))
-    if args.database in ("postgresql", "both"):
-        user = pg_user()
-        if user is None:
-            print(f"PostgreSQL not reachable at {PG_HOST}:5432 (database 'test', user postgres/root): skipped")
-        else:
-            import psycopg
-
-            schema = f"bench_{uuid.uuid4().hex[:12]}"
-            with psycopg.connect(host=PG_HOST, dbname="test", user=user, autocommit=True) as conn:
-                conn.execute(f'CREATE SCHEMA "{schema}"')
-            try:
-                url = f"postgresql+psycopg://{user}@{PG_HOST}:5432/test?options=-csearch_path%3D{schema}"
-                results.append(run("postgresql", url, args.alerts, args.changes, args.seed))
-            finally:
-                with psycopg.connect(host=PG_HOST, dbname="test", user=user, autocommit=True) as conn:
-                    conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    results = [run(database, url, args.alerts, args.changes, args.seed) for database, url in each_database(args.database, "ss-alerts-")]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as fh:
         for result in results:

@@ -32,32 +32,20 @@ import platform
 import random
 import re
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from databases import each_database
+
 TOKEN = "bench-admin-token"
 ADMIN = "bench-admin:bench-password-1"
 RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR", Path(__file__).parent / "results")) / "web_pages.jsonl"
-PG_HOST = "127.0.0.1"
 STORES = 2000
 CHARTED = 20
 PLATFORMS = ("tmall", "jd", "pdd", "douyin")
-
-
-def pg_user() -> str | None:
-    import psycopg
-
-    for user in ("postgres", "root"):
-        try:
-            with psycopg.connect(host=PG_HOST, port=5432, dbname="test", user=user, connect_timeout=2):
-                return user
-        except psycopg.OperationalError:
-            continue
-    return None
 
 
 def fill(service: Any, n: int, rng: random.Random, now: datetime) -> list[str]:
@@ -193,26 +181,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
 
-    results = []
-    if args.database in ("sqlite", "both"):
-        tmp = tempfile.mkdtemp(prefix="ss-web-")
-        results.append(run("sqlite", f"sqlite:///{tmp}/state.db", args.alerts, args.repeat, args.seed))
-    if args.database in ("postgresql", "both"):
-        user = pg_user()
-        if user is None:
-            print(f"PostgreSQL not reachable at {PG_HOST}:5432 (database 'test', user postgres/root): skipped")
-        else:
-            import psycopg
-
-            schema = f"bench_{uuid.uuid4().hex[:12]}"
-            with psycopg.connect(host=PG_HOST, dbname="test", user=user, autocommit=True) as conn:
-                conn.execute(f'CREATE SCHEMA "{schema}"')
-            try:
-                url = f"postgresql+psycopg://{user}@{PG_HOST}:5432/test?options=-csearch_path%3D{schema}"
-                results.append(run("postgresql", url, args.alerts, args.repeat, args.seed))
-            finally:
-                with psycopg.connect(host=PG_HOST, dbname="test", user=user, autocommit=True) as conn:
-                    conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    results = [run(database, url, args.alerts, args.repeat, args.seed) for database, url in each_database(args.database, "ss-web-")]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as fh:
         for result in results:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -90,12 +91,12 @@ class Streamer:
     end: datetime
     console: Console
     stop: threading.Event = field(default_factory=threading.Event)
-    stopping: Any = lambda: False  # the server is shutting down: a refused request is then expected, not a failure
+    stopping: Callable[[], bool] = lambda: False  # the server is shutting down: a refused request is expected then
     rejected: int = 0
     accepted: int = 0
     error: str = ""
 
-    def run(self, on_end: Any) -> None:
+    def run(self, on_end: Callable[[], None]) -> None:
         try:
             with httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
                 while not self.stop.is_set() and self.posted_until < self.end:

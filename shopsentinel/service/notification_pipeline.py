@@ -112,9 +112,9 @@ def _send_group(session: Session, message: GroupMessage, config: RoutingConfig, 
                 links: ActionLinkSigner | None = None) -> int:
     policy = config.severity_policy
     first = message.alerts[0]
-    linked = links is not None and first.state == "firing"
-    ack_url = links.url(first.id, LinkAction.ACK, now=now) if links is not None and linked else None
-    detail_url = links.url(first.id, LinkAction.VIEW, now=now) if links is not None and linked else None
+    ack_url = detail_url = None
+    if links is not None and first.state == "firing":
+        ack_url, detail_url = links.url(first.id, LinkAction.ACK, now=now), links.url(first.id, LinkAction.VIEW, now=now)
     kinds = policy.channels_for(message.severity)
     users = recipients(message.worst_labels(), subs, config.members, policy)
     written = 0

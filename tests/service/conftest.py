@@ -68,11 +68,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 class Api:
-    """Synchronous calls into the ASGI app with a bearer token."""
+    """Synchronous calls into the ASGI app with a bearer token (none: anonymous), keeping the cookies
+    the app sets like a browser would (the alert center's session)."""
 
-    def __init__(self, app: FastAPI, token: str = ADMIN_TOKEN) -> None:
+    def __init__(self, app: FastAPI, token: str | None = ADMIN_TOKEN) -> None:
         self.app = app
         self.token = token
+        self.cookies = httpx.Cookies()
 
     @property
     def service(self) -> Service:
@@ -86,8 +88,11 @@ class Api:
         async def call() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-            async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
-                return await client.request(method, url, **kwargs)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers,
+                                         cookies=self.cookies) as client:
+                response = await client.request(method, url, **kwargs)
+                self.cookies = client.cookies
+                return response
 
         return anyio.run(call)
 

@@ -5,6 +5,7 @@ channel secrets stored encrypted and never returned; every attempt at /api/v1/no
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -44,6 +45,29 @@ def add_robot(api: Any, base_url: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+@contextmanager
+def sms_gateway(api: Any, clock: ManualClock) -> Iterator[FakeAliyun]:
+    """A signature-checking Aliyun SMS fake registered as the ``ops-sms`` channel."""
+    gateway = FakeAliyun({"LTAI5tFakeKeyId": "fake-access-key-secret"}, templates={"SMS_460000001": {"level", "title", "count"}},
+                         sign_names={"店铺预警"}, clock=clock)
+    with run_fake_server(gateway.app) as sms_url:
+        assert api.put("/api/v1/channels", json={
+            "name": "ops-sms", "kind": "aliyun_sms", "medium": "sms",
+            "settings": {"access_key_id": "LTAI5tFakeKeyId", "access_key_secret": "fake-access-key-secret",
+                         "sign_name": "店铺预警", "template_code": "SMS_460000001", "endpoint": sms_url},
+        }).status_code == 200  # fmt: skip
+        yield gateway
+
+
+def traffic_crash(api: Any, clock: ManualClock) -> None:
+    """Five hours of tm-1's visitors, collapsing after the first (one tick per hour)."""
+    for uv in (500, 20, 10, 8, 6):
+        points = [{"ts": f"{clock.now():%Y-%m-%dT%H:%M:%SZ}", "platform": "tmall", "store": "tm-1", "metric": "uv", "value": uv}]
+        api.post("/api/v1/points", json={"points": points})
+        clock.advance(timedelta(hours=1))
+        api.service.tick()
 
 
 def test_traffic_crash_incident_gives_exactly_one_dingtalk_message(api: Any, clock: ManualClock, robot: Any) -> None:
@@ -93,14 +117,7 @@ def test_channel_settings_are_validated_without_echoing_secrets(api: Any) -> Non
 def test_critical_alert_goes_to_im_and_to_the_subscribed_phones_by_sms(api: Any, clock: ManualClock, robot: Any) -> None:
     fake, base_url = robot
     add_robot(api, base_url)
-    gateway = FakeAliyun({"LTAI5tFakeKeyId": "fake-access-key-secret"}, templates={"SMS_460000001": {"level", "title", "count"}},
-                         sign_names={"店铺预警"}, clock=clock)
-    with run_fake_server(gateway.app) as sms_url:
-        assert api.put("/api/v1/channels", json={
-            "name": "ops-sms", "kind": "aliyun_sms", "medium": "sms",
-            "settings": {"access_key_id": "LTAI5tFakeKeyId", "access_key_secret": "fake-access-key-secret",
-                         "sign_name": "店铺预警", "template_code": "SMS_460000001", "endpoint": sms_url},
-        }).status_code == 200  # fmt: skip
+    with sms_gateway(api, clock) as gateway:
         members = {"ops_lead": ["13800000001"], "inventory_manager": ["13800000002"], "director": ["13800000003"]}
         assert api.put("/api/v1/routing", json={"members": members}).status_code == 200
         for sub in ({"role": "ops_lead", "platforms": ["tmall"], "min_severity": "warning"},
@@ -108,11 +125,7 @@ def test_critical_alert_goes_to_im_and_to_the_subscribed_phones_by_sms(api: Any,
                     {"role": "director", "min_severity": "fatal"}):
             assert api.post("/api/v1/subscriptions", json=sub).status_code == 201
         api.put("/api/v1/rules", json={"rules": [_rule("traffic.crash", "uv", 50, "流量骤降")]})
-        for uv in (500, 20, 10, 8, 6):
-            points = [{"ts": f"{clock.now():%Y-%m-%dT%H:%M:%SZ}", "platform": "tmall", "store": "tm-1", "metric": "uv", "value": uv}]
-            api.post("/api/v1/points", json={"points": points})
-            clock.advance(timedelta(hours=1))
-            api.service.tick()
+        traffic_crash(api, clock)
         assert len(fake.received) == 1  # critical → IM ...
         [sms] = gateway.received  # ... and SMS, only to the subscribed 运营负责人
         assert sms.payload["PhoneNumbers"] == "13800000001"
@@ -175,23 +188,12 @@ def test_paging_reaches_people_through_the_user_directory(api: Any, clock: Manua
                     im_ids={}, locale="zh-CN", active=False, password_hash="", created_at=clock.now()),
         ])  # fmt: skip
         session.commit()
-    gateway = FakeAliyun({"LTAI5tFakeKeyId": "fake-access-key-secret"}, templates={"SMS_460000001": {"level", "title", "count"}},
-                         sign_names={"店铺预警"}, clock=clock)
-    with run_fake_server(gateway.app) as sms_url:
-        assert api.put("/api/v1/channels", json={
-            "name": "ops-sms", "kind": "aliyun_sms", "medium": "sms",
-            "settings": {"access_key_id": "LTAI5tFakeKeyId", "access_key_secret": "fake-access-key-secret",
-                         "sign_name": "店铺预警", "template_code": "SMS_460000001", "endpoint": sms_url},
-        }).status_code == 200  # fmt: skip
+    with sms_gateway(api, clock) as gateway:
         # a directory user, an inactive one (left the company) and a bare phone number listed directly
         assert api.put("/api/v1/routing", json={"members": {"ops_lead": ["wang", "li", "13800000001"]}}).status_code == 200
         assert api.post("/api/v1/subscriptions", json={"role": "ops_lead", "min_severity": "warning"}).status_code == 201
         api.put("/api/v1/rules", json={"rules": [_rule("traffic.crash", "uv", 50, "流量骤降")]})
-        for uv in (500, 20, 10, 8, 6):
-            points = [{"ts": f"{clock.now():%Y-%m-%dT%H:%M:%SZ}", "platform": "tmall", "store": "tm-1", "metric": "uv", "value": uv}]
-            api.post("/api/v1/points", json={"points": points})
-            clock.advance(timedelta(hours=1))
-            api.service.tick()
+        traffic_crash(api, clock)
         [sms] = gateway.received
         assert sms.payload["PhoneNumbers"] == "13800000001,13900000009"
 
@@ -207,11 +209,7 @@ def test_signed_links_acknowledge_from_a_phone_and_refuse_tampered_or_expired_to
         "settings": {"access_token": TOKEN, "secret": SECRET, "base_url": base_url, "message_type": "actionCard"},
     }).status_code == 200  # fmt: skip
     api.put("/api/v1/rules", json={"rules": [_rule("traffic.crash", "uv", 50, "流量骤降")]})
-    for uv in (500, 20, 10, 8, 6):
-        points = [{"ts": f"{clock.now():%Y-%m-%dT%H:%M:%SZ}", "platform": "tmall", "store": "tm-1", "metric": "uv", "value": uv}]
-        api.post("/api/v1/points", json={"points": points})
-        clock.advance(timedelta(hours=1))
-        api.service.tick()
+    traffic_crash(api, clock)
     [message] = fake.received
     buttons = message.payload["actionCard"]["btns"]
     ack_url = next(b["actionURL"] for b in buttons if "认领" in b["title"])

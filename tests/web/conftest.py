@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -22,6 +21,7 @@ from shopsentinel.core.clock import ManualClock
 from shopsentinel.service.app import Service, create_app
 from shopsentinel.service.settings import Settings
 from shopsentinel.service.users import UserInput, create_user
+from tests.service.conftest import Api
 from tests.web.fleet import NOW, seed
 
 ADMIN_TOKEN = "web-test-admin-token"
@@ -45,39 +45,11 @@ def make_app(database_url: str, clock: ManualClock, **settings: Any) -> FastAPI:
     return app
 
 
-class Client:
-    """Synchronous requests into the ASGI app that keep cookies like a browser (per client)."""
+class Client(Api):
+    """The service tests' client, anonymous by default, plus the alert center's login and CSRF forms."""
 
     def __init__(self, app: FastAPI, token: str | None = None) -> None:
-        self.app = app
-        self.token = token
-        self.cookies = httpx.Cookies()
-
-    @property
-    def service(self) -> Service:
-        service: Service = self.app.state.service
-        return service
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        async def call() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-            async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers,
-                                         cookies=self.cookies) as client:
-                response = await client.request(method, url, **kwargs)
-                self.cookies = client.cookies
-                return response
-
-        return anyio.run(call)
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
-
-    def put(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PUT", url, **kwargs)
+        super().__init__(app, token)
 
     def csrf(self) -> str:
         return str(self.cookies.get("ss_csrf") or "")

@@ -14,6 +14,7 @@ from html import escape
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from shopsentinel.api.deps import DbSession, Now
 from shopsentinel.core.secrets import load_key
@@ -26,6 +27,7 @@ from shopsentinel.notify.links import (
 )
 from shopsentinel.service import alert_repository as alerts
 from shopsentinel.service.repository import audit
+from shopsentinel.store.state import AlertRow
 
 router = APIRouter(prefix="/actions", tags=["actions"], include_in_schema=False)
 
@@ -56,14 +58,20 @@ def view(token: str = Query(min_length=1, max_length=2000), *, now: Now) -> Resp
     return claim if isinstance(claim, Response) else RedirectResponse(f"/alerts/{claim}", status.HTTP_303_SEE_OTHER)
 
 
-@router.get("/ack")
-def confirm_ack(session: DbSession, token: str = Query(min_length=1, max_length=2000), *, now: Now) -> Response:
+def _acked_alert(session: Session, token: str, now: datetime) -> AlertRow | Response:
+    """The alert an ack token names, or the page saying why not (bad/expired token, no such alert)."""
     claim = _claim(token, LinkAction.ACK, now)
     if isinstance(claim, Response):
         return claim
     row = alerts.get_alert(session, claim)
-    if row is None:
-        return _page("<h1>告警不存在 / No such alert</h1>", status.HTTP_404_NOT_FOUND)
+    return row if row is not None else _page("<h1>告警不存在 / No such alert</h1>", status.HTTP_404_NOT_FOUND)
+
+
+@router.get("/ack")
+def confirm_ack(session: DbSession, token: str = Query(min_length=1, max_length=2000), *, now: Now) -> Response:
+    row = _acked_alert(session, token, now)
+    if isinstance(row, Response):
+        return row
     state = f"<p>已由 {escape(row.acked_by)} 认领 / acknowledged by {escape(row.acked_by)}</p>" if row.acked_by else (
         '<form method="post"><button type="submit">认领 / Acknowledge</button></form>')
     return _page(f"<h1>{escape(row.message or row.rule)}</h1><p>{escape(row.message_en)}</p>{state}")
@@ -71,12 +79,9 @@ def confirm_ack(session: DbSession, token: str = Query(min_length=1, max_length=
 
 @router.post("/ack")
 def acknowledge(session: DbSession, token: str = Query(default="", max_length=2000), *, now: Now) -> Response:
-    claim = _claim(token, LinkAction.ACK, now)
-    if isinstance(claim, Response):
-        return claim
-    row = alerts.get_alert(session, claim)
-    if row is None:
-        return _page("<h1>告警不存在 / No such alert</h1>", status.HTTP_404_NOT_FOUND)
+    row = _acked_alert(session, token, now)
+    if isinstance(row, Response):
+        return row
     if not row.acked_by:
         actor = f"link:{row.id[:12]}"
         alerts.acknowledge(session, row, actor, now)
