@@ -243,7 +243,7 @@ def sim_serve(
 def demo(
     workdir: Annotated[Path, typer.Option(help="Where the demo's database and outputs go")] = Path("demo-out"),
     stores: Annotated[int, typer.Option(help="Simulated stores, spread over every platform")] = 12,
-    hours: Annotated[int, typer.Option(help="Simulated hours to stream after the warm-up; 0 = until Ctrl-C")] = 168,
+    hours: Annotated[int, typer.Option(help="Simulated hours to stream after the warm-up; 0 = until Ctrl-C")] = 72,
     speed: Annotated[float, typer.Option(help="Simulated hours per wall-clock second")] = 1.0,
     host: str = "127.0.0.1",
     port: int = 8000,
