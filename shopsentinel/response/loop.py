@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.secrets import SecretBox, load_key
+from shopsentinel.detect.rules import RulePack
 from shopsentinel.notify.templates import ROOT_CAUSE_NOTES
 from shopsentinel.response.playbooks.runner import PlaybookEngine
 from shopsentinel.response.predictive import PredictiveAlerts
@@ -28,10 +29,17 @@ if NOTES.get not in ROOT_CAUSE_NOTES:
     ROOT_CAUSE_NOTES.append(NOTES.get)
 
 
+class RuleSource(Protocol):
+    def current(self) -> RulePack: ...
+
+
 class ServiceParts(Protocol):
     sessions: sessionmaker[Session]
     points: PointStore
     clock: Clock
+
+    @property
+    def rules(self) -> RuleSource: ...
 
 
 @dataclass
@@ -43,6 +51,7 @@ class ResponseLoop:
     def tick(self, service: ServiceParts, now: datetime | None = None) -> None:
         """Never raises: the notification pipeline runs after it whatever happens here."""
         now = now or service.clock.now()
+        self.playbooks.rules = service.rules.current  # the stock tiers the ERP action reads are the service's own
         try:
             with service.sessions() as session:
                 for alert in alerts_without_note(session, now - RCA_LOOKBACK, RCA_PER_TICK):

@@ -14,9 +14,14 @@
         name: {zh: 低于底价保护, en: Price-floor guard}
         match: {rules: ["price.below_floor"]}
         steps:
-          - {name: 锁定商品, action: lock_item}
+          - {name: 锁定商品, action: lock_item}            # sellable quantity → 0 at the platform, remembered
           - {name: 通知负责人, action: notify, params: {webhook: im}}
           - {name: 恢复原价, action: restore_price, unless_acked_within_minutes: 30, owner: 运营负责人}
+          - {name: 解除锁定, action: unlock_item, unless_acked_within_minutes: 30}  # remembered quantity back
+
+The price-floor guard: lock → notify → if nobody acknowledges within 30 minutes, restore the price
+and unlock. An acknowledgement in time skips both: the item stays locked at quantity 0 (recorded as
+``playbook.lock_item.kept``) until the operator who took over fixes the price and restocks it.
 
 A step may wait for an approval (``approval: true``: someone with the ``owner`` duty approves it),
 wait for an acknowledgement (``unless_acked_within_minutes``: skipped if the alert is acknowledged in

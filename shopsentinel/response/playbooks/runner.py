@@ -5,6 +5,11 @@ Idempotence: a run's key is ``playbook|alert`` (unique), each step's action key 
 committed as ``done`` right after it acted — a second trigger of the same alert, or a second tick,
 does not act again. Every action (and every dry run) is written to the audit log.
 
+Platform locks (``lock_item``): a run that ends with its lock still held — the alert was
+acknowledged in time, so the restore and unlock steps were skipped — keeps the item locked (the
+operator who acknowledged takes over and fixes the price first) and says so in the audit
+(``playbook.lock_item.kept``). A lock held by another run on the same SKU is adopted, not taken again.
+
 Step states: ``pending`` → (``waiting_approval`` | ``waiting``) → ``done`` | ``skipped`` |
 ``retry`` (recoverable failure, tried again with backoff) | ``failed``; a run is ``running``,
 ``done`` or ``failed``.
@@ -25,9 +30,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopsentinel.core.secrets import SecretBox
+from shopsentinel.detect.rules import RulePack, default_rules
 from shopsentinel.response.playbooks.actions import ACTIONS, ActionContext, ActionFailed, FrameLoader
 from shopsentinel.response.playbooks.model import MASK, Playbook, PlaybookDocument, StepSpec, walk_secrets
-from shopsentinel.service.repository import audit
+from shopsentinel.service.repository import audit, latest_rule_pack
 from shopsentinel.store.response_state import PlaybookRow, PlaybookRunRow, PlaybookStepRow, RcaNoteRow
 from shopsentinel.store.state import AlertRow, UserRow
 
@@ -193,10 +199,15 @@ def approve(session: Session, run_id: int, user: str, now: datetime, step_index:
 
 @dataclass
 class PlaybookEngine:
-    """Advances runs; ``transport`` lets tests put the fakes behind httpx (None = the network)."""
+    """Advances runs; ``transport`` lets tests put the fakes behind httpx (None = the network).
+
+    ``rules`` gives the actions the service's active rule pack (``Service.rules.current``); unset,
+    the newest saved pack in the database is used, else the built-in one.
+    """
 
     transport: httpx.AsyncBaseTransport | None = None
     timeout_seconds: float = 10.0
+    rules: Callable[[], RulePack] | None = None
 
     def tick(self, sessions: sessionmaker[Session], box: Callable[[], SecretBox], frames: FrameLoader,
              now: datetime) -> None:
@@ -215,16 +226,30 @@ class PlaybookEngine:
             with sessions() as session:
                 ids = list(session.scalars(select(PlaybookRunRow.id).where(PlaybookRunRow.state == "running")
                                            .order_by(PlaybookRunRow.id)).all())
+            pack: list[RulePack] = []
+
+            def rules() -> RulePack:  # read once per tick, and only when an action asks
+                if not pack:
+                    pack.append(self._rule_pack(sessions))
+                return pack[0]
+
             for run_id in ids:
                 with sessions() as session:
                     try:
-                        await self._advance(session, run_id, document, http, frames, now)
+                        await self._advance(session, run_id, document, http, frames, now, rules)
                     except Exception:  # one broken run must not stop the others
                         logger.exception("playbook run %s failed to advance", run_id)
                         session.rollback()
 
+    def _rule_pack(self, sessions: sessionmaker[Session]) -> RulePack:
+        if self.rules is not None:
+            return self.rules()
+        with sessions() as session:
+            row = latest_rule_pack(session)
+            return RulePack.model_validate(row.body) if row is not None else default_rules()
+
     async def _advance(self, session: Session, run_id: int, document: PlaybookDocument, http: httpx.AsyncClient,
-                       frames: FrameLoader, now: datetime) -> None:
+                       frames: FrameLoader, now: datetime, rules: Callable[[], RulePack] | None = None) -> None:
         run = session.get(PlaybookRunRow, run_id)
         if run is None or run.state != "running":
             return
@@ -255,10 +280,11 @@ class PlaybookEngine:
                     break
             if step.next_attempt_at is not None and now < step.next_attempt_at:
                 break
-            if not await self._act(session, run, step, spec, document, http, frames, note, now):
+            if not await self._act(session, run, step, spec, document, http, frames, note, now, rules):
                 break
         else:
             run.state = "done"
+            self._note_kept_lock(session, run, alert, now)
         run.updated_at = now
         session.commit()
 
@@ -267,14 +293,59 @@ class PlaybookEngine:
             step.result = {**step.result, "overdue": True}
             audit(session, ACTOR, "playbook.overdue", run.alert_id, now, run=run.id, step=step.index, owner=step.owner)
 
+    def _note_kept_lock(self, session: Session, run: PlaybookRunRow, alert: AlertRow | None, now: datetime) -> None:
+        """A run that ends while its platform lock is held leaves the item locked: say so."""
+        shared = dict(run.context.get("shared", {}))
+        lock = shared.get("locked")
+        if run.dry_run or not isinstance(lock, dict) or not lock.get("platform_locked") or lock.get("released") \
+                or lock.get("kept"):
+            return
+        who = alert.acked_by if alert is not None and alert.acked_at is not None else ""
+        reason = (f"acknowledged by {who}: they take over, the item stays locked at the platform (quantity 0) "
+                  f"until they fix the price and restore {lock.get('previous_quantity')}" if who else
+                  "the run ended without an unlock step: the item stays locked at the platform")
+        shared["locked"] = {**lock, "kept": reason}
+        run.context = {**run.context, "shared": shared}
+        audit(session, ACTOR, "playbook.lock_item.kept", run.alert_id, now, run=run.id, sku=lock.get("sku", ""),
+              previous_quantity=lock.get("previous_quantity"), reason=reason)
+
+    def _platform_locks(self, session: Session, run: PlaybookRunRow) -> list[dict[str, Any]]:
+        """Unreleased platform locks other (non-dry) runs hold on this run's SKU, newest first."""
+        alert = run.context["alert"]
+        if not alert.get("sku"):
+            return []
+        rows = session.execute(
+            select(PlaybookStepRow, PlaybookRunRow).join(PlaybookRunRow, PlaybookRunRow.id == PlaybookStepRow.run_id)
+            .where(PlaybookStepRow.action.in_(("lock_item", "unlock_item")), PlaybookStepRow.state == "done",
+                   PlaybookRunRow.id != run.id, PlaybookRunRow.dry_run.is_(False))
+            .order_by(PlaybookRunRow.id.desc()).limit(2000)).all()
+        released = {int(r) for step, _ in rows if step.action == "unlock_item" for r in step.result.get("released_runs", [])}
+        held = []
+        for step, other in rows:
+            lock = other.context.get("shared", {}).get("locked")
+            if (step.action == "lock_item" and isinstance(lock, dict) and lock.get("platform_locked")
+                    and not lock.get("released") and other.id not in released
+                    and (lock.get("platform"), lock.get("store"), lock.get("sku"))
+                    == (alert["platform"], alert["store"], alert["sku"])):
+                held.append({"run": other.id, **lock})
+        return held
+
     async def _act(self, session: Session, run: PlaybookRunRow, step: PlaybookStepRow, spec: StepSpec,
                    document: PlaybookDocument, http: httpx.AsyncClient, frames: FrameLoader, note: RcaNoteRow | None,
-                   now: datetime) -> bool:
+                   now: datetime, rules: Callable[[], RulePack] | None = None) -> bool:
         """Run (or dry-run) one step; True when the run may go on to the next step."""
         shared = dict(run.context.get("shared", {}))
+
+        def checkpoint(partial: dict[str, Any]) -> None:
+            step.result = {**step.result, **partial}
+            session.commit()
+
         ctx = ActionContext(alert=run.context["alert"], run=shared, params=spec.params,
                             integrations=document.integrations, http=http, now=now, action_key=step.action_key,
-                            frames=frames, playbook=run.playbook, rca_text=note.text_zh if note else "")
+                            frames=frames, playbook=run.playbook, rca_text=note.text_zh if note else "",
+                            run_id=run.id, saved=dict(step.result), checkpoint=checkpoint, rules=rules,
+                            platform_locks=self._platform_locks(session, run)
+                            if step.action == "lock_item" and not run.dry_run else [])
         action = ACTIONS[step.action]
         step.attempts += 1
         if run.dry_run:

@@ -1,6 +1,7 @@
 """Fake ERP: in-transit purchase orders per SKU, and purchase suggestions (bearer token).
 
-``GET /api/v1/in-transit?sku=S`` → ``{"sku": S, "in_transit": n, "orders": [...]}``;
+``GET /api/v1/in-transit?sku=S`` → ``{"sku": S, "in_transit": n, "orders": [...]}`` plus
+``lead_days`` (the supplier's replenishment lead time) when the fake was given one for the SKU;
 ``POST /api/v1/purchase-suggestions`` with ``{sku, store, quantity > 0, reason}`` → 201.
 """
 
@@ -12,7 +13,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 
-def create_erp_app(*, token: str, in_transit: dict[str, int] | None = None) -> Starlette:
+def create_erp_app(*, token: str, in_transit: dict[str, int] | None = None,
+                   lead_days: dict[str, float] | None = None) -> Starlette:
     def authorized(request: Request) -> bool:
         return request.headers.get("authorization") == f"Bearer {token}"
 
@@ -24,7 +26,10 @@ def create_erp_app(*, token: str, in_transit: dict[str, int] | None = None) -> S
             return JSONResponse({"error": "sku is required"}, status_code=400)
         quantity = request.app.state.in_transit.get(sku, 0)
         orders = [{"po": f"PO-{sku}", "quantity": quantity, "eta_days": 3}] if quantity else []
-        return JSONResponse({"sku": sku, "in_transit": quantity, "orders": orders})
+        answer: dict[str, object] = {"sku": sku, "in_transit": quantity, "orders": orders}
+        if sku in request.app.state.lead_days:
+            answer["lead_days"] = request.app.state.lead_days[sku]
+        return JSONResponse(answer)
 
     async def suggest(request: Request) -> JSONResponse:
         if not authorized(request):
@@ -39,6 +44,7 @@ def create_erp_app(*, token: str, in_transit: dict[str, int] | None = None) -> S
     app = Starlette(routes=[Route("/api/v1/in-transit", transit, methods=["GET"]),
                             Route("/api/v1/purchase-suggestions", suggest, methods=["POST"])])
     app.state.in_transit = dict(in_transit or {})
+    app.state.lead_days = dict(lead_days or {})
     app.state.suggestions = []
     return app
 

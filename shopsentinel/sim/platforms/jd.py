@@ -6,12 +6,19 @@ and ``orderTotal``; honours ``optional_fields``; answers HTTP 200 with ``error_r
 layer) or ``apiResult.success=false`` (business layer). Error code numbers follow the connector's
 assumptions (:mod:`shopsentinel.sources.jd.client`). Unpaid orders are not served: the real
 ``pop.order.search`` has no unpaid state.
+
+Writes (used by the response playbooks): ``jingdong.price.write.updateSkuJdPrice`` and
+``jingdong.stock.write.updateSkuStock`` ([R] in PLATFORMS.md: name, ``skuId``/``stockNum`` and the
+answer shape are assumptions to confirm in the JOS console) append a new stock snapshot, so the
+change shows in ``searchSkuList`` and the connector's stock stream. Orders carry the buyer's ``pin``
+([R], asked for through ``optional_fields``; see :func:`buyer_pin`, ``buyers`` overrides it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from starlette.applications import Starlette
@@ -54,6 +61,11 @@ class JosError(Exception):
         self.body = {"code": code, "en_desc": en_desc, "zh_desc": zh_desc}
 
 
+def buyer_pin(order_id: str) -> str:
+    """The buyer account (``pin``) this fake gives an order (unless ``buyers`` names one)."""
+    return "jd_" + hashlib.md5(f"jd-buyer-{order_id}".encode()).hexdigest()[:12]
+
+
 def render_order(order: Order) -> Json:
     info: Json = {
         "orderId": order.order_id,
@@ -86,6 +98,7 @@ def create_app(
     refresh_token: str = "refresh-0",
     token_ttl: timedelta = timedelta(hours=24),
     timestamp_tolerance: timedelta = timedelta(minutes=6),
+    buyers: Mapping[str, str] | None = None,
 ) -> Starlette:
     fake = RouterFake.open(app_key=app_key, clock=clock, access_token=access_token, refresh_token=refresh_token,
                            token_ttl=token_ttl, tolerance=timestamp_tolerance, rate_limit=rate_limit)
@@ -123,7 +136,8 @@ def create_app(
         fields = str(business["optional_fields"]).split(",")
         return {"searchorderinfo_result": {
             "apiResult": {"success": True, "numberCode": 10100000, "chineseErrCode": "成功", "englishErrCode": "success"},
-            "orderInfoList": [project(render_order(o), fields) for o in chunk], "orderTotal": total}}  # fmt: skip
+            "orderInfoList": [project({**render_order(o), "pin": (buyers or {}).get(o.order_id) or buyer_pin(o.order_id)},
+                                      fields) for o in chunk], "orderTotal": total}}  # fmt: skip
 
     def sku_list(business: Json) -> Json:
         size, page = int(business.get("page_size", 20)), int(business.get("page", 1))
@@ -151,10 +165,24 @@ def create_app(
         return {"updateskujdprice_result": {"success": True, "resultCode": "0", "skuId": 1000 + index,
                                             "jdPrice": format_money(price)}}
 
+    def update_stock(business: Json) -> Json:
+        """``jingdong.stock.write.updateSkuStock`` [R]: skuId (as listed by searchSkuList) + stockNum ≥ 0."""
+        snaps = sorted(visible(dataset, clock.now()).stock, key=lambda s: s.sku)
+        index = int(business.get("skuId", 0) or 0) - 1000
+        try:
+            quantity = int(business.get("stockNum", ""))
+        except ValueError:
+            raise JosError(codes.CODE_BAD_PARAMETER, "stockNum must be an integer", "库存数格式错误") from None
+        if not 0 <= index < len(snaps) or quantity < 0:
+            return {"updateskustock_result": {"success": False, "resultCode": "2001", "resultMessage": "sku or stockNum invalid"}}
+        dataset.stock.append(StockSnapshot(snaps[index].sku, clock.now(), quantity, snaps[index].price))
+        return {"updateskustock_result": {"success": True, "resultCode": "0", "skuId": 1000 + index, "stockNum": quantity}}
+
     handlers: dict[str, Callable[[Json], Json]] = {
         "jingdong.pop.order.search": order_search,
         "jingdong.sku.read.searchSkuList": sku_list,
         "jingdong.price.write.updateSkuJdPrice": update_price,
+        "jingdong.stock.write.updateSkuStock": update_stock,
     }
 
     def handle(params: dict[str, str]) -> Json:

@@ -5,12 +5,18 @@ the session; throttles with ``code 7`` and "ban will last N more seconds"; pages
 ``page_no``/``page_size`` (``use_has_next`` or ``total_results``); honours ``fields`` and the
 trade ``type`` filter; refuses increment windows over one day; answers HTTP 200 with
 ``error_response`` for every error. ``taobao.top.auth.token.refresh`` rotates tokens.
+
+Writes (used by the response playbooks): ``taobao.item.sku.price.update`` and
+``taobao.item.quantity.update`` (``type`` 1 absolute / 2 delta) append a new stock snapshot, so the
+change shows in ``visible(...)``, the item listings and the connector's stock stream. Trades carry
+``buyer_nick`` / ``buyer_open_uid`` (see :func:`buyer_open_uid`; ``buyers`` overrides them per order).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from itertools import groupby
 
@@ -89,6 +95,16 @@ def render_trade(order: Order) -> Json:
     return trade
 
 
+def buyer_open_uid(order_id: str) -> str:
+    """The buyer's stable open uid this fake gives an order (unless ``buyers`` names one)."""
+    return "AAF" + hashlib.md5(f"tb-buyer-{order_id}".encode()).hexdigest()[:21].upper()
+
+
+def buyer_nick(open_uid: str) -> str:
+    """The masked nick TOP shows today (``t**8``-style): not a usable identifier on its own."""
+    return f"t**{open_uid[-1]}"
+
+
 def _items(stock: list[StockSnapshot]) -> dict[int, list[StockSnapshot]]:
     ordered = sorted(stock, key=lambda s: s.sku)
     return {
@@ -128,8 +144,10 @@ def create_app(
     refresh_token: str = "refresh-0",
     token_ttl: timedelta = timedelta(hours=12),
     timestamp_tolerance: timedelta = timedelta(minutes=10),
+    buyers: Mapping[str, str] | None = None,
 ) -> Starlette:
-    """The app; ``app.state.log`` records calls and ``app.state.credentials`` the live tokens."""
+    """The app; ``app.state.log`` records calls and ``app.state.credentials`` the live tokens.
+    ``buyers`` maps order ids to buyer open uids (default: :func:`buyer_open_uid`)."""
     fake = RouterFake.open(app_key=app_key, clock=clock, access_token=session, refresh_token=refresh_token,
                            token_ttl=token_ttl, tolerance=timestamp_tolerance, rate_limit=rate_limit)
     log, credentials, gate = fake.log, fake.credentials, fake.gate
@@ -163,7 +181,11 @@ def create_app(
             if trade_type(o) in types and between(o.created_at if by_created else (o.updated_at or o.created_at), start, end)
         ]  # fmt: skip
         orders.sort(key=lambda o: (o.created_at if by_created else (o.updated_at or o.created_at), o.order_id), reverse=True)
-        return listing(params, "trades", [render_trade(o) for o in orders], 100)
+        return listing(params, "trades", [{**render_trade(o), **buyer_fields(o)} for o in orders], 100)
+
+    def buyer_fields(order: Order) -> Json:
+        uid = (buyers or {}).get(order.order_id) or buyer_open_uid(order.order_id)
+        return {"buyer_open_uid": uid, "buyer_nick": buyer_nick(uid)}
 
     def refunds(params: dict[str, str]) -> Json:
         start, end = window(params, "start_modified", "end_modified", None)
@@ -217,6 +239,39 @@ def create_app(
         return {"sku": {"sku_id": sku_id, "num_iid": num_iid, "outer_id": current.sku, "price": format_money(price),
                         "modified": format_china_time(clock.now())}}
 
+    def quantity_update(params: dict[str, str]) -> Json:
+        """``taobao.item.quantity.update``: num_iid + (sku_id | outer_id) + quantity, type 1 absolute
+        (≥ 0) or 2 delta (the result cannot drop below 0); a new snapshot carries the quantity."""
+        items = _items(visible(dataset, clock.now()).stock)
+        try:
+            num_iid = int(params["num_iid"])
+            quantity = int(params["quantity"])
+            kind = int(params.get("type", "1") or 1)
+        except (KeyError, ValueError):
+            raise TopError(40, "Missing required arguments", "isv.missing-parameter", "num_iid/quantity") from None
+        if num_iid not in items:
+            raise TopError(15, "Remote service error", "isv.item-not-exist", f"item {num_iid} not found")
+        skus = items[num_iid]
+        if params.get("sku_id"):
+            index = int(params["sku_id"]) - num_iid * 10
+        elif params.get("outer_id"):
+            index = next((i for i, s in enumerate(skus) if s.sku == params["outer_id"]), -1)
+        else:
+            raise TopError(40, "Missing required arguments", "isv.missing-parameter", "sku_id or outer_id")
+        if not 0 <= index < len(skus):
+            raise TopError(15, "Remote service error", "isv.sku-not-exist", "sku not found")
+        if kind not in (1, 2):
+            raise TopError(41, "Invalid arguments", "isv.invalid-parameter", "type must be 1 or 2")
+        current = skus[index]
+        new = quantity if kind == 1 else current.quantity + quantity
+        if new < 0:
+            raise TopError(41, "Invalid arguments", "isv.invalid-parameter", "quantity cannot drop below 0")
+        dataset.stock.append(StockSnapshot(current.sku, clock.now(), new, current.price))
+        modified = format_china_time(clock.now())
+        others = sum(s.quantity for i, s in enumerate(skus) if i != index)
+        return {"item": {"num_iid": num_iid, "num": others + new, "modified": modified,
+                         "skus": [{"sku_id": num_iid * 10 + index, "quantity": new, "modified": modified}]}}
+
     def token_refresh(params: dict[str, str]) -> Json:
         pair = credentials.rotate(params.get("refresh_token", ""))
         if pair is None:
@@ -232,6 +287,7 @@ def create_app(
         "taobao.items.onsale.get": (True, items_onsale),
         "taobao.item.seller.get": (True, item_seller),
         "taobao.item.sku.price.update": (True, sku_price_update),
+        "taobao.item.quantity.update": (True, quantity_update),
         "taobao.top.auth.token.refresh": (False, token_refresh),
     }
 

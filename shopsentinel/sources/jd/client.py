@@ -7,8 +7,8 @@ inside a successful envelope, a business ``apiResult{success: false, numberCode,
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 import httpx
 from pydantic import Field, SecretStr
@@ -27,6 +27,19 @@ CODE_THROTTLED = "61"
 CODE_BAD_PARAMETER = "67"
 AUTH_CODES = {CODE_SIGN_INVALID, CODE_APP_KEY_INVALID, CODE_TOKEN_INVALID}
 _SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s\b|sec|seconds?|秒)", re.IGNORECASE)
+
+
+# jingdong.pop.order.search: every orderState, and the widest date range one query may span.
+ORDER_STATES = "WAIT_SELLER_STOCK_OUT,WAIT_GOODS_RECEIVE_CONFIRM,WAIT_SELLER_DELIVERY,PAUSE,FINISHED_L,TRADE_CANCELED,LOCKED,POP_ORDER_PAUSE"
+MAX_ORDER_RANGE = timedelta(days=30)
+
+
+class JdSkuStock(NamedTuple):
+    """One SKU as the playbooks see it (``find_sku_stock``)."""
+
+    sku_id: int
+    quantity: int
+    price: float
 
 
 class JdConfig(RouterConfig):
@@ -127,3 +140,49 @@ class JdClient(RouterClient):
                                 code=str(result.get("resultCode", "")))
         return result
 
+
+    async def find_sku_stock(self, outer_id: str, *, page_size: int = 50) -> JdSkuStock | None:
+        """The SKU whose merchant code is ``outer_id`` with its stock (``stockNum``) and price."""
+        page = 1
+        while True:
+            body = await self.call("jingdong.sku.read.searchSkuList", {"page": page, "page_size": page_size})
+            result = body.get("page", {})
+            for row in result.get("data", []):
+                if row.get("outerId") == outer_id:
+                    return JdSkuStock(int(row["skuId"]), int(row.get("stockNum") or 0), float(row["jdPrice"]))
+            if page * page_size >= int(result.get("totalItem", 0)):
+                return None
+            page += 1
+
+    async def update_sku_stock(self, sku_id: int, quantity: int) -> dict[str, Any]:
+        """``jingdong.stock.write.updateSkuStock`` ([R] in PLATFORMS.md: the name, ``skuId``/``stockNum``
+        and the ``updateskustock_result{success, resultCode, resultMessage}`` answer are assumptions to
+        confirm in the JOS console): set one SKU's sellable stock; a refusal raises PlatformError."""
+        body = await self.call("jingdong.stock.write.updateSkuStock", {"skuId": sku_id, "stockNum": quantity})
+        result: dict[str, Any] = body.get("updateskustock_result", {})
+        if not result.get("success"):
+            raise PlatformError(f"jd updateSkuStock: {result.get('resultMessage', 'refused')}",
+                                code=str(result.get("resultCode", "")))
+        return result
+
+    async def search_orders(self, start: datetime, end: datetime, fields: str, *, by_created: bool = True,
+                            max_pages: int = 50) -> list[dict[str, Any]]:
+        """``jingdong.pop.order.search`` over ``[start, end]`` in ranges of at most 30 days, every order
+        state; ``fields`` is the ``optional_fields`` list (the buyer account is ``pin`` [R])."""
+        orders: list[dict[str, Any]] = []
+        low = start
+        while low <= end:
+            high = min(low + MAX_ORDER_RANGE, end)
+            for page in range(1, max_pages + 1):
+                body = await self.call("jingdong.pop.order.search", {
+                    "start_date": low, "end_date": high, "date_type": 1 if by_created else 0, "order_state": ORDER_STATES,
+                    "optional_fields": fields, "page": page, "page_size": self.config.page_size})
+                result = body.get("searchorderinfo_result", {})
+                check_api_result("jingdong.pop.order.search", result)
+                orders += result.get("orderInfoList", [])
+                if page * self.config.page_size >= int(result.get("orderTotal", 0)):
+                    break
+            if high >= end:
+                break
+            low = high + timedelta(seconds=1)
+        return orders

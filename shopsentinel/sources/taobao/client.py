@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from pydantic import Field, SecretStr
 
@@ -23,6 +23,15 @@ ALL_TRADE_TYPES: tuple[str, ...] = (
 THROTTLED = "7"
 AUTH_CODES = {"11", "12", "25", "26", "27", "28", "29"}
 _BAN_SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*(?:more\s+)?seconds?", re.IGNORECASE)
+
+
+class TaobaoSkuStock(NamedTuple):
+    """One on-sale SKU as the playbooks see it (``find_sku_stock``)."""
+
+    num_iid: int
+    sku_id: int
+    quantity: int
+    price: float
 
 
 class TaobaoConfig(RouterConfig):
@@ -115,3 +124,41 @@ class TaobaoClient(RouterClient):
         sku: dict[str, Any] = body.get("sku", {})
         return sku
 
+
+    async def find_sku_stock(self, outer_id: str, *, page_size: int = 100) -> TaobaoSkuStock | None:
+        """The on-sale SKU whose merchant code is ``outer_id``, with its sellable quantity and price
+        (same listing as :meth:`find_sku`)."""
+        page = 1
+        while True:
+            body = await self.call("taobao.items.onsale.get", {"fields": "num_iid,skus", "page_no": page,
+                                                                 "page_size": page_size, "use_has_next": "true"})
+            for item in body.get("items", []):
+                for sku in item.get("skus", []):
+                    if sku.get("outer_id") == outer_id:
+                        return TaobaoSkuStock(int(item["num_iid"]), int(sku["sku_id"]), int(sku.get("quantity") or 0),
+                                              float(sku["price"]))
+            if not body.get("has_next"):
+                return None
+            page += 1
+
+    async def update_sku_quantity(self, num_iid: int, sku_id: int, quantity: int) -> dict[str, Any]:
+        """``taobao.item.quantity.update`` with ``type=1`` (absolute, ≥ 0): set one SKU's sellable
+        quantity. Returns the answer's ``item`` (``num_iid, num, modified, skus[...]``)."""
+        body = await self.call("taobao.item.quantity.update",
+                               {"num_iid": num_iid, "sku_id": sku_id, "quantity": quantity, "type": 1})
+        item: dict[str, Any] = body.get("item", {})
+        return item
+
+    async def sold_trades(self, start: datetime, end: datetime, fields: str, *, page_size: int = 100,
+                          max_pages: int = 50) -> list[dict[str, Any]]:
+        """``taobao.trades.sold.get`` (by creation time, every trade type): the trades created in
+        ``[start, end]``, at most ``max_pages`` pages."""
+        trades: list[dict[str, Any]] = []
+        for page in range(1, max_pages + 1):
+            body = await self.call("taobao.trades.sold.get", {
+                "fields": fields, "start_created": start, "end_created": end, "type": ",".join(self.config.trade_types),
+                "page_no": page, "page_size": page_size, "use_has_next": "true"})
+            trades += body.get("trades", [])
+            if not body.get("has_next"):
+                break
+        return trades
