@@ -1,21 +1,25 @@
 """Stock-out forecast calibration on synthetic fleets: of SKUs given P(stock-out within 72 h) ≥ 85%,
 how many really run out? Plus a reliability table by probability bucket and the Brier score.
 
-    .venv/bin/python bench/stockout_calibration.py                   # held-out seeds 21,22,23
-    .venv/bin/python bench/stockout_calibration.py --seeds 11,12 --out /tmp/tune.json   # tuning seeds
+    .venv/bin/python bench/stockout_calibration.py                   # held-out seeds 41–46
+    .venv/bin/python bench/stockout_calibration.py --seeds 11,12,21,22,23 --out /tmp/tune.json   # looked-at seeds
 
 Every six hours from day 28 on (fleets with 0.6 incidents per store-week, for enough stock-outs), each SKU with stock on hand gets a forecast from its own
 history only (units sold, with out-of-stock hours unknown, the calendar's promotions, no in-transit
 data: the generator has none); the outcome is whether its stock reaches zero within the next 72
-hours. Results go to bench/results/stockout_calibration.json.
+hours. The predictive alert's behaviour (raise at ≥ 85%, clear below 50% or on an empty shelf) is
+replayed over the same forecasts and each raised alert scored once. Results go to
+bench/results/stockout_calibration.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,11 +48,14 @@ def _matrix(frame: pl.DataFrame, metric: str, hours: int, start: datetime) -> di
     return out
 
 
-def run_seed(spec: FleetSpec, simulations: int, step: int) -> list[tuple[float, bool]]:
+Forecast = tuple[str, str, int, float, bool]  # store, sku, hour index, P(stock-out ≤ 72 h), ran out within 72 h
+
+
+def run_seed(spec: FleetSpec, simulations: int, step: int) -> list[Forecast]:
     fleet = generate_fleet(spec)
     hours = spec.hours
     zones = dict(fleet.stores.select("store", "timezone").iter_rows())
-    pairs: list[tuple[float, bool]] = []
+    pairs: list[Forecast] = []
     for (platform, store), frame in fleet.metrics.filter(pl.col("sku") != "").partition_by(
             "platform", "store", as_dict=True).items():
         promo = np.zeros(hours, dtype=bool)
@@ -73,13 +80,45 @@ def run_seed(spec: FleetSpec, simulations: int, step: int) -> list[tuple[float, 
                 forecast = stockout_risk(clean[:t], stock=float(now_stock), promo_past=promo[:t],
                                          promo_future=promo[t:t + HORIZON_HOURS], first_hour_of_week=first_how,
                                          simulations=simulations, seed=t)
-                pairs.append((forecast.probability, outcome))
+                pairs.append((store, sku, t, forecast.probability, outcome))
     return pairs
 
 
-def summarize(pairs: list[tuple[float, bool]]) -> dict[str, Any]:
-    p = np.array([x for x, _ in pairs])
-    y = np.array([o for _, o in pairs], dtype=float)
+def alerts(pairs: list[Forecast], raise_at: float = 0.85, clear_below: float = 0.5) -> list[bool]:
+    """What the predictive alert does with these forecasts (``response/predictive.py``): a SKU's alert
+    opens when P ≥ ``raise_at`` and stays open until P < ``clear_below`` or the shelf is empty (no
+    forecast is made for an empty shelf, so a gap in the forecast times). One outcome per opened
+    alert: did the SKU run out within 72 h of the alert?"""
+    by_sku: dict[tuple[str, str], list[Forecast]] = {}
+    for f in pairs:
+        by_sku.setdefault((f[0], f[1]), []).append(f)
+    outcomes = []
+    for series in by_sku.values():
+        series.sort(key=lambda f: f[2])
+        step = min((b[2] - a[2] for a, b in zip(series, series[1:], strict=False)), default=0)
+        is_open, previous = False, None
+        for _, _, t, p, ran_out in series:
+            if is_open and (p < clear_below or (previous is not None and t - previous > step)):
+                is_open = False
+            if not is_open and p >= raise_at:
+                is_open = True
+                outcomes.append(ran_out)
+            previous = t
+    return outcomes
+
+
+def wilson(hits: int, n: int, z: float = 1.96) -> list[float] | None:
+    """95% Wilson interval of a proportion (the figures rest on a few dozen forecasts)."""
+    if not n:
+        return None
+    p = hits / n
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(centre - half, 3), round(centre + half, 3)]
+
+
+def summarize(pairs: list[Forecast]) -> dict[str, Any]:
+    p = np.array([f[3] for f in pairs])
+    y = np.array([f[4] for f in pairs], dtype=float)
     table = []
     for lo, hi in zip(BUCKETS[:-1], BUCKETS[1:], strict=True):
         mask = (p >= lo) & (p < hi)
@@ -91,30 +130,37 @@ def summarize(pairs: list[tuple[float, bool]]) -> dict[str, Any]:
             "brier_base_rate": round(float(np.mean((y.mean() - y) ** 2)), 5),
             "given_85_or_more": int(high.sum()),
             "ran_out_when_85_or_more": round(float(y[high].mean()), 3) if high.any() else None,
+            "ran_out_when_85_or_more_ci95": wilson(int(y[high].sum()), int(high.sum())),
+            "alerts_raised": len(raised := alerts(pairs)),
+            "alerts_ran_out": round(float(np.mean(raised)), 3) if raised else None,
+            "alerts_ran_out_ci95": wilson(int(sum(raised)), len(raised)),
             "reliability": table}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="21,22,23")
+    parser.add_argument("--seeds", default="41,42,43,44,45,46")
     parser.add_argument("--stores", type=int, default=12)
     parser.add_argument("--days", type=int, default=84)
     parser.add_argument("--simulations", type=int, default=500)
     parser.add_argument("--step-hours", type=int, default=6, help="hours between forecast times")
     parser.add_argument("--incident-rate", type=float, default=0.6, help="incidents per store-week (more stock-outs)")
+    parser.add_argument("--jobs", type=int, default=2, help="fleets evaluated in parallel")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/stockout_calibration.json")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     began = time.perf_counter()
     per_seed, everything = {}, []
-    for seed in seeds:
-        spec = FleetSpec(stores=args.stores, days=args.days, seed=seed, incident_rate=args.incident_rate)
-        pairs = run_seed(spec, args.simulations, args.step_hours)
+    specs = [FleetSpec(stores=args.stores, days=args.days, seed=seed, incident_rate=args.incident_rate) for seed in seeds]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(run_seed, specs, [args.simulations] * len(specs), [args.step_hours] * len(specs)))
+    for seed, pairs in zip(seeds, results, strict=True):
         per_seed[str(seed)] = summarize(pairs)
         everything += pairs
         s = per_seed[str(seed)]
         print(f"seed {seed}: {s['forecasts']} forecasts, {s['stock_outs']} stock-outs, brier {s['brier']}, "
-              f"≥85%: {s['given_85_or_more']} given, {s['ran_out_when_85_or_more']} ran out", flush=True)
+              f"≥85%: {s['given_85_or_more']} given, {s['ran_out_when_85_or_more']} ran out; "
+              f"alerts: {s['alerts_raised']} raised, {s['alerts_ran_out']} ran out", flush=True)
     overall = summarize(everything)
     print(pl.DataFrame(overall["reliability"]))
     print(json.dumps({k: v for k, v in overall.items() if k != "reliability"}, ensure_ascii=False))

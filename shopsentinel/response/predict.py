@@ -4,7 +4,9 @@ Demand model (per SKU, hourly): an hour-of-week profile from the last four weeks
 promotions, scaled to the level of the last seven days, times a promotion uplift for future hours
 inside calendar promotions (the SKU's own past promotion uplift when it has one, else
 ``default_uplift``). Uncertainty: each Monte Carlo path draws a level factor (log-normal, with the
-spread of the series' own recent daily level errors) and Poisson hourly sales. A path runs out
+spread of the series' own recent daily level errors), a promotion uplift (log-normal: how well the
+past promotions pin it down, plus how much one promotion differs from the next) and Poisson hourly
+sales. A path runs out
 when cumulative demand reaches stock on hand plus what is in transit and has arrived.
 
 >>> import numpy as np
@@ -32,6 +34,8 @@ LEVEL_SIGMA_FLOOR = 0.08
 DEFAULT_UPLIFT = 2.0
 SIMULATIONS = 2000
 MAX_FACTOR = 20.0  # bounds on the level and promotion factors (a few odd hours must not explode them)
+UPLIFT_SIGMA_BETWEEN = 0.35  # log-scale spread of one promotion's uplift against the SKU's past ones
+UPLIFT_SIGMA_UNSEEN = 0.6  # … and of the default uplift for a SKU that has never been on promotion
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,31 @@ def _level_and_sigma(history: np.ndarray, fitted: np.ndarray, promo_past: np.nda
     return float(np.clip(level, 0.0, MAX_FACTOR)), sigma
 
 
-def promotion_uplift(history: np.ndarray, fitted: np.ndarray, promo_past: np.ndarray | None, default: float) -> float:
+def promotion_uplift(history: np.ndarray, fitted: np.ndarray, promo_past: np.ndarray | None,
+                     default: float) -> tuple[float, float]:
+    """The SKU's own promotion uplift over its profile, and how uncertain it is for the next promotion.
+
+    The spread (log scale) has two parts: how well the past promotion days pin the uplift down
+    (their day-to-day scatter over the square root of their number) and how much one promotion differs
+    from the next (``UPLIFT_SIGMA_BETWEEN``: a 618 is not a 双11). With no past promotion the default
+    uplift is used with the wide ``UPLIFT_SIGMA_UNSEEN``.
+    """
     if promo_past is None:
-        return default
+        return default, UPLIFT_SIGMA_UNSEEN
     seen = promo_past & ~np.isnan(history)
     expected = fitted[seen].sum()
-    return float(np.clip(history[seen].sum() / expected, 1 / MAX_FACTOR, MAX_FACTOR)) if expected > 1 else default
+    if expected <= 1:
+        return default, UPLIFT_SIGMA_UNSEEN
+    uplift = float(np.clip(history[seen].sum() / expected, 1 / MAX_FACTOR, MAX_FACTOR))
+    days = np.flatnonzero(seen) // 24
+    logs = []
+    for day in np.unique(days):
+        hours = np.flatnonzero(seen)[days == day]
+        want = fitted[hours].sum()
+        if want > 0.5:
+            logs.append(math.log(float(np.clip(history[hours].sum() / want, 1 / MAX_FACTOR, MAX_FACTOR))))
+    within = float(np.std(logs)) / math.sqrt(len(logs)) if len(logs) > 1 else UPLIFT_SIGMA_UNSEEN
+    return uplift, math.sqrt(within**2 + UPLIFT_SIGMA_BETWEEN**2)
 
 
 def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tuple[int, float]] = (),
@@ -131,17 +154,21 @@ def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tup
     profile = hour_of_week_profile(history, promo_past, start_how)
     fitted = profile[(np.arange(history.size) + start_how) % WEEK_HOURS]
     level, sigma = _level_and_sigma(history, fitted, promo_past)
-    uplift = promotion_uplift(history, fitted, promo_past, default_uplift)
+    uplift, uplift_sigma = promotion_uplift(history, fitted, promo_past, default_uplift)
     span = max(horizon, lead_hours)
     future_slots = (np.arange(span) + start_how + history.size) % WEEK_HOURS
-    mean = profile[future_slots] * level
+    base = profile[future_slots] * level
+    promo = np.zeros(span, dtype=bool)
     if promo_future is not None:
-        promo = np.zeros(span, dtype=bool)
         promo[: min(span, len(promo_future))] = np.asarray(promo_future, dtype=bool)[:span]
-        mean = np.where(promo, mean * uplift, mean)
+    mean = np.where(promo, base * uplift, base)
     rng = np.random.default_rng(seed)
     factors = np.exp(rng.normal(-sigma**2 / 2, sigma, simulations))
-    demand = rng.poisson(np.outer(factors, mean))
+    rates = np.outer(factors, base)
+    if promo.any():  # each path draws its own uplift for the coming promotion hours
+        uplifts = uplift * np.exp(rng.normal(-uplift_sigma**2 / 2, uplift_sigma, simulations))
+        rates[:, promo] *= np.clip(uplifts, 1 / MAX_FACTOR, MAX_FACTOR)[:, None]
+    demand = rng.poisson(rates)
     cumulative = np.cumsum(demand, axis=1)
     arrivals = np.zeros(span)
     for hours, units in in_transit:
@@ -185,16 +212,17 @@ def daily_forecast(history: np.ndarray, *, first_hour_of_week: int, start: datet
     fitted = profile[(np.arange(history.size) + first_hour_of_week) % WEEK_HOURS]
     level, sigma = _level_and_sigma(history, fitted, promo_past)
     daily_sigma = sigma / 1.5 * math.sqrt(LEVEL_DAYS)  # undo the 72-hour averaging: one day's spread
-    uplift = promotion_uplift(history, fitted, promo_past, default_uplift)
+    uplift, uplift_sigma = promotion_uplift(history, fitted, promo_past, default_uplift)
     hours = days * 24
-    mean = profile[(np.arange(hours) + first_hour_of_week + history.size) % WEEK_HOURS] * level
+    base = profile[(np.arange(hours) + first_hour_of_week + history.size) % WEEK_HOURS] * level
+    promo = np.zeros(hours, dtype=bool)
     if promo_future is not None:
-        promo = np.zeros(hours, dtype=bool)
         promo[: min(hours, len(promo_future))] = np.asarray(promo_future, dtype=bool)[:hours]
-        mean = np.where(promo, mean * uplift, mean)
-    totals = mean.reshape(days, 24).sum(axis=1)
+    totals = np.where(promo, base * uplift, base).reshape(days, 24).sum(axis=1)
     rng = np.random.default_rng(seed)
-    draws = totals * np.exp(rng.normal(-daily_sigma**2 / 2, daily_sigma, (simulations, days)))
+    uplifts = uplift * np.exp(rng.normal(-uplift_sigma**2 / 2, uplift_sigma, (simulations, 1)))
+    paths = (base[None, :] * np.where(promo[None, :], uplifts, 1.0)).reshape(simulations, days, 24).sum(axis=2)
+    draws = paths * np.exp(rng.normal(-daily_sigma**2 / 2, daily_sigma, (simulations, days)))
     lo, hi = np.quantile(draws, [(1 - interval) / 2, (1 + interval) / 2], axis=0)
     return [DailyForecast(f"{start + timedelta(days=d):%Y-%m-%d}", round(float(totals[d]), 2), round(float(lo[d]), 2),
                           round(float(hi[d]), 2)) for d in range(days)]

@@ -35,6 +35,26 @@ def test_probability_falls_with_stock_and_in_transit_and_rises_with_promotions()
     assert stockout_risk(history, stock=daily * 2.7, seed=1).safety_stock > 0
 
 
+def test_a_coming_promotion_is_uncertain_even_when_past_ones_were_steady() -> None:
+    """The SKU tripled its sales in each of two past promotions. Stock for 1.3× the expected promotion
+    demand is not safe: the next promotion may sell more (a 618 is not a 双11), so the risk is real
+    but not certain; without the promotion the same stock is plenty."""
+    history = demand(days=28, rate=2.0, seed=5)
+    promo_past = np.zeros(history.size, dtype=bool)
+    for day in (5, 6, 19, 20):
+        promo_past[day * 24:(day + 1) * 24] = True
+    history[promo_past] *= 3
+    coming = np.ones(72, dtype=bool)
+    steady = stockout_risk(history, stock=0.0, promo_past=promo_past, promo_future=coming, seed=2)
+    stock = steady.expected_demand * 1.3
+    forecast = stockout_risk(history, stock=stock, promo_past=promo_past, promo_future=coming, seed=2)
+    assert 2.6 < forecast.uplift < 3.4
+    assert 0.05 < forecast.probability < 0.5  # Poisson noise alone would make 1.3× nearly safe
+    assert stockout_risk(history, stock=stock, promo_past=promo_past, seed=2).probability < 0.01
+    unseen = stockout_risk(demand(seed=5), stock=stock, promo_future=coming, seed=2)  # never on promotion
+    assert unseen.probability > 0.05
+
+
 def test_what_if_flags_metrics_leaving_their_band() -> None:
     rng = np.random.default_rng(1)
     daily = {"uv": rng.normal(10_000, 300, 28), "paid_orders": rng.normal(500, 20, 28)}
