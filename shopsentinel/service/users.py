@@ -107,9 +107,12 @@ def update_user(session: Session, row: UserRow, user: UserInput) -> UserRow:
     validate(user, creating=False)
     row.display_name = user.display_name or row.display_name
     row.role, row.duties, row.email, row.phone = user.role, list(user.duties), user.email, user.phone
+    revoke = bool(user.password) or (row.active and not user.active)
     row.im_ids, row.locale, row.active = dict(user.im_ids), user.locale, user.active
     if user.password:
         row.password_hash = hash_password(user.password)
+    if revoke:  # a new password or a deactivation ends the user's open web sessions
+        row.session_generation = (row.session_generation or 0) + 1
     session.flush()
     return row
 

@@ -191,6 +191,8 @@ class UserRow(Base):
     im_ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"dingtalk": userid, "wecom": ..., "feishu": ...}
     locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped by logout, a password change or deactivation: web sessions of an older generation are refused.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime]
 
 

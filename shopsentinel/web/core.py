@@ -124,7 +124,7 @@ def current_user(request: Request, web: Annotated[WebState, Depends(web_state)])
         raise LoginRequired()
     with web.service.sessions() as db:
         row = get_user(db, session.user)
-        if row is None or not row.active:
+        if row is None or not row.active or session.generation != (row.session_generation or 0):
             raise LoginRequired()
         lang = request_lang(request, row.locale)
         if lang != row.locale and request.query_params.get("lang") in LOCALES:

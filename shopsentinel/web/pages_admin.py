@@ -63,9 +63,10 @@ def login(request: Request, web: Web, username: Annotated[str, Form(max_length=1
         audit(session, username, "web.login" if row else "web.login_failed", username, now)
         session.commit()
         locale = row.locale if row else None
+        generation = (row.session_generation or 0) if row else 0
     if row is None:
         return _login_page(request, "bad_login", status.HTTP_401_UNAUTHORIZED)
-    cookie_value = web.codec.issue(username, web.now_ts())
+    cookie_value = web.codec.issue(username, web.now_ts(), generation)
     response = redirect(request, safe_path(next))
     response.set_cookie(SESSION_COOKIE, cookie_value, max_age=int(web.codec.idle_seconds), httponly=True, samesite="lax",
                         secure=request.url.scheme == "https", path="/")
@@ -78,8 +79,14 @@ def login(request: Request, web: Web, username: Annotated[str, Form(max_length=1
 
 
 @router.post("/logout")
-def logout(request: Request, user: Viewer, _csrf: Csrf) -> Response:
+def logout(request: Request, user: Viewer, _csrf: Csrf, web: Web) -> Response:
     request.state.session_cookie = None  # do not refresh the session this request ends
+    with web.service.sessions() as session:  # server-side: every cookie of this user issued so far is void
+        row = get_user(session, user.username)
+        if row is not None:
+            row.session_generation = (row.session_generation or 0) + 1
+        audit(session, user.username, "web.logout", user.username, web.service.clock.now())
+        session.commit()
     response = redirect(request, "/login")
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

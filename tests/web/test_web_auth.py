@@ -15,7 +15,7 @@ from sqlalchemy import select
 from shopsentinel.core.clock import ManualClock
 from shopsentinel.service.users import authenticate, hash_password, verify_password
 from shopsentinel.store.state import AuditRow, UserRow
-from shopsentinel.web.sessions import SessionCodec, WebSession
+from shopsentinel.web.sessions import SESSION_COOKIE, SessionCodec, WebSession
 from tests.web.conftest import ADMIN_TOKEN, PASSWORDS, Client
 
 CLI = str(Path(sys.executable).parent / "shopsentinel")
@@ -187,6 +187,30 @@ def test_logout_ends_the_session_and_redirects_stay_on_the_site(client_factory: 
     assert response.status_code == 303 and response.headers["location"] == "/"
     back = client.form("/alerts/bulk", {"action": "ack", "back": "https://evil.example/"})
     assert back.status_code == 303 and back.headers["location"] == "/alerts"
+
+
+def test_logout_revokes_a_copied_session_cookie_on_the_server(client_factory: Any, web_app: FastAPI) -> None:
+    """A cookie copied before logout (another tab, another machine, a leaked header) is refused after
+    it; so are cookies issued before a password change or a deactivation. A fresh login works."""
+    from shopsentinel.service.users import UserInput, get_user, update_user
+
+    client = client_factory("editor")
+    stolen = Client(web_app)
+    stolen.cookies.set(SESSION_COOKIE, client.cookies.get(SESSION_COOKIE) or "")
+    assert stolen.get("/").status_code == 200  # the copy works while the session lives
+    assert client.form("/logout").status_code == 303
+    assert stolen.get("/").status_code == 303  # … and not after the owner logged out
+    again = client_factory("editor")
+    assert again.get("/").status_code == 200
+    with web_app.state.service.sessions() as db:
+        row = get_user(db, "editor")
+        assert row is not None
+        update_user(db, row, UserInput(username="editor", role=row.role, display_name=row.display_name,
+                                       locale=row.locale, active=True, password="a-new-password-123"))
+        db.commit()
+    assert again.get("/").status_code == 303  # a password change ends the open sessions
+    with web_app.state.service.sessions() as db:
+        assert any(a.action == "web.logout" for a in db.query(AuditRow).filter_by(actor="editor"))
 
 
 def test_a_configured_session_secret_lets_another_process_read_the_session(tmp_path: Path, clock: ManualClock) -> None:
