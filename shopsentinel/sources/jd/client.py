@@ -120,16 +120,8 @@ class JdClient(RouterClient):
 
     async def find_sku(self, outer_id: str, *, page_size: int = 50) -> tuple[int, float] | None:
         """``(skuId, jdPrice)`` of the SKU whose merchant code is ``outer_id``."""
-        page = 1
-        while True:
-            body = await self.call("jingdong.sku.read.searchSkuList", {"page": page, "page_size": page_size})
-            result = body.get("page", {})
-            for row in result.get("data", []):
-                if row.get("outerId") == outer_id:
-                    return int(row["skuId"]), float(row["jdPrice"])
-            if page * page_size >= int(result.get("totalItem", 0)):
-                return None
-            page += 1
+        found = await self.find_sku_stock(outer_id, page_size=page_size)
+        return None if found is None else (found.sku_id, found.price)
 
     async def update_sku_price(self, sku_id: int, price: float) -> dict[str, Any]:
         """``jingdong.price.write.updateSkuJdPrice``; a business refusal raises PlatformError."""
@@ -139,7 +131,6 @@ class JdClient(RouterClient):
             raise PlatformError(f"jd updateSkuJdPrice: {result.get('resultMessage', 'refused')}",
                                 code=str(result.get("resultCode", "")))
         return result
-
 
     async def find_sku_stock(self, outer_id: str, *, page_size: int = 50) -> JdSkuStock | None:
         """The SKU whose merchant code is ``outer_id`` with its stock (``stockNum``) and price."""

@@ -105,17 +105,8 @@ class TaobaoClient(RouterClient):
 
     async def find_sku(self, outer_id: str, *, page_size: int = 100) -> tuple[int, int, float] | None:
         """``(num_iid, sku_id, price)`` of the on-sale SKU whose merchant code is ``outer_id``."""
-        page = 1
-        while True:
-            body = await self.call("taobao.items.onsale.get", {"fields": "num_iid,skus", "page_no": page,
-                                                                 "page_size": page_size, "use_has_next": "true"})
-            for item in body.get("items", []):
-                for sku in item.get("skus", []):
-                    if sku.get("outer_id") == outer_id:
-                        return int(item["num_iid"]), int(sku["sku_id"]), float(sku["price"])
-            if not body.get("has_next"):
-                return None
-            page += 1
+        found = await self.find_sku_stock(outer_id, page_size=page_size)
+        return None if found is None else (found.num_iid, found.sku_id, found.price)
 
     async def update_sku_price(self, num_iid: int, sku_id: int, price: float) -> dict[str, Any]:
         """``taobao.item.sku.price.update``: set one SKU's price (yuan, two decimals)."""
@@ -124,10 +115,8 @@ class TaobaoClient(RouterClient):
         sku: dict[str, Any] = body.get("sku", {})
         return sku
 
-
     async def find_sku_stock(self, outer_id: str, *, page_size: int = 100) -> TaobaoSkuStock | None:
-        """The on-sale SKU whose merchant code is ``outer_id``, with its sellable quantity and price
-        (same listing as :meth:`find_sku`)."""
+        """The on-sale SKU whose merchant code is ``outer_id``, with its sellable quantity and price."""
         page = 1
         while True:
             body = await self.call("taobao.items.onsale.get", {"fields": "num_iid,skus", "page_no": page,
