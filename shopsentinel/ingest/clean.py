@@ -106,12 +106,17 @@ def clean(metrics: pl.DataFrame, catalog: Catalog, *, max_findings_per_kind: int
 
 def quarantine_impossible(df: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split off values that cannot be true: negative counts/stock/amounts, out-of-range
-    gauges, and points far outside their series' own recent history. A quarantined point is
-    never history for the next one (two typos in a row are both caught)."""
+    gauges, and points of catalog metrics far outside their series' own recent history. A
+    quarantined point is never history for the next one (two typos in a row are both caught).
+
+    Custom metrics are never "far outside": nothing says what they can be, and a 20× spike of a
+    custom KPI is exactly what the ``auto`` detector is there to report.
+    """
     metric_names = df.get_column("metric").unique().to_list()
     non_negative = [m for m in metric_names if catalog.get(m).non_negative]
+    custom = [m for m in metric_names if catalog.get(m).custom]
     series = ["platform", "store", "sku", "metric"]
-    checked = _check(df.with_columns(pl.lit(False).alias("_bad")), non_negative)
+    checked = _check(df.with_columns(pl.lit(False).alias("_bad")), non_negative, custom)
     # Re-check only the series that had a quarantined point, without it in their history,
     # until nothing changes (a run of typos is caught whole).
     for _ in range(8):
@@ -119,7 +124,7 @@ def quarantine_impossible(df: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFr
         if flagged.height == 0:
             break
         affected = checked.join(flagged, on=series, how="semi").with_columns(pl.col("_reason").is_not_null().alias("_bad"))
-        rechecked = _check(affected, non_negative)
+        rechecked = _check(affected, non_negative, custom)
         if rechecked.get_column("_reason").is_not_null().sum() == affected.get_column("_bad").sum():
             checked = pl.concat([checked.join(flagged, on=series, how="anti"), rechecked])
             break
@@ -129,7 +134,7 @@ def quarantine_impossible(df: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFr
     return good, bad.drop("_recent_max", "_bad")
 
 
-def _check(frame: pl.DataFrame, non_negative: list[str]) -> pl.DataFrame:
+def _check(frame: pl.DataFrame, non_negative: list[str], custom: list[str]) -> pl.DataFrame:
     """Attach each point's "largest value of the previous month" (from daily maxima of the
     previous 30 days, quarantined points left out) and the reason it is impossible, if any."""
     series = ["platform", "store", "sku", "metric"]
@@ -146,11 +151,11 @@ def _check(frame: pl.DataFrame, non_negative: list[str]) -> pl.DataFrame:
     return (
         frame.join(daily, on=[*series, "_day"], how="left")
         .drop("_day")
-        .with_columns(_reason(non_negative).alias("_reason"))
+        .with_columns(_reason(non_negative, custom).alias("_reason"))
     )
 
 
-def _reason(non_negative: list[str]) -> pl.Expr:
+def _reason(non_negative: list[str], custom: list[str]) -> pl.Expr:
     reason: Any = pl.when(pl.col("metric").is_in(non_negative) & (pl.col("value") < 0)).then(
         pl.format("impossible negative value {}", pl.col("value"))
     )
@@ -160,7 +165,7 @@ def _reason(non_negative: list[str]) -> pl.Expr:
         )
     # Only a series with a real past can be "far outside" it: a sparse refund amount whose last
     # month was all zeros has nothing to compare its first refund with.
-    far = (pl.col("_recent_max") > 0) & (pl.col("value").abs() > FAR_OUTSIDE_FACTOR * pl.max_horizontal(pl.col("_recent_max"), pl.lit(1.0)))
+    far = ~pl.col("metric").is_in(custom) & (pl.col("_recent_max") > 0) & (pl.col("value").abs() > FAR_OUTSIDE_FACTOR * pl.max_horizontal(pl.col("_recent_max"), pl.lit(1.0)))
     reason = reason.when(far).then(
         pl.format("{} is more than {}× the largest value of the previous month ({})", pl.col("value"), pl.lit(int(FAR_OUTSIDE_FACTOR)), pl.col("_recent_max"))
     ).otherwise(None)

@@ -130,6 +130,14 @@ def test_far_outside_previous_month_quarantined_and_absent() -> None:
     assert "20" in finding.detail
 
 
+def test_a_custom_metrics_huge_spike_is_kept_for_the_auto_detector() -> None:
+    """Nothing says what a custom KPI can be: its 50× spike is news for ``auto``, not a typo."""
+    rows = _hourly(200, 100.0, metric="tweet_volume")
+    rows[150] = (150, "tweet_volume", 5000.0)
+    out, report = clean(frame(rows), default_catalog())
+    assert report.quarantined == 0 and values_by_hour(out, "tweet_volume")[150] == 5000.0
+
+
 def test_at_most_twenty_times_is_believable() -> None:
     rows = _hourly(200, 100.0)
     rows[150] = (150, "gmv", 1999.0)  # a promotion peak: under 20×
