@@ -17,7 +17,7 @@ import shlex
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shopsentinel.sim.fleet import generate_fleet, write_fleet
-from shopsentinel.sim.fleet_model import FleetSpec
+from shopsentinel.sim.fleet_model import DEFAULT_START, FleetSpec
 from shopsentinel.sim.scoring import QualityReport, score
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,7 +48,8 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, float]:
 
 
 def run_seed(seed: int, args: argparse.Namespace, console: Console) -> tuple[QualityReport, float]:
-    spec = FleetSpec(stores=args.stores, days=args.days, seed=seed)
+    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC) if args.start else DEFAULT_START
+    spec = FleetSpec(stores=args.stores, days=args.days, seed=seed, start=start)
     base = args.workdir / f"seed-{seed}"
     data, labels = base / "data", base / "labels"
     alerts = data / "alerts.jsonl"
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", type=int, default=24)
     parser.add_argument("--days", type=int, default=112)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--start", help="first day of the fleets (UTC date, e.g. 2026-01-05 for 春节 and the March "
+                                        "DST change, 2026-05-01 for 618 and Prime Day); default: 2026-08-01")
     parser.add_argument("--seeds", help="comma-separated seeds to average, e.g. 7,8,9 (overrides --seed)")
     parser.add_argument("--workdir", type=Path, default=REPO / "bench/data/quality")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/quality.json")

@@ -163,7 +163,8 @@ class Rule(BaseModel):
         description="with during_events: expect — the metric is expected this many times its usual "
         "level during events (e.g. 3.0 for traffic in a promotion), instead of muting the rule",
     )
-    event_kinds: list[EventKind] = Field(default_factory=lambda: list[EventKind](["promotion", "maintenance"]))
+    # Every announced kind by default: a 春节 or Christmas lull is as expected as a 双11 peak.
+    event_kinds: list[EventKind] = Field(default_factory=lambda: list[EventKind](["promotion", "holiday", "maintenance"]))
     event_tail: Hours = 0.0
     notify: list[str] = Field(default_factory=list)
     enabled: bool = True
