@@ -5,8 +5,8 @@ how many really run out? Plus a reliability table by probability bucket and the 
     .venv/bin/python bench/stockout_calibration.py --seeds 11,12,21,22,23 --out /tmp/tune.json   # looked-at seeds
 
 Every six hours from day 28 on (fleets with 0.6 incidents per store-week, for enough stock-outs), each SKU with stock on hand gets a forecast from its own
-history only (units sold, with out-of-stock hours unknown, the calendar's promotions, no in-transit
-data: the generator has none); the outcome is whether its stock reaches zero within the next 72
+history only (units sold, with out-of-stock hours unknown, its stock levels for the delivery rhythm,
+the calendar's promotions, no in-transit data: the generator has none); the outcome is whether its stock reaches zero within the next 72
 hours. The predictive alert's behaviour (raise at ≥ 85%, clear below 50% or on an empty shelf) is
 replayed over the same forecasts and each raised alert scored once. Results go to
 bench/results/stockout_calibration.json.
@@ -79,7 +79,7 @@ def run_seed(spec: FleetSpec, simulations: int, step: int) -> list[Forecast]:
                 outcome = bool(np.nanmin(level[t:t + HORIZON_HOURS]) <= 0)
                 forecast = stockout_risk(clean[:t], stock=float(now_stock), promo_past=promo[:t],
                                          promo_future=promo[t:t + HORIZON_HOURS], first_hour_of_week=first_how,
-                                         simulations=simulations, seed=t)
+                                         simulations=simulations, seed=t, stock_history=level[:t])
                 pairs.append((store, sku, t, forecast.probability, outcome))
     return pairs
 

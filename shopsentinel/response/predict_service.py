@@ -84,7 +84,8 @@ def sku_stockout(session: Session, points: PointStore, platform: str, store: str
     """P(stock-out within 72 h) for one SKU; None without sales history or a stock level.
 
     In-transit stock comes from the caller (ERP) or, when present, the ``in_transit`` metric of the
-    SKU (units arriving, assumed to land within a day).
+    SKU (units arriving, assumed to land within a day); without either, the SKU's own delivery rhythm
+    (read from its stock history) counts.
     """
     now = now.replace(minute=0, second=0, microsecond=0)
     start = now - HISTORY
@@ -107,7 +108,7 @@ def sku_stockout(session: Session, points: PointStore, platform: str, store: str
     promo = promotion_mask(session, platform, store, start, hours + HORIZON_HOURS)
     return stockout_risk(sold, stock=float(known[-1]), in_transit=arriving, promo_past=promo[:hours],
                          promo_future=promo[hours:], first_hour_of_week=clock.hour_of_week(start),
-                         service_level=service_level, seed=int(now.timestamp()) // 3600)
+                         service_level=service_level, seed=int(now.timestamp()) // 3600, stock_history=stock[:hours])
 
 
 def store_stockouts(session: Session, points: PointStore, platform: str, store: str, now: datetime,

@@ -55,6 +55,39 @@ def test_a_coming_promotion_is_uncertain_even_when_past_ones_were_steady() -> No
     assert unseen.probability > 0.05
 
 
+def just_in_time(days: int = 28, stop_after: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A shop that keeps about a day and a half on the shelf and receives every morning at 06:00
+    (until ``stop_after`` hours, when the supplier stops delivering)."""
+    sold = demand(days=days, seed=7)
+    stock = np.empty(sold.size)
+    level = 80.0
+    daily = sold.sum() / days
+    for t in range(sold.size):
+        if t % 24 == 6 and (stop_after is None or t < stop_after):
+            level += daily
+        sold[t] = min(sold[t], level)  # an empty shelf sells nothing
+        level -= sold[t]
+        stock[t] = level
+    return sold, stock
+
+
+def test_a_daily_delivery_rhythm_is_not_a_stockout_but_a_broken_one_is() -> None:
+    sold, stock = just_in_time()
+    now_stock = float(stock[-1])
+    assert now_stock < sold.sum() / 28 * 2  # under two days on the shelf, all the time
+    blind = stockout_risk(sold, stock=now_stock, seed=4)
+    seen = stockout_risk(sold, stock=now_stock, stock_history=stock, seed=4)
+    assert blind.probability > 0.9 and blind.restock_chance == 0.0
+    assert seen.probability < 0.2 and seen.restock_chance > 0.8
+    # The supplier stopped three days ago: the rhythm is broken, nothing is assumed to come.
+    sold, stock = just_in_time(stop_after=25 * 24)
+    late = stockout_risk(sold, stock=max(float(stock[-1]), 20.0), stock_history=stock, seed=4)
+    assert late.restock_chance == 0.0 and late.probability > 0.9
+    # Known in-transit deliveries (ERP) replace the rhythm.
+    told = stockout_risk(sold, stock=now_stock, stock_history=stock, in_transit=[(30, 1.0)], seed=4)
+    assert told.restock_chance == 0.0
+
+
 def test_what_if_flags_metrics_leaving_their_band() -> None:
     rng = np.random.default_rng(1)
     daily = {"uv": rng.normal(10_000, 300, 28), "paid_orders": rng.normal(500, 20, 28)}
