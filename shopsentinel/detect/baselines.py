@@ -91,25 +91,50 @@ def seasonal_history(
 
     clocks, column_clock = _distinct_clocks(offsets)
 
-    def lagged(k: int) -> np.ndarray:
+    def indices(k: int) -> np.ndarray:
         lag = k * period_hours
-        per_clock = np.stack([lag_indices(clock[:, None], lag)[:, 0] for clock in clocks], axis=1)
-        return gather(values, per_clock[:, column_clock], exclude, lag_hours=lag)
+        per_clock = np.stack([_clock_lag(clock, lag) for clock in clocks], axis=1)
+        return per_clock[:, column_clock]
 
-    stack = np.stack([lagged(k) for k in range(1, count + 1)])
-    # Older periods fill the slots of excluded ones, most recent first.
+    stack = np.stack([gather(values, indices(k), exclude, lag_hours=k * period_hours) for k in range(1, count + 1)])
+    # Older periods fill the slots of excluded ones, most recent first. Only the points that still
+    # miss a slot are looked at again: after an event that is a few rows, not the whole panel.
+    missing = np.isnan(stack)
+    t_idx, s_idx = np.nonzero(missing.any(axis=0))
+    cols = np.arange(values.shape[1])
     for k in range(count + 1, search + 1):
-        missing = np.isnan(stack)
-        if not missing.any():
+        if t_idx.size == 0:
             break
-        older = lagged(k)
-        usable = missing.any(axis=0) & ~np.isnan(older)
+        src = indices(k)[t_idx, s_idx]
+        safe = np.clip(src, 0, None)
+        older = np.where(src < 0, np.nan, values[safe, cols[s_idx]])
+        if exclude is not None:
+            older = np.where(exclude[safe, cols[s_idx]], np.nan, older)
+        usable = ~np.isnan(older)
         if not usable.any():
             continue
-        slot = np.argmax(missing, axis=0)
-        t_idx, s_idx = np.nonzero(usable)
-        stack[slot[t_idx, s_idx], t_idx, s_idx] = older[t_idx, s_idx]
+        t_use, s_use = t_idx[usable], s_idx[usable]
+        slot = np.argmax(missing[:, t_use, s_use], axis=0)
+        stack[slot, t_use, s_use] = older[usable]
+        missing[slot, t_use, s_use] = False
+        still = missing[:, t_idx, s_idx].any(axis=0)
+        t_idx, s_idx = t_idx[still], s_idx[still]
     return stack
+
+
+_LAG_CACHE: dict[tuple[bytes, int], np.ndarray] = {}
+
+
+def _clock_lag(clock: np.ndarray, lag: int) -> np.ndarray:
+    """:func:`lag_indices` of one clock (a store zone's offsets), remembered: every rule of a panel
+    asks for the same few lags of the same few zones."""
+    key = (clock.tobytes(), lag)
+    found = _LAG_CACHE.get(key)
+    if found is None:
+        if len(_LAG_CACHE) > 4096:
+            _LAG_CACHE.clear()
+        found = _LAG_CACHE[key] = lag_indices(clock[:, None], lag)[:, 0]
+    return found
 
 
 def _distinct_clocks(offsets: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
