@@ -40,9 +40,9 @@ DECIDE_POINTS = 100  # points seen before choosing the log-like scale
 
 
 @dataclass
-class AutoResult:
-    times: np.ndarray  # datetime64[s]
-    values: np.ndarray
+class _Judged:
+    """Expected value, band and decisions on the regular grid."""
+
     expected: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
@@ -50,6 +50,12 @@ class AutoResult:
     clear: np.ndarray
     known: np.ndarray
     period: int
+
+
+@dataclass
+class AutoResult(_Judged):
+    times: np.ndarray  # datetime64[s]
+    values: np.ndarray
     step_seconds: int
 
 
@@ -230,15 +236,6 @@ def _stuck(x: np.ndarray, warm: int, sensitivity: float) -> np.ndarray:
     return out
 
 
-@dataclass
-class _Judged:
-    expected: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    fire: np.ndarray
-    clear: np.ndarray
-    known: np.ndarray
-    period: int
 
 
 def _judge(x: np.ndarray, step: int, warm: int, refit_every: int, sensitivity: float, logged: bool) -> _Judged:
@@ -333,7 +330,8 @@ def auto_detect(times: np.ndarray, values: np.ndarray, *, sensitivity: float = 1
         for name in ("fire", "clear", "known"):
             setattr(out, name, np.where(later, getattr(logged, name), getattr(out, name)))
         out.period = logged.period
-    return AutoResult(grid_times, x, out.expected, out.lower, out.upper, out.fire, out.clear, out.known, out.period, step)
+    return AutoResult(out.expected, out.lower, out.upper, out.fire, out.clear, out.known, out.period, times=grid_times,
+                      values=x, step_seconds=step)
 
 
 def custom_metric_alerts(frame: pl.DataFrame, stores: list[StoreInfo], calendar: list[CalendarEvent], *, sensitivity: float = 1.0) -> list[AlertEvent]:
