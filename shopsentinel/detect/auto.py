@@ -236,8 +236,6 @@ def _stuck(x: np.ndarray, warm: int, sensitivity: float) -> np.ndarray:
     return out
 
 
-
-
 def _judge(x: np.ndarray, step: int, warm: int, refit_every: int, sensitivity: float, logged: bool) -> _Judged:
     """Expected value, band and firing of every grid point of ``x`` (already on its scale)."""
     n = len(x)
