@@ -49,7 +49,7 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, float]:
 
 def run_seed(seed: int, args: argparse.Namespace, console: Console) -> tuple[QualityReport, float]:
     start = datetime.fromisoformat(args.start).replace(tzinfo=UTC) if args.start else DEFAULT_START
-    spec = FleetSpec(stores=args.stores, days=args.days, seed=seed, start=start)
+    spec = FleetSpec(stores=args.stores, days=args.days, seed=seed, start=start, incident_rate=args.incident_rate)
     base = args.workdir / f"seed-{seed}"
     data, labels = base / "data", base / "labels"
     alerts = data / "alerts.jsonl"
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--start", help="first day of the fleets (UTC date, e.g. 2026-01-05 for 春节 and the March "
                                         "DST change, 2026-05-01 for 618 and Prime Day); default: 2026-08-01")
+    parser.add_argument("--incident-rate", type=float, default=FleetSpec.incident_rate,
+                        help="labelled incidents per store-week (default 0.19)")
     parser.add_argument("--seeds", help="comma-separated seeds to average, e.g. 7,8,9 (overrides --seed)")
     parser.add_argument("--workdir", type=Path, default=REPO / "bench/data/quality")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/quality.json")
