@@ -146,12 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-hours", type=int, default=6, help="hours between forecast times")
     parser.add_argument("--incident-rate", type=float, default=0.6, help="incidents per store-week (more stock-outs)")
     parser.add_argument("--jobs", type=int, default=2, help="fleets evaluated in parallel")
+    parser.add_argument("--late-delivery-rate", type=float, default=0.0,
+                        help="share of purchase orders that land late (supplier lateness; 0 = never)")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/stockout_calibration.json")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     began = time.perf_counter()
     per_seed, everything = {}, []
-    specs = [FleetSpec(stores=args.stores, days=args.days, seed=seed, incident_rate=args.incident_rate) for seed in seeds]
+    specs = [FleetSpec(stores=args.stores, days=args.days, seed=seed, incident_rate=args.incident_rate,
+                       late_delivery_rate=args.late_delivery_rate) for seed in seeds]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(run_seed, specs, [args.simulations] * len(specs), [args.step_hours] * len(specs)))
     for seed, pairs in zip(seeds, results, strict=True):
@@ -167,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"spec": {"seeds": seeds, "stores": args.stores, "days": args.days,
                                              "simulations": args.simulations,
-                                             "step_hours": args.step_hours, "incident_rate": args.incident_rate},
+                                             "step_hours": args.step_hours, "incident_rate": args.incident_rate,
+                                             "late_delivery_rate": args.late_delivery_rate},
                                     "seconds": round(time.perf_counter() - began, 1), "overall": overall,
                                     "per_seed": per_seed}, indent=2, ensure_ascii=False))
     print(f"wrote {args.out} in {time.perf_counter() - began:.0f}s")

@@ -75,6 +75,9 @@ class FleetSpec:
     impossible_values: bool = True
     level_shifts: bool = True
     price_changes: bool = True
+    # Share of purchase orders that land late (a realism switch for the stock-out forecast's
+    # calibration; off by default because the detection scorer has no label for near misses).
+    late_delivery_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.stores < 1 or self.days < 7:

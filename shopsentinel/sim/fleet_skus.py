@@ -15,6 +15,7 @@ import numpy as np
 from shopsentinel.sim.fleet_model import FleetSpec, StoreProfile, TrapLabel
 from shopsentinel.sim.fleet_plan import PlannedIncident, Timeline, draw_magnitude, place_trap
 from shopsentinel.sim.fleet_stock import (
+    Lateness,
     StockPolicy,
     SupplyDisruption,
     receiving_boundary,
@@ -137,7 +138,9 @@ def sku_metrics(spec: FleetSpec, store: StoreProfile, setup: SkuSetup, policies:
         if plan is not None:
             demand = plan.demand
             disruption = SupplyDisruption(plan.start, plan.zero_hours, plan.extra_demand)
-        path = simulate_stock(demand, expected, policies[k], disruption)
+        lateness = (Lateness(spec.late_delivery_rate, seed=int(rng.integers(2**31)))
+                    if spec.late_delivery_rate > 0 and plan is None else None)
+        path = simulate_stock(demand, expected, policies[k], disruption, lateness)
         if error is not None:
             price = price.copy()
             price[error.start:error.end] *= error.magnitude

@@ -41,6 +41,25 @@ class SupplyDisruption:
 
 
 @dataclass(frozen=True)
+class Lateness:
+    """Suppliers deliver late now and then: each purchase order is late with probability ``rate``,
+    by a log-normal number of days (median ``median_days``), landing at the next receiving slot.
+    The planner does not know: it keeps counting on the promised date (so a late order is not
+    replaced by a rush order), which is how a shelf runs low — and sometimes empty — for no other
+    reason than a late truck."""
+
+    rate: float
+    seed: int
+    median_days: float = 2.0
+    sigma: float = 0.8
+
+    def delay_hours(self, rng: np.random.Generator) -> int:
+        if rng.random() >= self.rate:
+            return 0
+        return int(round(24 * self.median_days * math.exp(rng.normal(0.0, self.sigma))))
+
+
+@dataclass(frozen=True)
 class StockPath:
     stock: np.ndarray  # end-of-hour stock, int64
     sold: np.ndarray  # units actually sold each hour (demand capped by stock), int64
@@ -62,7 +81,7 @@ def _expected_units(expected_cum: np.ndarray, at: int, days: float) -> float:
 
 
 def simulate_stock(demand: np.ndarray, expected: np.ndarray, policy: StockPolicy,
-                   disruption: SupplyDisruption | None = None) -> StockPath:
+                   disruption: SupplyDisruption | None = None, lateness: Lateness | None = None) -> StockPath:
     """Run the inventory over the whole horizon with a daily receive-then-reorder cycle.
 
     Besides the regular order-up-to policy the planner expedites (next-day delivery) when stock
@@ -73,7 +92,9 @@ def simulate_stock(demand: np.ndarray, expected: np.ndarray, policy: StockPolicy
     sold = np.empty(hours, dtype=np.int64)
     boundaries = sorted({0, *range(policy.receiving_hour, hours, 24), hours})
     on_hand = int(policy.initial_stock)
-    pending: dict[int, int] = {}
+    pending: dict[int, int] = {}  # the planner's view: units promised per arrival hour
+    shipments: dict[int, list[tuple[int, int]]] = {}  # real arrival hour -> (promised hour, units)
+    late_rng = np.random.default_rng(lateness.seed) if lateness is not None and lateness.rate > 0 else None
     deliveries: list[tuple[int, int]] = []
     expected_cum = np.concatenate(([0.0], np.cumsum(expected)))
     emptied_at: int | None = None
@@ -82,18 +103,32 @@ def simulate_stock(demand: np.ndarray, expected: np.ndarray, policy: StockPolicy
     for first, last in zip(boundaries[:-1], boundaries[1:], strict=True):
         active = disruption is not None and restored_at is None and disruption.start < last
         blocked = active and disruption is not None and disruption.start <= first
-        arriving = pending.pop(first, 0)
+        if late_rng is None:
+            arriving = pending.pop(first, 0)
+        else:
+            arriving = 0
+            for promised, units in shipments.pop(first, []):
+                arriving += units
+                left = pending.get(promised, 0) - units
+                if left > 0:
+                    pending[promised] = left
+                else:
+                    pending.pop(promised, None)
         if arriving and not blocked:
             on_hand += arriving
             deliveries.append((first, arriving))
         if restore_due is not None and first >= restore_due and restored_at is None:
             pending, restored_at, blocked, active = {}, first, False, False
+            shipments = {}
             needed = _expected_units(expected_cum, first, policy.target_days)
             quantity = policy.case_pack * max(1, math.ceil(needed / policy.case_pack))
             on_hand += quantity
             deliveries.append((first, quantity))
         if not blocked and first > 0:
-            _reorder(policy, expected_cum, pending, on_hand, first, hours)
+            for promised, units in _reorder(policy, expected_cum, pending, on_hand, first, hours):
+                if late_rng is not None and lateness is not None:
+                    actual = receiving_boundary(policy, promised + lateness.delay_hours(late_rng))
+                    shipments.setdefault(actual, []).append((promised, units))
         wanted_hourly = demand[first:last]
         if active and disruption is not None and disruption.extra_demand is not None:
             wanted_hourly = wanted_hourly + disruption.extra_demand[first:last]
@@ -111,8 +146,10 @@ def simulate_stock(demand: np.ndarray, expected: np.ndarray, policy: StockPolicy
 
 
 def _reorder(policy: StockPolicy, expected_cum: np.ndarray, pending: dict[int, int], on_hand: int,
-             now: int, hours: int) -> None:
-    """The daily planning step: a regular order-up-to purchase, or an expedited one in a pinch."""
+             now: int, hours: int) -> list[tuple[int, int]]:
+    """The daily planning step: a regular order-up-to purchase, or an expedited one in a pinch.
+    Returns the orders placed, as (promised arrival hour, units)."""
+    placed: list[tuple[int, int]] = []
     arrival = now + policy.lead_days * 24
     incoming = sum(q for t, q in pending.items() if t <= arrival)
     projected = on_hand + incoming - _expected_units(expected_cum, now, policy.lead_days)
@@ -121,11 +158,16 @@ def _reorder(policy: StockPolicy, expected_cum: np.ndarray, pending: dict[int, i
     safety = max(_expected_units(expected_cum, arrival, policy.safety_days) + noise, policy.min_units)
     if projected < safety and arrival < hours:
         shortfall = _expected_units(expected_cum, arrival, policy.target_days) + noise - projected
-        pending[arrival] = pending.get(arrival, 0) + policy.case_pack * max(1, math.ceil(shortfall / policy.case_pack))
+        units = policy.case_pack * max(1, math.ceil(shortfall / policy.case_pack))
+        pending[arrival] = pending.get(arrival, 0) + units
+        placed.append((arrival, units))
     soon = sum(q for t, q in pending.items() if t <= now + 48)
     if on_hand + soon < _expected_units(expected_cum, now, 2.0) and now + 24 < hours:
         rush = _expected_units(expected_cum, now + 24, policy.safety_days)
-        pending[now + 24] = pending.get(now + 24, 0) + policy.case_pack * max(1, math.ceil(rush / policy.case_pack))
+        units = policy.case_pack * max(1, math.ceil(rush / policy.case_pack))
+        pending[now + 24] = pending.get(now + 24, 0) + units
+        placed.append((now + 24, units))
+    return placed
 
 
 def receiving_boundary(policy: StockPolicy, at_or_after: int) -> int:

@@ -257,3 +257,25 @@ def test_metrics_are_mutually_consistent(clean_metrics: pl.DataFrame, fleet: Fle
     assert 5 <= wide["cs_response_seconds"].median() <= 120
     stale = wide["logistics_stale_orders"]
     assert stale.median() <= 15 and stale.max() > 3 * max(stale.median(), 1)
+
+
+def test_late_deliveries_land_later_than_promised_and_only_when_asked() -> None:
+    """The supplier-lateness switch: off, a SKU's stock path is the planner's exact plan; on, some
+    orders land days after their promised slot, the shelf runs lower, and the same seed gives the
+    same path again."""
+    from shopsentinel.sim.fleet_stock import Lateness, StockPolicy, simulate_stock
+
+    rng = np.random.default_rng(4)
+    hours = 120 * 24
+    expected = np.full(hours, 3.0)
+    demand = rng.poisson(expected)
+    policy = StockPolicy(lead_days=4, safety_days=6, target_days=20, case_pack=12, receiving_hour=2, initial_stock=200)
+    on_time = simulate_stock(demand, expected, policy)
+    assert simulate_stock(demand, expected, policy, lateness=Lateness(0.0, seed=1)).deliveries == on_time.deliveries
+    late = simulate_stock(demand, expected, policy, lateness=Lateness(0.5, seed=1, median_days=4))
+    again = simulate_stock(demand, expected, policy, lateness=Lateness(0.5, seed=1, median_days=4))
+    assert late.deliveries == again.deliveries and late.deliveries != on_time.deliveries
+    assert all(t % 24 == policy.receiving_hour for t, _ in late.deliveries)  # still at a receiving slot
+    settled = slice(10 * 24, None)  # after the first delivery (the opening stock is its own dip)
+    assert late.stock[settled].min() < on_time.stock[settled].min()  # a late truck eats into the safety stock
+    assert (late.sold <= demand).all() and (late.stock >= 0).all()
