@@ -5,11 +5,8 @@ used for dry runs, which records what would be done and calls nothing. Failures 
 :class:`ActionFailed` saying whether trying again later can help (timeouts, 429, 5xx) or not
 (bad credentials, a refused payload); the runner retries only the first kind.
 
-Platform writes (``lock_item``, ``unlock_item``, ``restore_price``) and reads (``crm_tag``) go
-through the Taobao/JD router clients against the store's ``integrations.platforms`` entry.
-``lock_item`` sets the SKU's sellable quantity to 0 and remembers the quantity it replaced
-(checkpointed on the step before the platform is called, so a retry of the same action key never
-remembers 0); ``unlock_item`` puts that quantity back.
+The actions that call the store's platform API (``lock_item``, ``unlock_item``, ``crm_tag``,
+``restore_price``) live in :mod:`~shopsentinel.response.playbooks.platform_actions`.
 
 Outbound webhooks are signed: ``X-ShopSentinel-Signature: sha256=HMAC(secret, "{ts}.{body}")`` with
 ``X-ShopSentinel-Timestamp`` and an ``Idempotency-Key`` (the step's action key).
@@ -20,26 +17,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import polars as pl
 
-from shopsentinel.core.clock import ManualClock
-from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
 from shopsentinel.detect.rules import RulePack
-from shopsentinel.response.playbooks.model import Integrations, PlatformApiConfig, WebhookConfig
+from shopsentinel.response.playbooks.model import Integrations, WebhookConfig
 
-if TYPE_CHECKING:
-    from shopsentinel.sources.jd.client import JdClient
-    from shopsentinel.sources.taobao.client import TaobaoClient
-
-logger = logging.getLogger(__name__)
 FrameLoader = Callable[[str, str, datetime, datetime], pl.DataFrame]
 
 
@@ -144,181 +133,17 @@ def _title(ctx: ActionContext) -> tuple[str, str]:
     return zh, a.get("message") or zh
 
 
-def _event_payload(ctx: ActionContext, event: str, **extra: Any) -> dict[str, Any]:
+def event_payload(ctx: ActionContext, event: str, **extra: Any) -> dict[str, Any]:
     title, message = _title(ctx)
     return {"event": event, "title": title, "message": message, "root_cause": ctx.rca_text,
             "alert": ctx.alert, "playbook": ctx.playbook, **extra}
 
 
-# --- platform clients -------------------------------------------------------------------------
-
-def _platform_or_none(ctx: ActionContext) -> PlatformApiConfig | None:
-    config = ctx.integrations.platforms.get(ctx.alert["platform"])
-    if config is None or (config.stores and ctx.alert["store"] not in config.stores):
-        return None
-    return config
-
-
-def _platform(ctx: ActionContext) -> PlatformApiConfig:
-    config = _platform_or_none(ctx)
-    if config is None:
-        raise ActionFailed(f"no platform API configured for {ctx.alert['platform']}/{ctx.alert['store']}", recoverable=False)
-    return config
-
-
-def _taobao(ctx: ActionContext, config: PlatformApiConfig) -> TaobaoClient:
-    from shopsentinel.sources.taobao.client import TaobaoClient, TaobaoConfig
-
-    return TaobaoClient(TaobaoConfig(store=ctx.alert["store"], start=ctx.now, base_url=config.base_url,
-                                     app_key=config.app_key, app_secret=config.app_secret,
-                                     access_token=config.access_token), clock=ManualClock(ctx.now), http=ctx.http)
-
-
-def _jd(ctx: ActionContext, config: PlatformApiConfig) -> JdClient:
-    from shopsentinel.sources.jd.client import JdClient, JdConfig
-
-    return JdClient(JdConfig(store=ctx.alert["store"], start=ctx.now, base_url=config.base_url, app_key=config.app_key,
-                             app_secret=config.app_secret, access_token=config.access_token),
-                    clock=ManualClock(ctx.now), http=ctx.http)
-
-
-def _platform_failure(exc: SourceError) -> ActionFailed:
-    if isinstance(exc, ThrottledError):
-        return ActionFailed(str(exc), recoverable=True)
-    if isinstance(exc, AuthError):
-        return ActionFailed(str(exc), recoverable=False)
-    recoverable = isinstance(exc, PlatformError) and ("transport error" in str(exc) or "HTTP 5" in str(exc))
-    return ActionFailed(str(exc), recoverable=recoverable)
-
-
-async def _sku_stock(ctx: ActionContext, config: PlatformApiConfig, sku: str) -> tuple[dict[str, Any], int]:
-    """(how to address the SKU at the platform, its sellable quantity now)."""
-    if config.platform == "taobao":
-        found = await _taobao(ctx, config).find_sku_stock(sku)
-        if found is None:
-            raise ActionFailed(f"taobao: SKU {sku} is not on sale", recoverable=False)
-        return {"api": "taobao", "num_iid": found.num_iid, "sku_id": found.sku_id}, found.quantity
-    found_jd = await _jd(ctx, config).find_sku_stock(sku)
-    if found_jd is None:
-        raise ActionFailed(f"jd: SKU {sku} not found", recoverable=False)
-    return {"api": "jd", "sku_id": found_jd.sku_id}, found_jd.quantity
-
-
-async def _set_quantity(ctx: ActionContext, config: PlatformApiConfig, where: dict[str, Any], quantity: int) -> str:
-    """Set the SKU's sellable quantity (absolute); returns the platform method used."""
-    if config.platform == "taobao":
-        await _taobao(ctx, config).update_sku_quantity(int(where["num_iid"]), int(where["sku_id"]), quantity)
-        return "taobao.item.quantity.update"
-    await _jd(ctx, config).update_sku_stock(int(where["sku_id"]), quantity)
-    return "jingdong.stock.write.updateSkuStock"  # [R] in PLATFORMS.md
-
-
-# --- lock, unlock and notify --------------------------------------------------------------------
-
-def _lock_base(ctx: ActionContext) -> dict[str, Any]:
-    return {"platform": ctx.alert["platform"], "store": ctx.alert["store"], "sku": ctx.alert.get("sku", "")}
-
-
-def _describe_lock(ctx: ActionContext) -> dict[str, Any]:
-    config = _platform_or_none(ctx)
-    if config is None or not ctx.alert.get("sku"):
-        return {"would": "record the lock in ShopSentinel only (no platform API configured for this store, or no SKU)",
-                "sku": ctx.alert.get("sku", "")}
-    method = "taobao.item.quantity.update (type=1)" if config.platform == "taobao" else "jingdong.stock.write.updateSkuStock"
-    return {"would": f"stop sales: read the SKU's sellable quantity, remember it, set it to 0 through {method}",
-            "platform": config.platform, "sku": ctx.alert["sku"]}
-
-
-@action("lock_item", _describe_lock)
-async def lock_item(ctx: ActionContext) -> dict[str, Any]:
-    """Stop sales of the alert's SKU at the platform (sellable quantity → 0), remembering the quantity.
-
-    Idempotent: the quantity is checkpointed before the write, so a retry of the same action key
-    reuses it (and skips the write when the SKU already shows 0); a lock another run still holds on
-    the same SKU is adopted (its remembered quantity), never taken again.
-    """
-    base, sku = _lock_base(ctx), ctx.alert.get("sku", "")
-    config = _platform_or_none(ctx)
-    if config is None or not sku:
-        ctx.run["locked"] = {**base, "platform_locked": False}
-        return {"locked": True, "platform_locked": False, "sku": sku,
-                "note": "只在 ShopSentinel 内锁定 / recorded in ShopSentinel only: "
-                        + ("the alert has no SKU" if not sku else "no platform API configured for this store")
-                        + "; sales continue at the platform"}
-    if ctx.platform_locks:
-        held = ctx.platform_locks[0]
-        ctx.run["locked"] = {**{k: v for k, v in held.items() if k not in ("run", "released", "kept")},
-                             "adopted_from": held["run"], "locked_at": held.get("locked_at")}
-        return {"locked": True, "platform_locked": True, "sku": sku, "called_platform": False,
-                "already_locked_by_run": held["run"], "previous_quantity": held.get("previous_quantity")}
-    try:
-        where, current = await _sku_stock(ctx, config, sku)
-        remembered = ctx.saved.get("previous_quantity")
-        previous = int(remembered) if remembered is not None else current
-        if remembered is None:
-            ctx.checkpoint({"previous_quantity": previous, **where})
-        called = current != 0
-        if called:
-            await _set_quantity(ctx, config, where, 0)
-    except SourceError as exc:
-        raise _platform_failure(exc) from exc
-    ctx.run["locked"] = {**base, **where, "platform_locked": True, "previous_quantity": previous,
-                         "locked_at": f"{ctx.now:%Y-%m-%dT%H:%M:%SZ}"}
-    result: dict[str, Any] = {"locked": True, "platform_locked": True, "sku": sku, "previous_quantity": previous,
-                              "quantity": 0, "called_platform": called, **where}
-    if not called:
-        result["note"] = ("已为 0，未重复锁定 / the SKU already shows 0: not written again"
-                          + (" (an earlier attempt of this step locked it)" if remembered is not None else ""))
-    return result
-
-
-def _describe_unlock(ctx: ActionContext) -> dict[str, Any]:
-    lock = ctx.run.get("locked") or {}
-    return {"would": "put the remembered sellable quantity back through the platform API (only if the SKU still shows 0)",
-            "sku": ctx.alert.get("sku", ""), "quantity": lock.get("previous_quantity")}
-
-
-@action("unlock_item", _describe_unlock)
-async def unlock_item(ctx: ActionContext) -> dict[str, Any]:
-    """Undo ``lock_item``: set the SKU back to the quantity the lock remembered.
-
-    Nothing can be sold while the quantity is 0, so the remembered quantity is restored as it was
-    (no sales are subtracted or invented). If the SKU no longer shows 0 — someone restocked it by
-    hand, an ERP sync wrote a new number, or an earlier attempt of this step already restored it —
-    that number is left alone: the platform's current stock wins over our memory.
-    """
-    lock = ctx.run.get("locked")
-    if not lock:
-        return {"unlocked": False, "note": "this run holds no lock"}
-    released_runs = [r for r in (ctx.run_id, lock.get("adopted_from")) if r]
-    if lock.get("released"):
-        return {"unlocked": True, "called_platform": False, "note": "already released", "released_runs": released_runs}
-    config = _platform_or_none(ctx)
-    if not lock.get("platform_locked") or config is None:
-        ctx.run["locked"] = {**lock, "released": True, "released_at": f"{ctx.now:%Y-%m-%dT%H:%M:%SZ}"}
-        return {"unlocked": True, "platform_unlocked": False, "called_platform": False,
-                "note": "the lock was recorded in ShopSentinel only", "released_runs": released_runs}
-    quantity = int(lock.get("previous_quantity") or 0)
-    try:
-        where, current = await _sku_stock(ctx, config, lock["sku"])
-        called = current == 0 and quantity != 0
-        if called:
-            await _set_quantity(ctx, config, where, quantity)
-    except SourceError as exc:
-        raise _platform_failure(exc) from exc
-    ctx.run["locked"] = {**lock, "released": True, "released_at": f"{ctx.now:%Y-%m-%dT%H:%M:%SZ}"}
-    result: dict[str, Any] = {"unlocked": True, "platform_unlocked": True, "sku": lock["sku"], "from": current,
-                              "to": quantity if current == 0 else current, "called_platform": called,
-                              "released_runs": released_runs}
-    if current != 0:
-        result["note"] = (f"库存已不是 0（现为 {current}），未覆盖 / the SKU shows {current}, not 0: "
-                          "left as it is (restocked meanwhile, or already restored)")
-    return result
-
+# --- notify -------------------------------------------------------------------------------------
 
 def _describe_notify(ctx: ActionContext) -> dict[str, Any]:
     return {"would": "POST signed webhook", "webhook": ctx.params.get("webhook", "im"),
-            "payload": _event_payload(ctx, "playbook.notify")}
+            "payload": event_payload(ctx, "playbook.notify")}
 
 
 @action("notify", _describe_notify)
@@ -326,7 +151,7 @@ async def notify(ctx: ActionContext) -> dict[str, Any]:
     name = ctx.params.get("webhook", "im")
     if name not in ctx.integrations.webhooks:
         return {"recorded": True, "sent": False, "text": _title(ctx)[0]}  # in-app record only
-    answer = await post_signed(ctx, name, _event_payload(ctx, "playbook.notify"))
+    answer = await post_signed(ctx, name, event_payload(ctx, "playbook.notify"))
     return {"recorded": True, "sent": True, "answer": answer}
 
 
@@ -367,102 +192,25 @@ async def jira_ticket(ctx: ActionContext) -> dict[str, Any]:
 
 def _describe_hook_ticket(ctx: ActionContext) -> dict[str, Any]:
     return {"would": "POST signed webhook", "webhook": ctx.params.get("webhook", "teambition"),
-            "payload": _event_payload(ctx, "ticket.create", owner=ctx.params.get("owner", ""))}
+            "payload": event_payload(ctx, "ticket.create", owner=ctx.params.get("owner", ""))}
 
 
 @action("webhook_ticket", _describe_hook_ticket)
 async def webhook_ticket(ctx: ActionContext) -> dict[str, Any]:
     answer = await post_signed(ctx, ctx.params.get("webhook", "teambition"),
-                               _event_payload(ctx, "ticket.create", owner=ctx.params.get("owner", "")))
+                               event_payload(ctx, "ticket.create", owner=ctx.params.get("owner", "")))
     return {"answer": answer}
 
 
 def _describe_cs(ctx: ActionContext) -> dict[str, Any]:
     return {"would": "POST signed webhook", "webhook": ctx.params.get("webhook", "cs"),
-            "payload": _event_payload(ctx, "cs.ticket", priority="urgent")}
+            "payload": event_payload(ctx, "cs.ticket", priority="urgent")}
 
 
 @action("cs_ticket", _describe_cs)
 async def cs_ticket(ctx: ActionContext) -> dict[str, Any]:
-    answer = await post_signed(ctx, ctx.params.get("webhook", "cs"), _event_payload(ctx, "cs.ticket", priority="urgent"))
+    answer = await post_signed(ctx, ctx.params.get("webhook", "cs"), event_payload(ctx, "cs.ticket", priority="urgent"))
     return {"answer": answer}
-
-
-MAX_CUSTOMERS = 500
-TAOBAO_TRADE_FIELDS = "tid,created,buyer_open_uid,buyer_nick,orders"
-JD_ORDER_FIELDS = "orderId,orderStartTime,itemInfoList,pin"
-
-
-def _crm_payload(ctx: ActionContext) -> dict[str, Any]:
-    a = ctx.alert
-    return _event_payload(ctx, "crm.tag", tag=ctx.params.get("tag", "售后关怀"), care_flow=ctx.params.get("care_flow", ""),
-                          orders={"platform": a["platform"], "store": a["store"], "sku": a.get("sku", ""),
-                                  "since": a.get("starts_at")})
-
-
-def _alert_start(ctx: ActionContext) -> datetime:
-    return datetime.fromisoformat(str(ctx.alert["starts_at"]).replace("Z", "+00:00"))
-
-
-async def affected_customers(ctx: ActionContext, config: PlatformApiConfig) -> tuple[list[str], int, str]:
-    """Distinct buyer ids of the store's orders created since the alert started (only those with the
-    alert's SKU when it has one), first seen first: ``(ids, orders matched, id type)``.
-
-    Taobao: ``taobao.trades.sold.get`` → ``buyer_open_uid`` (``buyer_nick`` is masked nowadays and
-    only a fallback); JD: ``jingdong.pop.order.search`` by creation time → ``pin`` [R]."""
-    sku, start = ctx.alert.get("sku", ""), _alert_start(ctx)
-    ids: dict[str, None] = {}
-    matched = 0
-    if config.platform == "taobao":
-        id_type = "buyer_open_uid"
-        for trade in await _taobao(ctx, config).sold_trades(start, ctx.now, TAOBAO_TRADE_FIELDS):
-            if sku and not any(o.get("outer_sku_id") == sku for o in trade.get("orders", [])):
-                continue
-            matched += 1
-            buyer = trade.get("buyer_open_uid") or trade.get("buyer_nick")
-            if buyer:
-                ids.setdefault(str(buyer))
-    else:
-        id_type = "pin"
-        for order in await _jd(ctx, config).search_orders(start, ctx.now, JD_ORDER_FIELDS):
-            if sku and not any(i.get("outerSkuId") == sku for i in order.get("itemInfoList", [])):
-                continue
-            matched += 1
-            if order.get("pin"):
-                ids.setdefault(str(order["pin"]))
-    logger.debug("crm_tag %s: %d orders, %d customers", ctx.action_key, matched, len(ids))  # never the ids
-    return list(ids), matched, id_type
-
-
-def _describe_crm(ctx: ActionContext) -> dict[str, Any]:
-    config = _platform_or_none(ctx)
-    fetch = (f"read the orders since {ctx.alert.get('starts_at')} from the {config.platform} API and add their buyer ids"
-             if config is not None else "no platform API for this store: post the order filter only")
-    return {"would": "POST signed webhook", "webhook": ctx.params.get("webhook", "crm"), "customers": fetch,
-            "payload": _crm_payload(ctx)}
-
-
-@action("crm_tag", _describe_crm)
-async def crm_tag(ctx: ActionContext) -> dict[str, Any]:
-    """Tag the affected customers in the CRM: the buyer ids of the alert's orders (capped at
-    ``params.max_customers``, default 500, with the total and a ``truncated`` flag) in the signed
-    payload. Without a platform API for the store only the order filter is sent, as before."""
-    payload = _crm_payload(ctx)
-    config = _platform_or_none(ctx)
-    if config is None:
-        answer = await post_signed(ctx, ctx.params.get("webhook", "crm"), payload)
-        return {"answer": answer, "customers_source": "none",
-                "note": "未配置平台 API，只发送订单筛选条件 / no platform API configured for this store: "
-                        "sent the order filter only, no customer ids"}
-    try:
-        ids, matched, id_type = await affected_customers(ctx, config)
-    except SourceError as exc:
-        raise _platform_failure(exc) from exc
-    cap = int(ctx.params.get("max_customers", MAX_CUSTOMERS))
-    payload.update(customers=ids[:cap], total=len(ids), truncated=len(ids) > cap, customer_id_type=id_type)
-    answer = await post_signed(ctx, ctx.params.get("webhook", "crm"), payload)
-    return {"answer": answer, "customers_source": config.platform, "orders_matched": matched, "customers": len(ids),
-            "sent": min(len(ids), cap), "truncated": len(ids) > cap, "customer_id_type": id_type}
 
 
 # --- ERP purchase suggestion --------------------------------------------------------------------
@@ -580,53 +328,6 @@ async def erp_purchase(ctx: ActionContext) -> dict[str, Any]:
     return result
 
 
-# --- price-floor guard: restore the price through the platform API ---------------------------
-
-def restore_target(ctx: ActionContext) -> float | None:
-    """The price to restore: ``params.price``, else the median price of the week before the alert."""
-    if ctx.params.get("price"):
-        return float(ctx.params["price"])
-    starts = _alert_start(ctx)
-    a = ctx.alert
-    frame = ctx.frames(a["platform"], a["store"], starts - timedelta(days=7), starts)
-    prices = frame.filter((pl.col("metric") == "price") & (pl.col("sku") == a.get("sku", "")))["value"]
-    if prices.is_empty():
-        expected = a.get("expected")
-        return float(expected) if expected else None
-    median = prices.median()
-    return round(float(median), 2) if isinstance(median, int | float) else None
-
-
-def _describe_restore(ctx: ActionContext) -> dict[str, Any]:
-    return {"would": "restore the SKU price through the platform API", "platform": ctx.alert["platform"],
-            "sku": ctx.alert.get("sku", ""), "price": restore_target(ctx)}
-
-
-@action("restore_price", _describe_restore)
-async def restore_price(ctx: ActionContext) -> dict[str, Any]:
-    config = _platform(ctx)
-    sku = ctx.alert.get("sku", "")
-    price = restore_target(ctx)
-    if not sku or price is None or price <= 0:
-        raise ActionFailed("restore_price needs a SKU alert and a known price to restore", recoverable=False)
-    try:
-        if config.platform == "taobao":
-            tb = _taobao(ctx, config)
-            found = await tb.find_sku(sku)
-            if found is None:
-                raise ActionFailed(f"taobao: SKU {sku} is not on sale", recoverable=False)
-            answer = await tb.update_sku_price(found[0], found[1], price)
-            return {"platform": "taobao", "sku": sku, "from": found[2], "to": price, "answer": answer}
-        jd = _jd(ctx, config)
-        found_jd = await jd.find_sku(sku)
-        if found_jd is None:
-            raise ActionFailed(f"jd: SKU {sku} not found", recoverable=False)
-        answer = await jd.update_sku_price(found_jd[0], price)
-        return {"platform": "jd", "sku": sku, "from": found_jd[1], "to": price, "answer": answer}
-    except SourceError as exc:
-        raise _platform_failure(exc) from exc
-
-
 # --- ads: pause the anomalous plan and compare it with the good ones ---------------------------
 
 def _describe_ads(ctx: ActionContext) -> dict[str, Any]:
@@ -666,9 +367,9 @@ async def pause_ads(ctx: ActionContext) -> dict[str, Any]:
     report = {"paused": [row(p) for p in bad], "good": [row(p) for p in good],
               "good_median_roi": round(sorted(_roi(p) for p in good)[len(good) // 2], 2) if good else None}
     if ctx.params.get("report_webhook"):
-        await post_signed(ctx, str(ctx.params["report_webhook"]), _event_payload(ctx, "ads.report", report=report))
+        await post_signed(ctx, str(ctx.params["report_webhook"]), event_payload(ctx, "ads.report", report=report))
     return {"paused": paused, "report": report}
 
 
-__all__ = ["ACTIONS", "Action", "ActionContext", "ActionFailed", "StockTier", "adf", "affected_customers", "cover_target",
-           "post_signed", "restore_target", "sign_webhook", "stock_tiers"]
+__all__ = ["ACTIONS", "Action", "ActionContext", "ActionFailed", "StockTier", "adf", "cover_target", "event_payload",
+           "post_signed", "sign_webhook", "stock_tiers"]
