@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import platform
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from databases import each_database
+from record import record
 
 TOKEN = "bench-admin-token"
 RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR", Path(__file__).parent / "results")) / "alert_state_change.jsonl"
@@ -148,11 +148,7 @@ def main() -> None:
     args = parser.parse_args()
 
     results = [run(database, url, args.alerts, args.changes, args.seed) for database, url in each_database(args.database, "ss-alerts-")]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as fh:
-        for result in results:
-            print(json.dumps(result))
-            fh.write(json.dumps(result) + "\n")
+    record(RESULTS, *results)
 
 
 if __name__ == "__main__":

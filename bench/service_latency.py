@@ -40,6 +40,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from record import record
+
 TOKEN = "bench-admin-token"
 RESULTS = Path(__file__).parent / "results" / "service_latency.jsonl"
 PLATFORM = "tmall"
@@ -270,10 +272,7 @@ def main() -> None:
         "notifications_total": recorder.count - pre_alerts,
         "normal_stores_notified": len(false_stores),
     }
-    print(json.dumps(result))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as fh:
-        fh.write(json.dumps(result) + "\n")
+    record(RESULTS, result)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,14 @@ from /proc every 0.2 s. Results are appended to bench/results/throughput.jsonl.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from record import record
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / ".venv" / "bin"
@@ -97,10 +98,7 @@ def main() -> int:
         "alerts": sum(1 for line in out.open() if '"firing"' in line) if out.exists() else 0, "exit_code": code,
         "cpus": os.cpu_count(),
     }
-    print(json.dumps(result))
-    (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    with (REPO / "bench" / "results" / "throughput.jsonl").open("a") as fh:
-        fh.write(json.dumps(result) + "\n")
+    record(REPO / "bench" / "results" / "throughput.jsonl", result)
     return code
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import platform
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from databases import each_database
+from record import record
 
 TOKEN = "bench-admin-token"
 ADMIN = "bench-admin:bench-password-1"
@@ -182,11 +182,7 @@ def main() -> None:
     args = parser.parse_args()
 
     results = [run(database, url, args.alerts, args.repeat, args.seed) for database, url in each_database(args.database, "ss-web-")]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as fh:
-        for result in results:
-            print(json.dumps(result))
-            fh.write(json.dumps(result) + "\n")
+    record(RESULTS, *results)
 
 
 if __name__ == "__main__":
