@@ -233,8 +233,9 @@ def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tup
     available = np.broadcast_to(stock + np.cumsum(arrivals)[:horizon], (simulations, horizon))
     restock_chance = 0.0
     if stock_history is not None and not in_transit:
-        times, sizes = deliveries(np.asarray(stock_history, dtype=float)[-full.size:], full)
-        rhythm = rhythm_arrivals(times, sizes, min(full.size, np.asarray(stock_history).size), horizon, simulations, rng)
+        level_history = np.asarray(stock_history, dtype=float)[-full.size:]
+        times, sizes = deliveries(level_history, full)
+        rhythm = rhythm_arrivals(times, sizes, level_history.size, horizon, simulations, rng)
         restock_chance = float((rhythm.sum(axis=1) > 0).mean())
         available = available + np.cumsum(rhythm, axis=1)
     short = cumulative[:, :horizon] >= available if stock > 0 else np.ones((simulations, horizon), bool)
