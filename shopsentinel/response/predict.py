@@ -53,6 +53,7 @@ class StockoutForecast:
     level_sigma: float
     uplift: float
     restock_chance: float = 0.0  # share of paths where the SKU's usual delivery rhythm brings stock in time
+    raw_probability: float | None = None  # the model's own probability when ``probability`` is recalibrated
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

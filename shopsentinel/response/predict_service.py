@@ -4,7 +4,7 @@ forecast and what-if checks (see :mod:`shopsentinel.response.predict` for the mo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from shopsentinel.response.predict import (
     stockout_risk,
     what_if,
 )
+from shopsentinel.response.recalibrate import IDENTITY, Recalibration
 from shopsentinel.store.points import PointStore
 from shopsentinel.store.state import CalendarRow, StoreRow
 
@@ -80,12 +81,14 @@ class SkuRisk:
 
 def sku_stockout(session: Session, points: PointStore, platform: str, store: str, sku: str, now: datetime, *,
                  in_transit: Sequence[tuple[int, float]] = (), service_level: float = 0.95,
-                 frame: pl.DataFrame | None = None) -> StockoutForecast | None:
+                 frame: pl.DataFrame | None = None, calibration: Recalibration = IDENTITY) -> StockoutForecast | None:
     """P(stock-out within 72 h) for one SKU; None without sales history or a stock level.
 
     In-transit stock comes from the caller (ERP) or, when present, the ``in_transit`` metric of the
     SKU (units arriving, assumed to land within a day); without either, the SKU's own delivery rhythm
-    (read from its stock history) counts.
+    (read from its stock history) counts. ``calibration`` maps the model's probability through the
+    forecasts' track record (:mod:`shopsentinel.response.track_record`); the model's own stays in
+    ``raw_probability``.
     """
     now = now.replace(minute=0, second=0, microsecond=0)
     start = now - HISTORY
@@ -106,19 +109,21 @@ def sku_stockout(session: Session, points: PointStore, platform: str, store: str
             arriving = [(24, last)]
     clock = _store_clock(session, platform, store)
     promo = promotion_mask(session, platform, store, start, hours + HORIZON_HOURS)
-    return stockout_risk(sold, stock=float(known[-1]), in_transit=arriving, promo_past=promo[:hours],
-                         promo_future=promo[hours:], first_hour_of_week=clock.hour_of_week(start),
-                         service_level=service_level, seed=int(now.timestamp()) // 3600, stock_history=stock[:hours])
+    forecast = stockout_risk(sold, stock=float(known[-1]), in_transit=arriving, promo_past=promo[:hours],
+                             promo_future=promo[hours:], first_hour_of_week=clock.hour_of_week(start),
+                             service_level=service_level, seed=int(now.timestamp()) // 3600, stock_history=stock[:hours])
+    return replace(forecast, probability=round(calibration(forecast.probability), 4),
+                   raw_probability=forecast.probability)
 
 
 def store_stockouts(session: Session, points: PointStore, platform: str, store: str, now: datetime,
-                    min_probability: float = 0.0) -> list[SkuRisk]:
+                    min_probability: float = 0.0, calibration: Recalibration = IDENTITY) -> list[SkuRisk]:
     now = now.replace(minute=0, second=0, microsecond=0)
     frame = points.frame(platform, store, now - HISTORY, now + HOUR)
     skus = sorted(set(frame.filter(pl.col("metric") == "units_sold")["sku"].to_list()) - {""})
     out = []
     for sku in skus:
-        forecast = sku_stockout(session, points, platform, store, sku, now, frame=frame)
+        forecast = sku_stockout(session, points, platform, store, sku, now, frame=frame, calibration=calibration)
         if forecast is not None and forecast.probability >= min_probability:
             out.append(SkuRisk(sku, forecast))
     return sorted(out, key=lambda r: -r.forecast.probability)

@@ -9,6 +9,11 @@ keeps firing while the probability stays above ``clear_below`` (hysteresis, so a
 around the threshold does not page twice) and the SKU still has stock; it resolves when the risk
 passes or the shelf is empty (the sold-out rule takes over then). The alerts go through the same
 alert manager, routing, grouping and silences as every other alert.
+
+Every forecast at some risk is kept with its outcome (:mod:`shopsentinel.response.track_record`);
+at the start of each hour's round the outcomes that became known are filled in and the map from the
+model's probability to the observed one is refitted, so the threshold and the message use a
+probability this company's own history stands behind.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from sqlalchemy.orm import Session
 from shopsentinel.alerting.events import AlertEvent
 from shopsentinel.alerting.manager import AlertManager, StateChange
 from shopsentinel.core.types import PLATFORM_NAMES_ZH, Severity
+from shopsentinel.response import track_record
 from shopsentinel.response.predict_service import SkuRisk, store_stockouts
+from shopsentinel.response.recalibrate import IDENTITY, Recalibration
 from shopsentinel.store.state import AlertRow, PointRow
 
 if TYPE_CHECKING:
@@ -46,15 +53,18 @@ def _event(platform: str, store: str, risk: SkuRisk, start: datetime) -> AlertEv
     when = f"约 {f.median_hours_to_stockout:.0f} 小时后" if f.median_hours_to_stockout is not None else "72 小时内"
     when_en = f"in about {f.median_hours_to_stockout:.0f} h" if f.median_hours_to_stockout is not None else "within 72 h"
     where = f"{PLATFORM_NAMES_ZH.get(platform, platform)} {store} SKU {risk.sku}"
+    recalibrated = f.raw_probability is not None and f.raw_probability != f.probability
+    note = f"；按过往预测的实际命中率校准，模型原值 {f.raw_probability:.0%}" if recalibrated else ""
+    note_en = f"; recalibrated on past forecasts' outcomes, model {f.raw_probability:.0%}" if recalibrated else ""
     return AlertEvent(
         rule=RULE, severity=Severity.WARNING, kind="business", category="stock", platform=platform, store=store,
         sku=risk.sku, metric="stock", start=start, end=None, value=round(f.probability, 3), expected=f.expected_demand,
         lower=f.stock,
         message=(f"【警告】{where}：预计{when}售罄（72 小时内售罄概率 {f.probability:.0%}；现有库存 {f.stock:g}，"
-                 f"在途 {f.in_transit:g}，72 小时预计需求 {f.expected_demand:.0f}，建议安全库存 {f.safety_stock:.0f}）"),
+                 f"在途 {f.in_transit:g}，72 小时预计需求 {f.expected_demand:.0f}，建议安全库存 {f.safety_stock:.0f}{note}）"),
         message_en=(f"[warning] {platform} {store} SKU {risk.sku}: likely to sell out {when_en} (P = {f.probability:.0%} within "
                     f"72 h; stock {f.stock:g}, in transit {f.in_transit:g}, expected demand {f.expected_demand:.0f}, "
-                    f"safety stock {f.safety_stock:.0f})"),
+                    f"safety stock {f.safety_stock:.0f}{note_en})"),
         notify=["库存管理员"],
     )
 
@@ -72,6 +82,7 @@ class PredictiveAlerts:
     stores_per_tick: int = 25  # bounded work per notification step; an hour's round spans several ticks
     _hour: datetime | None = None
     _todo: list[tuple[str, str]] = field(default_factory=list)
+    calibration: Recalibration = IDENTITY  # refitted from the track record at the start of each round
     _manager: AlertManager = field(default_factory=AlertManager)
 
     def tick(self, service: ServiceParts, now: datetime) -> list[StateChange]:
@@ -85,6 +96,8 @@ class PredictiveAlerts:
                 open_stores = {(p, s) for p, s in session.execute(select(AlertRow.platform, AlertRow.store).where(
                     AlertRow.rule == RULE, AlertRow.state == "firing")).all()}
                 self._todo = sorted(set(stores_with_sales(session, hour - timedelta(days=1))) | open_stores)
+                track_record.settle(session, hour)
+                self.calibration = track_record.fit(session, hour)
             batch, self._todo = self._todo[:self.stores_per_tick], self._todo[self.stores_per_tick:]
             for platform, store in batch:
                 changes += self._judge(session, service, platform, store, hour, now)
@@ -95,8 +108,9 @@ class PredictiveAlerts:
                now: datetime) -> list[StateChange]:
         open_rows = session.scalars(select(AlertRow).where(AlertRow.rule == RULE, AlertRow.state == "firing",
                                                            AlertRow.platform == platform, AlertRow.store == store)).all()
-        risks = {r.sku: r for r in store_stockouts(session, service.points, platform, store, hour,
-                                                   min_probability=self.clear_below) if r.forecast.stock > 0}
+        judged = store_stockouts(session, service.points, platform, store, hour, calibration=self.calibration)
+        track_record.record(session, platform, store, hour, judged)
+        risks = {r.sku: r for r in judged if r.forecast.stock > 0 and r.forecast.probability >= self.clear_below}
         events: list[AlertEvent] = []
         for row in open_rows:
             still = risks.pop(row.sku, None)

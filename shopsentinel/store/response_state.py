@@ -1,5 +1,6 @@
 """Tables of the response loop (revision 0004): RCA notes, the knowledge base, playbooks and their
-runs and steps, integration settings, and incidents users record as missed.
+runs and steps, integration settings, and incidents users record as missed; the stock-out forecasts'
+track record (revision 0007).
 
 They share :class:`shopsentinel.store.state.Base`, so the migrations' metadata sees them once this
 module is imported (``shopsentinel/store/__init__.py`` imports it).
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shopsentinel.store.state import Base
@@ -111,6 +112,25 @@ class MissedIncidentRow(Base):
     created_at: Mapped[datetime]
 
 
+class StockoutForecastRow(Base):
+    """One hourly stock-out forecast of a SKU and, once its 72 hours have passed, what happened."""
+
+    __tablename__ = "stockout_forecasts"
+    __table_args__ = (UniqueConstraint("platform", "store", "sku", "made_at", name="uq_stockout_forecasts_sku_hour"),
+                      Index("ix_stockout_forecasts_made_at", "made_at"),
+                      Index("ix_stockout_forecasts_open", "settled_at", "made_at"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    store: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str] = mapped_column(String(200))
+    made_at: Mapped[datetime]
+    probability: Mapped[float] = mapped_column(Float)  # the model's own P(stock-out within 72 h)
+    calibrated: Mapped[float] = mapped_column(Float)  # what the service said after recalibration
+    stock: Mapped[float] = mapped_column(Float)
+    ran_out: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None: not settled, or no stock data
+    settled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 __all__ = [
     "KnowledgeEntryRow",
     "MissedIncidentRow",
@@ -118,4 +138,5 @@ __all__ = [
     "PlaybookRunRow",
     "PlaybookStepRow",
     "RcaNoteRow",
+    "StockoutForecastRow",
 ]

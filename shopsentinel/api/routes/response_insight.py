@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader, ServiceDep
 from shopsentinel.detect.panel import Panel
 from shopsentinel.ingest.reader import StoreInfo
-from shopsentinel.response import efficacy
+from shopsentinel.response import efficacy, track_record
 from shopsentinel.response.predict_service import sales_forecast, sku_stockout, store_stockouts, store_what_if
 from shopsentinel.service.evaluation import store_panel
 from shopsentinel.service.repository import audit, calendar_events, get_store
@@ -76,8 +76,10 @@ def record_missed(body: MissedIn, session: DbSession, principal: Editor, now: No
 @router.get("/predictions/stockouts")
 def stockouts(session: DbSession, service: ServiceDep, _reader: Reader, now: Now, platform: str, store: str,
               min_probability: float = Query(default=0.0, ge=0, le=1)) -> dict[str, Any]:
-    """Every SKU of a store: P(stock-out within 72 h), hours to stock-out, safety stock."""
-    risks = store_stockouts(session, service.points, platform, store, now, min_probability)
+    """Every SKU of a store: P(stock-out within 72 h) recalibrated on the forecasts' track record (the
+    model's own in ``raw_probability``), hours to stock-out, safety stock."""
+    risks = store_stockouts(session, service.points, platform, store, now, min_probability,
+                            calibration=track_record.fit(session, now))
     return {"items": [{"sku": r.sku, **r.forecast.as_dict()} for r in risks]}
 
 
@@ -87,12 +89,20 @@ def stockout_one(platform: str, store: str, sku: str, session: DbSession, servic
                  service_level: float = Query(default=0.95, gt=0.5, lt=1)) -> dict[str, Any]:
     arriving = [(arrives_in_hours, in_transit)] if in_transit else []
     forecast = sku_stockout(session, service.points, platform, store, sku, now, in_transit=arriving,
-                            service_level=service_level)
+                            service_level=service_level, calibration=track_record.fit(session, now))
     if forecast is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sales and stock history for {platform}/{store}/{sku}")
     text_zh = f"SKU {sku} 72小时内断货概率 {forecast.probability:.0%}"
     text_en = f"SKU {sku}: {forecast.probability:.0%} chance of a stock-out within 72 h"
     return {"sku": sku, **forecast.as_dict(), "text_zh": text_zh, "text_en": text_en}
+
+
+@router.get("/predictions/track-record")
+def stockout_track_record(session: DbSession, _reader: Reader, now: Now,
+                          days: int = Query(default=90, ge=1, le=365)) -> dict[str, Any]:
+    """How the stock-out forecasts of the last ``days`` turned out: reliability by bucket, of those at
+    85% or more how many ran out (as said, and as the model alone would have said), the current map."""
+    return track_record.report(session, now - timedelta(days=days), now)
 
 
 @router.get("/predictions/sales/{platform}/{store}")
