@@ -32,7 +32,7 @@ from shopsentinel.core.types import PLATFORM_NAMES_ZH, Severity
 from shopsentinel.response import track_record
 from shopsentinel.response.predict_service import SkuRisk, store_stockouts
 from shopsentinel.response.recalibrate import IDENTITY, Recalibration
-from shopsentinel.store.state import AlertRow, PointRow
+from shopsentinel.store.state import AlertRow, PointRow, StoreRow
 
 if TYPE_CHECKING:
     from shopsentinel.response.loop import ServiceParts
@@ -43,9 +43,19 @@ EVERY_EPISODE = datetime(1970, 1, 1, tzinfo=UTC)  # create_from: a risk is news 
 
 
 def stores_with_sales(session: Session, since: datetime) -> list[tuple[str, str]]:
-    query = (select(PointRow.platform, PointRow.store)
-             .where(PointRow.metric == "units_sold", PointRow.ts >= int(since.timestamp())).distinct())
-    return sorted((p, s) for p, s in session.execute(query).all())
+    """Stores that reported SKU sales since ``since``: the stores with any point since then (the store
+    registry knows), each checked with one bounded lookup along the points' primary key — never a
+    scan of the whole points table."""
+    cutoff = int(since.timestamp())
+    active = session.execute(select(StoreRow.platform, StoreRow.store).where(StoreRow.last_point_at >= since)).all()
+    selling = []
+    for platform, store in active:
+        hit = session.scalar(select(PointRow.ts).where(
+            PointRow.platform == platform, PointRow.store == store, PointRow.sku > "", PointRow.metric == "units_sold",
+            PointRow.ts >= cutoff).limit(1))
+        if hit is not None:
+            selling.append((platform, store))
+    return sorted(selling)
 
 
 def _event(platform: str, store: str, risk: SkuRisk, start: datetime) -> AlertEvent:

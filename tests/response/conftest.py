@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from shopsentinel.core.types import Point
+from shopsentinel.service.ingest import store_spans
+from shopsentinel.service.repository import note_points
 from shopsentinel.store.state import AlertRow, IncidentRow
 from tests.service.conftest import ADMIN_TOKEN, START, Api, api, api_factory, clock, database_url, make_api  # noqa: F401
 
@@ -63,4 +65,9 @@ def add_alert(client: Api, *, alert_id: str, metric: str, start: datetime, end: 
 
 
 def upsert(client: Api, points: Iterable[Point]) -> None:
-    client.service.points.upsert(list(points))
+    """Store points and register their stores, as the service's write path does."""
+    points = list(points)
+    client.service.points.upsert(points)
+    with client.service.sessions() as session:
+        note_points(session, store_spans(points), client.service.clock.now())
+        session.commit()

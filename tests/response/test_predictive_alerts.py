@@ -60,3 +60,16 @@ def test_an_hours_round_is_spread_over_ticks(api: Any, clock: Any) -> None:
     predictive.stores_per_tick = 2
     fired = [len(predictive.tick(api.service, now)) for _ in range(4)]
     assert fired == [2, 2, 1, 0]  # five stores at risk, two per tick, then the round is done until the next hour
+
+
+def test_only_stores_with_recent_sku_sales_are_judged(api: Any, clock: Any) -> None:
+    from shopsentinel.response.predictive import stores_with_sales
+
+    now = clock.now()
+    upsert(api, _selling("selling", "SKU-A", now, 3, final_stock=500))
+    upsert(api, _selling("stopped", "SKU-B", now - 72 * HOUR, 3, final_stock=500))  # last sale three days ago
+    upsert(api, [Point(now - h * HOUR, "tmall", "store-level", "units_sold", 9.0) for h in range(1, 30)])  # no SKU
+    upsert(api, [Point(now - HOUR, "tmall", "stopped", "uv", 100.0)])  # still reporting, but not selling SKUs
+    with api.service.sessions() as session:
+        assert stores_with_sales(session, now - 24 * HOUR) == [("tmall", "selling")]
+        assert stores_with_sales(session, now - 100 * HOUR) == [("tmall", "selling"), ("tmall", "stopped")]
