@@ -51,7 +51,7 @@ def _matrix(frame: pl.DataFrame, metric: str, hours: int, start: datetime) -> di
     return out
 
 
-Forecast = tuple[str, str, int, float, bool]  # store, sku, hour index, P(stock-out ≤ 72 h), ran out within 72 h
+Forecast = tuple[str, str, int, float, bool, str]  # store, sku, hour, P(stock-out ≤ 72 h), ran out ≤ 72 h, supply state
 
 
 def run_seed(spec: FleetSpec, simulations: int, step: int) -> list[Forecast]:
@@ -83,7 +83,7 @@ def run_seed(spec: FleetSpec, simulations: int, step: int) -> list[Forecast]:
                 forecast = stockout_risk(clean[:t], stock=float(now_stock), promo_past=promo[:t],
                                          promo_future=promo[t:t + HORIZON_HOURS], first_hour_of_week=first_how,
                                          simulations=simulations, seed=t, stock_history=level[:t])
-                pairs.append((store, sku, t, forecast.probability, outcome))
+                pairs.append((store, sku, t, forecast.probability, outcome, forecast.supply))
     return pairs
 
 
@@ -100,7 +100,7 @@ def alerts(pairs: list[Forecast], raise_at: float = 0.85, clear_below: float = 0
         series.sort(key=lambda f: f[2])
         step = min((b[2] - a[2] for a, b in zip(series, series[1:], strict=False)), default=0)
         is_open, previous = False, None
-        for _, _, t, p, ran_out in series:
+        for _, _, t, p, ran_out, _ in series:
             if is_open and (p < clear_below or (previous is not None and t - previous > step)):
                 is_open = False
             if not is_open and p >= raise_at:
@@ -145,8 +145,8 @@ def recalibrated(pairs: list[Forecast], step: int) -> list[Forecast]:
     """The same forecasts as the service would have said them after online recalibration."""
     hours = np.array([f[2] for f in pairs])
     said = replay_online(hours, np.array([f[3] for f in pairs]), np.array([f[4] for f in pairs], dtype=float),
-                         horizon=HORIZON_HOURS, weight=step / HORIZON_HOURS)
-    return [(f[0], f[1], f[2], round(float(q), 4), f[4]) for f, q in zip(pairs, said, strict=True)]
+                         np.array([f[5] for f in pairs]), horizon=HORIZON_HOURS, weight=step / HORIZON_HOURS)
+    return [(f[0], f[1], f[2], round(float(q), 4), f[4], f[5]) for f, q in zip(pairs, said, strict=True)]
 
 
 def _line(s: dict[str, Any]) -> str:
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pairs:
         pl.DataFrame([(seed, *f, q[3]) for seed, pairs, said in zip(seeds, results, said_by_seed, strict=True)
                       for f, q in zip(pairs, said, strict=True)], orient="row",
-                     schema=["seed", "store", "sku", "hour", "p", "ran_out", "said"]).write_parquet(args.pairs)
+                     schema=["seed", "store", "sku", "hour", "p", "ran_out", "supply", "said"]).write_parquet(args.pairs)
     overall = {"model": summarize(everything), "recalibrated": summarize(everything_said)}
     for name, summary in overall.items():
         print(name)

@@ -38,6 +38,11 @@ UPLIFT_SIGMA_BETWEEN = 0.35  # log-scale spread of one promotion's uplift agains
 UPLIFT_SIGMA_UNSEEN = 0.6  # … and of the default uplift for a SKU that has never been on promotion
 MIN_DELIVERIES = 4  # a delivery rhythm needs this many deliveries in the history before it is trusted
 DELIVERY_MERGE_HOURS = 6  # rises of stock this close together are one delivery (booked over two hours)
+# What a forecast knew of supply: deliveries announced (ERP / in_transit metric); the SKU's delivery
+# rhythm, with the next delivery still within its usual intervals; a rhythm whose next delivery is
+# overdue (nothing assumed to come); too few past deliveries to read a rhythm (nothing assumed).
+# Recalibration learns each state's track record separately: an overdue truck may still come.
+SUPPLY_STATES = ("announced", "rhythm", "overdue", "unknown")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class StockoutForecast:
     uplift: float
     restock_chance: float = 0.0  # share of paths where the SKU's usual delivery rhythm brings stock in time
     raw_probability: float | None = None  # the model's own probability when ``probability`` is recalibrated
+    supply: str = "unknown"  # what the forecast assumed would arrive: one of SUPPLY_STATES
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,6 +163,13 @@ def deliveries(stock_history: np.ndarray, sold: np.ndarray) -> tuple[np.ndarray,
     return np.array(times, dtype=np.int64), np.array(sizes)
 
 
+def supply_state(times: np.ndarray, now: int) -> str:
+    """``rhythm``, ``overdue`` or ``unknown`` for a SKU's past delivery hours (see :data:`SUPPLY_STATES`)."""
+    if times.size < MIN_DELIVERIES:
+        return "unknown"
+    return "overdue" if now - times[-1] >= np.diff(times).max() else "rhythm"
+
+
 def rhythm_arrivals(times: np.ndarray, sizes: np.ndarray, now: int, horizon: int, simulations: int,
                     rng: np.random.Generator) -> np.ndarray:
     """Units each path receives per hour of the horizon from the SKU's own delivery rhythm.
@@ -233,9 +246,11 @@ def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tup
             arrivals[int(hours)] += units
     available = np.broadcast_to(stock + np.cumsum(arrivals)[:horizon], (simulations, horizon))
     restock_chance = 0.0
+    supply = "announced" if in_transit else "unknown"
     if stock_history is not None and not in_transit:
         level_history = np.asarray(stock_history, dtype=float)[-full.size:]
         times, sizes = deliveries(level_history, full)
+        supply = supply_state(times, level_history.size)
         rhythm = rhythm_arrivals(times, sizes, level_history.size, horizon, simulations, rng)
         restock_chance = float((rhythm.sum(axis=1) > 0).mean())
         available = available + np.cumsum(rhythm, axis=1)
@@ -247,7 +262,7 @@ def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tup
     safety = float(max(np.quantile(lead_demand, service_level) - lead_demand.mean(), 0.0))
     return StockoutForecast(round(float(ran_out.mean()), 4), median, round(float(mean[:horizon].sum()), 2), float(stock),
                             float(arrivals[:horizon].sum()), round(safety, 1), service_level, horizon, round(sigma, 4),
-                            round(uplift, 3), round(restock_chance, 3))
+                            round(uplift, 3), round(restock_chance, 3), supply=supply)
 
 
 @dataclass(frozen=True)
@@ -353,5 +368,5 @@ def what_if(daily: dict[str, np.ndarray], *, price_change_pct: float = 0.0, upli
     return result
 
 
-__all__ = ["DailyForecast", "StockoutForecast", "WhatIfMetric", "WhatIfResult", "daily_forecast",
-           "clean_history", "hour_of_week_profile", "promotion_uplift", "stockout_risk", "what_if"]
+__all__ = ["SUPPLY_STATES", "DailyForecast", "StockoutForecast", "WhatIfMetric", "WhatIfResult", "daily_forecast",
+           "clean_history", "hour_of_week_profile", "promotion_uplift", "stockout_risk", "supply_state", "what_if"]

@@ -23,7 +23,7 @@ from shopsentinel.response.predict import (
     stockout_risk,
     what_if,
 )
-from shopsentinel.response.recalibrate import IDENTITY, Recalibration
+from shopsentinel.response.recalibrate import IDENTITY_BY_SUPPLY, SupplyRecalibration
 from shopsentinel.store.points import PointStore
 from shopsentinel.store.state import CalendarRow, StoreRow
 
@@ -81,13 +81,13 @@ class SkuRisk:
 
 def sku_stockout(session: Session, points: PointStore, platform: str, store: str, sku: str, now: datetime, *,
                  in_transit: Sequence[tuple[int, float]] = (), service_level: float = 0.95,
-                 frame: pl.DataFrame | None = None, calibration: Recalibration = IDENTITY) -> StockoutForecast | None:
+                 frame: pl.DataFrame | None = None, calibration: SupplyRecalibration = IDENTITY_BY_SUPPLY) -> StockoutForecast | None:
     """P(stock-out within 72 h) for one SKU; None without sales history or a stock level.
 
     In-transit stock comes from the caller (ERP) or, when present, the ``in_transit`` metric of the
     SKU (units arriving, assumed to land within a day); without either, the SKU's own delivery rhythm
     (read from its stock history) counts. ``calibration`` maps the model's probability through the
-    forecasts' track record (:mod:`shopsentinel.response.track_record`); the model's own stays in
+    track record of forecasts made in the same supply state (:mod:`shopsentinel.response.track_record`); the model's own stays in
     ``raw_probability``.
     """
     now = now.replace(minute=0, second=0, microsecond=0)
@@ -112,12 +112,12 @@ def sku_stockout(session: Session, points: PointStore, platform: str, store: str
     forecast = stockout_risk(sold, stock=float(known[-1]), in_transit=arriving, promo_past=promo[:hours],
                              promo_future=promo[hours:], first_hour_of_week=clock.hour_of_week(start),
                              service_level=service_level, seed=int(now.timestamp()) // 3600, stock_history=stock[:hours])
-    return replace(forecast, probability=round(calibration(forecast.probability), 4),
+    return replace(forecast, probability=round(calibration(forecast.probability, forecast.supply), 4),
                    raw_probability=forecast.probability)
 
 
 def store_stockouts(session: Session, points: PointStore, platform: str, store: str, now: datetime,
-                    min_probability: float = 0.0, calibration: Recalibration = IDENTITY) -> list[SkuRisk]:
+                    min_probability: float = 0.0, calibration: SupplyRecalibration = IDENTITY_BY_SUPPLY) -> list[SkuRisk]:
     now = now.replace(minute=0, second=0, microsecond=0)
     frame = points.frame(platform, store, now - HISTORY, now + HOUR)
     skus = sorted(set(frame.filter(pl.col("metric") == "units_sold")["sku"].to_list()) - {""})

@@ -31,7 +31,7 @@ from shopsentinel.alerting.manager import AlertManager, StateChange
 from shopsentinel.core.types import PLATFORM_NAMES_ZH, Severity
 from shopsentinel.response import track_record
 from shopsentinel.response.predict_service import SkuRisk, store_stockouts
-from shopsentinel.response.recalibrate import IDENTITY, Recalibration
+from shopsentinel.response.recalibrate import IDENTITY_BY_SUPPLY, SupplyRecalibration
 from shopsentinel.store.state import AlertRow, PointRow, StoreRow
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class PredictiveAlerts:
     stores_per_tick: int = 25  # bounded work per notification step; an hour's round spans several ticks
     _hour: datetime | None = None
     _todo: list[tuple[str, str]] = field(default_factory=list)
-    calibration: Recalibration = IDENTITY  # refitted from the track record at the start of each round
+    calibration: SupplyRecalibration = IDENTITY_BY_SUPPLY  # refitted from the track record at the start of each round
     _manager: AlertManager = field(default_factory=AlertManager)
 
     def tick(self, service: ServiceParts, now: datetime) -> list[StateChange]:

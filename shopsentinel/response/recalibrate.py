@@ -26,6 +26,7 @@ scales linearly to zero, so it stays monotone and continuous.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -75,8 +76,10 @@ IDENTITY = Recalibration()
 
 
 def fit_recalibration(p: np.ndarray, y: np.ndarray, weights: np.ndarray | float = 1.0, *, floor: float = FLOOR,
-                      prior_sd_a: float = PRIOR_SD_A, prior_sd_b: float = PRIOR_SD_B) -> Recalibration:
-    """MAP fit of the logistic map to forecasts ``p`` (the model's) and outcomes ``y`` (0/1).
+                      prior_sd_a: float = PRIOR_SD_A, prior_sd_b: float = PRIOR_SD_B,
+                      prior: Recalibration | None = None) -> Recalibration:
+    """MAP fit of the logistic map to forecasts ``p`` (the model's) and outcomes ``y`` (0/1), with the
+    prior centred on ``prior`` (the identity by default).
 
     Damped Newton on the log posterior (concave: the prior keeps the Hessian definite and separable
     data finite), so the fit converges in a handful of steps.
@@ -88,9 +91,9 @@ def fit_recalibration(p: np.ndarray, y: np.ndarray, weights: np.ndarray | float 
     x, y, w = _logit(p[keep]), y[keep], w[keep]
     evidence = float(w.sum())
     if evidence <= 0:
-        return Recalibration(floor=floor)
+        return prior or Recalibration(floor=floor)
     design = np.column_stack([np.ones_like(x), x])
-    prior_mean = np.array([0.0, 1.0])
+    prior_mean = np.array([0.0, 1.0] if prior is None else [prior.a, prior.b])
     precision = np.diag([1 / prior_sd_a**2, 1 / prior_sd_b**2])
 
     def log_posterior(theta: np.ndarray) -> float:
@@ -117,21 +120,84 @@ def fit_recalibration(p: np.ndarray, y: np.ndarray, weights: np.ndarray | float 
     return Recalibration(round(a, 6), round(b, 6), round(evidence, 3), floor)
 
 
-def replay_online(hours: np.ndarray, p: np.ndarray, y: np.ndarray, *, horizon: int = 72, weight: float = 1.0,
-                  floor: float = FLOOR) -> np.ndarray:
+@dataclass(frozen=True)
+class SupplyRecalibration:
+    """One map per supply state of the forecast (announced deliveries, a delivery rhythm, an overdue
+    delivery, nothing known — :data:`shopsentinel.response.predict.SUPPLY_STATES`), partially pooled:
+    each state's map has its prior centred on the map of all states together, so a state with a thin
+    track record follows the pooled map and one with a long record (say, overdue trucks that still
+    came) gets its own."""
+
+    pooled: Recalibration = Recalibration()
+    states: tuple[tuple[str, Recalibration], ...] = ()
+
+    @property
+    def is_identity(self) -> bool:
+        return self.pooled.is_identity and all(m.is_identity for _, m in self.states)
+
+    @property
+    def evidence(self) -> float:
+        return self.pooled.evidence
+
+    def for_state(self, supply: str) -> Recalibration:
+        return dict(self.states).get(supply, self.pooled)
+
+    def __call__(self, p: float, supply: str = "") -> float:
+        return self.for_state(supply)(p)
+
+    def apply(self, p: np.ndarray, supply: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, dtype=float)
+        supply = np.asarray(supply)
+        out = self.pooled.apply(p)
+        for state, fitted in self.states:
+            inside = supply == state
+            if inside.any():
+                out[inside] = fitted.apply(p[inside])
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        def one(m: Recalibration) -> dict[str, Any]:
+            return {"a": m.a, "b": m.b, "evidence_windows": m.evidence}
+
+        return {"identity": self.is_identity, **one(self.pooled), "by_supply": {s: one(m) for s, m in self.states}}
+
+
+IDENTITY_BY_SUPPLY = SupplyRecalibration()
+
+
+def fit_by_supply(p: np.ndarray, y: np.ndarray, supply: np.ndarray, weights: np.ndarray | float = 1.0, *,
+                  floor: float = FLOOR) -> SupplyRecalibration:
+    """The pooled map, then each supply state's map with its prior on the pooled one."""
+    p = np.asarray(p, dtype=float)
+    y = np.asarray(y, dtype=float)
+    supply = np.asarray(supply)
+    w = np.broadcast_to(np.asarray(weights, dtype=float), p.shape)
+    pooled = fit_recalibration(p, y, w, floor=floor)
+    if pooled.evidence <= 0:
+        return SupplyRecalibration(pooled)
+    states = tuple((str(state), fit_recalibration(p[supply == state], y[supply == state], w[supply == state],
+                                                  floor=floor, prior=pooled))
+                   for state in sorted(set(supply.tolist())))
+    return SupplyRecalibration(pooled, states)
+
+
+def replay_online(hours: np.ndarray, p: np.ndarray, y: np.ndarray, supply: np.ndarray | None = None, *,
+                  horizon: int = 72, weight: float = 1.0, floor: float = FLOOR) -> np.ndarray:
     """What the service would have said: each forecast remapped by the map fitted on the forecasts
     whose ``horizon`` had passed when it was made (``hours`` are the forecast times, one clock)."""
     hours = np.asarray(hours)
     p = np.asarray(p, dtype=float)
     y = np.asarray(y, dtype=float)
+    supply = np.full(p.shape, "") if supply is None else np.asarray(supply)
     out = p.copy()
     known = p >= floor
     for hour in np.unique(hours):
         now = hours == hour
         past = known & (hours <= hour - horizon)
         if past.any():
-            out[now] = fit_recalibration(p[past], y[past], weight, floor=floor).apply(p[now])
+            out[now] = fit_by_supply(p[past], y[past], supply[past], weight, floor=floor).apply(p[now], supply[now])
     return out
 
 
-__all__ = ["FLOOR", "IDENTITY", "Recalibration", "fit_recalibration", "replay_online"]
+__all__ = ["FLOOR", "IDENTITY", "IDENTITY_BY_SUPPLY", "Recalibration", "SupplyRecalibration", "fit_by_supply",
+           "fit_recalibration", "replay_online"]

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from shopsentinel.response.predict import HORIZON_HOURS
 from shopsentinel.response.predict_service import SkuRisk
-from shopsentinel.response.recalibrate import FLOOR, Recalibration, fit_recalibration
+from shopsentinel.response.recalibrate import FLOOR, SupplyRecalibration, fit_by_supply
 from shopsentinel.store.response_state import StockoutForecastRow
 from shopsentinel.store.state import PointRow
 
@@ -43,7 +43,7 @@ def record(session: Session, platform: str, store: str, made_at: datetime, risks
         if risk.sku in have or f.stock <= 0 or raw < FLOOR:
             continue
         session.add(StockoutForecastRow(platform=platform, store=store, sku=risk.sku, made_at=made_at, probability=raw,
-                                        calibrated=f.probability, stock=f.stock))
+                                        calibrated=f.probability, stock=f.stock, supply=f.supply))
         added += 1
     return added
 
@@ -73,29 +73,31 @@ def settle(session: Session, now: datetime, limit: int = SETTLE_PER_ROUND) -> in
     return len(rows)
 
 
-def _settled(session: Session, since: datetime, until: datetime) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _settled(session: Session, since: datetime,
+             until: datetime) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rows = session.execute(select(StockoutForecastRow.probability, StockoutForecastRow.calibrated,
-                                  StockoutForecastRow.ran_out).where(
+                                  StockoutForecastRow.ran_out, StockoutForecastRow.supply).where(
         StockoutForecastRow.ran_out.is_not(None), StockoutForecastRow.made_at >= since,
         StockoutForecastRow.made_at <= until - HORIZON)).all()
     raw = np.array([r[0] for r in rows], dtype=float)
     said = np.array([r[1] for r in rows], dtype=float)
     ran_out = np.array([bool(r[2]) for r in rows], dtype=float)
-    return raw, said, ran_out
+    supply = np.array([r[3] for r in rows], dtype=object)
+    return raw, said, ran_out, supply
 
 
-def fit(session: Session, now: datetime) -> Recalibration:
-    """The map from the model's probability to the one that came true, from the settled forecasts of
-    the last :data:`MEMORY` (the identity while there are none)."""
-    raw, _, ran_out = _settled(session, now - MEMORY, now)
-    return fit_recalibration(raw, ran_out, WEIGHT)
+def fit(session: Session, now: datetime) -> SupplyRecalibration:
+    """The maps from the model's probability to the one that came true, per supply state, from the
+    settled forecasts of the last :data:`MEMORY` (the identity while there are none)."""
+    raw, _, ran_out, supply = _settled(session, now - MEMORY, now)
+    return fit_by_supply(raw, ran_out, supply.astype(str), WEIGHT)
 
 
 def report(session: Session, since: datetime, now: datetime) -> dict[str, Any]:
     """Reliability of the settled forecasts made since ``since``: per bucket of what the service said,
     how many, the mean forecast and the share that ran out; and the headline: of forecasts at 85% or
     more, how many ran out."""
-    raw, said, ran_out = _settled(session, since, now)
+    raw, said, ran_out, _ = _settled(session, since, now)
     table = []
     for lo, hi in zip(BUCKETS[:-1], BUCKETS[1:], strict=True):
         inside = (said >= lo) & (said < hi)
@@ -111,8 +113,7 @@ def report(session: Session, since: datetime, now: datetime) -> dict[str, Any]:
             "model_given_85_or_more": int((raw >= 0.85).sum()),
             "model_ran_out_when_85_or_more": round(float(ran_out[raw >= 0.85].mean()), 3) if (raw >= 0.85).any() else None,
             "reliability": table,
-            "recalibration": {"a": current.a, "b": current.b, "evidence_windows": current.evidence,
-                              "identity": current.is_identity}}
+            "recalibration": current.as_dict()}
 
 
 __all__ = ["MEMORY", "WEIGHT", "fit", "record", "report", "settle"]

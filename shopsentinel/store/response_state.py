@@ -127,6 +127,7 @@ class StockoutForecastRow(Base):
     probability: Mapped[float] = mapped_column(Float)  # the model's own P(stock-out within 72 h)
     calibrated: Mapped[float] = mapped_column(Float)  # what the service said after recalibration
     stock: Mapped[float] = mapped_column(Float)
+    supply: Mapped[str] = mapped_column(String(16), default="")  # what the model assumed would arrive (SUPPLY_STATES)
     ran_out: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None: not settled, or no stock data
     settled_at: Mapped[datetime | None] = mapped_column(nullable=True)
 

@@ -77,15 +77,17 @@ def test_a_daily_delivery_rhythm_is_not_a_stockout_but_a_broken_one_is() -> None
     assert now_stock < sold.sum() / 28 * 2  # under two days on the shelf, all the time
     blind = stockout_risk(sold, stock=now_stock, seed=4)
     seen = stockout_risk(sold, stock=now_stock, stock_history=stock, seed=4)
-    assert blind.probability > 0.9 and blind.restock_chance == 0.0
-    assert seen.probability < 0.2 and seen.restock_chance > 0.8
+    assert blind.probability > 0.9 and blind.restock_chance == 0.0 and blind.supply == "unknown"
+    assert seen.probability < 0.2 and seen.restock_chance > 0.8 and seen.supply == "rhythm"
+    short = stockout_risk(sold, stock=now_stock, stock_history=stock[-24 * 2:], seed=4)
+    assert short.supply == "unknown"  # two deliveries are no rhythm yet
     # The supplier stopped three days ago: the rhythm is broken, nothing is assumed to come.
     sold, stock = just_in_time(stop_after=25 * 24)
     late = stockout_risk(sold, stock=max(float(stock[-1]), 20.0), stock_history=stock, seed=4)
-    assert late.restock_chance == 0.0 and late.probability > 0.9
+    assert late.restock_chance == 0.0 and late.probability > 0.9 and late.supply == "overdue"
     # Known in-transit deliveries (ERP) replace the rhythm.
     told = stockout_risk(sold, stock=now_stock, stock_history=stock, in_transit=[(30, 1.0)], seed=4)
-    assert told.restock_chance == 0.0
+    assert told.restock_chance == 0.0 and told.supply == "announced"
 
 
 def test_what_if_flags_metrics_leaving_their_band() -> None:

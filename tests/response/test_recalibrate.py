@@ -7,7 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shopsentinel.response.recalibrate import FLOOR, IDENTITY, Recalibration, fit_recalibration, replay_online
+from shopsentinel.response.recalibrate import (
+    FLOOR,
+    IDENTITY,
+    Recalibration,
+    fit_by_supply,
+    fit_recalibration,
+    replay_online,
+)
 
 
 def _track(p: float, rate: float, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -63,3 +70,24 @@ def test_online_replay_only_learns_from_windows_that_have_closed() -> None:
     assert np.array_equal(out[early], p[early])
     assert out[hours == hours.max()].max() < 0.5  # later ones learned the lesson
     assert np.all(np.diff([out[hours == h][0] for h in np.unique(hours)]) <= 1e-12)  # ever more sceptical
+
+
+def test_each_supply_state_learns_its_own_record_and_a_thin_one_follows_the_pool() -> None:
+    # Overdue deliveries: the model says 99% but the truck was only late two times in five.
+    p_over, y_over = _track(0.99, 0.6, 600, seed=5)
+    # A known rhythm: the model's 99% came true.
+    p_rhythm, y_rhythm = _track(0.99, 0.99, 600, seed=6)
+    p_rare, y_rare = _track(0.99, 1.0, 3, seed=7)  # deliveries announced by the ERP: three forecasts, one window
+    p = np.concatenate([p_over, p_rhythm, p_rare])
+    y = np.concatenate([y_over, y_rhythm, y_rare])
+    supply = np.array(["overdue"] * 600 + ["rhythm"] * 600 + ["announced"] * 3)
+    fitted = fit_by_supply(p, y, supply, 1 / 12)  # forecasts six hours apart: twelve to a 72-hour window
+    assert 0.5 <= fitted(0.99, "overdue") <= 0.7
+    assert fitted(0.99, "rhythm") >= 0.95
+    pooled = fitted.pooled(0.99)
+    assert 0.75 <= pooled <= 0.85  # all together: 80%
+    assert abs(fitted(0.99, "announced") - pooled) < 0.1  # three forecasts barely move it off the pool
+    assert fitted(0.99, "never seen") == pooled
+    said = fitted.apply(p, supply)
+    assert said[0] == fitted(0.99, "overdue") and said[600] == fitted(0.99, "rhythm")
+    assert set(fitted.as_dict()["by_supply"]) == {"announced", "overdue", "rhythm"}

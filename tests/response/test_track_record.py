@@ -32,7 +32,7 @@ def test_each_round_keeps_its_forecasts_and_settles_them_from_the_stock_that_fol
     kept = _rows(api, now)
     assert set(kept) == {"SKU-OUT", "SKU-SAVED", "SKU-GONE"}
     assert all(r.probability >= 0.85 and r.calibrated == r.probability and r.ran_out is None for r in kept.values())
-    assert all(r.made_at == now and r.stock == 150 for r in kept.values())
+    assert all(r.made_at == now and r.stock == 150 and r.supply == "unknown" for r in kept.values())  # no deliveries seen
 
     later = [Point(now + h * HOUR, "tmall", "tm-1", "stock", max(150.0 - 6 * h, 0.0), "SKU-OUT") for h in range(1, 73)]
     later += [Point(now + h * HOUR, "tmall", "tm-1", "stock", 150.0 - 6 * h if h < 20 else 900.0, "SKU-SAVED")

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column('probability', sa.Float(), nullable=False),
         sa.Column('calibrated', sa.Float(), nullable=False),
         sa.Column('stock', sa.Float(), nullable=False),
+        sa.Column('supply', sa.String(length=16), nullable=False),
         sa.Column('ran_out', sa.Boolean(), nullable=True),
         sa.Column('settled_at', UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint('id'),
