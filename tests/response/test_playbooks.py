@@ -513,6 +513,37 @@ def test_crm_tag_posts_jd_pins_capped(world: World) -> None:
     assert jd_fake.buyer_pin("9001") not in body["customers"]
 
 
+@pytest.mark.parametrize("platform", ["taobao", "jd"])
+def test_crm_tag_can_keep_only_the_buyers_of_refunded_orders(world: World, platform: str) -> None:
+    data, store, buyer = ((world.taobao_data, "tm-1", taobao_fake.buyer_open_uid) if platform == "taobao"
+                          else (world.jd_data, "jd-1", jd_fake.buyer_pin))
+    crm_orders(data, "SKU-1")  # 9002, 9004, 9005: refunded after the start
+    for order_id, status, minutes in (("9006", "已完成", 30), ("9007", "退款中", 35), ("9008", "已取消", 40)):
+        created = START + timedelta(minutes=minutes)
+        paid = created + timedelta(minutes=1) if status != "已取消" else None
+        data.orders.append(Order(order_id, created, status, 9.9, paid, created + timedelta(minutes=2), None, None,
+                                 (OrderLine("SKU-1", 1, 9.9),)))
+    put_playbooks(world, [{"id": "refund-care", "match": {"categories": ["service"]}, "steps": [
+        {"name": "退款客户", "action": "crm_tag", "params": {"orders": "refunded", "webhook": "crm"}},
+        {"name": "全部客户", "action": "crm_tag", "params": {"webhook": "cs"}}]}])
+    add_alert(world.api, alert_id="a-refunds", rule="refunds.surge", metric="refunds", category="service", sku="SKU-1",
+              platform="tmall" if platform == "taobao" else "jd", store=store, start=START)
+    world.tick(minutes=60)
+    world.tick(minutes=1)
+    refunded = world.hooks["crm"].state.received[0]["body"]
+    everyone = world.hooks["cs"].state.received[0]["body"]
+    assert sorted(refunded["customers"]) == sorted(buyer(o) for o in ("9002", "9004", "9005", "9007"))
+    assert refunded["orders"]["only"] == "refunded" and everyone["orders"]["only"] == "all"
+    assert buyer("9006") in everyone["customers"] and buyer("9006") not in refunded["customers"]  # completed: not refunded
+    assert buyer("9008") not in refunded["customers"]  # cancelled before payment: nothing was refunded
+
+
+def test_crm_tag_rejects_an_unknown_order_filter(world: World) -> None:
+    reply = world.api.put("/api/v1/playbooks", json={"playbooks": [{"id": "x", "steps": [
+        {"name": "打标", "action": "crm_tag", "params": {"orders": "refunds"}}]}]})
+    assert reply.status_code == 422 and "params.orders must be 'all' or 'refunded'" in reply.text
+
+
 def test_ad_anomaly_pauses_the_bad_plan_with_a_comparison_report(world: World) -> None:
     put_playbooks(world, [{"id": "ads", "match": {"categories": ["ads"]}, "steps": [
         {"name": "暂停计划", "action": "pause_ads", "params": {"min_roi": 1.0, "report_webhook": "report"}}]}])

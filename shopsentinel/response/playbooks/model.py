@@ -109,6 +109,9 @@ class StepSpec(_Strict):
     def _approval_needs_owner(self) -> StepSpec:
         if self.approval and not self.owner:
             raise ValueError(f"step {self.name!r}: approval needs an owner duty (e.g. 库存管理员)")
+        if self.action == "crm_tag" and self.params.get("orders", "all") not in ("all", "refunded"):
+            raise ValueError(f"step {self.name!r}: params.orders must be 'all' or 'refunded', "
+                             f"not {self.params['orders']!r}")
         return self
 
 

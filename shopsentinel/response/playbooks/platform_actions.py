@@ -202,15 +202,16 @@ async def unlock_item(ctx: ActionContext) -> dict[str, Any]:
 # --- CRM: tag the customers of the affected orders ------------------------------------------
 
 MAX_CUSTOMERS = 500
-TAOBAO_TRADE_FIELDS = "tid,created,buyer_open_uid,buyer_nick,orders"
-JD_ORDER_FIELDS = "orderId,orderStartTime,itemInfoList,pin"
+TAOBAO_TRADE_FIELDS = "tid,created,status,buyer_open_uid,buyer_nick,orders"
+JD_ORDER_FIELDS = "orderId,orderStartTime,orderState,paymentConfirmTime,itemInfoList,pin"
+REFUND_STATES = frozenset({"退款中", "已退款"})  # ``params.orders: refunded`` keeps orders in these standard states
 
 
 def _crm_payload(ctx: ActionContext) -> dict[str, Any]:
     a = ctx.alert
     return event_payload(ctx, "crm.tag", tag=ctx.params.get("tag", "售后关怀"), care_flow=ctx.params.get("care_flow", ""),
                           orders={"platform": a["platform"], "store": a["store"], "sku": a.get("sku", ""),
-                                  "since": a.get("starts_at")})
+                                  "since": a.get("starts_at"), "only": ctx.params.get("orders", "all")})
 
 
 def _alert_start(ctx: ActionContext) -> datetime:
@@ -219,17 +220,24 @@ def _alert_start(ctx: ActionContext) -> datetime:
 
 async def affected_customers(ctx: ActionContext, config: PlatformApiConfig) -> tuple[list[str], int, str]:
     """Distinct buyer ids of the store's orders created since the alert started (only those with the
-    alert's SKU when it has one), first seen first: ``(ids, orders matched, id type)``.
+    alert's SKU when it has one; with ``params.orders: refunded`` only orders being or having been
+    refunded, read through the connectors' own state mapping), first seen first:
+    ``(ids, orders matched, id type)``.
 
     Taobao: ``taobao.trades.sold.get`` → ``buyer_open_uid`` (``buyer_nick`` is masked nowadays and
     only a fallback); JD: ``jingdong.pop.order.search`` by creation time → ``pin`` [R]."""
-    sku, start = ctx.alert.get("sku", ""), _alert_start(ctx)
+    from shopsentinel.sources.jd.mapping import order_state as jd_state
+    from shopsentinel.sources.taobao.mapping import order_state as taobao_state
+
+    sku, start, refunds_only = ctx.alert.get("sku", ""), _alert_start(ctx), ctx.params.get("orders") == "refunded"
     ids: dict[str, None] = {}
     matched = 0
     if config.platform == "taobao":
         id_type = "buyer_open_uid"
         for trade in await _taobao(ctx, config).sold_trades(start, ctx.now, TAOBAO_TRADE_FIELDS):
-            if sku and not any(o.get("outer_sku_id") == sku for o in trade.get("orders", [])):
+            lines = [o for o in trade.get("orders", []) if not sku or o.get("outer_sku_id") == sku]
+            if not lines or (refunds_only and taobao_state(str(trade.get("status", "")), [
+                    str(o.get("refund_status", "NO_REFUND")) for o in lines]) not in REFUND_STATES):
                 continue
             matched += 1
             buyer = trade.get("buyer_open_uid") or trade.get("buyer_nick")
@@ -239,6 +247,9 @@ async def affected_customers(ctx: ActionContext, config: PlatformApiConfig) -> t
         id_type = "pin"
         for order in await _jd(ctx, config).search_orders(start, ctx.now, JD_ORDER_FIELDS):
             if sku and not any(i.get("outerSkuId") == sku for i in order.get("itemInfoList", [])):
+                continue
+            if refunds_only and jd_state(str(order.get("orderState", "")),
+                                         bool(order.get("paymentConfirmTime"))) not in REFUND_STATES:
                 continue
             matched += 1
             if order.get("pin"):
@@ -259,7 +270,9 @@ def _describe_crm(ctx: ActionContext) -> dict[str, Any]:
 async def crm_tag(ctx: ActionContext) -> dict[str, Any]:
     """Tag the affected customers in the CRM: the buyer ids of the alert's orders (capped at
     ``params.max_customers``, default 500, with the total and a ``truncated`` flag) in the signed
-    payload. Without a platform API for the store only the order filter is sent, as before."""
+    payload; ``params.orders: refunded`` keeps only the buyers whose orders are being or were
+    refunded (售后关怀 after a refund surge). Without a platform API for the store only the order
+    filter is sent, as before."""
     payload = _crm_payload(ctx)
     config = _platform_or_none(ctx)
     if config is None:
