@@ -168,7 +168,8 @@ def shoot(base: str, app: Any, out: Path) -> list[Path]:
     pages = [("overview", "/"), ("alerts", "/alerts"), ("alert-detail", f"/alerts/{alert_id}"),
              ("incidents", "/incidents"), ("rules", "/rules"), ("silences", "/silences"), ("calendar", "/calendar"),
              ("routing", "/routing"), ("stores", "/stores"), ("store-connector", f"/stores/{store['platform']}/{store['store']}"),
-             ("catalog", "/catalog"), ("users", "/users")]
+             ("catalog", "/catalog"), ("users", "/users"), ("efficacy", "/efficacy"),
+             ("predictions", f"/predictions?store={store['platform']}/{store['store']}&uplift=50")]
     if incident:
         pages.insert(4, ("incident-detail", f"/incidents/{incident[0]['id']}"))
     saved = []

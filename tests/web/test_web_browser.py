@@ -188,3 +188,29 @@ def test_new_alerts_appear_without_reload(live: Any, browser: Any, api: httpx.Cl
     expect(row).to_contain_text("拼多多 / pdd-1", timeout=15_000)
     expect(row.locator("td")).to_have_count(8)  # same columns as the drawn rows, checkbox included
     expect(row.locator("input[name='ids']")).to_have_count(1)
+
+
+def test_predictions_page_highlights_the_sku_about_to_sell_out_in_both_languages(live: Any, browser: Any) -> None:
+    """Last in the module: the SKU points it adds would otherwise page in the other tests' ticks."""
+    from playwright.sync_api import expect
+
+    from tests.response.conftest import upsert
+    from tests.response.test_predictive_alerts import _selling
+
+    server, clock, app = live
+    upsert(Client(app, ADMIN_TOKEN), _selling("tm-1", "SKU-LOW", clock.now(), 28, final_stock=150)
+           + _selling("tm-1", "SKU-DEEP", clock.now(), 28, final_stock=5000, seed=8))
+    page = login(browser, server.url, "viewer")
+    page.get_by_role("link", name="预测", exact=True).click()
+    expect(page.locator("h1")).to_contain_text("预测")
+    page.locator("#store-select").select_option("tmall/tm-1")
+    page.get_by_role("button", name="查看预测").click()
+    expect(page.locator("#stockout-table tbody tr").first).to_have_attribute("data-sku", "SKU-LOW")
+    expect(page.locator("tr[data-sku='SKU-LOW']")).to_have_class(re.compile(r"\brisk-high\b"))
+    expect(page.locator("tr[data-sku='SKU-DEEP']")).not_to_have_class(re.compile(r"\brisk-high\b"))
+    background = page.locator("tr[data-sku='SKU-LOW'] td").first.evaluate("td => getComputedStyle(td).backgroundColor")
+    assert background not in ("rgba(0, 0, 0, 0)", "transparent")  # the highlight is visible, not only a class
+    page.locator("#lang-switch").click()
+    expect(page.locator("h1")).to_contain_text("Predictions")
+    expect(page.locator("#h-stockouts")).to_have_text("Stock-out risk within 72 h")
+    expect(page.locator("tr[data-sku='SKU-LOW'] .tag")).to_have_text("High risk")

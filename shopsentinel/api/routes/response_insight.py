@@ -9,12 +9,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader, ServiceDep
 from shopsentinel.detect.panel import Panel
 from shopsentinel.ingest.reader import StoreInfo
 from shopsentinel.response import efficacy, track_record
 from shopsentinel.response.predict_service import sales_forecast, sku_stockout, store_stockouts, store_what_if
+from shopsentinel.service.app import Service
 from shopsentinel.service.evaluation import store_panel
 from shopsentinel.service.repository import audit, calendar_events, get_store
 from shopsentinel.store.response_state import MissedIncidentRow
@@ -29,10 +31,9 @@ def efficacy_report(session: DbSession, _reader: Reader, now: Now, days: int = Q
     return efficacy.report(session, now - timedelta(days=days), now, fatigue_limit=fatigue_limit)
 
 
-@router.get("/efficacy/suggestions")
-def efficacy_suggestions(session: DbSession, service: ServiceDep, _reader: Reader, now: Now,
-                         days: int = Query(default=30, ge=1, le=120)) -> dict[str, Any]:
-    """Rules to tighten or loosen from their feedback, each backtested over stored points."""
+def panel_loader(session: Session, service: Service) -> efficacy.PanelLoader:
+    """Loads a store's evaluation panel over stored points (None for an unknown store): what the
+    suggestions backtest their changed rules on."""
     calendar = calendar_events(session)
 
     def load(platform: str, store: str, start: datetime, end: datetime) -> Panel | None:
@@ -42,9 +43,22 @@ def efficacy_suggestions(session: DbSession, service: ServiceDep, _reader: Reade
         info = StoreInfo(row.store, row.platform, row.name, row.timezone)
         return store_panel(service.points, info, calendar, service.catalog, start, end)
 
+    return load
+
+
+def rule_suggestions(session: Session, service: Service, now: datetime, days: int) -> list[efficacy.Suggestion]:
+    """The backtested suggestions over the last ``days`` whole hours (shared by the API and the alert center)."""
     since = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
     until = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    found = efficacy.suggestions(session, service.rules.current().rules, load, service.catalog, since, until)
+    return efficacy.suggestions(session, service.rules.current().rules, panel_loader(session, service), service.catalog,
+                                since, until)
+
+
+@router.get("/efficacy/suggestions")
+def efficacy_suggestions(session: DbSession, service: ServiceDep, _reader: Reader, now: Now,
+                         days: int = Query(default=30, ge=1, le=120)) -> dict[str, Any]:
+    """Rules to tighten or loosen from their feedback, each backtested over stored points."""
+    found = rule_suggestions(session, service, now, days)
     return {"items": [s.__dict__ for s in found]}
 
 
@@ -131,4 +145,4 @@ def what_if(body: WhatIfIn, service: ServiceDep, _reader: Reader, now: Now) -> d
     return result.as_dict()
 
 
-__all__ = ["router"]
+__all__ = ["panel_loader", "router", "rule_suggestions"]
