@@ -5,8 +5,9 @@ how many really run out? Plus a reliability table by probability bucket and the 
     .venv/bin/python bench/stockout_calibration.py --seeds 11,12,21,22,23 --out /tmp/tune.json   # looked-at seeds
 
 Every six hours from day 28 on (fleets with 0.6 incidents per store-week, for enough stock-outs), each SKU with stock on hand gets a forecast from its own
-history only (units sold, with out-of-stock hours unknown, its stock levels for the delivery rhythm,
-the calendar's promotions, no in-transit data: the generator has none); the outcome is whether its stock reaches zero within the next 72
+history only (units sold, with out-of-stock hours unknown, its stock levels for its deliveries, the
+store's supplier record pooled over its SKUs' last 12 weeks of stock, the calendar's promotions, no
+in-transit data: the generator has none); the outcome is whether its stock reaches zero within the next 72
 hours. Each forecast is also recalibrated the way the service does it
 (:mod:`shopsentinel.response.recalibrate`): online, per fleet, mapped through the fit of the forecasts
 whose 72 hours had passed at the time, each forecast weighing ``step / 72`` of an observation. The
@@ -30,8 +31,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from shopsentinel.response.predict import HORIZON_HOURS, stockout_risk
+from shopsentinel.response.predict import HORIZON_HOURS, WEEK_HOURS, stockout_risk
 from shopsentinel.response.recalibrate import replay_online
+from shopsentinel.response.supply import DELIVERY_WEEKS, SupplierRecord, read_deliveries
 from shopsentinel.sim.fleet import generate_fleet
 from shopsentinel.sim.fleet_model import FleetSpec
 
@@ -70,19 +72,18 @@ def run_seed(spec: FleetSpec, simulations: int, step: int) -> list[Forecast]:
         local = spec.start.astimezone(ZoneInfo(str(zones[store])))
         first_how = local.weekday() * 24 + local.hour
         sold, stock = _matrix(frame, "units_sold", hours, spec.start), _matrix(frame, "stock", hours, spec.start)
-        for sku, units in sold.items():
-            level = stock.get(sku)
-            if level is None:
-                continue
-            clean = np.where(level == 0, np.nan, units)
-            for t in range(28 * 24 + 8, hours - HORIZON_HOURS, step):
+        skus = [(sku, np.where(stock[sku] == 0, np.nan, units), stock[sku]) for sku, units in sold.items() if sku in stock]
+        for t in range(28 * 24 + 8, hours - HORIZON_HOURS, step):
+            recent = slice(max(t - DELIVERY_WEEKS * WEEK_HOURS, 0), t)
+            supplier = SupplierRecord.pool(read_deliveries(level[recent], clean[:t]) for _, clean, level in skus)
+            for sku, clean, level in skus:
                 now_stock = level[t - 1]
                 if not now_stock > 0:
                     continue
                 outcome = bool(np.nanmin(level[t:t + HORIZON_HOURS]) <= 0)
                 forecast = stockout_risk(clean[:t], stock=float(now_stock), promo_past=promo[:t],
                                          promo_future=promo[t:t + HORIZON_HOURS], first_hour_of_week=first_how,
-                                         simulations=simulations, seed=t, stock_history=level[:t])
+                                         simulations=simulations, seed=t, stock_history=level[:t], supplier=supplier)
                 pairs.append((store, sku, t, forecast.probability, outcome, forecast.supply))
     return pairs
 

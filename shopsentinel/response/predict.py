@@ -26,6 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from shopsentinel.response.supply import (
+    DELIVERY_WEEKS,
+    SupplierRecord,
+    read_deliveries,
+    rhythm_arrivals,
+    supply_state,
+)
+
 HORIZON_HOURS = 72
 WEEK_HOURS = 168
 LEVEL_DAYS = 7
@@ -36,12 +44,10 @@ SIMULATIONS = 2000
 MAX_FACTOR = 20.0  # bounds on the level and promotion factors (a few odd hours must not explode them)
 UPLIFT_SIGMA_BETWEEN = 0.35  # log-scale spread of one promotion's uplift against the SKU's past ones
 UPLIFT_SIGMA_UNSEEN = 0.6  # … and of the default uplift for a SKU that has never been on promotion
-MIN_DELIVERIES = 4  # a delivery rhythm needs this many deliveries in the history before it is trusted
-DELIVERY_MERGE_HOURS = 6  # rises of stock this close together are one delivery (booked over two hours)
 # What a forecast knew of supply: deliveries announced (ERP / in_transit metric); the SKU's delivery
 # rhythm, with the next delivery still within its usual intervals; a rhythm whose next delivery is
-# overdue (nothing assumed to come); too few past deliveries to read a rhythm (nothing assumed).
-# Recalibration learns each state's track record separately: an overdue truck may still come.
+# overdue (it may still come, as often as late deliveries at this store do); too few past deliveries
+# to read a rhythm (nothing assumed). Recalibration learns each state's track record separately.
 SUPPLY_STATES = ("announced", "rhythm", "overdue", "unknown")
 
 
@@ -144,77 +150,24 @@ def promotion_uplift(history: np.ndarray, fitted: np.ndarray, promo_past: np.nda
     return uplift, math.sqrt(within**2 + UPLIFT_SIGMA_BETWEEN**2)
 
 
-def deliveries(stock_history: np.ndarray, sold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Hours (indices into the history) and sizes of past deliveries: the stock rose by more than a
-    few hours of sales could explain (returns put back on the shelf are small and are ignored)."""
-    level = np.asarray(stock_history, dtype=float)
-    units = np.nan_to_num(np.asarray(sold, dtype=float)[-level.size:], nan=0.0)
-    rise = np.diff(level) + units[1:]
-    typical = float(np.nanmean(units)) if units.size else 0.0
-    hits = np.flatnonzero(np.nan_to_num(rise, nan=0.0) > max(2.0, 3.0 * typical)) + 1
-    times: list[int] = []
-    sizes: list[float] = []
-    for t in hits.tolist():
-        if times and t - times[-1] <= DELIVERY_MERGE_HOURS:
-            sizes[-1] += float(rise[t - 1])
-        else:
-            times.append(t)
-            sizes.append(float(rise[t - 1]))
-    return np.array(times, dtype=np.int64), np.array(sizes)
-
-
-def supply_state(times: np.ndarray, now: int) -> str:
-    """``rhythm``, ``overdue`` or ``unknown`` for a SKU's past delivery hours (see :data:`SUPPLY_STATES`)."""
-    if times.size < MIN_DELIVERIES:
-        return "unknown"
-    return "overdue" if now - times[-1] >= np.diff(times).max() else "rhythm"
-
-
-def rhythm_arrivals(times: np.ndarray, sizes: np.ndarray, now: int, horizon: int, simulations: int,
-                    rng: np.random.Generator) -> np.ndarray:
-    """Units each path receives per hour of the horizon from the SKU's own delivery rhythm.
-
-    A renewal process on the past intervals between deliveries: the next delivery comes after one
-    of the past intervals longer than the time already waited (later ones after any past interval),
-    each bringing a past delivery's size. With one chance in (number of such intervals + 1) the
-    rhythm is broken and nothing comes — and when the wait is already longer than every past
-    interval (an overdue delivery: a supplier failure looks like this), nothing is assumed to come.
-    """
-    arrivals = np.zeros((simulations, horizon))
-    if times.size < MIN_DELIVERIES:
-        return arrivals
-    intervals = np.diff(times).astype(float)
-    waited = float(now - times[-1])
-    longer = intervals[intervals > waited]
-    if longer.size == 0:
-        return arrivals
-    broken = rng.random(simulations) < 1.0 / (longer.size + 1)
-    at = rng.choice(longer, simulations) - waited
-    rows = np.arange(simulations)
-    for _ in range(horizon):  # bounded: every interval is ≥ 1 hour
-        inside = ~broken & (at < horizon)
-        if not inside.any():
-            break
-        np.add.at(arrivals, (rows[inside], at[inside].astype(int)), rng.choice(sizes, int(inside.sum())))
-        at = np.where(inside, at + rng.choice(intervals, simulations), at)
-    return arrivals
-
-
 def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tuple[int, float]] = (),
                   promo_past: np.ndarray | None = None, promo_future: np.ndarray | None = None,
                   first_hour_of_week: int = 0, horizon: int = HORIZON_HOURS, service_level: float = 0.95,
                   lead_hours: int = HORIZON_HOURS, default_uplift: float = DEFAULT_UPLIFT,
                   simulations: int = SIMULATIONS, seed: int = 0,
-                  stock_history: np.ndarray | None = None) -> StockoutForecast:
+                  stock_history: np.ndarray | None = None, supplier: SupplierRecord | None = None) -> StockoutForecast:
     """P(stock-out within ``horizon`` hours) for one SKU.
 
     ``history`` is hourly units sold, oldest first, ending just before now (NaN = unknown; hours
     when the SKU was out of stock should be NaN, not 0). ``in_transit`` lists ``(hours from now,
     units)`` deliveries. ``first_hour_of_week`` is the hour of week (local, Monday 0) of
     ``history[0]``; ``promo_future`` marks calendar promotion hours of the horizon.
-    ``stock_history`` (end-of-hour stock, aligned with ``history``) lets the SKU's own delivery
-    rhythm count (:func:`rhythm_arrivals`) when no in-transit deliveries are known: a shop that
-    receives every day with two days on the shelf is not about to run out.
+    ``stock_history`` (end-of-hour stock ending where ``history`` ends; the last
+    :data:`~shopsentinel.response.supply.DELIVERY_WEEKS` weeks are read) lets the SKU's deliveries
+    count when none are announced (:func:`~shopsentinel.response.supply.rhythm_arrivals`), judged by
+    ``supplier`` — how deliveries come at this store (its SKUs' record; the SKU's own without it): a
+    shop that receives every day with two days on the shelf is not about to run out, and a truck a day
+    late at a store whose trucks are often a day late may still come.
     """
     full = np.asarray(history, dtype=float)
     history = clean_history(full[-PROFILE_WEEKS * WEEK_HOURS:])
@@ -246,14 +199,14 @@ def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tup
             arrivals[int(hours)] += units
     available = np.broadcast_to(stock + np.cumsum(arrivals)[:horizon], (simulations, horizon))
     restock_chance = 0.0
-    supply = "announced" if in_transit else "unknown"
+    own = None
     if stock_history is not None and not in_transit:
-        level_history = np.asarray(stock_history, dtype=float)[-full.size:]
-        times, sizes = deliveries(level_history, full)
-        supply = supply_state(times, level_history.size)
-        rhythm = rhythm_arrivals(times, sizes, level_history.size, horizon, simulations, rng)
+        level_history = np.asarray(stock_history, dtype=float)[-DELIVERY_WEEKS * WEEK_HOURS:]
+        own = read_deliveries(level_history, full)
+        rhythm = rhythm_arrivals(own, supplier or SupplierRecord.pool([own]), horizon, simulations, rng)
         restock_chance = float((rhythm.sum(axis=1) > 0).mean())
         available = available + np.cumsum(rhythm, axis=1)
+    supply = supply_state(own, announced=bool(in_transit))
     short = cumulative[:, :horizon] >= available if stock > 0 else np.ones((simulations, horizon), bool)
     ran_out = short.any(axis=1)
     first = np.where(ran_out, short.argmax(axis=1) + 1, horizon + 1)
@@ -369,4 +322,4 @@ def what_if(daily: dict[str, np.ndarray], *, price_change_pct: float = 0.0, upli
 
 
 __all__ = ["SUPPLY_STATES", "DailyForecast", "StockoutForecast", "WhatIfMetric", "WhatIfResult", "daily_forecast",
-           "clean_history", "hour_of_week_profile", "promotion_uplift", "stockout_risk", "supply_state", "what_if"]
+           "clean_history", "hour_of_week_profile", "promotion_uplift", "stockout_risk", "what_if"]

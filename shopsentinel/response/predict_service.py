@@ -24,11 +24,13 @@ from shopsentinel.response.predict import (
     what_if,
 )
 from shopsentinel.response.recalibrate import IDENTITY_BY_SUPPLY, SupplyRecalibration
+from shopsentinel.response.supply import DELIVERY_WEEKS, SupplierRecord, read_deliveries
 from shopsentinel.store.points import PointStore
-from shopsentinel.store.state import CalendarRow, StoreRow
+from shopsentinel.store.state import CalendarRow, PointRow, StoreRow
 
 HOUR = timedelta(hours=1)
 HISTORY = timedelta(weeks=PROFILE_WEEKS)
+STOCK_HISTORY = timedelta(weeks=DELIVERY_WEEKS)  # longer: deliveries every two weeks need months to show a rhythm
 
 
 @dataclass(frozen=True)
@@ -79,27 +81,48 @@ class SkuRisk:
     forecast: StockoutForecast
 
 
+def stock_levels(session: Session, platform: str, store: str, now: datetime,
+                 sku: str | None = None) -> dict[str, np.ndarray]:
+    """End-of-hour stock of the store's SKUs (or one) over the last :data:`STOCK_HISTORY`, up to and
+    including ``now``'s hour: one read along the points' key."""
+    start = now - STOCK_HISTORY
+    hours = int(STOCK_HISTORY // HOUR) + 1
+    query = select(PointRow.sku, PointRow.ts, PointRow.value).where(
+        PointRow.platform == platform, PointRow.store == store, PointRow.metric == "stock", PointRow.sku != "",
+        PointRow.ts >= int(start.timestamp()), PointRow.ts <= int(now.timestamp()))
+    if sku is not None:
+        query = query.where(PointRow.sku == sku)
+    levels: dict[str, np.ndarray] = {}
+    for name, ts, value in session.execute(query):
+        series = levels.setdefault(name, np.full(hours, np.nan))
+        series[(ts - int(start.timestamp())) // 3600] = value
+    return levels
+
+
 def sku_stockout(session: Session, points: PointStore, platform: str, store: str, sku: str, now: datetime, *,
                  in_transit: Sequence[tuple[int, float]] = (), service_level: float = 0.95,
-                 frame: pl.DataFrame | None = None, calibration: SupplyRecalibration = IDENTITY_BY_SUPPLY) -> StockoutForecast | None:
+                 frame: pl.DataFrame | None = None, calibration: SupplyRecalibration = IDENTITY_BY_SUPPLY,
+                 levels: np.ndarray | None = None, supplier: SupplierRecord | None = None) -> StockoutForecast | None:
     """P(stock-out within 72 h) for one SKU; None without sales history or a stock level.
 
     In-transit stock comes from the caller (ERP) or, when present, the ``in_transit`` metric of the
-    SKU (units arriving, assumed to land within a day); without either, the SKU's own delivery rhythm
-    (read from its stock history) counts. ``calibration`` maps the model's probability through the
-    track record of forecasts made in the same supply state (:mod:`shopsentinel.response.track_record`); the model's own stays in
-    ``raw_probability``.
+    SKU (units arriving, assumed to land within a day); without either, the SKU's deliveries read
+    from its stock history (``levels``, :func:`stock_levels`) count, judged by ``supplier`` (how
+    deliveries come at this store; :func:`store_stockouts` pools its SKUs). ``calibration`` maps the
+    model's probability through the track record of forecasts made in the same supply state
+    (:mod:`shopsentinel.response.track_record`); the model's own stays in ``raw_probability``.
     """
     now = now.replace(minute=0, second=0, microsecond=0)
     start = now - HISTORY
     hours = int(HISTORY // HOUR)
     if frame is None:
         frame = points.frame(platform, store, start, now + HOUR)
+    if levels is None:
+        levels = stock_levels(session, platform, store, now, sku).get(sku)
     sold = _hourly(frame, "units_sold", sku, start, hours)
-    stock = _hourly(frame, "stock", sku, start, hours + 1)
-    known = stock[~np.isnan(stock)]
-    if np.all(np.isnan(sold)) or known.size == 0:
+    if levels is None or np.all(np.isnan(sold)) or np.all(np.isnan(levels)):
         return None
+    stock = levels[-(hours + 1):]
     sold = np.where(stock[:hours] == 0, np.nan, sold)  # sales while empty say nothing about demand
     arriving = list(in_transit)
     transit_metric = _hourly(frame, "in_transit", sku, start, hours + 1)
@@ -109,21 +132,32 @@ def sku_stockout(session: Session, points: PointStore, platform: str, store: str
             arriving = [(24, last)]
     clock = _store_clock(session, platform, store)
     promo = promotion_mask(session, platform, store, start, hours + HORIZON_HOURS)
-    forecast = stockout_risk(sold, stock=float(known[-1]), in_transit=arriving, promo_past=promo[:hours],
-                             promo_future=promo[hours:], first_hour_of_week=clock.hour_of_week(start),
-                             service_level=service_level, seed=int(now.timestamp()) // 3600, stock_history=stock[:hours])
+    forecast = stockout_risk(sold, stock=float(levels[~np.isnan(levels)][-1]), in_transit=arriving,
+                             promo_past=promo[:hours], promo_future=promo[hours:],
+                             first_hour_of_week=clock.hour_of_week(start), service_level=service_level,
+                             seed=int(now.timestamp()) // 3600, stock_history=levels[:-1], supplier=supplier)
     return replace(forecast, probability=round(calibration(forecast.probability, forecast.supply), 4),
                    raw_probability=forecast.probability)
+
+
+def store_supplier(levels: dict[str, np.ndarray], frame: pl.DataFrame, start: datetime) -> SupplierRecord:
+    """How deliveries come at this store: every SKU's deliveries over its stock history, pooled."""
+    hours = int(HISTORY // HOUR)
+    return SupplierRecord.pool(read_deliveries(history[:-1], _hourly(frame, "units_sold", sku, start, hours))
+                               for sku, history in levels.items())
 
 
 def store_stockouts(session: Session, points: PointStore, platform: str, store: str, now: datetime,
                     min_probability: float = 0.0, calibration: SupplyRecalibration = IDENTITY_BY_SUPPLY) -> list[SkuRisk]:
     now = now.replace(minute=0, second=0, microsecond=0)
     frame = points.frame(platform, store, now - HISTORY, now + HOUR)
+    levels = stock_levels(session, platform, store, now)
+    supplier = store_supplier(levels, frame, now - HISTORY)
     skus = sorted(set(frame.filter(pl.col("metric") == "units_sold")["sku"].to_list()) - {""})
     out = []
     for sku in skus:
-        forecast = sku_stockout(session, points, platform, store, sku, now, frame=frame, calibration=calibration)
+        forecast = sku_stockout(session, points, platform, store, sku, now, frame=frame, calibration=calibration,
+                                levels=levels.get(sku), supplier=supplier)
         if forecast is not None and forecast.probability >= min_probability:
             out.append(SkuRisk(sku, forecast))
     return sorted(out, key=lambda r: -r.forecast.probability)
@@ -161,4 +195,5 @@ def store_what_if(points: PointStore, platform: str, store: str, now: datetime, 
     return what_if(series, price_change_pct=price_change_pct, uplift_pct=uplift_pct, elasticity=elasticity)
 
 
-__all__ = ["SkuRisk", "promotion_mask", "sales_forecast", "sku_stockout", "store_stockouts", "store_what_if"]
+__all__ = ["SkuRisk", "promotion_mask", "sales_forecast", "sku_stockout", "stock_levels", "store_stockouts",
+           "store_supplier", "store_what_if"]

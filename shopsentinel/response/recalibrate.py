@@ -16,6 +16,12 @@ as ``step / horizon`` of an observation (one 72-hour window counts once). Foreca
 are not fitted (they are most of the data and say nothing about the top); below the floor the map
 scales linearly to zero, so it stays monotone and continuous.
 
+What the model assumed about supply matters most: a forecast made while the SKU's usual delivery is
+overdue assumes nothing comes, and whether that is right (a failed supplier) or wrong (a late truck)
+is a property of the company's suppliers. So :func:`fit_by_supply` fits one map per supply state
+(``announced``, ``rhythm``, ``overdue``, ``unknown``), each with its prior centred on the map of all
+states together (partial pooling): a thin record follows the pool, a long one speaks for itself.
+
 >>> m = Recalibration(a=-1.0, b=0.5, evidence=12.0)
 >>> round(m(0.99), 3), round(m(0.5), 3), m(0.0)
 (0.785, 0.269, 0.0)

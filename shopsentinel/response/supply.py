@@ -1,0 +1,160 @@
+"""What the stock-out forecast may assume about supply when no delivery is announced: the deliveries
+read off a SKU's stock history, and how this store's deliveries come — on time, late or never.
+
+A SKU's stock rises when a delivery lands (:func:`read_deliveries`). Its typical interval between
+deliveries is the median of its past intervals; every past interval of every SKU of the store,
+divided by its own SKU's typical interval, says how regular the store's suppliers are, and each SKU's
+current wait (time since its last delivery, over its typical interval) is an interval still open. A
+Kaplan–Meier estimate over these ratios (:class:`SupplierRecord`) gives the chance that a delivery
+still comes after a given wait — so a SKU whose truck is a day late is not treated as if its supplier
+had failed, unless deliveries at this store are never that late. One pseudo-observation that never
+arrives keeps a small chance that the rhythm is broken (one in the number of intervals at risk, plus
+one). With a single SKU's history the record is that SKU's own.
+
+>>> times = np.array([10, 34, 58, 82])  # daily deliveries
+>>> own = Deliveries(times, np.full(4, 50.0), now=90)
+>>> record = SupplierRecord.pool([own])
+>>> own.typical, round(own.waited / own.typical, 2), round(float(record.survival(1.5)), 3)
+(24.0, 0.33, 0.25)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+DELIVERY_WEEKS = 12  # stock history read for deliveries: a supplier every two weeks shows about six
+MIN_DELIVERIES = 2  # one interval gives a SKU's typical interval; the store's record gives the spread
+DELIVERY_MERGE_HOURS = 6  # rises of stock this close together are one delivery (booked over two hours)
+
+
+@dataclass(frozen=True)
+class Deliveries:
+    """One SKU's past deliveries: hour indices into its stock history, sizes, and ``now`` (the index of
+    the current hour, i.e. the history's length)."""
+
+    times: np.ndarray
+    sizes: np.ndarray
+    now: int
+
+    @property
+    def intervals(self) -> np.ndarray:
+        return np.diff(self.times).astype(float)
+
+    @property
+    def typical(self) -> float | None:
+        """Median hours between deliveries (None with fewer than :data:`MIN_DELIVERIES`)."""
+        return float(np.median(self.intervals)) if self.times.size >= MIN_DELIVERIES else None
+
+    @property
+    def waited(self) -> float:
+        return float(self.now - self.times[-1]) if self.times.size else float(self.now)
+
+    @property
+    def overdue(self) -> bool:
+        """Waited at least as long as its longest past interval: late, or a supplier that failed."""
+        return self.times.size >= MIN_DELIVERIES and self.waited >= float(self.intervals.max())
+
+
+def read_deliveries(stock_history: np.ndarray, sold: np.ndarray) -> Deliveries:
+    """Past deliveries: hours where the stock rose by more than a few hours of sales could explain
+    (returns put back on the shelf are small and are ignored). ``sold`` is aligned with the history's
+    end and may be shorter (hours before it count as an average hour's sales)."""
+    level = np.asarray(stock_history, dtype=float)
+    known = np.asarray(sold, dtype=float)[-level.size:]
+    typical = float(np.nanmean(known)) if np.any(~np.isnan(known)) else 0.0
+    units = np.full(level.size, typical)
+    if known.size:
+        units[-known.size:] = np.where(np.isnan(known), typical, known)
+    rise = np.diff(level) + units[1:]
+    hits = np.flatnonzero(np.nan_to_num(rise, nan=0.0) > max(2.0, 3.0 * typical)) + 1
+    times: list[int] = []
+    sizes: list[float] = []
+    for t in hits.tolist():
+        if times and t - times[-1] <= DELIVERY_MERGE_HOURS:
+            sizes[-1] += float(rise[t - 1])
+        else:
+            times.append(t)
+            sizes.append(float(rise[t - 1]))
+    return Deliveries(np.array(times, dtype=np.int64), np.array(sizes), int(level.size))
+
+
+@dataclass(frozen=True)
+class SupplierRecord:
+    """Intervals between deliveries at a store, each over its SKU's typical interval: completed ones
+    (``events``) and the current waits (``censored``)."""
+
+    events: np.ndarray
+    censored: np.ndarray
+
+    @classmethod
+    def pool(cls, skus: Iterable[Deliveries]) -> SupplierRecord:
+        events, censored = [], []
+        for d in skus:
+            typical = d.typical
+            if typical is None or typical <= 0:
+                continue
+            events.append(d.intervals / typical)
+            censored.append(d.waited / typical)
+        return cls(np.sort(np.concatenate(events)) if events else np.zeros(0), np.array(censored))
+
+    def _steps(self) -> tuple[np.ndarray, np.ndarray]:
+        grid, deaths = np.unique(self.events, return_counts=True)
+        at_risk = (self.events.size - np.searchsorted(self.events, grid, side="left")
+                   + (self.censored[None, :] >= grid[:, None]).sum(axis=1) + 1)  # + 1: the one that never comes
+        return grid, np.cumprod(1.0 - deaths / at_risk)
+
+    def survival(self, ratio: float | np.ndarray) -> np.ndarray:
+        """P(the next delivery comes later than ``ratio`` typical intervals after the last one)."""
+        grid, surviving = self._steps()
+        index = np.searchsorted(grid, np.asarray(ratio, dtype=float), side="right")
+        return np.where(index == 0, 1.0, surviving[np.maximum(index - 1, 0)] if grid.size else 1.0)
+
+
+def rhythm_arrivals(own: Deliveries, record: SupplierRecord, horizon: int, simulations: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Units each path receives per hour of the horizon, when no delivery is announced.
+
+    The next delivery is drawn from the store's record given how long this SKU has waited (in its own
+    typical intervals); later ones after a further interval drawn from the record. Each brings one of
+    the SKU's past delivery sizes. Paths may get nothing: the record's chance that a delivery this
+    late never comes.
+    """
+    arrivals = np.zeros((simulations, horizon))
+    typical = own.typical
+    if typical is None or record.events.size == 0:
+        return arrivals
+    waited = own.waited / typical
+    grid, surviving = record._steps()
+    left = float(record.survival(waited))
+    later = grid > waited
+    if left <= 0 or not later.any():
+        return arrivals
+    grid, surviving = grid[later], surviving[later]
+    targets = rng.random(simulations) * left  # the delivery comes at the first ratio whose survival ≤ target
+    index = np.searchsorted(-surviving, -targets, side="left")
+    comes = index < grid.size
+    at = np.where(comes, grid[np.minimum(index, grid.size - 1)] * typical - own.waited, np.inf)
+    rows = np.arange(simulations)
+    for _ in range(horizon):  # bounded: every interval is ≥ 1 hour
+        inside = at < horizon
+        if not inside.any():
+            break
+        np.add.at(arrivals, (rows[inside], np.maximum(at[inside], 0).astype(int)),
+                  rng.choice(own.sizes, int(inside.sum())))
+        at = np.where(inside, at + np.maximum(rng.choice(record.events, simulations) * typical, 1.0), at)
+    return arrivals
+
+
+def supply_state(own: Deliveries | None, announced: bool) -> str:
+    """What a forecast assumed about supply (``shopsentinel.response.predict.SUPPLY_STATES``)."""
+    if announced:
+        return "announced"
+    if own is None or own.typical is None:
+        return "unknown"
+    return "overdue" if own.overdue else "rhythm"
+
+
+__all__ = ["DELIVERY_WEEKS", "Deliveries", "SupplierRecord", "read_deliveries", "rhythm_arrivals", "supply_state"]
