@@ -117,8 +117,10 @@ def sku_stockout(session: Session, points: PointStore, platform: str, store: str
     hours = int(HISTORY // HOUR)
     if frame is None:
         frame = points.frame(platform, store, start, now + HOUR)
-    if levels is None:
-        levels = stock_levels(session, platform, store, now, sku).get(sku)
+    if levels is None or supplier is None:  # called for one SKU: read the store's stock for both
+        store_levels = stock_levels(session, platform, store, now)
+        levels = store_levels.get(sku) if levels is None else levels
+        supplier = store_supplier(store_levels, frame, start) if supplier is None else supplier
     sold = _hourly(frame, "units_sold", sku, start, hours)
     if levels is None or np.all(np.isnan(sold)) or np.all(np.isnan(levels)):
         return None

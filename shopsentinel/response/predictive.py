@@ -107,6 +107,7 @@ class PredictiveAlerts:
                     AlertRow.rule == RULE, AlertRow.state == "firing")).all()}
                 self._todo = sorted(set(stores_with_sales(session, hour - timedelta(days=1))) | open_stores)
                 track_record.settle(session, hour)
+                track_record.prune(session, hour)
                 self.calibration = track_record.fit(session, hour)
             batch, self._todo = self._todo[:self.stores_per_tick], self._todo[self.stores_per_tick:]
             for platform, store in batch:

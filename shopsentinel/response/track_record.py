@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from shopsentinel.response.predict import HORIZON_HOURS
@@ -25,6 +25,7 @@ from shopsentinel.store.state import PointRow
 
 HORIZON = timedelta(hours=HORIZON_HOURS)
 MEMORY = timedelta(days=180)  # the map learns from the last half year of settled forecasts
+KEEP = timedelta(days=400)  # forecasts older than this are deleted (the report looks back a year at most)
 WEIGHT = 1 / HORIZON_HOURS  # one forecast per hour and SKU: each 72-hour window counts once
 SETTLE_PER_ROUND = 5000
 BUCKETS = (0.05, 0.3, 0.5, 0.7, 0.85, 0.95, 1.0001)
@@ -73,6 +74,12 @@ def settle(session: Session, now: datetime, limit: int = SETTLE_PER_ROUND) -> in
     return len(rows)
 
 
+def prune(session: Session, now: datetime) -> int:
+    """Delete forecasts older than :data:`KEEP`; returns how many."""
+    gone = session.execute(delete(StockoutForecastRow).where(StockoutForecastRow.made_at < now - KEEP))
+    return int(getattr(gone, "rowcount", 0) or 0)
+
+
 def _settled(session: Session, since: datetime,
              until: datetime) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rows = session.execute(select(StockoutForecastRow.probability, StockoutForecastRow.calibrated,
@@ -116,4 +123,4 @@ def report(session: Session, since: datetime, now: datetime) -> dict[str, Any]:
             "recalibration": current.as_dict()}
 
 
-__all__ = ["MEMORY", "WEIGHT", "fit", "record", "report", "settle"]
+__all__ = ["KEEP", "MEMORY", "WEIGHT", "fit", "prune", "record", "report", "settle"]

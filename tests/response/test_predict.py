@@ -169,3 +169,5 @@ def test_the_service_reads_months_of_stock_and_judges_a_late_truck_by_the_store_
     assert risk["punctual"]["restock_chance"] < 0.1 and risk["punctual"]["probability"] > 0.9
     assert risk["tardy"]["restock_chance"] > 0.3  # trucks here come a day or two late
     assert risk["tardy"]["probability"] < risk["punctual"]["probability"] - 0.25
+    one = api.get("/api/v1/predictions/stockouts/tmall/tardy/SKU-DUE").json()  # alone, judged by the same record
+    assert (one["probability"], one["restock_chance"]) == (risk["tardy"]["probability"], risk["tardy"]["restock_chance"])

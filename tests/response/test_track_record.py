@@ -90,3 +90,15 @@ def test_the_message_says_the_probability_was_recalibrated(api: Any, clock: Any)
     detail = api.get(f"/api/v1/alerts/{alert['id']}").json()
     assert "recalibrated on past forecasts' outcomes" in detail["message_en"]
     assert 0.85 <= alert["value"] < 1.0
+
+
+def test_forecasts_older_than_the_report_window_are_deleted(api: Any, clock: Any) -> None:
+    now = clock.now()
+    with api.service.sessions() as session:
+        for sku, age in (("OLD", track_record.KEEP + HOUR), ("KEPT", track_record.KEEP - HOUR)):
+            session.add(StockoutForecastRow(platform="tmall", store="tm-1", sku=sku, made_at=now - age, probability=0.9,
+                                            calibrated=0.9, stock=10.0, ran_out=True, settled_at=now - age + 72 * HOUR))
+        session.commit()
+    api.service.notify()
+    with api.service.sessions() as session:
+        assert [r.sku for r in session.scalars(select(StockoutForecastRow))] == ["KEPT"]
