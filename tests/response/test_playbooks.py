@@ -258,14 +258,14 @@ def test_lock_and_unlock_through_jd_stock_write(world: World) -> None:
               platform="jd", store="jd-1", start=START, value=59.0, expected=79.0)
     world.tick()
     assert world.quantity(world.jd_data, "SKU-3") == 0 and world.connector_quantity("jd", "SKU-3") == 0
-    assert world.calls(world.jd, "jingdong.stock.write.updateSkuStock") == 1
+    assert world.calls(world.jd, "jingdong.ware.stock.sku.set") == 1
     lock = world.run("a-jd-lock")["locked"]
     assert lock["api"] == "jd" and lock["sku_id"] == 1002 and lock["previous_quantity"] == 30
     assert world.api.post("/api/v1/playbook-runs", json={"playbook": "price-floor-guard", "alert_id": "a-jd-lock"}
                           ).json()["created"] is False
     world.tick(minutes=31)
     assert world.quantity(world.jd_data, "SKU-3") == 30 and world.connector_quantity("jd", "SKU-3") == 30
-    assert world.calls(world.jd, "jingdong.stock.write.updateSkuStock") == 2
+    assert world.calls(world.jd, "jingdong.ware.stock.sku.set") == 2
     assert world.quantity(world.jd_data, "SKU-1") == 40  # other SKUs untouched
 
 

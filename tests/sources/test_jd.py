@@ -205,3 +205,22 @@ def test_jd_clock_skew_beyond_the_window_is_rejected() -> None:
 
     with fake() as env, pytest.raises(PlatformError, match=r"^\[12\] jd jingdong.pop.order.search"):
         asyncio.run(call(env))
+
+
+def test_jd_stock_write_sends_a_nested_request_and_refusals_are_errors() -> None:
+    import json
+
+    async def write(env: FakeEnv, sku_id: int, quantity: int) -> dict[str, Any]:
+        source = connector(env)
+        try:
+            return await source.client.update_sku_stock(sku_id, quantity)
+        finally:
+            await source.aclose()
+
+    with fake() as env:
+        answer = asyncio.run(write(env, 1000, 7))
+        assert answer == {"data": "1000", "success": True, "storeId": 0}
+        [sent] = [p for m, p in env.app.state.log.calls if m == "jingdong.ware.stock.sku.set"]
+        assert json.loads(sent["360buy_param_json"]) == {"req": {"skuStocks": [{"skuId": 1000, "stockNum": 7}]}}
+        with pytest.raises(PlatformError, match=r"jd ware.stock.sku.set: sku or stockNum invalid"):
+            asyncio.run(write(env, 99_999, 7))

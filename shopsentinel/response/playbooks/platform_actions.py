@@ -93,7 +93,7 @@ async def _set_quantity(ctx: ActionContext, config: PlatformApiConfig, where: di
         await _taobao(ctx, config).update_sku_quantity(int(where["num_iid"]), int(where["sku_id"]), quantity)
         return "taobao.item.quantity.update"
     await _jd(ctx, config).update_sku_stock(int(where["sku_id"]), quantity)
-    return "jingdong.stock.write.updateSkuStock"  # [R] in PLATFORMS.md
+    return "jingdong.ware.stock.sku.set"
 
 
 # --- lock and unlock ---------------------------------------------------------------------------
@@ -107,7 +107,7 @@ def _describe_lock(ctx: ActionContext) -> dict[str, Any]:
     if config is None or not ctx.alert.get("sku"):
         return {"would": "record the lock in ShopSentinel only (no platform API configured for this store, or no SKU)",
                 "sku": ctx.alert.get("sku", "")}
-    method = "taobao.item.quantity.update (type=1)" if config.platform == "taobao" else "jingdong.stock.write.updateSkuStock"
+    method = "taobao.item.quantity.update (type=1)" if config.platform == "taobao" else "jingdong.ware.stock.sku.set"
     return {"would": f"stop sales: read the SKU's sellable quantity, remember it, set it to 0 through {method}",
             "platform": config.platform, "sku": ctx.alert["sku"]}
 
@@ -225,7 +225,7 @@ async def affected_customers(ctx: ActionContext, config: PlatformApiConfig) -> t
     ``(ids, orders matched, id type)``.
 
     Taobao: ``taobao.trades.sold.get`` → ``buyer_open_uid`` (``buyer_nick`` is masked nowadays and
-    only a fallback); JD: ``jingdong.pop.order.search`` by creation time → ``pin`` [R]."""
+    only a fallback); JD: ``jingdong.pop.order.search`` by creation time → ``pin``."""
     from shopsentinel.sources.jd.mapping import order_state as jd_state
     from shopsentinel.sources.taobao.mapping import order_state as taobao_state
 

@@ -8,10 +8,11 @@ assumptions (:mod:`shopsentinel.sources.jd.client`). Unpaid orders are not serve
 ``pop.order.search`` has no unpaid state.
 
 Writes (used by the response playbooks): ``jingdong.price.write.updateSkuJdPrice`` and
-``jingdong.stock.write.updateSkuStock`` ([R] in PLATFORMS.md: name, ``skuId``/``stockNum`` and the
-answer shape are assumptions to confirm in the JOS console) append a new stock snapshot, so the
-change shows in ``searchSkuList`` and the connector's stock stream. Orders carry the buyer's ``pin``
-([R], asked for through ``optional_fields``; see :func:`buyer_pin`, ``buyers`` overrides it).
+``jingdong.ware.stock.sku.set`` (``req.skuStocks[{skuId, stockNum}]`` → ``returnType{success,
+obj.updateStockResult[…]}``, the successor JOS names for the retired ``jingdong.stock.write.updateSkuStock``;
+shapes as in JD's public SDK ports) append a new stock snapshot, so the change shows in
+``searchSkuList`` and the connector's stock stream. Orders carry the buyer's ``pin`` (asked for
+through ``optional_fields``; see :func:`buyer_pin`, ``buyers`` overrides it).
 """
 
 from __future__ import annotations
@@ -166,23 +167,30 @@ def create_app(
                                             "jdPrice": format_money(price)}}
 
     def update_stock(business: Json) -> Json:
-        """``jingdong.stock.write.updateSkuStock`` [R]: skuId (as listed by searchSkuList) + stockNum ≥ 0."""
+        """``jingdong.ware.stock.sku.set``: ``req.skuStocks`` of ``{skuId (as listed by searchSkuList),
+        stockNum ≥ 0}``; each SKU is answered on its own in ``updateStockResult``."""
         snaps = sorted(visible(dataset, clock.now()).stock, key=lambda s: s.sku)
-        index = int(business.get("skuId", 0) or 0) - 1000
-        try:
-            quantity = int(business.get("stockNum", ""))
-        except ValueError:
-            raise JosError(codes.CODE_BAD_PARAMETER, "stockNum must be an integer", "库存数格式错误") from None
-        if not 0 <= index < len(snaps) or quantity < 0:
-            return {"updateskustock_result": {"success": False, "resultCode": "2001", "resultMessage": "sku or stockNum invalid"}}
-        dataset.stock.append(StockSnapshot(snaps[index].sku, clock.now(), quantity, snaps[index].price))
-        return {"updateskustock_result": {"success": True, "resultCode": "0", "skuId": 1000 + index, "stockNum": quantity}}
+        request = business.get("req")
+        if not isinstance(request, dict) or not isinstance(request.get("skuStocks"), list) or not request["skuStocks"]:
+            raise JosError(codes.CODE_BAD_PARAMETER, "req.skuStocks is required", "缺少 req.skuStocks")
+        results = []
+        for entry in request["skuStocks"]:
+            sku_id = entry.get("skuId") if isinstance(entry, dict) else None
+            quantity = entry.get("stockNum") if isinstance(entry, dict) else None
+            index = sku_id - 1000 if isinstance(sku_id, int) else -1
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0 or not 0 <= index < len(snaps):
+                results.append({"data": str(sku_id), "success": False, "storeId": 0, "message": "sku or stockNum invalid"})
+                continue
+            dataset.stock.append(StockSnapshot(snaps[index].sku, clock.now(), quantity, snaps[index].price))
+            results.append({"data": str(sku_id), "success": True, "storeId": 0})
+        return {"returnType": {"success": any(r["success"] for r in results), "code": "0",
+                               "obj": {"updateStockResult": results}}}
 
     handlers: dict[str, Callable[[Json], Json]] = {
         "jingdong.pop.order.search": order_search,
         "jingdong.sku.read.searchSkuList": sku_list,
         "jingdong.price.write.updateSkuJdPrice": update_price,
-        "jingdong.stock.write.updateSkuStock": update_stock,
+        "jingdong.ware.stock.sku.set": update_stock,
     }
 
     def handle(params: dict[str, str]) -> Json:

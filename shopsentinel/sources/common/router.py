@@ -171,6 +171,9 @@ class RouterClient(ABC):
     """
 
     platform: ClassVar[str]
+    # JOS sends its business params as one JSON document, so objects and lists stay nested in it
+    # (``{"req": {"skuStocks": [...]}}``); TOP and PDD send flat form fields, where they travel as JSON text.
+    nested_business: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -215,7 +218,9 @@ class RouterClient(ABC):
         return self.tokens
 
     async def _post(self, method: str, params: Mapping[str, object], *, authorized: bool) -> dict[str, Any]:
-        business = {name: stringify(value) for name, value in params.items() if value is not None}
+        business: dict[str, Any] = {
+            name: value if self.nested_business and isinstance(value, list | dict) else stringify(value)
+            for name, value in params.items() if value is not None}
         token = self.tokens.access_token.get_secret_value() if authorized else None
         form = self._signed_form(method, business, token)
         try:
@@ -239,7 +244,7 @@ class RouterClient(ABC):
         return self._unwrap(method, body)
 
     @abstractmethod
-    def _signed_form(self, method: str, business: dict[str, str], token: str | None) -> dict[str, str]:
+    def _signed_form(self, method: str, business: dict[str, Any], token: str | None) -> dict[str, str]:
         """System params + business params + ``sign``, ready to POST."""
 
     @abstractmethod

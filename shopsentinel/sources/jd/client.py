@@ -77,9 +77,10 @@ def check_api_result(method: str, result: dict[str, Any]) -> None:
 
 class JdClient(RouterClient):
     platform = "jd"
+    nested_business = True
     config: JdConfig
 
-    def _signed_form(self, method: str, business: dict[str, str], token: str | None) -> dict[str, str]:
+    def _signed_form(self, method: str, business: dict[str, Any], token: str | None) -> dict[str, str]:
         return signed_request(
             method, business, app_key=self.config.app_key, secret=self.secret, access_token=token, timestamp=self.clock.now()
         )
@@ -146,20 +147,25 @@ class JdClient(RouterClient):
             page += 1
 
     async def update_sku_stock(self, sku_id: int, quantity: int) -> dict[str, Any]:
-        """``jingdong.stock.write.updateSkuStock`` ([R] in PLATFORMS.md: the name, ``skuId``/``stockNum``
-        and the ``updateskustock_result{success, resultCode, resultMessage}`` answer are assumptions to
-        confirm in the JOS console): set one SKU's sellable stock; a refusal raises PlatformError."""
-        body = await self.call("jingdong.stock.write.updateSkuStock", {"skuId": sku_id, "stockNum": quantity})
-        result: dict[str, Any] = body.get("updateskustock_result", {})
-        if not result.get("success"):
-            raise PlatformError(f"jd updateSkuStock: {result.get('resultMessage', 'refused')}",
-                                code=str(result.get("resultCode", "")))
-        return result
+        """``jingdong.ware.stock.sku.set``: set one SKU's sellable stock (``req.skuStocks[{skuId,
+        stockNum}]``; the answer is ``returnType{success, obj.updateStockResult[{data, success,
+        message}]}``). JOS marks the older ``jingdong.stock.write.updateSkuStock`` 推下线 (being retired)
+        in favour of this one (seen in JD's public SDK ports). A refusal, overall or for the SKU,
+        raises PlatformError."""
+        body = await self.call("jingdong.ware.stock.sku.set", {"req": {"skuStocks": [{"skuId": sku_id, "stockNum": quantity}]}})
+        answer: dict[str, Any] = body.get("returnType", {})
+        rows = (answer.get("obj") or {}).get("updateStockResult") or []
+        mine = next((r for r in rows if str(r.get("data")) == str(sku_id)), None)
+        if not answer.get("success") or mine is None or not mine.get("success"):
+            reason = (mine or {}).get("message") or answer.get("message") or "refused"
+            raise PlatformError(f"jd ware.stock.sku.set: {reason}", code=str(answer.get("code", "")))
+        return mine
 
     async def search_orders(self, start: datetime, end: datetime, fields: str, *, by_created: bool = True,
                             max_pages: int = 50) -> list[dict[str, Any]]:
         """``jingdong.pop.order.search`` over ``[start, end]`` in ranges of at most 30 days, every order
-        state; ``fields`` is the ``optional_fields`` list (the buyer account is ``pin`` [R])."""
+        state; ``fields`` is the ``optional_fields`` list (the buyer account is ``pin``, as in JD's
+        public SDK ports and clients; newer apps may get ``open_id_buyer`` instead)."""
         orders: list[dict[str, Any]] = []
         low = start
         while low <= end:

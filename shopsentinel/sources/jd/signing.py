@@ -15,8 +15,9 @@ API_VERSION = "2.0"
 PARAM_JSON = "360buy_param_json"
 
 
-def param_json(business: Mapping[str, str]) -> str:
-    """Compact JSON with sorted keys (stable bytes, so the signature is reproducible)."""
+def param_json(business: Mapping[str, object]) -> str:
+    """Compact JSON with sorted keys (stable bytes, so the signature is reproducible); nested objects
+    (``{"req": {...}}``) stay nested."""
     return json.dumps(dict(business), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
@@ -25,7 +26,7 @@ def sign_jd(params: Mapping[str, str], secret: str) -> str:
 
 
 def signed_request(
-    method: str, business: Mapping[str, str], *, app_key: str, secret: str, access_token: str | None, timestamp: datetime
+    method: str, business: Mapping[str, object], *, app_key: str, secret: str, access_token: str | None, timestamp: datetime
 ) -> dict[str, str]:
     """System params (timestamp GMT+8 ``yyyy-MM-dd HH:mm:ss``) + ``360buy_param_json`` + ``sign``."""
     params = {

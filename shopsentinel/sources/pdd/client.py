@@ -47,7 +47,7 @@ class PddClient(RouterClient):
     platform = "pdd"
     config: PddConfig
 
-    def _signed_form(self, method: str, business: dict[str, str], token: str | None) -> dict[str, str]:
+    def _signed_form(self, method: str, business: dict[str, Any], token: str | None) -> dict[str, str]:
         return signed_request(
             method, business, client_id=self.config.app_key, client_secret=self.secret, access_token=token,
             timestamp=self.clock.now(),

@@ -67,7 +67,7 @@ class TaobaoClient(RouterClient):
     platform = "taobao"
     config: TaobaoConfig
 
-    def _signed_form(self, method: str, business: dict[str, str], token: str | None) -> dict[str, str]:
+    def _signed_form(self, method: str, business: dict[str, Any], token: str | None) -> dict[str, str]:
         return signed_request(
             method,
             business,
