@@ -100,7 +100,8 @@ class SupplierRecord:
             censored.append(d.waited / typical)
         return cls(np.sort(np.concatenate(events)) if events else np.zeros(0), np.array(censored))
 
-    def _steps(self) -> tuple[np.ndarray, np.ndarray]:
+    def steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """The Kaplan–Meier curve: event ratios and the survival just after each."""
         grid, deaths = np.unique(self.events, return_counts=True)
         at_risk = (self.events.size - np.searchsorted(self.events, grid, side="left")
                    + (self.censored[None, :] >= grid[:, None]).sum(axis=1) + 1)  # + 1: the one that never comes
@@ -108,7 +109,7 @@ class SupplierRecord:
 
     def survival(self, ratio: float | np.ndarray) -> np.ndarray:
         """P(the next delivery comes later than ``ratio`` typical intervals after the last one)."""
-        grid, surviving = self._steps()
+        grid, surviving = self.steps()
         index = np.searchsorted(grid, np.asarray(ratio, dtype=float), side="right")
         return np.where(index == 0, 1.0, surviving[np.maximum(index - 1, 0)] if grid.size else 1.0)
 
@@ -127,7 +128,7 @@ def rhythm_arrivals(own: Deliveries, record: SupplierRecord, horizon: int, simul
     if typical is None or record.events.size == 0:
         return arrivals
     waited = own.waited / typical
-    grid, surviving = record._steps()
+    grid, surviving = record.steps()
     left = float(record.survival(waited))
     later = grid > waited
     if left <= 0 or not later.any():

@@ -25,6 +25,7 @@ from shopsentinel.store.state import PointRow
 
 HORIZON = timedelta(hours=HORIZON_HOURS)
 MEMORY = timedelta(days=180)  # the map learns from the last half year of settled forecasts
+FIT_ROWS = 200_000  # the newest settled forecasts the map is fitted on (about 2,800 windows: plenty)
 KEEP = timedelta(days=400)  # forecasts older than this are deleted (the report looks back a year at most)
 WEIGHT = 1 / HORIZON_HOURS  # one forecast per hour and SKU: each 72-hour window counts once
 SETTLE_PER_ROUND = 5000
@@ -80,12 +81,15 @@ def prune(session: Session, now: datetime) -> int:
     return int(getattr(gone, "rowcount", 0) or 0)
 
 
-def _settled(session: Session, since: datetime,
-             until: datetime) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    rows = session.execute(select(StockoutForecastRow.probability, StockoutForecastRow.calibrated,
-                                  StockoutForecastRow.ran_out, StockoutForecastRow.supply).where(
+def _settled(session: Session, since: datetime, until: datetime,
+             limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    query = select(StockoutForecastRow.probability, StockoutForecastRow.calibrated, StockoutForecastRow.ran_out,
+                   StockoutForecastRow.supply).where(
         StockoutForecastRow.ran_out.is_not(None), StockoutForecastRow.made_at >= since,
-        StockoutForecastRow.made_at <= until - HORIZON)).all()
+        StockoutForecastRow.made_at <= until - HORIZON)
+    if limit is not None:
+        query = query.order_by(StockoutForecastRow.made_at.desc()).limit(limit)
+    rows = session.execute(query).all()
     raw = np.array([r[0] for r in rows], dtype=float)
     said = np.array([r[1] for r in rows], dtype=float)
     ran_out = np.array([bool(r[2]) for r in rows], dtype=float)
@@ -96,7 +100,7 @@ def _settled(session: Session, since: datetime,
 def fit(session: Session, now: datetime) -> SupplyRecalibration:
     """The maps from the model's probability to the one that came true, per supply state, from the
     settled forecasts of the last :data:`MEMORY` (the identity while there are none)."""
-    raw, _, ran_out, supply = _settled(session, now - MEMORY, now)
+    raw, _, ran_out, supply = _settled(session, now - MEMORY, now, FIT_ROWS)
     return fit_by_supply(raw, ran_out, supply.astype(str), WEIGHT)
 
 
