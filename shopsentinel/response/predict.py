@@ -203,10 +203,11 @@ def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tup
     if stock_history is not None and not in_transit:
         level_history = np.asarray(stock_history, dtype=float)[-DELIVERY_WEEKS * WEEK_HOURS:]
         own = read_deliveries(level_history, full)
-        rhythm = rhythm_arrivals(own, supplier or SupplierRecord.pool([own]), horizon, simulations, rng)
+        supplier = supplier or SupplierRecord.pool([own])
+        rhythm = rhythm_arrivals(own, supplier, horizon, simulations, rng)
         restock_chance = float((rhythm.sum(axis=1) > 0).mean())
         available = available + np.cumsum(rhythm, axis=1)
-    supply = supply_state(own, announced=bool(in_transit))
+    supply = supply_state(own, announced=bool(in_transit), record=supplier)
     short = cumulative[:, :horizon] >= available if stock > 0 else np.ones((simulations, horizon), bool)
     ran_out = short.any(axis=1)
     first = np.where(ran_out, short.argmax(axis=1) + 1, horizon + 1)

@@ -88,17 +88,27 @@ class SupplierRecord:
 
     events: np.ndarray
     censored: np.ndarray
+    typical_hours: float | None = None  # the median of the SKUs' typical intervals: for a SKU with one delivery
 
     @classmethod
     def pool(cls, skus: Iterable[Deliveries]) -> SupplierRecord:
-        events, censored = [], []
+        events, censored, typicals = [], [], []
         for d in skus:
             typical = d.typical
             if typical is None or typical <= 0:
                 continue
             events.append(d.intervals / typical)
             censored.append(d.waited / typical)
-        return cls(np.sort(np.concatenate(events)) if events else np.zeros(0), np.array(censored))
+            typicals.append(typical)
+        return cls(np.sort(np.concatenate(events)) if events else np.zeros(0), np.array(censored),
+                   float(np.median(typicals)) if typicals else None)
+
+    def typical_for(self, own: Deliveries) -> float | None:
+        """The SKU's own typical interval; with a single delivery seen, the store's (a new SKU is
+        supplied like the others until it shows its own rhythm); None with no delivery at all."""
+        if own.typical is not None:
+            return own.typical
+        return self.typical_hours if own.times.size else None
 
     def steps(self) -> tuple[np.ndarray, np.ndarray]:
         """The Kaplan–Meier curve: event ratios and the survival just after each."""
@@ -124,7 +134,7 @@ def rhythm_arrivals(own: Deliveries, record: SupplierRecord, horizon: int, simul
     late never comes.
     """
     arrivals = np.zeros((simulations, horizon))
-    typical = own.typical
+    typical = record.typical_for(own)
     if typical is None or record.events.size == 0:
         return arrivals
     waited = own.waited / typical
@@ -149,12 +159,17 @@ def rhythm_arrivals(own: Deliveries, record: SupplierRecord, horizon: int, simul
     return arrivals
 
 
-def supply_state(own: Deliveries | None, announced: bool) -> str:
+def supply_state(own: Deliveries | None, announced: bool, record: SupplierRecord | None = None) -> str:
     """What a forecast assumed about supply (``shopsentinel.response.predict.SUPPLY_STATES``)."""
     if announced:
         return "announced"
-    if own is None or own.typical is None:
+    if own is None:
         return "unknown"
+    if own.typical is None:  # one delivery: judged by the store's typical interval, if any
+        typical = record.typical_for(own) if record is not None else None
+        if typical is None:
+            return "unknown"
+        return "overdue" if own.waited >= typical else "rhythm"
     return "overdue" if own.overdue else "rhythm"
 
 

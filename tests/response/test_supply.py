@@ -77,3 +77,17 @@ def test_a_store_record_reaches_the_forecast() -> None:
     assert own_only.restock_chance == 0.0 and own_only.probability > 0.9  # its own record: never this late
     assert with_store.restock_chance > 0.5
     assert with_store.probability < own_only.probability - 0.3
+
+
+def test_a_sku_with_one_delivery_is_supplied_like_the_store_s_others() -> None:
+    others = [fortnightly([0, 0, 0, 0], now=336 * 4 + 100 + k) for k in range(5)]
+    record = SupplierRecord.pool(others)
+    assert record.typical_hours == 336.0
+    new = Deliveries(np.array([1000]), np.array([500.0]), now=1000 + 300)  # one delivery, 300 h ago
+    assert new.typical is None and record.typical_for(new) == 336.0
+    assert supply_state(new, announced=False, record=record) == "rhythm"
+    assert supply_state(new, announced=False) == "unknown"  # judged alone: no rhythm yet
+    arrivals = rhythm_arrivals(new, record, 72, 2000, np.random.default_rng(4))
+    assert (arrivals.sum(axis=1) > 0).mean() > 0.6  # the next one is due in about 36 h
+    never = Deliveries(np.zeros(0, dtype=np.int64), np.zeros(0), now=2016)
+    assert record.typical_for(never) is None and supply_state(never, announced=False, record=record) == "unknown"
