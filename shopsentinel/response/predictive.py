@@ -19,6 +19,7 @@ probability this company's own history stands behind.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -90,6 +91,7 @@ class PredictiveAlerts:
     threshold: float = 0.85
     clear_below: float = 0.5
     stores_per_tick: int = 25  # bounded work per notification step; an hour's round spans several ticks
+    seconds_per_tick: float = 1.0  # … and bounded time: routing waits for this step (always one store at least)
     _hour: datetime | None = None
     _todo: list[tuple[str, str]] = field(default_factory=list)
     calibration: SupplyRecalibration = IDENTITY_BY_SUPPLY  # refitted from the track record at the start of each round
@@ -109,9 +111,15 @@ class PredictiveAlerts:
                 track_record.settle(session, hour)
                 track_record.prune(session, hour)
                 self.calibration = track_record.fit(session, hour)
-            batch, self._todo = self._todo[:self.stores_per_tick], self._todo[self.stores_per_tick:]
-            for platform, store in batch:
+            began = time.monotonic()
+            for done in range(1, self.stores_per_tick + 1):
+                if not self._todo:
+                    break
+                platform, store = self._todo.pop(0)
                 changes += self._judge(session, service, platform, store, hour, now)
+                if time.monotonic() - began >= self.seconds_per_tick:
+                    logger.debug("predictive round: %d stores this tick, %d left", done, len(self._todo))
+                    break
             session.commit()
         return changes
 

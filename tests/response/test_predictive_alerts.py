@@ -60,6 +60,12 @@ def test_an_hours_round_is_spread_over_ticks(api: Any, clock: Any) -> None:
     predictive.stores_per_tick = 2
     fired = [len(predictive.tick(api.service, now)) for _ in range(4)]
     assert fired == [2, 2, 1, 0]  # five stores at risk, two per tick, then the round is done until the next hour
+    predictive.seconds_per_tick = 0.0  # a spent time budget: one store per tick, never none
+    left = []
+    for _ in range(5):
+        predictive.tick(api.service, now + HOUR)
+        left.append(len(predictive._todo))
+    assert left == [4, 3, 2, 1, 0]
 
 
 def test_only_stores_with_recent_sku_sales_are_judged(api: Any, clock: Any) -> None:
