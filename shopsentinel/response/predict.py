@@ -66,6 +66,8 @@ class StockoutForecast:
     restock_chance: float = 0.0  # share of paths where the SKU's usual delivery rhythm brings stock in time
     raw_probability: float | None = None  # the model's own probability when ``probability`` is recalibrated
     supply: str = "unknown"  # what the forecast assumed would arrive: one of SUPPLY_STATES
+    waited_hours: float | None = None  # since the SKU's last delivery (None: none seen)
+    usual_interval_hours: float | None = None  # its typical interval between deliveries (the store's for a new SKU)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -208,6 +210,8 @@ def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tup
         restock_chance = float((rhythm.sum(axis=1) > 0).mean())
         available = available + np.cumsum(rhythm, axis=1)
     supply = supply_state(own, announced=bool(in_transit), record=supplier)
+    usual = supplier.typical_for(own) if own is not None and supplier is not None else None
+    waited = own.waited if own is not None and own.times.size else None
     short = cumulative[:, :horizon] >= available if stock > 0 else np.ones((simulations, horizon), bool)
     ran_out = short.any(axis=1)
     first = np.where(ran_out, short.argmax(axis=1) + 1, horizon + 1)
@@ -216,7 +220,8 @@ def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tup
     safety = float(max(np.quantile(lead_demand, service_level) - lead_demand.mean(), 0.0))
     return StockoutForecast(round(float(ran_out.mean()), 4), median, round(float(mean[:horizon].sum()), 2), float(stock),
                             float(arrivals[:horizon].sum()), round(safety, 1), service_level, horizon, round(sigma, 4),
-                            round(uplift, 3), round(restock_chance, 3), supply=supply)
+                            round(uplift, 3), round(restock_chance, 3), supply=supply, waited_hours=waited,
+                            usual_interval_hours=None if usual is None else round(usual, 1))
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,14 @@ def _event(platform: str, store: str, risk: SkuRisk, start: datetime) -> AlertEv
     recalibrated = f.raw_probability is not None and f.raw_probability != f.probability
     note = f"；按过往预测的实际命中率校准，模型原值 {f.raw_probability:.0%}" if recalibrated else ""
     note_en = f"; recalibrated on past forecasts' outcomes, model {f.raw_probability:.0%}" if recalibrated else ""
+    if f.supply == "overdue" and f.waited_hours is not None and f.usual_interval_hours is not None:
+        note += (f"；上次到货已过 {f.waited_hours:.0f} 小时（通常每 {f.usual_interval_hours:.0f} 小时一批），"
+                 f"72 小时内到货可能 {f.restock_chance:.0%}，请向供应商确认")
+        note_en += (f"; last delivery {f.waited_hours:.0f} h ago (usually every {f.usual_interval_hours:.0f} h), "
+                    f"{f.restock_chance:.0%} chance one lands within 72 h: check with the supplier")
+    elif f.supply == "rhythm":
+        note += f"；按到货节奏，72 小时内到货可能 {f.restock_chance:.0%}"
+        note_en += f"; by the delivery rhythm, {f.restock_chance:.0%} chance one lands within 72 h"
     return AlertEvent(
         rule=RULE, severity=Severity.WARNING, kind="business", category="stock", platform=platform, store=store,
         sku=risk.sku, metric="stock", start=start, end=None, value=round(f.probability, 3), expected=f.expected_demand,

@@ -79,3 +79,18 @@ def test_only_stores_with_recent_sku_sales_are_judged(api: Any, clock: Any) -> N
     with api.service.sessions() as session:
         assert stores_with_sales(session, now - 24 * HOUR) == [("tmall", "selling")]
         assert stores_with_sales(session, now - 100 * HOUR) == [("tmall", "selling"), ("tmall", "stopped")]
+
+
+def test_an_overdue_delivery_is_named_in_the_warning(api: Any, clock: Any) -> None:
+    from tests.response.test_predict import NOW, delivered
+
+    clock.set(NOW)
+    upsert(api, delivered("tm-9", "SKU-DUE", [358 + 336 * k for k in range(6)], 250.0))  # due 22 h ago
+    for i, offset in enumerate((300, 200)):
+        upsert(api, delivered("tm-9", f"SKU-{i}", [offset + 336 * k for k in range(6)], 3000.0))  # punctual trucks
+    api.service.notify()
+    [alert] = api.get("/api/v1/alerts", params={"state": "firing"}).json()["items"]
+    assert alert["sku"] == "SKU-DUE"
+    assert "上次到货已过 358 小时（通常每 336 小时一批）" in alert["message"] and "请向供应商确认" in alert["message"]
+    detail = api.get(f"/api/v1/alerts/{alert['id']}").json()
+    assert "last delivery 358 h ago (usually every 336 h)" in detail["message_en"]
