@@ -81,7 +81,7 @@ def run(url: str, stores: int, skus: int) -> dict[str, float]:
     while True:
         raised += len(predictive.tick(service, NOW))
         ticks += 1
-        if not predictive._todo:
+        if not predictive.pending:
             break
     seconds = time.perf_counter() - began
     service.close()

@@ -28,6 +28,7 @@ import numpy as np
 
 from shopsentinel.response.supply import (
     DELIVERY_WEEKS,
+    SUPPLY_STATES,
     SupplierRecord,
     read_deliveries,
     rhythm_arrivals,
@@ -44,11 +45,6 @@ SIMULATIONS = 2000
 MAX_FACTOR = 20.0  # bounds on the level and promotion factors (a few odd hours must not explode them)
 UPLIFT_SIGMA_BETWEEN = 0.35  # log-scale spread of one promotion's uplift against the SKU's past ones
 UPLIFT_SIGMA_UNSEEN = 0.6  # … and of the default uplift for a SKU that has never been on promotion
-# What a forecast knew of supply: deliveries announced (ERP / in_transit metric); the SKU's delivery
-# rhythm, with the next delivery still within its usual intervals; a rhythm whose next delivery is
-# overdue (it may still come, as often as late deliveries at this store do); too few past deliveries
-# to read a rhythm (nothing assumed). Recalibration learns each state's track record separately.
-SUPPLY_STATES = ("announced", "rhythm", "overdue", "unknown")
 
 
 @dataclass(frozen=True)

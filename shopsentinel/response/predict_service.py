@@ -157,7 +157,7 @@ def store_stockouts(session: Session, points: PointStore, platform: str, store: 
     supplier = store_supplier(levels, frame, now - HISTORY)
     skus = sorted(set(frame.filter(pl.col("metric") == "units_sold")["sku"].to_list()) - {""})
     out = []
-    for sku in skus:
+    for sku in (s for s in skus if s in levels):  # without stock points there is nothing to forecast
         forecast = sku_stockout(session, points, platform, store, sku, now, frame=frame, calibration=calibration,
                                 levels=levels.get(sku), supplier=supplier)
         if forecast is not None and forecast.probability >= min_probability:

@@ -105,6 +105,11 @@ class PredictiveAlerts:
     calibration: SupplyRecalibration = IDENTITY_BY_SUPPLY  # refitted from the track record at the start of each round
     _manager: AlertManager = field(default_factory=AlertManager)
 
+    @property
+    def pending(self) -> int:
+        """Stores of the current hour's round not judged yet."""
+        return len(self._todo)
+
     def tick(self, service: ServiceParts, now: datetime) -> list[StateChange]:
         """Judge every selling store once per closed hour, a few stores per call; returns the alert
         state changes."""

@@ -65,8 +65,6 @@ class Recalibration:
         return self.a == 0.0 and self.b == 1.0
 
     def __call__(self, p: float) -> float:
-        if self.is_identity:
-            return float(p)
         return float(self.apply(np.array([p]))[0])
 
     def apply(self, p: np.ndarray) -> np.ndarray:
@@ -129,7 +127,7 @@ def fit_recalibration(p: np.ndarray, y: np.ndarray, weights: np.ndarray | float 
 @dataclass(frozen=True)
 class SupplyRecalibration:
     """One map per supply state of the forecast (announced deliveries, a delivery rhythm, an overdue
-    delivery, nothing known — :data:`shopsentinel.response.predict.SUPPLY_STATES`), partially pooled:
+    delivery, nothing known — :data:`shopsentinel.response.supply.SUPPLY_STATES`), partially pooled:
     each state's map has its prior centred on the map of all states together, so a state with a thin
     track record follows the pooled map and one with a long record (say, overdue trucks that still
     came) gets its own."""

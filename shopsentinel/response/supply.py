@@ -28,6 +28,11 @@ import numpy as np
 DELIVERY_WEEKS = 12  # stock history read for deliveries: a supplier every two weeks shows about six
 MIN_DELIVERIES = 2  # one interval gives a SKU's typical interval; the store's record gives the spread
 DELIVERY_MERGE_HOURS = 6  # rises of stock this close together are one delivery (booked over two hours)
+# What a forecast knew of supply: deliveries announced (ERP / in_transit metric); the SKU's delivery
+# rhythm, with the next delivery still within its usual intervals; a rhythm whose next delivery is
+# overdue (it may still come, as often as late deliveries at this store do); too few past deliveries
+# to read a rhythm (nothing assumed). Recalibration learns each state's track record separately.
+SUPPLY_STATES = ("announced", "rhythm", "overdue", "unknown")
 
 
 @dataclass(frozen=True)
@@ -119,9 +124,12 @@ class SupplierRecord:
 
     def survival(self, ratio: float | np.ndarray) -> np.ndarray:
         """P(the next delivery comes later than ``ratio`` typical intervals after the last one)."""
-        grid, surviving = self.steps()
-        index = np.searchsorted(grid, np.asarray(ratio, dtype=float), side="right")
-        return np.where(index == 0, 1.0, surviving[np.maximum(index - 1, 0)] if grid.size else 1.0)
+        return _survival_at(*self.steps(), ratio)
+
+
+def _survival_at(grid: np.ndarray, surviving: np.ndarray, ratio: float | np.ndarray) -> np.ndarray:
+    index = np.searchsorted(grid, np.asarray(ratio, dtype=float), side="right")
+    return np.where(index == 0, 1.0, surviving[np.maximum(index - 1, 0)] if grid.size else 1.0)
 
 
 def rhythm_arrivals(own: Deliveries, record: SupplierRecord, horizon: int, simulations: int,
@@ -139,7 +147,7 @@ def rhythm_arrivals(own: Deliveries, record: SupplierRecord, horizon: int, simul
         return arrivals
     waited = own.waited / typical
     grid, surviving = record.steps()
-    left = float(record.survival(waited))
+    left = float(_survival_at(grid, surviving, waited))
     later = grid > waited
     if left <= 0 or not later.any():
         return arrivals
@@ -160,7 +168,7 @@ def rhythm_arrivals(own: Deliveries, record: SupplierRecord, horizon: int, simul
 
 
 def supply_state(own: Deliveries | None, announced: bool, record: SupplierRecord | None = None) -> str:
-    """What a forecast assumed about supply (``shopsentinel.response.predict.SUPPLY_STATES``)."""
+    """What a forecast assumed about supply: one of :data:`SUPPLY_STATES`."""
     if announced:
         return "announced"
     if own is None:
@@ -173,4 +181,4 @@ def supply_state(own: Deliveries | None, announced: bool, record: SupplierRecord
     return "overdue" if own.overdue else "rhythm"
 
 
-__all__ = ["DELIVERY_WEEKS", "Deliveries", "SupplierRecord", "read_deliveries", "rhythm_arrivals", "supply_state"]
+__all__ = ["DELIVERY_WEEKS", "SUPPLY_STATES", "Deliveries", "SupplierRecord", "read_deliveries", "rhythm_arrivals", "supply_state"]

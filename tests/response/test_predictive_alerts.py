@@ -64,7 +64,7 @@ def test_an_hours_round_is_spread_over_ticks(api: Any, clock: Any) -> None:
     left = []
     for _ in range(5):
         predictive.tick(api.service, now + HOUR)
-        left.append(len(predictive._todo))
+        left.append(predictive.pending)
     assert left == [4, 3, 2, 1, 0]
 
 
