@@ -32,6 +32,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
     app.state.service.close()
 
 
+@pytest.fixture
+def own_live(tmp_path: Any) -> Iterator[tuple[LiveServer, ManualClock, Any]]:
+    """An empty app of its own (users only), for a test whose points would change what the shared one shows."""
+    clock = ManualClock(NOW)
+    app = make_app(f"sqlite:///{tmp_path / 'state.db'}", clock)
+    with LiveServer(app) as server:
+        yield server, clock, app
+    app.state.service.close()
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
@@ -190,14 +200,13 @@ def test_new_alerts_appear_without_reload(live: Any, browser: Any, api: httpx.Cl
     expect(row.locator("input[name='ids']")).to_have_count(1)
 
 
-def test_predictions_page_highlights_the_sku_about_to_sell_out_in_both_languages(live: Any, browser: Any) -> None:
-    """Last in the module: the SKU points it adds would otherwise page in the other tests' ticks."""
+def test_predictions_page_highlights_the_sku_about_to_sell_out_in_both_languages(own_live: Any, browser: Any) -> None:
     from playwright.sync_api import expect
 
     from tests.response.conftest import upsert
     from tests.response.test_predictive_alerts import _selling
 
-    server, clock, app = live
+    server, clock, app = own_live
     upsert(Client(app, ADMIN_TOKEN), _selling("tm-1", "SKU-LOW", clock.now(), 28, final_stock=150)
            + _selling("tm-1", "SKU-DEEP", clock.now(), 28, final_stock=5000, seed=8))
     page = login(browser, server.url, "viewer")
