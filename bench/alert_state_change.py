@@ -114,8 +114,8 @@ def run(database: str, url: str, n: int, changes: int, seed: int) -> dict[str, A
     from pydantic import SecretStr
     from sqlalchemy import func, select
 
-    from shopsentinel.service.app import create_app
-    from shopsentinel.service.settings import Settings
+    from shopsentinel.app import create_app
+    from shopsentinel.core.settings import Settings
     from shopsentinel.store.state import AlertRow
 
     settings = Settings(database_url=url, bootstrap_token=SecretStr(TOKEN), _env_file=None)  # type: ignore[call-arg]

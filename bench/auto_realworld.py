@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "auto_realworld.json")
     args = parser.parse_args(argv)
-    from shopsentinel.detect.backtest import run_backtest
+    from shopsentinel.runtime.backtest import run_backtest
 
     series = load_all()
     with tempfile.TemporaryDirectory() as tmp:

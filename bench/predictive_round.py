@@ -25,12 +25,12 @@ from databases import each_database
 from pydantic import SecretStr
 from record import record
 
+from shopsentinel.app import create_app
 from shopsentinel.core.clock import ManualClock
+from shopsentinel.core.settings import Settings
 from shopsentinel.core.types import Point
-from shopsentinel.service.app import create_app
-from shopsentinel.service.ingest import store_spans
-from shopsentinel.service.repository import note_points
-from shopsentinel.service.settings import Settings
+from shopsentinel.runtime.ingest import store_spans
+from shopsentinel.store.repository import note_points
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 2, tzinfo=UTC)

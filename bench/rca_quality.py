@@ -5,7 +5,7 @@
 
 For each seed a synthetic fleet is generated, the default rules are backtested on it (detection
 only sees metrics, stores and calendar), detected alerts are grouped into incidents, and each
-incident is analysed with :func:`shopsentinel.response.rca.analyze`. Detected incidents are matched
+incident is analysed with :func:`shopsentinel.insight.rca.analyze`. Detected incidents are matched
 to the fleet's labelled incidents (same store, overlapping time, same SKU for goods incidents).
 The label's incident type is the injected cause:
 
@@ -30,9 +30,9 @@ from typing import Any
 
 import polars as pl
 
-from shopsentinel.alerting.events import AlertEvent
-from shopsentinel.detect.backtest import run_backtest
-from shopsentinel.response.rca import analyze, incident_target
+from shopsentinel.core.events import AlertEvent
+from shopsentinel.insight.rca import analyze, incident_target
+from shopsentinel.runtime.backtest import run_backtest
 from shopsentinel.sim.fleet import generate_fleet, write_fleet
 from shopsentinel.sim.fleet_model import FleetSpec
 

@@ -29,12 +29,13 @@ import httpx
 import polars as pl
 from pydantic import SecretStr
 
+from shopsentinel.app import create_app
 from shopsentinel.core.clock import ManualClock
+from shopsentinel.core.settings import Settings
 from shopsentinel.ingest.reader import read_calendar, read_metrics, read_stores
-from shopsentinel.service.app import Service, create_app
-from shopsentinel.service.settings import Settings
-from shopsentinel.service.users import UserInput, create_user
+from shopsentinel.runtime.service import Service
 from shopsentinel.sim.fleet import FleetSpec, generate_fleet, write_fleet
+from shopsentinel.store.users import UserInput, create_user
 
 TOKEN = "screenshot-admin-token"
 ADMIN = ("admin", "admin-password")

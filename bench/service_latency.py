@@ -179,10 +179,10 @@ def main() -> None:
     import uvicorn
     from pydantic import SecretStr
 
+    from shopsentinel.app import create_app
+    from shopsentinel.core.settings import Settings
     from shopsentinel.core.types import Point
-    from shopsentinel.service.app import create_app
-    from shopsentinel.service.ingest import write_points
-    from shopsentinel.service.settings import Settings
+    from shopsentinel.runtime.ingest import write_points
 
     n_crash = math.ceil(args.seconds / 60 * args.alerts_per_minute) + 5
     normal = [f"n{i:05d}" for i in range(args.normal_stores)]

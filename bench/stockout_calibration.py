@@ -9,7 +9,7 @@ history only (units sold, with out-of-stock hours unknown, its stock levels for 
 store's supplier record pooled over its SKUs' last 12 weeks of stock, the calendar's promotions, no
 in-transit data: the generator has none); the outcome is whether its stock reaches zero within the next 72
 hours. Each forecast is also recalibrated the way the service does it
-(:mod:`shopsentinel.response.recalibrate`): online, per fleet, mapped through the fit of the forecasts
+(:mod:`shopsentinel.insight.recalibrate`): online, per fleet, mapped through the fit of the forecasts
 whose 72 hours had passed at the time, each forecast weighing ``step / 72`` of an observation. The
 predictive alert's behaviour (raise at ≥ 85%, clear below 50% or on an empty shelf) is replayed over
 both and each raised alert scored once. Results go to bench/results/stockout_calibration.json.
@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from shopsentinel.response.predict import HORIZON_HOURS, WEEK_HOURS, stockout_risk
-from shopsentinel.response.recalibrate import replay_online
-from shopsentinel.response.supply import DELIVERY_WEEKS, SupplierRecord, read_deliveries
+from shopsentinel.insight.predict import HORIZON_HOURS, WEEK_HOURS, stockout_risk
+from shopsentinel.insight.recalibrate import replay_online
+from shopsentinel.insight.supply import DELIVERY_WEEKS, SupplierRecord, read_deliveries
 from shopsentinel.sim.fleet import generate_fleet
 from shopsentinel.sim.fleet_model import FleetSpec
 

@@ -43,9 +43,9 @@ from typing import Any
 
 from shopsentinel.core.clock import SystemClock
 from shopsentinel.ingest.sync import SyncEngine, SyncReport
-from shopsentinel.ingest.sync_sim import SIM_STORES, compare, ground_truth, running_sim
 from shopsentinel.ingest.sync_state import StoreRecord, SyncDB
 from shopsentinel.sim.platforms.generic import MAX_PAGE_SIZE as GENERIC_MAX_PAGE
+from shopsentinel.sim.sync import SIM_STORES, compare, ground_truth, running_sim
 from shopsentinel.sources.registry import build_source, entry
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sync_throughput.jsonl"
@@ -114,7 +114,7 @@ def bench_platforms(per_hour: float, platforms: list[str] | None = None) -> list
 
 def _serve_fake(conn: Connection, platform: str, seed: int, days: int, per_hour: float) -> None:
     """Child process: one platform's fake on the system clock until the parent says stop."""
-    from shopsentinel.sim.platforms.serve_all import serving_all
+    from shopsentinel.sim.serve_all import serving_all
 
     with serving_all(seed=seed, days=days, per_hour=per_hour, platforms=[platform], options=UNLIMITED) as fakes:
         conn.send((fakes[0].config, len(fakes[0].dataset.orders)))

@@ -149,8 +149,8 @@ def run(database: str, url: str, n: int, repeat: int, seed: int) -> dict[str, An
     from pydantic import SecretStr
     from sqlalchemy import func, select
 
-    from shopsentinel.service.app import create_app
-    from shopsentinel.service.settings import Settings
+    from shopsentinel.app import create_app
+    from shopsentinel.core.settings import Settings
     from shopsentinel.store.state import AlertRow
 
     settings = Settings(database_url=url, bootstrap_token=SecretStr(TOKEN), bootstrap_admin=SecretStr(ADMIN),  # type: ignore[call-arg]

@@ -127,9 +127,9 @@ def _fleet(options: DemoOptions) -> Fleet:
 
 def _prepare(service: Any, fleet: Fleet, origin: datetime) -> int:
     """Warm-up history through the service's own write path, stores with their time zones, calendar."""
-    from shopsentinel.ingest.reader import CalendarEvent
-    from shopsentinel.service.ingest import validate_points, write_points
-    from shopsentinel.service.repository import add_calendar_event
+    from shopsentinel.core.types import CalendarEvent
+    from shopsentinel.runtime.ingest import validate_points, write_points
+    from shopsentinel.store.repository import add_calendar_event
 
     history = _points(fleet.metrics.filter(pl.col("ts") < origin))
     points, rejected = validate_points(history, service.catalog)
@@ -166,8 +166,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     """Run the live demo until the stream ends or Ctrl-C; returns a process exit code."""
     import uvicorn
 
-    from shopsentinel.service.app import create_app
-    from shopsentinel.service.settings import Settings
+    from shopsentinel.app import create_app
+    from shopsentinel.core.settings import Settings
 
     console = console or Console()
     live = options.workdir / "live"

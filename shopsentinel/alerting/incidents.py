@@ -12,7 +12,7 @@ import hashlib
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from shopsentinel.alerting.events import AlertEvent
+from shopsentinel.core.events import AlertEvent
 
 FAMILY = {
     "data": "data",

@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shopsentinel.alerting.events import AlertEvent
 from shopsentinel.alerting.inhibit import inhibiting_root, inhibition_note
 from shopsentinel.alerting.silences import Matcher, Silence, muted_by
+from shopsentinel.core.events import AlertEvent
 from shopsentinel.store.state import AlertEventRow, AlertRow, IncidentRow, OutboxRow, SilenceRow
 
 # An open alert whose fingerprint is not found again (its start was judged on different

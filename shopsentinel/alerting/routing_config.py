@@ -13,9 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shopsentinel.alerting.escalation import OnCallSchedule
 from shopsentinel.alerting.routing import Route, SeverityPolicy, default_severity_policy
 from shopsentinel.alerting.timeintervals import TimeInterval
-
-# Messages per minute per channel instance (DingTalk robots lock out for 10 min past 20/min).
-DEFAULT_RATE_LIMITS: dict[str, int] = {"dingtalk": 20, "wecom": 20, "feishu": 100, "slack": 60}
+from shopsentinel.notify.repository import DEFAULT_RATE_LIMITS
 
 
 class RoutingConfig(BaseModel):

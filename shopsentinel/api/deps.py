@@ -15,8 +15,8 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from shopsentinel.service.app import Service
-from shopsentinel.service.repository import ROLES, token_user
+from shopsentinel.runtime.service import Service
+from shopsentinel.store.repository import ROLES, token_user
 
 bearer = HTTPBearer(auto_error=False)
 

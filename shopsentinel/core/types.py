@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 
 class Severity(StrEnum):
@@ -63,3 +64,40 @@ class Point:
 
 # Standard order states of R1.5.
 ORDER_STATES: tuple[str, ...] = ("待付款", "待发货", "在途", "已完成", "已取消", "退款中", "已退款")
+
+
+# The store and calendar vocabulary every layer shares (read from stores.csv / calendar.csv, the API or
+# the state database).
+DEFAULT_TIMEZONES = {
+    "tmall": "Asia/Shanghai",
+    "taobao": "Asia/Shanghai",
+    "jd": "Asia/Shanghai",
+    "douyin": "Asia/Shanghai",
+    "pdd": "Asia/Shanghai",
+    "kuaishou": "Asia/Shanghai",
+}
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    store: str
+    platform: str
+    name: str
+    timezone: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class CalendarEvent:
+    start: datetime
+    end: datetime
+    platform: str
+    store: str  # "" = every store of the platform ("" platform too = everyone)
+    name: str
+    kind: str
+
+    def applies_to(self, platform: str, store: str) -> bool:
+        return (not self.platform or self.platform == platform) and (not self.store or self.store == store)

@@ -22,10 +22,9 @@ import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
-from shopsentinel.alerting.events import AlertEvent
-from shopsentinel.alerting.lifecycle import episodes
-from shopsentinel.core.types import Severity
-from shopsentinel.ingest.reader import CalendarEvent, StoreInfo
+from shopsentinel.core.events import AlertEvent
+from shopsentinel.core.types import CalendarEvent, Severity, StoreInfo
+from shopsentinel.detect.episodes import episodes
 
 MAD_TO_SIGMA = 1.4826
 MEAN_AD_TO_SIGMA = 1.2533

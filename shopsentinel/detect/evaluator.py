@@ -12,9 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from shopsentinel.alerting.events import AlertEvent
-from shopsentinel.alerting.lifecycle import Episode, Pending, episodes, pending
 from shopsentinel.catalog import Catalog
+from shopsentinel.core.events import AlertEvent
 from shopsentinel.core.types import Severity
 from shopsentinel.detect.detectors import (
     ChangeDetector,
@@ -25,6 +24,7 @@ from shopsentinel.detect.detectors import (
     ThresholdDetector,
     ZScoreDetector,
 )
+from shopsentinel.detect.episodes import Episode, Pending, episodes, pending
 from shopsentinel.detect.messages import describe
 from shopsentinel.detect.models import EtsDetector, IsolationForestDetector
 from shopsentinel.detect.panel import Panel

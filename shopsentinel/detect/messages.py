@@ -9,7 +9,7 @@ from shopsentinel.catalog import Catalog
 from shopsentinel.core.types import PLATFORM_NAMES_ZH
 
 if TYPE_CHECKING:
-    from shopsentinel.alerting.events import AlertEvent
+    from shopsentinel.core.events import AlertEvent
     from shopsentinel.detect.rules import Rule
 
 

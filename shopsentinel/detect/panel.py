@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from shopsentinel.catalog import Catalog
-from shopsentinel.ingest.reader import CalendarEvent, StoreInfo
+from shopsentinel.core.types import CalendarEvent, StoreInfo
 
 HOUR = timedelta(hours=1)
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from shopsentinel.alerting.events import AlertEvent
-from shopsentinel.alerting.lifecycle import episodes
 from shopsentinel.catalog import default_catalog
+from shopsentinel.core.events import AlertEvent
 from shopsentinel.core.types import PLATFORM_NAMES_ZH, Severity
+from shopsentinel.detect.episodes import episodes
 from shopsentinel.detect.panel import Panel
 from shopsentinel.ingest.clean import Finding
 

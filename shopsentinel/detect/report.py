@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from shopsentinel.alerting.events import AlertEvent
 from shopsentinel.catalog import Catalog, default_catalog
+from shopsentinel.core.events import AlertEvent
 from shopsentinel.detect.panel import Panel
 from shopsentinel.detect.rules import RulePack
 from shopsentinel.detect.series import SeriesResolver

@@ -7,53 +7,18 @@ file, the 1-based line (the header is line 1) and the column, before anything is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
 from shopsentinel.core.errors import ImportFileError
+from shopsentinel.core.types import DEFAULT_TIMEZONES, CalendarEvent, StoreInfo
 
 METRIC_COLUMNS = ("ts", "platform", "store", "metric", "value", "sku")
 STORE_COLUMNS = ("store", "platform", "name", "timezone")
 CALENDAR_COLUMNS = ("start", "end", "platform", "store", "name", "kind")
 CALENDAR_KINDS = ("promotion", "holiday", "maintenance")
-
-DEFAULT_TIMEZONES = {
-    "tmall": "Asia/Shanghai",
-    "taobao": "Asia/Shanghai",
-    "jd": "Asia/Shanghai",
-    "douyin": "Asia/Shanghai",
-    "pdd": "Asia/Shanghai",
-    "kuaishou": "Asia/Shanghai",
-}
-
-
-@dataclass(frozen=True)
-class StoreInfo:
-    store: str
-    platform: str
-    name: str
-    timezone: str
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-
-@dataclass(frozen=True)
-class CalendarEvent:
-    start: datetime
-    end: datetime
-    platform: str
-    store: str  # "" = every store of the platform ("" platform too = everyone)
-    name: str
-    kind: str
-
-    def applies_to(self, platform: str, store: str) -> bool:
-        return (not self.platform or self.platform == platform) and (not self.store or self.store == store)
-
 
 def parse_utc(column: pl.Expr) -> pl.Expr:
     """ISO-8601 strings with ``Z`` or an offset (seconds and fractions optional) → UTC datetimes."""

@@ -29,10 +29,10 @@ import polars as pl
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import ThrottledError
 from shopsentinel.ingest.sync_state import Health, StoreRecord, SyncDB
-from shopsentinel.sources._http import TrafficPoint
 from shopsentinel.sources.hourly import FAMILY_COUNTS, HOUR, families_of_streams, hour_start, hourly_points
+from shopsentinel.sources.kit.http import TrafficPoint
+from shopsentinel.sources.kit.resend import ConnectionDroppedError
 from shopsentinel.sources.registry import STREAM_FAMILIES, PagedSource, StateOverrides, apply_state_overrides
-from shopsentinel.sources.resend import ConnectionDroppedError
 
 Sleep = Callable[[float], Awaitable[None]]
 ENTITY_METRICS = sorted({m for metrics in FAMILY_COUNTS.values() for m in metrics} | {"units_sold", "stock", "price"})

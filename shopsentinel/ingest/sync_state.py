@@ -26,9 +26,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from shopsentinel.sources._http import TrafficPoint
 from shopsentinel.sources.base import Entity, Order, OrderLine, Refund, Review, StockSnapshot
 from shopsentinel.sources.hourly import LOGISTICS_DONE, POINT_SCHEMA, entity_key, family_of
+from shopsentinel.sources.kit.http import TrafficPoint
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sync_stores (

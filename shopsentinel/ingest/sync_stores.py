@@ -12,7 +12,7 @@ from shopsentinel.core.errors import ShopSentinelError
 from shopsentinel.core.secrets import SecretBox
 from shopsentinel.ingest.sync import Sleep, SyncEngine, SyncReport
 from shopsentinel.ingest.sync_state import StoreRecord, SyncDB
-from shopsentinel.sources.common import Tokens
+from shopsentinel.sources.kit import Tokens
 from shopsentinel.sources.registry import StateOverrides, build_source, open_config
 
 

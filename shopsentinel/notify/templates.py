@@ -116,7 +116,7 @@ class EmailContent:
     html: str
 
 
-# Optional one-line root-cause analysis per alert id (``shopsentinel.response`` registers it).
+# Optional one-line root-cause analysis per alert id (``shopsentinel.insight`` registers it).
 RootCauseNote = Callable[[str, Language], str | None]
 ROOT_CAUSE_NOTES: list[RootCauseNote] = []
 

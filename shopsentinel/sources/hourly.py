@@ -26,7 +26,7 @@ negative_reviews            of those, 1–3 stars                               
 stock, price (per SKU)      the last snapshot taken in the hour                             stock
 ==========================  ==============================================================  =======
 
-Traffic points (:class:`~shopsentinel.sources._http.TrafficPoint`) pass through unchanged,
+Traffic points (:class:`~shopsentinel.sources.kit.http.TrafficPoint`) pass through unchanged,
 landing on their own ``hour`` (daily report rows land on the local midnight they start at).
 
 >>> from datetime import UTC, datetime
@@ -49,8 +49,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from shopsentinel.sources._http import TrafficPoint
 from shopsentinel.sources.base import Entity, Order, Refund, Review, StockSnapshot
+from shopsentinel.sources.kit.http import TrafficPoint
 
 HOUR = timedelta(hours=1)
 STALE_AFTER = timedelta(hours=48)

@@ -35,16 +35,16 @@ from pydantic import BaseModel, SecretStr
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import InputError, SourceError
 from shopsentinel.core.types import ORDER_STATES
-from shopsentinel.sources._http import Sleep
 from shopsentinel.sources.amazon import mapping as amazon_mapping
 from shopsentinel.sources.amazon.connector import AmazonConfig, AmazonSource
 from shopsentinel.sources.base import Entity, Order, StreamPage
-from shopsentinel.sources.common import Tokens
 from shopsentinel.sources.douyin import mapping as douyin_mapping
 from shopsentinel.sources.douyin.connector import DouyinConfig, DouyinSource
 from shopsentinel.sources.generic import GenericConfig, GenericSource
 from shopsentinel.sources.jd import mapping as jd_mapping
 from shopsentinel.sources.jd.connector import JdConfig, JdConnector
+from shopsentinel.sources.kit import Tokens
+from shopsentinel.sources.kit.http import Sleep
 from shopsentinel.sources.kuaishou import mapping as kuaishou_mapping
 from shopsentinel.sources.kuaishou.connector import KuaishouConfig, KuaishouSource
 from shopsentinel.sources.pdd import mapping as pdd_mapping

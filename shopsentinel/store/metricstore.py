@@ -9,6 +9,7 @@ different value replaces the old one (the latest import wins) and is counted as 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,8 +19,7 @@ import duckdb
 import polars as pl
 
 from shopsentinel.catalog import Catalog, MetricDefinition, default_catalog
-from shopsentinel.ingest.clean import clean
-from shopsentinel.ingest.reader import default_stores, read_directory
+from shopsentinel.core.types import CalendarEvent, StoreInfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -62,12 +62,19 @@ class MetricStore:
         self.db.close()
 
     # ------------------------------------------------------------------ import
-    def import_directory(self, directory: Path | str) -> dict[str, int]:
-        dataset = read_directory(Path(directory))  # raises before anything is written
-        cleaned, report = clean(dataset.metrics, self.catalog())
-        rows = cleaned.select(
-            pl.col("ts"), "platform", "store", "sku", "metric", "value"
-        )
+    def store_batch(
+        self,
+        rows: pl.DataFrame,
+        *,
+        stores: Sequence[StoreInfo],
+        calendar: Sequence[CalendarEvent],
+        findings: pl.DataFrame | None,
+        source: str,
+    ) -> int:
+        """Store one cleaned import in one transaction (all or nothing); returns how many stored
+        points it replaced with a different value. ``rows`` has ts, platform, store, sku, metric,
+        value; ``findings`` the data-quality findings without their batch column. Reading and
+        cleaning the files is :func:`shopsentinel.ingest.importer.import_directory`'s job."""
         self.db.execute("BEGIN TRANSACTION")
         try:
             batch = self._count("SELECT coalesce(max(id), 0) + 1 FROM batches")
@@ -78,30 +85,22 @@ class MetricStore:
             self.db.execute("DELETE FROM points WHERE (platform, store, sku, metric, ts) IN (SELECT platform, store, sku, metric, ts FROM incoming)")
             self.db.execute(f"INSERT INTO points SELECT ts, platform, store, sku, metric, value, {batch} FROM incoming")
             self.db.unregister("incoming")
-            for s in default_stores(dataset.metrics, dataset.stores):
+            for s in stores:
                 self.db.execute(
                     "INSERT OR REPLACE INTO stores VALUES (?, ?, ?, ?)", [s.platform, s.store, s.name, s.timezone]
                 )
-            for e in dataset.calendar:
+            for e in calendar:
                 self.db.execute("INSERT INTO calendar VALUES (?, ?, ?, ?, ?, ?)", [e.start, e.end, e.platform, e.store, e.name, e.kind])
-            if report.findings:
-                findings = pl.DataFrame(
-                    [(batch, f.kind, f.platform, f.store, f.sku, f.metric, f.ts, f.value, f.detail, f.line) for f in report.findings],
-                    schema=["batch", "kind", "platform", "store", "sku", "metric", "ts", "value", "detail", "line"],
-                    orient="row",
-                )
-                self.db.register("incoming_findings", findings.to_arrow())
+            if findings is not None and findings.height:
+                self.db.register("incoming_findings", findings.select(pl.lit(batch).alias("batch"), pl.all()).to_arrow())
                 self.db.execute("INSERT INTO findings SELECT * FROM incoming_findings")
                 self.db.unregister("incoming_findings")
-            self.db.execute("INSERT INTO batches VALUES (?, ?, ?, ?)", [batch, str(dataset.metrics_path), datetime.now(UTC), rows.height])
+            self.db.execute("INSERT INTO batches VALUES (?, ?, ?, ?)", [batch, source, datetime.now(UTC), rows.height])
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        summary = report.summary()
-        summary["replaced_existing_points"] = replaced
-        summary["stored_points_total"] = self.count_points()
-        return summary
+        return replaced
 
     def count_points(self) -> int:
         return self._count("SELECT count(*) FROM points")

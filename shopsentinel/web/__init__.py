@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shopsentinel.service.app import Service
-from shopsentinel.service.users import ensure_bootstrap_admin
+from shopsentinel.runtime.service import Service
+from shopsentinel.store.users import ensure_bootstrap_admin
 from shopsentinel.web.core import HERE, CsrfFailed, Forbidden, LoginRequired, WebState, render
 from shopsentinel.web.sessions import SessionCodec
 

@@ -19,9 +19,9 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from shopsentinel.service.app import Service
-from shopsentinel.service.repository import ROLES
-from shopsentinel.service.users import LOCALES, get_user
+from shopsentinel.runtime.service import Service
+from shopsentinel.store.repository import ROLES
+from shopsentinel.store.users import LOCALES, get_user
 from shopsentinel.web.i18n import translate
 from shopsentinel.web.sessions import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, SessionCodec, WebSession
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import Response
 
 from shopsentinel.core.errors import InputError
-from shopsentinel.service.repository import audit
-from shopsentinel.service.users import (
+from shopsentinel.store.repository import audit
+from shopsentinel.store.users import (
     LOCALES,
     UserInput,
     authenticate,

@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shopsentinel.alerting import repository as alerts
 from shopsentinel.alerting.silences import Matcher
-from shopsentinel.service import alert_repository as alerts
-from shopsentinel.service.repository import audit, calendar_events, get_store
-from shopsentinel.service.users import list_users
+from shopsentinel.store.repository import audit, calendar_events, get_store
 from shopsentinel.store.state import AlertRow, CommentRow, IncidentRow
+from shopsentinel.store.users import list_users
 from shopsentinel.web import queries
 from shopsentinel.web.charts import Line, bar_chart, line_chart
 from shopsentinel.web.core import Csrf, EditorUser, Viewer, Web, redirect, render, safe_path, seller_backend
@@ -138,11 +138,11 @@ class SimilarView:
 
 
 def _similar(session: Session, row: AlertRow) -> list[SimilarView]:
-    """Resolved past alerts like this one: ranked by the knowledge base (``shopsentinel.response.kb``,
+    """Resolved past alerts like this one: ranked by the knowledge base (``shopsentinel.insight.kb``,
     with the cause and fix recorded at resolution) when it is there, else same rule + store, then
     same rule + metric; each with its comments."""
     try:
-        kb: Any = importlib.import_module("shopsentinel.response.kb")
+        kb: Any = importlib.import_module("shopsentinel.insight.kb")
         found = kb.similar_alerts(session, row.id, 20)
     except Exception:  # noqa: BLE001 - no (or an unmigrated) knowledge base: fall back to our own query
         session.rollback()

@@ -14,13 +14,13 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from shopsentinel.alerting import repository as alerts
 from shopsentinel.alerting.escalation import EscalationPolicy
 from shopsentinel.alerting.routing import ROLES as DUTIES
 from shopsentinel.alerting.routing import Subscription
 from shopsentinel.alerting.silences import Matcher
-from shopsentinel.ingest.reader import CalendarEvent
-from shopsentinel.service import alert_repository as alerts
-from shopsentinel.service.repository import (
+from shopsentinel.core.types import CalendarEvent
+from shopsentinel.store.repository import (
     add_calendar_event,
     audit,
     delete_calendar_event,
@@ -253,9 +253,8 @@ def _sync_db(web: WebState, wait: float) -> Iterator[Any]:
     if web.service.settings.sync_db is None:
         yield None
         return
-    from shopsentinel.service.sync_runner import SyncRunner
 
-    with SyncRunner.attached(web.service).database(wait) as db:
+    with web.service.sync_runner().database(wait) as db:
         if db is None:
             raise SyncBusy()
         yield db

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
-from shopsentinel.api.routes.response_insight import rule_suggestions
-from shopsentinel.response import efficacy, track_record
-from shopsentinel.response.predict import WhatIfResult
-from shopsentinel.response.predict_service import sales_forecast, store_stockouts, store_what_if
-from shopsentinel.service.repository import list_stores
+from shopsentinel.insight import efficacy, track_record
+from shopsentinel.insight.predict import WhatIfResult
+from shopsentinel.insight.predict_service import sales_forecast, store_stockouts, store_what_if
+from shopsentinel.runtime.suggestions import rule_suggestions
+from shopsentinel.store.repository import list_stores
 from shopsentinel.web.charts import Line, line_chart
 from shopsentinel.web.core import Viewer, Web, render, templates
 

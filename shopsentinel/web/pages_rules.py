@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from shopsentinel.core.errors import RuleError
 from shopsentinel.detect.rules import RulePack, parse_rules
-from shopsentinel.service.repository import (
+from shopsentinel.store.repository import (
     audit,
     calendar_events,
     list_stores,

@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from shopsentinel.catalog import Catalog
+from shopsentinel.core.types import CalendarEvent, StoreInfo
 from shopsentinel.detect.evaluator import evaluate_panel
 from shopsentinel.detect.panel import build_panel
 from shopsentinel.detect.rules import Rule, RulePack
 from shopsentinel.ingest.clean import clean
-from shopsentinel.ingest.reader import CalendarEvent, StoreInfo
-from shopsentinel.service.evaluation import HOUR, floor_hour
+from shopsentinel.runtime.evaluation import HOUR, floor_hour
 from shopsentinel.store.points import PointStore
 from shopsentinel.store.state import StoreRow
 

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from shopsentinel.catalog import Catalog
+from shopsentinel.core.types import CalendarEvent, StoreInfo
 from shopsentinel.detect.rules import RulePack
 from shopsentinel.detect.series import SeriesResolver
-from shopsentinel.ingest.reader import CalendarEvent, StoreInfo
-from shopsentinel.service.detail import _raw_values, _rule_band
-from shopsentinel.service.evaluation import HOUR, floor_hour, store_panel
+from shopsentinel.runtime.detail import _raw_values, _rule_band
+from shopsentinel.runtime.evaluation import HOUR, floor_hour, store_panel
 from shopsentinel.store.points import PointStore
 from shopsentinel.store.state import AlertRow, StoreRow
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from shopsentinel.alerting.events import AlertEvent
 from shopsentinel.alerting.incidents import assign_incidents
+from shopsentinel.core.events import AlertEvent
 from shopsentinel.core.types import Severity
 
 T = datetime(2026, 9, 28, 2, tzinfo=UTC)

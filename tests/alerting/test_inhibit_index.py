@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
 from shopsentinel.alerting.inhibit import firing_by_store, inhibiting_root, root_among
-from shopsentinel.service.db import open_database
+from shopsentinel.store.db import open_database
 from shopsentinel.store.state import AlertRow
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -9,12 +9,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from shopsentinel.alerting.events import AlertEvent
 from shopsentinel.catalog import default_catalog
+from shopsentinel.core.events import AlertEvent
+from shopsentinel.core.types import CalendarEvent, StoreInfo
 from shopsentinel.detect.evaluator import evaluate_panel
 from shopsentinel.detect.panel import build_panel
 from shopsentinel.detect.rules import default_rules
-from shopsentinel.ingest.reader import CalendarEvent, StoreInfo
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS = 28

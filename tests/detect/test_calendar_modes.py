@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shopsentinel.catalog import default_catalog
+from shopsentinel.core.types import CalendarEvent, StoreInfo
 from shopsentinel.detect.evaluator import evaluate_panel
 from shopsentinel.detect.panel import build_panel
 from shopsentinel.detect.rules import parse_rules
-from shopsentinel.ingest.reader import CalendarEvent, StoreInfo
 from tests.detect.conftest import HOURS, START, StoreData
 
 RULE = """

@@ -6,11 +6,11 @@ import numpy as np
 
 from shopsentinel.catalog import default_catalog
 from shopsentinel.catalog.composite import parse_metric_file
+from shopsentinel.core.types import StoreInfo
 from shopsentinel.detect.evaluator import evaluate_panel
 from shopsentinel.detect.panel import build_panel
 from shopsentinel.detect.rules import parse_rules
 from shopsentinel.detect.series import SeriesResolver
-from shopsentinel.ingest.reader import StoreInfo
 from tests.detect.conftest import HOURS, START, StoreData, last_day
 
 METRICS = """

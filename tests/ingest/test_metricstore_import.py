@@ -11,6 +11,7 @@ import pytest
 from shopsentinel.catalog import default_catalog
 from shopsentinel.catalog.composite import parse_metric_file
 from shopsentinel.core.errors import CatalogError, ImportFileError
+from shopsentinel.ingest.importer import import_directory
 from shopsentinel.store.metricstore import MetricStore
 
 HEADER = "ts,platform,store,metric,value,sku\n"
@@ -53,7 +54,7 @@ def utc_times(store: MetricStore, *, store_id: str) -> list[datetime]:
 @pytest.fixture
 def loaded(tmp_path: Path) -> MetricStore:
     store = MetricStore(tmp_path / "m.duckdb")
-    summary = store.import_directory(make_dir(
+    summary = import_directory(store, make_dir(
         tmp_path, "base", BASE_ROWS,
         stores="store,platform,name,timezone\ns1,tmall,店1,Asia/Shanghai\n",
         calendar="start,end,platform,store,name,kind\n2026-03-02T00:00:00Z,2026-03-03T00:00:00Z,tmall,,大促,promotion\n",
@@ -95,7 +96,7 @@ def test_bad_import_raises_and_leaves_store_untouched(
     for name, text in files.items():
         (bad / name).write_text(text, encoding="utf-8")
     with pytest.raises(ImportFileError) as info:
-        loaded.import_directory(bad)
+        import_directory(loaded, bad)
     assert info.value.file == str(bad / culprit)
     assert (info.value.line, info.value.field) == (line, field)
     assert loaded.count_points() == 8
@@ -108,7 +109,7 @@ def test_directory_without_metrics_is_an_error(loaded: MetricStore, tmp_path: Pa
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ImportFileError):
-        loaded.import_directory(empty)
+        import_directory(loaded, empty)
     assert loaded.count_points() == 8
 
 
@@ -119,12 +120,12 @@ def test_reimport_replaces_changed_values_and_counts_them(loaded: MetricStore, t
         "2026-03-01T02:00:00Z,tmall,s1,uv,666,",  # changed
         "2026-03-01T06:00:00Z,tmall,s1,uv,106,",  # new
     ]
-    summary = loaded.import_directory(make_dir(tmp_path, "again", rows))
+    summary = import_directory(loaded, make_dir(tmp_path, "again", rows))
     assert summary["replaced_existing_points"] == 2
     assert summary["stored_points_total"] == 9
     assert values(loaded, store_id="s1", metric="uv") == [100.0, 555.0, 666.0, 103.0, 104.0, 105.0, 106.0]
     # the same file again changes nothing
-    summary = loaded.import_directory(tmp_path / "again")
+    summary = import_directory(loaded, tmp_path / "again")
     assert summary["replaced_existing_points"] == 0
     assert summary["stored_points_total"] == 9
 
@@ -139,7 +140,7 @@ def test_import_cleans_before_storing(tmp_path: Path) -> None:
         "2026-03-01T03:00:00Z,tmall,s1,orders,,",  # empty
     ]
     with MetricStore(tmp_path / "c.duckdb") as store:
-        summary = store.import_directory(make_dir(tmp_path, "dirty", rows))
+        summary = import_directory(store, make_dir(tmp_path, "dirty", rows))
         assert summary["exact_duplicates"] == 1
         assert summary["conflicting_duplicates"] == 1
         assert summary["quarantined"] == 1
@@ -159,7 +160,7 @@ def test_points_returns_the_stored_frame(loaded: MetricStore) -> None:
 def test_store_survives_reopen(tmp_path: Path) -> None:
     path = tmp_path / "p.duckdb"
     with MetricStore(path) as store:
-        store.import_directory(make_dir(tmp_path, "d", BASE_ROWS))
+        import_directory(store, make_dir(tmp_path, "d", BASE_ROWS))
     with MetricStore(path) as store:
         assert store.count_points() == 8
 

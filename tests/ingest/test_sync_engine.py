@@ -16,8 +16,8 @@ import pytest
 
 from shopsentinel.core.errors import ThrottledError
 from shopsentinel.ingest.sync import SyncEngine, SyncReport
-from shopsentinel.ingest.sync_sim import SIM_STORES, SimEnv, compare, ground_truth, running_sim
 from shopsentinel.ingest.sync_state import SyncDB
+from shopsentinel.sim.sync import SIM_STORES, SimEnv, compare, ground_truth, running_sim
 from shopsentinel.sources.base import StreamPage
 from shopsentinel.sources.registry import PagedSource, build_source
 

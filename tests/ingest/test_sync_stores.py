@@ -10,9 +10,9 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from shopsentinel.core.secrets import SecretBox
-from shopsentinel.ingest.sync_sim import running_sim
 from shopsentinel.ingest.sync_state import SyncDB
 from shopsentinel.ingest.sync_stores import sync_registered
+from shopsentinel.sim.sync import running_sim
 from shopsentinel.sources.registry import open_config, seal_config
 
 

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shopsentinel.core.clock import ManualClock
-from shopsentinel.sources._http import IncrementalSource
 from shopsentinel.sources.base import StreamPage
+from shopsentinel.sources.kit.http import IncrementalSource
 
 
 @dataclass

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from intl_helpers import ClockSleep, entities, read_pages
 from pydantic import SecretStr
 
 from shopsentinel.core.clock import ManualClock
@@ -21,11 +20,12 @@ from shopsentinel.sim.platforms import amazon as fake
 from shopsentinel.sim.platforms.dataset import Dataset, make_dataset
 from shopsentinel.sim.platforms.dataset_intl import HourlyTraffic, make_traffic, only_states
 from shopsentinel.sim.platforms.serve import serve_in_thread
-from shopsentinel.sources._http import TrafficPage, TrafficPoint
 from shopsentinel.sources.amazon import mapping
 from shopsentinel.sources.amazon.client import retry_after
 from shopsentinel.sources.amazon.connector import AmazonConfig, AmazonSource
 from shopsentinel.sources.amazon.signing import LwaAuth
+from shopsentinel.sources.kit.http import TrafficPage, TrafficPoint
+from tests.sources.intl_helpers import ClockSleep, entities, read_pages
 
 pytestmark = pytest.mark.anyio
 START = datetime(2026, 11, 1, tzinfo=UTC)

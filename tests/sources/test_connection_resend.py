@@ -13,11 +13,11 @@ import pytest
 
 from shopsentinel.core.errors import SourceError
 from shopsentinel.ingest.sync import SyncEngine, SyncReport
-from shopsentinel.ingest.sync_sim import SimEnv, compare, ground_truth, running_sim
 from shopsentinel.ingest.sync_state import SyncDB
+from shopsentinel.sim.sync import SimEnv, compare, ground_truth, running_sim
 from shopsentinel.sources.douyin.connector import DouyinSource
+from shopsentinel.sources.kit.resend import DEFAULT_ATTEMPTS, ConnectionDroppedError, resend_dropped
 from shopsentinel.sources.registry import build_source
-from shopsentinel.sources.resend import DEFAULT_ATTEMPTS, ConnectionDroppedError, resend_dropped
 
 PLATFORMS = ("amazon", "douyin", "shopify")
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from intl_helpers import ClockSleep, entities, read_pages
 from pydantic import SecretStr
 
 from shopsentinel.core.clock import ManualClock
@@ -23,6 +22,7 @@ from shopsentinel.sources.douyin import mapping
 from shopsentinel.sources.douyin.client import format_timestamp, raise_for_envelope
 from shopsentinel.sources.douyin.connector import DouyinConfig, DouyinSource
 from shopsentinel.sources.douyin.signing import param_json, sign_request
+from tests.sources.intl_helpers import ClockSleep, entities, read_pages
 
 pytestmark = pytest.mark.anyio
 START = datetime(2026, 11, 1, tzinfo=UTC)

@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 
 from shopsentinel.core.errors import ImportFileError
+from shopsentinel.ingest.folder import import_exports
 from shopsentinel.ingest.sync_state import SyncDB
-from shopsentinel.sources.exports import CONSOLES, import_exports, read_export
+from shopsentinel.sources.exports import CONSOLES, read_export
 from shopsentinel.sources.exports.values import BadValue, parse_value
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "exports"

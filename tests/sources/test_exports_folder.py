@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shopsentinel.core.clock import ManualClock
+from shopsentinel.ingest.folder import import_folder
 from shopsentinel.ingest.sync_state import StoreRecord, SyncDB
-from shopsentinel.sources.exports.folder import import_folder
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "exports"
 NOW = datetime(2026, 11, 5, tzinfo=UTC)

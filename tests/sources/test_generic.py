@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import typer
 from cryptography.fernet import Fernet
-from intl_helpers import ClockSleep, entities, read_pages
 from pydantic import SecretStr, ValidationError
 from typer.testing import CliRunner
 
+from shopsentinel.cli.sources import stores_app
 from shopsentinel.core.clock import ManualClock
 from shopsentinel.core.errors import AuthError, PlatformError, ThrottledError
 from shopsentinel.core.secrets import KEY_ENV, SecretBox
@@ -29,11 +29,11 @@ from shopsentinel.sim.platforms.dataset import Dataset, make_dataset, visible
 from shopsentinel.sim.platforms.dataset_intl import make_traffic
 from shopsentinel.sim.platforms.harness import comparable
 from shopsentinel.sim.platforms.serve import serve_in_thread
-from shopsentinel.sources._http import TrafficPoint
 from shopsentinel.sources.base import Order
-from shopsentinel.sources.cli import stores_app
 from shopsentinel.sources.generic import GenericConfig, GenericSource, MappingError
+from shopsentinel.sources.kit.http import TrafficPoint
 from shopsentinel.sources.registry import config_fields, open_config, seal_config, secret_fields
+from tests.sources.intl_helpers import ClockSleep, entities, read_pages
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 11, 3, tzinfo=UTC)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from shopsentinel.sources._http import TrafficPoint
 from shopsentinel.sources.base import Entity, Order, OrderLine, Refund, Review, StockSnapshot
 from shopsentinel.sources.hourly import hour_start, hourly_points, hours_between, stale_orders
+from shopsentinel.sources.kit.http import TrafficPoint
 
 T0 = datetime(2026, 11, 1, 0, tzinfo=UTC)
 

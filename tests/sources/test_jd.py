@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from router_helpers import read_everything
 
 from shopsentinel.core.clock import ManualClock
 from shopsentinel.core.errors import AuthError, PlatformError
@@ -20,11 +19,12 @@ from shopsentinel.sim.platforms.gateway import RateLimit
 from shopsentinel.sim.platforms.harness import FakeEnv, collect, comparable, running_fake
 from shopsentinel.sim.platforms.jd import NATIVE_ORDER_STATE, create_app
 from shopsentinel.sources.base import Order
-from shopsentinel.sources.common import TokenListener, Tokens
 from shopsentinel.sources.jd import Config, JdConnector
 from shopsentinel.sources.jd.client import check_api_result
 from shopsentinel.sources.jd.mapping import ORDER_STATE_TO_STATE, order_state
 from shopsentinel.sources.jd.signing import param_json, sign_jd, signed_request
+from shopsentinel.sources.kit import TokenListener, Tokens
+from tests.sources.router_helpers import read_everything
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = START + timedelta(days=2)

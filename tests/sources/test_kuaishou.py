@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from intl_helpers import ClockSleep, entities, read_pages
 from pydantic import SecretStr
 
 from shopsentinel.core.clock import ManualClock
@@ -22,12 +21,13 @@ from shopsentinel.sim.platforms import kuaishou as fake
 from shopsentinel.sim.platforms.dataset import Dataset, make_dataset, visible
 from shopsentinel.sim.platforms.harness import comparable
 from shopsentinel.sim.platforms.serve import serve_in_thread
-from shopsentinel.sources.common import Tokens
 from shopsentinel.sources.hourly import HOUR, hour_start, hourly_points
+from shopsentinel.sources.kit import Tokens
 from shopsentinel.sources.kuaishou import mapping
 from shopsentinel.sources.kuaishou.connector import KuaishouConfig, KuaishouSource
 from shopsentinel.sources.kuaishou.signing import sign_params
 from shopsentinel.sources.registry import build_source, secret_fields
+from tests.sources.intl_helpers import ClockSleep, entities, read_pages
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 11, 3, tzinfo=UTC)

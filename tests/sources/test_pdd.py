@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from router_helpers import read_everything
 
 from shopsentinel.core.clock import ManualClock
 from shopsentinel.core.errors import AuthError, PlatformError
@@ -20,10 +19,11 @@ from shopsentinel.sim.platforms.gateway import RateLimit
 from shopsentinel.sim.platforms.harness import FakeEnv, collect, comparable, running_fake
 from shopsentinel.sim.platforms.pdd import NATIVE_ORDER_STATUS, create_app
 from shopsentinel.sources.base import Order, StockSnapshot
-from shopsentinel.sources.common import TokenListener, Tokens
+from shopsentinel.sources.kit import TokenListener, Tokens
 from shopsentinel.sources.pdd import Config, PddConnector
 from shopsentinel.sources.pdd.mapping import ORDER_STATUS_TO_STATE, REFUND_STATUS_TO_STATE, order_state
 from shopsentinel.sources.pdd.signing import sign_pdd, signed_request
+from tests.sources.router_helpers import read_everything
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = START + timedelta(days=2)

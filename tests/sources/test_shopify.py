@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from intl_helpers import ClockSleep, entities, read_pages
 from pydantic import SecretStr
 
 from shopsentinel.core.clock import ManualClock
@@ -19,12 +18,13 @@ from shopsentinel.sim.platforms import shopify as fake
 from shopsentinel.sim.platforms.dataset import Dataset, make_dataset
 from shopsentinel.sim.platforms.dataset_intl import HourlyTraffic, make_traffic
 from shopsentinel.sim.platforms.serve import serve_in_thread
-from shopsentinel.sources._http import ThrottleWaiter
 from shopsentinel.sources.base import Order
+from shopsentinel.sources.kit.http import ThrottleWaiter
 from shopsentinel.sources.shopify import mapping
 from shopsentinel.sources.shopify.client import ShopifyClient, cost_wait
 from shopsentinel.sources.shopify.connector import ShopifyConfig, ShopifySource
 from shopsentinel.sources.shopify.signing import HMAC_HEADER, verify_webhook
+from tests.sources.intl_helpers import ClockSleep, entities, read_pages
 
 pytestmark = pytest.mark.anyio
 START = datetime(2026, 11, 1, tzinfo=UTC)

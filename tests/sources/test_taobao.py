@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from router_helpers import read_everything
 
 from shopsentinel.core.clock import ManualClock
 from shopsentinel.core.errors import AuthError, PlatformError
@@ -20,10 +19,11 @@ from shopsentinel.sim.platforms.gateway import RateLimit
 from shopsentinel.sim.platforms.harness import FakeEnv, collect, comparable, running_fake
 from shopsentinel.sim.platforms.taobao import NATIVE_TRADE_STATUS, create_app
 from shopsentinel.sources.base import Order, StockSnapshot
-from shopsentinel.sources.common import TokenListener, Tokens
+from shopsentinel.sources.kit import TokenListener, Tokens
 from shopsentinel.sources.taobao import Config, TaobaoConnector
 from shopsentinel.sources.taobao.mapping import TRADE_STATUS_TO_STATE, order_state
 from shopsentinel.sources.taobao.signing import sign_top, signed_request
+from tests.sources.router_helpers import read_everything
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = START + timedelta(days=2)

@@ -17,11 +17,12 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from shopsentinel.app import create_app
 from shopsentinel.core.clock import ManualClock
-from shopsentinel.service.app import Service, create_app
-from shopsentinel.service.settings import Settings
-from shopsentinel.service.users import UserInput, create_user
-from tests.service.conftest import Api
+from shopsentinel.core.settings import Settings
+from shopsentinel.runtime.service import Service
+from shopsentinel.store.users import UserInput, create_user
+from tests.support.service import Api
 from tests.web.fleet import NOW, seed
 
 ADMIN_TOKEN = "web-test-admin-token"

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from shopsentinel.core.clock import ManualClock
-from shopsentinel.service.users import authenticate, hash_password, verify_password
 from shopsentinel.store.state import AuditRow, UserRow
+from shopsentinel.store.users import authenticate, hash_password, verify_password
 from shopsentinel.web.sessions import SESSION_COOKIE, SessionCodec, WebSession
 from tests.web.conftest import ADMIN_TOKEN, PASSWORDS, Client
 
@@ -192,7 +192,7 @@ def test_logout_ends_the_session_and_redirects_stay_on_the_site(client_factory: 
 def test_logout_revokes_a_copied_session_cookie_on_the_server(client_factory: Any, web_app: FastAPI) -> None:
     """A cookie copied before logout (another tab, another machine, a leaked header) is refused after
     it; so are cookies issued before a password change or a deactivation. A fresh login works."""
-    from shopsentinel.service.users import UserInput, get_user, update_user
+    from shopsentinel.store.users import UserInput, get_user, update_user
 
     client = client_factory("editor")
     stolen = Client(web_app)
@@ -223,8 +223,8 @@ def test_a_configured_session_secret_lets_another_process_read_the_session(tmp_p
     try:
         client = Client(first)
         assert client.login("admin").status_code == 303
-        from shopsentinel.service.app import create_app
-        from shopsentinel.service.settings import Settings
+        from shopsentinel.app import create_app
+        from shopsentinel.core.settings import Settings
 
         second = create_app(Settings(database_url=url, session_secret=SecretStr("s" * 40), _env_file=None),  # type: ignore[call-arg]
                             clock=clock, background=False)

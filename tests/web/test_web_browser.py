@@ -203,8 +203,8 @@ def test_new_alerts_appear_without_reload(live: Any, browser: Any, api: httpx.Cl
 def test_predictions_page_highlights_the_sku_about_to_sell_out_in_both_languages(own_live: Any, browser: Any) -> None:
     from playwright.sync_api import expect
 
-    from tests.response.conftest import upsert
-    from tests.response.test_predictive_alerts import _selling
+    from tests.insight.conftest import upsert
+    from tests.insight.test_predictive_alerts import _selling
 
     server, clock, app = own_live
     upsert(Client(app, ADMIN_TOKEN), _selling("tm-1", "SKU-LOW", clock.now(), 28, final_stock=150)

@@ -115,8 +115,8 @@ def test_similar_past_alerts_show_their_comments(admin: Client, api: Client, clo
     first = _alert(api, "traffic.crash")
     admin.form(f"/alerts/{first['id']}/comment", {"body": "原因：店铺被降权"})
     admin.form(f"/alerts/{first['id']}/resolve")
-    from shopsentinel.response.kb import record_resolution
-    from shopsentinel.service.alert_repository import get_alert
+    from shopsentinel.alerting.repository import get_alert
+    from shopsentinel.insight.kb import record_resolution
 
     with api.service.sessions() as session:  # what the response loop records when an alert is closed
         row = get_alert(session, first["id"])
@@ -228,7 +228,6 @@ def test_credentials_need_the_services_sync_database(admin: Client) -> None:
 
 def test_connector_credentials_form_seals_secrets_and_never_echoes_them(tmp_path: Path, clock: ManualClock,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from shopsentinel.service.sync_runner import SyncRunner
     from shopsentinel.sources.registry import config_fields
     from tests.web.conftest import make_app
 
@@ -253,7 +252,7 @@ def test_connector_credentials_form_seals_secrets_and_never_echoes_them(tmp_path
         assert saved.status_code == 303, saved.text
         after = admin.get("/stores/jd/jd-1").text
         assert "已配置" in after and "SECRET-VALUE-123" not in after
-        runner = SyncRunner.attached(app.state.service)
+        runner = app.state.service.sync_runner()
         record = runner.db.store("jd", "jd-1")
         assert record is not None and record.config["app_secret"].startswith("enc:")
         assert "SECRET-VALUE-123" not in str(record.config)

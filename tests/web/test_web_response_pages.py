@@ -14,12 +14,12 @@ import pytest
 from fastapi import FastAPI
 
 from shopsentinel.core.clock import ManualClock
-from shopsentinel.response import efficacy, track_record
+from shopsentinel.insight import efficacy, track_record
 from shopsentinel.store.response_state import StockoutForecastRow
 from shopsentinel.store.state import ChannelRow, NotificationAttemptRow, StoreRow
-from tests.response.conftest import HOUR, add_alert, upsert
-from tests.response.test_predictive_alerts import _selling
-from tests.service.conftest import database_url  # noqa: F401
+from tests.insight.conftest import HOUR, add_alert, upsert
+from tests.insight.test_predictive_alerts import _selling
+from tests.support.service import database_url  # noqa: F401
 from tests.web.conftest import ADMIN_TOKEN, Client, make_app
 from tests.web.fleet import NOW, seed
 
@@ -138,7 +138,7 @@ def test_efficacy_shows_precision_recall_times_fatigue_heatmap_and_track_record(
 
 
 def test_recalibration_shows_on_the_efficacy_page_and_in_the_stockout_table(app: FastAPI, clock: ManualClock) -> None:
-    from tests.response.test_track_record import _overconfident_history
+    from tests.insight.test_track_record import _overconfident_history
 
     api = Client(app, ADMIN_TOKEN)
     _overconfident_history(api, NOW)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from shopsentinel.alerting import repository as alerts
 from shopsentinel.api.deps import DbSession, Now
 from shopsentinel.core.secrets import load_key
 from shopsentinel.notify.links import (
@@ -25,8 +26,7 @@ from shopsentinel.notify.links import (
     link_key,
     verify_action_token,
 )
-from shopsentinel.service import alert_repository as alerts
-from shopsentinel.service.repository import audit
+from shopsentinel.store.repository import audit
 from shopsentinel.store.state import AlertRow
 
 router = APIRouter(prefix="/actions", tags=["actions"], include_in_schema=False)

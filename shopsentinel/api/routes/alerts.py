@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import Field
 from sqlalchemy.orm import Session
 
+from shopsentinel.alerting import repository as alerts
 from shopsentinel.alerting.manager import contract_line
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader, ServiceDep
 from shopsentinel.api.schemas import (
@@ -23,10 +24,9 @@ from shopsentinel.api.schemas import (
     ResolveIn,
     SeriesPoint,
 )
-from shopsentinel.response.kb import record_resolution
-from shopsentinel.service import alert_repository as alerts
-from shopsentinel.service.detail import alert_series
-from shopsentinel.service.repository import audit, calendar_events, get_store
+from shopsentinel.insight.kb import record_resolution
+from shopsentinel.runtime.detail import alert_series
+from shopsentinel.store.repository import audit, calendar_events, get_store
 from shopsentinel.store.state import AlertRow
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from shopsentinel.api.deps import Admin, DbSession
 from shopsentinel.api.schemas import AuditPublic
-from shopsentinel.service.repository import list_audit
+from shopsentinel.store.repository import list_audit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter, HTTPException, status
 
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader, RowId, ServiceDep
 from shopsentinel.api.schemas import CalendarCreate, CalendarList, CalendarPublic
-from shopsentinel.ingest.reader import CalendarEvent
-from shopsentinel.service.repository import add_calendar_event, audit, delete_calendar_event, list_calendar
+from shopsentinel.core.types import CalendarEvent
+from shopsentinel.store.repository import add_calendar_event, audit, delete_calendar_event, list_calendar
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["calendar"])
 

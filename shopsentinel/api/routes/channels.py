@@ -10,9 +10,9 @@ from shopsentinel.api.deps import Admin, DbSession, Now, ServiceDep
 from shopsentinel.api.routing_schemas import ChannelCreate, ChannelPublic
 from shopsentinel.core.errors import InputError
 from shopsentinel.core.secrets import SecretBox, load_key
-from shopsentinel.service import routing_repository as repo
-from shopsentinel.service.app import Service
-from shopsentinel.service.repository import audit
+from shopsentinel.notify import repository as repo
+from shopsentinel.runtime.service import Service
+from shopsentinel.store.repository import audit
 from shopsentinel.store.state import ChannelRow
 
 router = APIRouter(prefix="/api/v1/channels", tags=["routing"])

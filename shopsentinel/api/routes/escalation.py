@@ -8,7 +8,7 @@ from sqlalchemy import select
 from shopsentinel.alerting.escalation import EscalationPolicy
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader
 from shopsentinel.api.routing_schemas import EscalationPolicyPublic
-from shopsentinel.service.repository import audit
+from shopsentinel.store.repository import audit
 from shopsentinel.store.state import EscalationPolicyRow
 
 router = APIRouter(prefix="/api/v1/escalation-policies", tags=["routing"])

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
 
+from shopsentinel.alerting.repository import alerts_by_state
 from shopsentinel.api.deps import DbSession, ServiceDep
-from shopsentinel.service.alert_repository import alerts_by_state
 
 router = APIRouter(tags=["health"])
 

@@ -19,10 +19,10 @@ from pydantic import BaseModel
 
 from shopsentinel.api.deps import DbSession, Editor, Now, ServiceDep
 from shopsentinel.core.errors import ImportFileError
-from shopsentinel.ingest.reader import DEFAULT_TIMEZONES
-from shopsentinel.service.ingest import frame_to_raw, validate_points, write_points
-from shopsentinel.service.repository import get_store
+from shopsentinel.core.types import DEFAULT_TIMEZONES
+from shopsentinel.runtime.ingest import frame_to_raw, validate_points, write_points
 from shopsentinel.sources.exports.reader import read_export
+from shopsentinel.store.repository import get_store
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
 SUFFIXES = (".csv", ".xlsx", ".xlsm")

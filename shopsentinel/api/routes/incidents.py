@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from shopsentinel.alerting.repository import list_incidents
 from shopsentinel.api.deps import DbSession, Reader
 from shopsentinel.api.routes.alerts import public
 from shopsentinel.api.schemas import IncidentList, IncidentPublic
-from shopsentinel.service.alert_repository import list_incidents
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from shopsentinel.alerting import routing_repository as routing_repo
 from shopsentinel.alerting.routing_config import RoutingConfig
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader
 from shopsentinel.api.routing_schemas import (
@@ -14,8 +15,8 @@ from shopsentinel.api.routing_schemas import (
     NotificationAttemptPublic,
     RoutingConfigPublic,
 )
-from shopsentinel.service import routing_repository as repo
-from shopsentinel.service.repository import audit
+from shopsentinel.notify import repository as repo
+from shopsentinel.store.repository import audit
 from shopsentinel.store.state import OutboxRow, RoutingConfigRow
 
 router = APIRouter(tags=["notifications"])
@@ -41,7 +42,7 @@ def notifications(session: DbSession, _reader: Reader, limit: int = Query(defaul
 @router.get("/api/v1/routing", response_model=RoutingConfigPublic, tags=["routing"])
 def get_routing(session: DbSession, _reader: Reader) -> RoutingConfigPublic:
     version = session.scalar(select(RoutingConfigRow.version).order_by(RoutingConfigRow.version.desc()).limit(1)) or 0
-    return RoutingConfigPublic(version=version, config=repo.routing_config(session).model_dump(mode="json", by_alias=True))
+    return RoutingConfigPublic(version=version, config=routing_repo.routing_config(session).model_dump(mode="json", by_alias=True))
 
 
 @router.put("/api/v1/routing", response_model=RoutingConfigPublic, tags=["routing"])
@@ -52,7 +53,7 @@ def put_routing(body: dict[str, object], session: DbSession, principal: Editor, 
         detail = [{"field": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}
                   for e in exc.errors(include_input=False, include_url=False, include_context=False)]
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
-    row = repo.save_routing_config(session, config, principal.user, now)
+    row = routing_repo.save_routing_config(session, config, principal.user, now)
     audit(session, principal.user, "routing.replace", f"routing/{row.version}", now)
     session.commit()
     return RoutingConfigPublic(version=row.version, config=row.body)

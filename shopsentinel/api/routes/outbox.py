@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from shopsentinel.alerting.repository import list_outbox
 from shopsentinel.api.deps import DbSession, Reader
 from shopsentinel.api.schemas import OutboxList, OutboxPublic
-from shopsentinel.service.alert_repository import list_outbox
 
 router = APIRouter(prefix="/api/v1/outbox", tags=["notifications"])
 

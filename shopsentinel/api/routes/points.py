@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from shopsentinel.api.deps import DbSession, Editor, Now, ServiceDep
 from shopsentinel.api.schemas import IngestResult, PointRejection, PointsIn
-from shopsentinel.service.ingest import validate_points, write_points
+from shopsentinel.runtime.ingest import validate_points, write_points
 
 router = APIRouter(prefix="/api/v1", tags=["points"])
 

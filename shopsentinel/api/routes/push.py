@@ -12,8 +12,8 @@ from datetime import timedelta
 import polars as pl
 from fastapi import APIRouter, HTTPException, status
 
-from shopsentinel.service.app import Service
-from shopsentinel.service.ingest import frame_to_raw, validate_points, write_points
+from shopsentinel.runtime.ingest import frame_to_raw, validate_points, write_points
+from shopsentinel.runtime.service import Service
 from shopsentinel.sources.push import PushSource, push_router
 
 PREFIX = "/api/v1/push"

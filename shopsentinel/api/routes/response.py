@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from shopsentinel.alerting import repository as alerts
 from shopsentinel.api.deps import DbSession, Now, Reader, ServiceDep
-from shopsentinel.response.kb import search, similar_alerts
-from shopsentinel.response.rca_service import NOTES, alert_rca, incident_rca
-from shopsentinel.service import alert_repository as alerts
+from shopsentinel.insight.kb import search, similar_alerts
+from shopsentinel.insight.rca_service import NOTES, alert_rca, incident_rca
 
 router = APIRouter(prefix="/api/v1", tags=["response"])
 

@@ -9,16 +9,12 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader, ServiceDep
-from shopsentinel.detect.panel import Panel
-from shopsentinel.ingest.reader import StoreInfo
-from shopsentinel.response import efficacy, track_record
-from shopsentinel.response.predict_service import sales_forecast, sku_stockout, store_stockouts, store_what_if
-from shopsentinel.service.app import Service
-from shopsentinel.service.evaluation import store_panel
-from shopsentinel.service.repository import audit, calendar_events, get_store
+from shopsentinel.insight import efficacy, track_record
+from shopsentinel.insight.predict_service import sales_forecast, sku_stockout, store_stockouts, store_what_if
+from shopsentinel.runtime.suggestions import rule_suggestions
+from shopsentinel.store.repository import audit
 from shopsentinel.store.response_state import MissedIncidentRow
 
 router = APIRouter(prefix="/api/v1", tags=["efficacy", "predictions"])
@@ -29,29 +25,6 @@ def efficacy_report(session: DbSession, _reader: Reader, now: Now, days: int = Q
                     fatigue_limit: int = Query(default=30, ge=1, le=10_000)) -> dict[str, Any]:
     """Precision per rule, recall, MTTA/MTTR, alerts per recipient per day, weak spots and patterns."""
     return efficacy.report(session, now - timedelta(days=days), now, fatigue_limit=fatigue_limit)
-
-
-def panel_loader(session: Session, service: Service) -> efficacy.PanelLoader:
-    """Loads a store's evaluation panel over stored points (None for an unknown store): what the
-    suggestions backtest their changed rules on."""
-    calendar = calendar_events(session)
-
-    def load(platform: str, store: str, start: datetime, end: datetime) -> Panel | None:
-        row = get_store(session, platform, store)
-        if row is None:
-            return None
-        info = StoreInfo(row.store, row.platform, row.name, row.timezone)
-        return store_panel(service.points, info, calendar, service.catalog, start, end)
-
-    return load
-
-
-def rule_suggestions(session: Session, service: Service, now: datetime, days: int) -> list[efficacy.Suggestion]:
-    """The backtested suggestions over the last ``days`` whole hours (shared by the API and the alert center)."""
-    since = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
-    until = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return efficacy.suggestions(session, service.rules.current().rules, panel_loader(session, service), service.catalog,
-                                since, until)
 
 
 @router.get("/efficacy/suggestions")
@@ -145,4 +118,4 @@ def what_if(body: WhatIfIn, service: ServiceDep, _reader: Reader, now: Now) -> d
     return result.as_dict()
 
 
-__all__ = ["panel_loader", "router", "rule_suggestions"]
+__all__ = ["router"]

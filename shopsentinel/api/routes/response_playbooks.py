@@ -9,9 +9,8 @@ import yaml
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, ValidationError
 
-from shopsentinel.api.deps import Admin, DbSession, Editor, Now, Reader, ServiceDep
-from shopsentinel.response.playbooks.model import PlaybookDocument
-from shopsentinel.response.playbooks.runner import (
+from shopsentinel.actions.model import PlaybookDocument
+from shopsentinel.actions.runner import (
     ApprovalError,
     approve,
     latest_document_row,
@@ -22,8 +21,9 @@ from shopsentinel.response.playbooks.runner import (
     save_document,
     start_run,
 )
-from shopsentinel.service import alert_repository as alerts
-from shopsentinel.service.repository import audit
+from shopsentinel.alerting import repository as alerts
+from shopsentinel.api.deps import Admin, DbSession, Editor, Now, Reader, ServiceDep
+from shopsentinel.store.repository import audit
 from shopsentinel.store.response_state import PlaybookRunRow, PlaybookStepRow
 
 router = APIRouter(prefix="/api/v1", tags=["playbooks"])

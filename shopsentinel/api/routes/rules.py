@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader, ServiceDep
 from shopsentinel.api.schemas import RulePackPublic, RulePackVersion
 from shopsentinel.detect.rules import RulePack
-from shopsentinel.service.repository import audit, rule_pack_versions, save_rule_pack
+from shopsentinel.store.repository import audit, rule_pack_versions, save_rule_pack
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
+from shopsentinel.alerting import repository as repo
 from shopsentinel.alerting.silences import Matcher
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader, RowId
 from shopsentinel.api.schemas import SilenceCreate, SilenceList, SilencePublic
-from shopsentinel.service import alert_repository as repo
-from shopsentinel.service.repository import audit
+from shopsentinel.store.repository import audit
 from shopsentinel.store.state import SilenceRow
 
 router = APIRouter(prefix="/api/v1/silences", tags=["silences"])

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader, ServiceDep
 from shopsentinel.api.schemas import StoreList, StorePublic, StoreUpdate
-from shopsentinel.service.repository import audit, get_store, list_stores
+from shopsentinel.store.repository import audit, get_store, list_stores
 from shopsentinel.store.state import StoreRow
 
 router = APIRouter(prefix="/api/v1/stores", tags=["stores"])

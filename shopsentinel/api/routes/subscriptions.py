@@ -8,7 +8,7 @@ from sqlalchemy import select
 from shopsentinel.alerting.routing import Subscription
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader, RowId
 from shopsentinel.api.routing_schemas import SubscriptionPublic
-from shopsentinel.service.repository import audit
+from shopsentinel.store.repository import audit
 from shopsentinel.store.state import SubscriptionRow
 
 router = APIRouter(prefix="/api/v1/subscriptions", tags=["routing"])

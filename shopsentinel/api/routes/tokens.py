@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from shopsentinel.api.deps import Admin, DbSession, Now, RowId
 from shopsentinel.api.schemas import TokenCreate, TokenCreated, TokenPublic
-from shopsentinel.service.repository import audit, create_token, list_tokens, revoke_token
+from shopsentinel.store.repository import audit, create_token, list_tokens, revoke_token
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field, SecretStr
 
 from shopsentinel.api.deps import Admin, DbSession, Now
 from shopsentinel.core.errors import InputError
-from shopsentinel.service import users as repo
-from shopsentinel.service.repository import audit
+from shopsentinel.store import users as repo
+from shopsentinel.store.repository import audit
 from shopsentinel.store.state import UserRow
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])

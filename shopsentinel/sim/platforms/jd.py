@@ -41,8 +41,8 @@ from shopsentinel.sim.platforms.gateway import (
     project,
 )
 from shopsentinel.sources.base import Order, StockSnapshot
-from shopsentinel.sources.common import format_china_time, format_money, parse_china_time, sign_params
 from shopsentinel.sources.jd import client as codes
+from shopsentinel.sources.kit import format_china_time, format_money, parse_china_time, sign_params
 
 # Standard state → the orderState this fake emits (待付款 is never served).
 NATIVE_ORDER_STATE: dict[str, str] = {

@@ -31,7 +31,7 @@ from shopsentinel.sim.platforms.gateway import (
     parsed_or_none,
 )
 from shopsentinel.sources.base import Order
-from shopsentinel.sources.common import format_china_time, sign_params
+from shopsentinel.sources.kit import format_china_time, sign_params
 from shopsentinel.sources.pdd import client as codes
 
 # Standard state → (order_status, refund_status) pairs this fake emits (picked by order id).

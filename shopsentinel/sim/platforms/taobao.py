@@ -39,7 +39,7 @@ from shopsentinel.sim.platforms.gateway import (
     project,
 )
 from shopsentinel.sources.base import Order, StockSnapshot
-from shopsentinel.sources.common import format_china_time, format_money, parse_china_time, sign_params
+from shopsentinel.sources.kit import format_china_time, format_money, parse_china_time, sign_params
 
 # Standard state → the native trade statuses this fake emits for it (picked by order id).
 NATIVE_TRADE_STATUS: dict[str, tuple[str, ...]] = {

@@ -4,7 +4,7 @@ Errors are real HTTP codes with ``{"errors":[{"code","message","details"}]}``: 4
 :class:`AuthError` (an expired token is refreshed once first), 429 → :class:`ThrottledError`
 waiting one token of the bucket (``1 / x-amzn-RateLimit-Limit`` seconds), others →
 :class:`PlatformError` with the SP-API code. GETs whose connection drops are resent
-(:mod:`shopsentinel.sources.resend`), and so is createReport (see streams.py); other POSTs are not.
+(:mod:`shopsentinel.sources.kit.resend`), and so is createReport (see streams.py); other POSTs are not.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
-from shopsentinel.sources._http import Sleep, ThrottleWaiter, wall_sleep
 from shopsentinel.sources.amazon.signing import LwaAuth
-from shopsentinel.sources.resend import resend_dropped
+from shopsentinel.sources.kit.http import Sleep, ThrottleWaiter, wall_sleep
+from shopsentinel.sources.kit.resend import resend_dropped
 
 RATE_HEADER = "x-amzn-RateLimit-Limit"
 

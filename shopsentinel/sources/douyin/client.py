@@ -3,7 +3,7 @@
 Every call is ``POST {base}/{method with '.' → '/'}`` with the common parameters in the query
 string (``method, app_key, access_token, param_json, timestamp, v, sign_method, sign``) and the
 business JSON also sent as the body. Business errors come back as HTTP 200 with ``code != 10000``.
-A business call (a read) whose connection drops is resent (:mod:`shopsentinel.sources.resend`); token calls never.
+A business call (a read) whose connection drops is resent (:mod:`shopsentinel.sources.kit.resend`); token calls never.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pydantic import SecretStr
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
-from shopsentinel.sources._http import Sleep, ThrottleWaiter, wall_sleep
 from shopsentinel.sources.douyin.signing import SignMethod, param_json, sign_request
-from shopsentinel.sources.resend import resend_dropped
+from shopsentinel.sources.kit.http import Sleep, ThrottleWaiter, wall_sleep
+from shopsentinel.sources.kit.resend import resend_dropped
 
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
 SUCCESS = 10000

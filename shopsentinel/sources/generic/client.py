@@ -25,10 +25,10 @@ import httpx
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import AuthError, PlatformError, ThrottledError
-from shopsentinel.sources._http import Sleep, ThrottleWaiter
 from shopsentinel.sources.generic import signing
 from shopsentinel.sources.generic.config import GenericConfig
-from shopsentinel.sources.resend import DROPPED, ConnectionDroppedError
+from shopsentinel.sources.kit.http import Sleep, ThrottleWaiter
+from shopsentinel.sources.kit.resend import DROPPED, ConnectionDroppedError
 
 
 def retry_after_seconds(response: httpx.Response, now: datetime, default: float) -> float:

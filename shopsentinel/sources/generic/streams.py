@@ -1,6 +1,6 @@
 """The generic source's streams: one :class:`StreamSpec` per configured endpoint, each paging
 through its records (page/size, offset/limit, next-cursor token, or ``Link`` headers) inside the
-incremental window the shared cursor machinery (:func:`~shopsentinel.sources._http.read_incremental`)
+incremental window the shared cursor machinery (:func:`~shopsentinel.sources.kit.http.read_incremental`)
 asks for."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from shopsentinel.sources._http import Keyed, StreamSpec, TrafficPage
 from shopsentinel.sources.generic.client import GenericClient
 from shopsentinel.sources.generic.config import StreamConfig
 from shopsentinel.sources.generic.mapping import MappingError, RecordMapper, format_time, lookup
+from shopsentinel.sources.kit.http import Keyed, StreamSpec, TrafficPage
 
 MAX_PAGES = 100_000  # a server that never says "last page" must not loop forever
 

@@ -14,8 +14,8 @@ import httpx
 from pydantic import Field, SecretStr
 
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
-from shopsentinel.sources.common import RouterClient, RouterConfig, TokenExpiredError, Tokens
 from shopsentinel.sources.jd.signing import signed_request
+from shopsentinel.sources.kit import RouterClient, RouterConfig, TokenExpiredError, Tokens
 
 # Gateway codes. PLATFORMS.md documents the envelope but not these numbers: they are assumptions
 # to confirm in the JOS console (edit here; the fake imports them).

@@ -8,9 +8,9 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from shopsentinel.sources.base import Source
-from shopsentinel.sources.common import RouterClient, RouterConnector, Stream
 from shopsentinel.sources.jd.client import JdClient, JdConfig
 from shopsentinel.sources.jd.streams import build_streams
+from shopsentinel.sources.kit import RouterClient, RouterConnector, Stream
 
 Config = JdConfig
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from shopsentinel.core.errors import PlatformError
 from shopsentinel.sources.base import Order, OrderLine, StockSnapshot
-from shopsentinel.sources.common import (
+from shopsentinel.sources.kit import (
     Record,
     field_of,
     parse_china_time,

@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 
-from shopsentinel.sources.common import format_china_time, sign_params
+from shopsentinel.sources.kit import format_china_time, sign_params
 
 API_VERSION = "2.0"
 PARAM_JSON = "360buy_param_json"

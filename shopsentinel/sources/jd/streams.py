@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from shopsentinel.sources.common import RawPage, SnapshotStream, Stream, WindowedStream, raw_page
 from shopsentinel.sources.jd import mapping
 from shopsentinel.sources.jd.client import JdClient, JdConfig, check_api_result
+from shopsentinel.sources.kit import RawPage, SnapshotStream, Stream, WindowedStream, raw_page
 
 ORDER_METHOD = "jingdong.pop.order.search"
 SKU_METHOD = "jingdong.sku.read.searchSkuList"

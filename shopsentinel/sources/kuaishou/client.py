@@ -4,7 +4,7 @@ Every call is ``GET {base}/{method with '.' → '/'}`` with ``appkey, method, ve
 param`` (business JSON), ``timestamp`` (Unix **milliseconds**), ``signMethod`` and ``sign`` in the
 query (PLATFORMS.md §5). Answers are HTTP 200 with ``result == 1`` on success; other ``result`` codes
 are errors (the numbers we act on are [R], see README.md). A business call (a read) whose connection
-drops is signed afresh and resent (:mod:`shopsentinel.sources.resend`); token refreshes never are.
+drops is signed afresh and resent (:mod:`shopsentinel.sources.kit.resend`); token refreshes never are.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pydantic import SecretStr
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
-from shopsentinel.sources._http import Sleep, ThrottleWaiter, wall_sleep
-from shopsentinel.sources.common import TokenListener, Tokens
+from shopsentinel.sources.kit import TokenListener, Tokens
+from shopsentinel.sources.kit.http import Sleep, ThrottleWaiter, wall_sleep
+from shopsentinel.sources.kit.resend import resend_dropped
 from shopsentinel.sources.kuaishou.signing import SignMethod, param_json, sign_params
-from shopsentinel.sources.resend import resend_dropped
 
 SUCCESS = 1
 TOKEN_EXPIRED_RESULTS = frozenset({24})  # access_token 过期/无效 [R]

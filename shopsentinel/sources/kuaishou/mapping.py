@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shopsentinel.core.errors import PlatformError
-from shopsentinel.sources._http import Keyed, iso_z
 from shopsentinel.sources.base import Order, OrderLine, Refund
+from shopsentinel.sources.kit.http import Keyed, iso_z
 
 # orderBaseInfo.status → standard state [R].
 ORDER_STATUS: dict[int, str] = {

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, SecretStr
 
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
-from shopsentinel.sources.common import RouterClient, RouterConfig, TokenExpiredError, Tokens
+from shopsentinel.sources.kit import RouterClient, RouterConfig, TokenExpiredError, Tokens
 from shopsentinel.sources.pdd.signing import signed_request
 
 # error_code values. PLATFORMS.md documents the envelope ([R]) but not these numbers: they are

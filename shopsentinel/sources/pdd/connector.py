@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from shopsentinel.sources.base import Source
-from shopsentinel.sources.common import RouterClient, RouterConnector, Stream
+from shopsentinel.sources.kit import RouterClient, RouterConnector, Stream
 from shopsentinel.sources.pdd.client import PddClient, PddConfig
 from shopsentinel.sources.pdd.streams import build_streams
 

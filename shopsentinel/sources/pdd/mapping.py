@@ -11,7 +11,7 @@ from datetime import datetime
 
 from shopsentinel.core.errors import PlatformError
 from shopsentinel.sources.base import Order, OrderLine, Refund, StockSnapshot
-from shopsentinel.sources.common import (
+from shopsentinel.sources.kit import (
     Record,
     field_of,
     parse_china_time,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from shopsentinel.sources.common import sign_params, unix_seconds
+from shopsentinel.sources.kit import sign_params, unix_seconds
 
 
 def sign_pdd(params: Mapping[str, str], client_secret: str) -> str:

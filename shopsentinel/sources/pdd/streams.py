@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from shopsentinel.sources.common import (
+from shopsentinel.sources.kit import (
     FetchWindow,
     RawPage,
     SnapshotStream,

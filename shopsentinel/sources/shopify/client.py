@@ -5,7 +5,7 @@ Throttling is a leaky bucket of cost points per app and store. Every response re
 currentlyAvailable, restoreRate}}``. A ``THROTTLED`` error (HTTP 200 or 429) waits
 ``(requestedQueryCost - currentlyAvailable) / restoreRate`` seconds; after a success, the next
 call of the same operation first waits whatever the bucket lacks for its last cost. Queries whose
-connection drops are resent (:mod:`shopsentinel.sources.resend`); token refreshes are not.
+connection drops are resent (:mod:`shopsentinel.sources.kit.resend`); token refreshes are not.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pydantic import SecretStr
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
-from shopsentinel.sources._http import Sleep, ThrottleWaiter, wall_sleep
-from shopsentinel.sources.resend import resend_dropped
+from shopsentinel.sources.kit.http import Sleep, ThrottleWaiter, wall_sleep
+from shopsentinel.sources.kit.resend import resend_dropped
 
 
 class TokenRejected(AuthError):

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from shopsentinel.core.errors import PlatformError
-from shopsentinel.sources._http import Keyed, TrafficPoint, iso_z, parse_iso
 from shopsentinel.sources.base import Order, OrderLine, StockSnapshot
+from shopsentinel.sources.kit.http import Keyed, TrafficPoint, iso_z, parse_iso
 
 FINANCIAL_STATUS: dict[str, str | None] = {
     "PENDING": "待付款",

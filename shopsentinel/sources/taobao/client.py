@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from pydantic import Field, SecretStr
 
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
-from shopsentinel.sources.common import RouterClient, RouterConfig, SignMethod, TokenExpiredError, Tokens
+from shopsentinel.sources.kit import RouterClient, RouterConfig, SignMethod, TokenExpiredError, Tokens
 from shopsentinel.sources.taobao.signing import signed_request
 
 # trades.sold.get only returns these types by default; everything else must be asked for.

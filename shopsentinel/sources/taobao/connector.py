@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from shopsentinel.sources.base import Source
-from shopsentinel.sources.common import RouterClient, RouterConnector, Stream
+from shopsentinel.sources.kit import RouterClient, RouterConnector, Stream
 from shopsentinel.sources.taobao.client import TaobaoClient, TaobaoConfig
 from shopsentinel.sources.taobao.streams import build_streams
 

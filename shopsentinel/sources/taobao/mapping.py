@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from shopsentinel.core.errors import PlatformError
 from shopsentinel.sources.base import Order, OrderLine, Refund, Review, StockSnapshot
-from shopsentinel.sources.common import (
+from shopsentinel.sources.kit import (
     Record,
     field_of,
     parse_china_time,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from shopsentinel.sources.common import SignMethod, format_china_time, sign_params
+from shopsentinel.sources.kit import SignMethod, format_china_time, sign_params
 
 API_VERSION = "2.0"
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from shopsentinel.sources.common import FetchWindow, RawPage, SnapshotStream, Stream, WindowedStream, raw_page
+from shopsentinel.sources.kit import FetchWindow, RawPage, SnapshotStream, Stream, WindowedStream, raw_page
 from shopsentinel.sources.taobao import mapping
 from shopsentinel.sources.taobao.client import TaobaoClient, TaobaoConfig
 

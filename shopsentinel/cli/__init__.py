@@ -1,0 +1,275 @@
+"""Command line: a thin Typer layer over the packages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shopsentinel.core.console import console, err, fail
+from shopsentinel.core.errors import ShopSentinelError
+
+app = typer.Typer(help="ShopSentinel 多平台店铺异常预警 — multi-platform store alerting.", no_args_is_help=True)
+metrics_app = typer.Typer(help="The metric library (指标库).", no_args_is_help=True)
+rules_app = typer.Typer(help="Rule packs.", no_args_is_help=True)
+sim_app = typer.Typer(help="Synthetic fleets and platform simulators.", no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
+app.add_typer(rules_app, name="rules")
+app.add_typer(sim_app, name="sim")
+
+
+def _add_connector_commands() -> None:
+    from shopsentinel.cli.serve import serve
+    from shopsentinel.cli.sources import stores_app, sync_app
+
+    app.command(help="Run the live service: ingest API, scheduled evaluation, alert lifecycle, notifications.")(serve)
+    app.add_typer(stores_app, name="stores", help="Stores and their platform credentials (encrypted).")
+    app.add_typer(sync_app, name="sync", help="Sync from platforms and seller-console exports.")
+    from shopsentinel.cli.web import users_app
+
+    app.add_typer(users_app, name="users", help="Users of the alert center (login, role, duties, contact).")
+
+
+_add_connector_commands()
+
+
+def _fail(exc: ShopSentinelError) -> None:
+    fail(exc)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+@app.command()
+def backtest(
+    directory: Annotated[Path, typer.Argument(help="Folder with metrics.csv|parquet, stores.csv, optional calendar.csv")],
+    out: Annotated[Path, typer.Option("--out", help="Alert JSON lines (contracts/alert.schema.json)")] = Path("alerts.jsonl"),
+    rules: Annotated[Path | None, typer.Option("--rules", help="Rule pack YAML (default pack if omitted)")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Only alerts starting at or after this time (ISO-8601)")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Only alerts starting before this time (ISO-8601)")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write an HTML report with a chart per alert")] = None,
+    tasks: Annotated[Path | None, typer.Option("--tasks", help="Write per-event CS/ops tasks (e.g. each bad review) as JSON lines")] = None,
+    metrics: Annotated[Path | None, typer.Option("--metrics", help="YAML of composite/custom metric definitions to add to the catalog")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or tables")] = False,
+) -> None:
+    """Replay history through the rules: which alerts would ShopSentinel have raised, and how noisy is each rule?"""
+    from shopsentinel.catalog import default_catalog
+    from shopsentinel.detect.rules import default_rules, load_rules
+    from shopsentinel.runtime.backtest import run_backtest
+    from shopsentinel.runtime.summary import print_summary
+
+    try:
+        pack = load_rules(rules) if rules else default_rules()
+        catalog = default_catalog()
+        if metrics is not None:
+            from shopsentinel.catalog.composite import load_metric_file
+
+            catalog.extend(load_metric_file(metrics), author="backtest --metrics")
+        with Progress(TextColumn("回测 backtest"), BarColumn(), MofNCompleteColumn(), TextColumn("shards"), TimeElapsedColumn(), console=err, disable=quiet or not sys.stderr.isatty() and False) as progress:
+            task = progress.add_task("backtest", total=None)
+
+            def step(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            result = run_backtest(directory, rules=pack, catalog=catalog, start=_parse_time(from_), end=_parse_time(to), progress=step)
+    except ShopSentinelError as exc:
+        _fail(exc)
+        return
+    with out.open("w", encoding="utf-8") as fh:
+        for event in result.events:
+            for line in event.lines():
+                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+    if tasks:
+        with tasks.open("w", encoding="utf-8") as fh:
+            for event in result.tasks:
+                fh.write(json.dumps(event.lines()[0], ensure_ascii=False) + "\n")
+    if not quiet:
+        print_summary(result, console)
+    console.print(f"告警已写入 / alerts written to [bold]{out}[/] ({len(result.events)} alerts)")
+    if report:
+        from shopsentinel.runtime.report_build import build_report
+
+        build_report(directory, result, pack, report)
+        console.print(f"报告 / report: [bold]{report}[/]")
+
+
+@app.command("import")
+def import_(
+    directory: Annotated[Path, typer.Argument(help="Folder with metrics.csv|parquet (+ stores.csv, calendar.csv)")],
+    db: Annotated[Path, typer.Option("--db", help="DuckDB metric store file")] = Path("shopsentinel.duckdb"),
+) -> None:
+    """Load a folder into the embedded metric store; all or nothing."""
+    from shopsentinel.ingest.importer import import_directory
+    from shopsentinel.store.metricstore import MetricStore
+
+    try:
+        with MetricStore(db) as store:
+            summary = import_directory(store, directory)
+    except ShopSentinelError as exc:
+        _fail(exc)
+        return
+    table = Table(title=f"导入 / import into {db}")
+    table.add_column("item")
+    table.add_column("count", justify="right")
+    for key, value in summary.items():
+        table.add_row(key, f"{value:,}")
+    console.print(table)
+
+
+@metrics_app.command("list")
+def metrics_list(
+    lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
+    db: Annotated[Path | None, typer.Option("--db", help="Include user-defined metrics stored here")] = None,
+) -> None:
+    """Print the metric catalog."""
+    from shopsentinel.catalog import default_catalog
+
+    catalog = default_catalog()
+    if db is not None and db.exists():
+        from shopsentinel.store.metricstore import MetricStore
+
+        with MetricStore(db) as store:
+            catalog = store.catalog()
+    table = Table(title="指标库 / Metric catalog")
+    for c in ("id", "名称" if lang == "zh" else "name", "kind", "level", "good", "unit", "formula", "window", "v"):
+        table.add_column(c)
+    for m in catalog:
+        table.add_row(
+            m.id, m.name_zh if lang == "zh" else m.name_en, m.kind, m.level, m.good_direction, m.unit,
+            m.formula or "", f"{m.window_hours}h" if m.derived else "", str(m.version),
+        )
+    console.print(table)
+
+
+@metrics_app.command("define")
+def metrics_define(
+    file: Annotated[Path, typer.Argument(help="YAML with a 'metrics' list (composite/custom metrics)")],
+    author: Annotated[str, typer.Option(help="Who is changing the definitions")],
+    db: Annotated[Path, typer.Option("--db")] = Path("shopsentinel.duckdb"),
+) -> None:
+    """Add or change metric definitions; each change becomes a new version with author and time."""
+    from shopsentinel.catalog.composite import load_metric_file
+    from shopsentinel.store.metricstore import MetricStore
+
+    try:
+        definitions = load_metric_file(file)
+        with MetricStore(db) as store:
+            for d in definitions:
+                saved = store.define_metric(d, author=author)
+                console.print(f"{saved.id}: version {saved.version} by {saved.author} at {saved.changed_at}")
+    except ShopSentinelError as exc:
+        _fail(exc)
+
+
+@rules_app.command("validate")
+def rules_validate(file: Annotated[Path, typer.Argument()]) -> None:
+    """Check a rule file and list its rules."""
+    from shopsentinel.detect.rules import load_rules
+
+    try:
+        pack = load_rules(file)
+    except ShopSentinelError as exc:
+        _fail(exc)
+        return
+    for r in pack.rules:
+        console.print(f"{'✓' if r.enabled else '·'} {r.id} [{r.severity}] {r.name.zh} / {r.name.en}")
+    console.print(f"{len(pack.rules)} rules OK")
+
+
+@rules_app.command("show-default")
+def rules_show_default() -> None:
+    """Print the default rule pack (copy it to start your own)."""
+    from shopsentinel.detect.rules import default_rules_path
+
+    sys.stdout.write(default_rules_path().read_text(encoding="utf-8"))
+
+
+@sim_app.command("fleet")
+def sim_fleet(
+    outdir: Annotated[Path, typer.Argument()],
+    stores: int = 24,
+    days: int = 112,
+    seed: int = 7,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
+) -> None:
+    """Generate a synthetic fleet with labelled incidents and traps."""
+    from shopsentinel.sim.fleet import FleetSpec, generate_fleet, write_fleet
+
+    fleet = generate_fleet(FleetSpec(stores=stores, days=days, seed=seed))
+    write_fleet(fleet, outdir, fmt="parquet" if fmt == "parquet" else "csv")
+    console.print(f"fleet written to {outdir}")
+
+
+@sim_app.command("serve")
+def sim_serve(
+    seed: int = 7,
+    days: int = 3,
+    per_hour: Annotated[float, typer.Option("--orders-per-hour", help="Daytime order rate per store")] = 3.0,
+    platform: Annotated[list[str] | None, typer.Option("--platform", help="Only these (repeatable)")] = None,
+) -> None:
+    """Start every platform's fake server on loopback until Ctrl-C; prints the Config to use for each."""
+    import signal
+    import threading
+
+    from shopsentinel.sim.serve_all import describe, serving_all
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with serving_all(seed=seed, days=days, per_hour=per_hour, platforms=platform) as fakes:
+        for fake in fakes:
+            table = Table("field", "value", title=f"{fake.platform} — {fake.root_url} ({len(fake.dataset.orders)} orders)")
+            for name, value in describe(fake):
+                table.add_row(name, value)
+            console.print(table)
+        console.print("模拟平台运行中 / fakes running — Ctrl-C to stop")
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+    console.print("stopped")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Where the demo's database and outputs go")] = Path("demo-out"),
+    stores: Annotated[int, typer.Option(help="Simulated stores, spread over every platform")] = 12,
+    hours: Annotated[int, typer.Option(help="Simulated hours to stream after the warm-up; 0 = until Ctrl-C")] = 72,
+    speed: Annotated[float, typer.Option(help="Simulated hours per wall-clock second")] = 1.0,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    backtest_only: Annotated[bool, typer.Option("--backtest", help="Instead: generate 56 days and backtest them")] = False,
+) -> None:
+    """The live system on a simulated fleet: the service catches incidents as the data streams in
+    (notifications printed here and kept in the in-app inbox; API at http://HOST:PORT; Ctrl-C stops)."""
+    if backtest_only:
+        from shopsentinel.sim.fleet import FleetSpec, generate_fleet, write_fleet
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        console.print(f"生成模拟店铺 / generating {stores} stores × 56 days …")
+        fleet = generate_fleet(FleetSpec(stores=stores, days=56, seed=11))
+        write_fleet(fleet, workdir / "fleet", fmt="csv")
+        backtest(workdir / "fleet", out=workdir / "alerts.jsonl", rules=None, from_=None, to=None, report=workdir / "report.html",
+                 tasks=workdir / "tasks.jsonl", metrics=None, quiet=False)
+        console.print(f"标注的真实事件 / labelled incidents: {workdir / 'fleet' / 'incidents.csv'}")
+        return
+    from shopsentinel.demo import DemoOptions, run_demo
+
+    if hours < 0 or speed <= 0 or stores < 1:
+        fail("--hours must be ≥ 0, --speed > 0 and --stores ≥ 1")
+    code = run_demo(DemoOptions(workdir=workdir, stores=stores, hours=hours, speed=speed * 3600, host=host, port=port))
+    raise typer.Exit(code)
+
+
+def main() -> None:  # pragma: no cover
+    app()

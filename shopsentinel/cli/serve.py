@@ -1,0 +1,26 @@
+"""``shopsentinel serve``: the API, the scheduler and the evaluator in one process."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shopsentinel.core.settings import Settings
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind (default SHOPSENTINEL_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default SHOPSENTINEL_PORT or 8000)")] = None,
+) -> None:
+    """Run the service: ingest API, scheduled evaluation, alert manager. Docs at /docs."""
+    import uvicorn
+
+    from shopsentinel.app import create_app
+
+    settings = Settings()
+    app = create_app(settings)
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+__all__ = ["serve"]

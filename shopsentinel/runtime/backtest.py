@@ -1,0 +1,217 @@
+"""Backtest: replay history through the same evaluator the live service uses.
+
+Stores are processed in shards (``stores_per_shard`` at a time): read → clean → panel →
+evaluate → data alerts. Shards are independent, which keeps memory flat for thousands of stores
+and is the seam along which the service later spreads work over workers.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+import polars as pl
+
+from shopsentinel.alerting.incidents import assign_incidents
+from shopsentinel.catalog import Catalog, default_catalog
+from shopsentinel.core.events import AlertEvent
+from shopsentinel.core.types import CalendarEvent, StoreInfo
+from shopsentinel.detect.auto import custom_metric_alerts
+from shopsentinel.detect.evaluator import evaluate_panel
+from shopsentinel.detect.panel import build_panel
+from shopsentinel.detect.quality import finding_alerts, silent_metric_alerts, silent_store_alerts
+from shopsentinel.detect.rules import Rule, RulePack, default_rules
+from shopsentinel.ingest.clean import CleanReport, clean
+from shopsentinel.ingest.reader import (
+    default_stores,
+    find_metrics_file,
+    metric_file_stores,
+    read_calendar,
+    read_metrics,
+    read_stores,
+)
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass
+class BacktestResult:
+    events: list[AlertEvent]
+    tasks: list[AlertEvent]
+    clean: CleanReport
+    stores: list[StoreInfo]
+    start: datetime
+    end: datetime
+    rows: int = 0
+    findings_total: dict[str, int] = field(default_factory=dict)
+
+
+def _time_range(path: Path, frame: pl.DataFrame | None) -> tuple[datetime, datetime]:
+    if frame is not None:
+        lo, hi = frame.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).row(0)
+    else:
+        from shopsentinel.ingest.reader import parse_utc
+
+        ts = pl.scan_parquet(path).select("ts")
+        schema = ts.collect_schema()["ts"]
+        col = parse_utc(pl.col("ts")) if schema == pl.Utf8 else pl.col("ts")
+        lo, hi = ts.select(col.min().alias("lo"), col.max().alias("hi")).collect().row(0)
+        lo = lo if lo.tzinfo else lo.replace(tzinfo=UTC)
+        hi = hi if hi.tzinfo else hi.replace(tzinfo=UTC)
+    start = lo.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    end = hi.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + HOUR
+    return start, end
+
+
+def _merge(total: CleanReport, part: CleanReport) -> None:
+    total.rows_in += part.rows_in
+    total.rows_out += part.rows_out
+    total.exact_duplicates += part.exact_duplicates
+    total.conflicts += part.conflicts
+    total.missing_values += part.missing_values
+    total.quarantined += part.quarantined
+    total.findings += part.findings
+
+
+def run_backtest(
+    directory: Path,
+    *,
+    rules: RulePack | None = None,
+    catalog: Catalog | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    stores_per_shard: int = 40,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BacktestResult:
+    directory = Path(directory)
+    catalog = catalog or default_catalog()
+    pack = rules or default_rules()
+    metrics_path = find_metrics_file(directory)
+    known_stores = read_stores(directory / "stores.csv") if (directory / "stores.csv").exists() else []
+    calendar = read_calendar(directory / "calendar.csv") if (directory / "calendar.csv").exists() else []
+
+    whole: pl.DataFrame | None = None
+    if metrics_path.suffix != ".parquet":
+        whole = read_metrics(metrics_path)
+        pairs = sorted({(p, s) for p, s in whole.select("platform", "store").unique().iter_rows()})
+    else:
+        pairs = metric_file_stores(metrics_path)
+    data_start, data_end = _time_range(metrics_path, whole)
+    stores = _stores_for(pairs, known_stores)
+    hours = int((data_end - data_start) // HOUR)
+
+    result = BacktestResult([], [], CleanReport(), stores, start or data_start, end or data_end)
+    enabled = pack.enabled()
+    workers = max(1, min(workers or os.cpu_count() or 1, 2 if len(stores) > 1 else 1))
+    size = max(1, min(stores_per_shard, math.ceil(len(stores) / workers)))
+    shards = [stores[i : i + size] for i in range(0, len(stores), size)]
+    jobs = []
+    for shard in shards:
+        if whole is not None:
+            pairs_frame = pl.DataFrame([(s.platform, s.store) for s in shard], schema=["platform", "store"], orient="row")
+            jobs.append(ShardJob(shard, whole.join(pairs_frame, on=["platform", "store"], how="semi"), None))
+        else:
+            jobs.append(ShardJob(shard, None, metrics_path))
+    run = partial(_process_shard, calendar=calendar, catalog=catalog, rules=enabled, start=data_start, hours=hours)
+    outputs: Iterable[ShardOutput]
+    if workers > 1 and len(jobs) > 1:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        outputs = pool.map(run, jobs)
+    else:
+        pool = None
+        outputs = map(run, jobs)
+    try:
+        for done, output in enumerate(outputs, start=1):
+            result.rows += output.rows
+            _merge(result.clean, output.report)
+            for e in output.events:
+                (result.tasks if e.mode == "task" else result.events).append(e)
+            if progress:
+                progress(done, len(jobs))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    result.events = _window(assign_incidents(result.events), result.start, result.end)
+    result.tasks = _window(sorted(result.tasks, key=lambda e: e.start), result.start, result.end)
+    return result
+
+
+@dataclass
+class ShardJob:
+    stores: list[StoreInfo]
+    frame: pl.DataFrame | None
+    path: Path | None
+
+
+@dataclass
+class ShardOutput:
+    events: list[AlertEvent]
+    report: CleanReport
+    rows: int
+
+
+def _process_shard(
+    job: ShardJob,
+    *,
+    calendar: list[CalendarEvent],
+    catalog: Catalog,
+    rules: list[Rule],
+    start: datetime,
+    hours: int,
+) -> ShardOutput:
+    """Read (if needed), clean and evaluate one shard of stores. Runs in a worker process."""
+    frame = job.frame
+    if frame is None:
+        assert job.path is not None
+        frame = read_metrics(job.path, stores=[s.store for s in job.stores])
+        pairs_frame = pl.DataFrame([(s.platform, s.store) for s in job.stores], schema=["platform", "store"], orient="row")
+        frame = frame.join(pairs_frame, on=["platform", "store"], how="semi")
+    cleaned, report = clean(frame, catalog)
+    events = _evaluate_shard(cleaned, job.stores, calendar, catalog, rules, start, hours)
+    events += finding_alerts(report.findings)
+    return ShardOutput(events, report, frame.height)
+
+
+def _evaluate_shard(
+    cleaned: pl.DataFrame,
+    shard: list[StoreInfo],
+    calendar: list[CalendarEvent],
+    catalog: Catalog,
+    rules: list[Rule],
+    start: datetime,
+    hours: int,
+) -> list[AlertEvent]:
+    custom = [m for m in cleaned.get_column("metric").unique().to_list() if m not in catalog]
+    canonical = cleaned.filter(~pl.col("metric").is_in(custom)) if custom else cleaned
+    panel = build_panel(canonical, shard, calendar, catalog, start=start, hours=hours)
+    events = evaluate_panel(panel, rules, catalog)
+    events += silent_store_alerts(panel)
+    events += silent_metric_alerts(panel)
+    if custom:
+        events += custom_metric_alerts(cleaned.filter(pl.col("metric").is_in(custom)), shard, calendar)
+    return events
+
+
+def _stores_for(pairs: list[tuple[str, str]], known: list[StoreInfo]) -> list[StoreInfo]:
+    frame = pl.DataFrame(pairs, schema=["platform", "store"], orient="row") if pairs else pl.DataFrame({"platform": [], "store": []})
+    listed = default_stores(frame, known)
+    present = set(pairs)
+    return [s for s in listed if (s.platform, s.store) in present]
+
+
+def _window(events: list[AlertEvent], start: datetime, end: datetime) -> list[AlertEvent]:
+    out = []
+    for e in events:
+        if start <= e.start < end:
+            if e.end is not None and e.end >= end:
+                e.end = None
+            out.append(e)
+    return out

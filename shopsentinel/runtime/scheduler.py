@@ -1,0 +1,148 @@
+"""When stores are evaluated: promptly after their data changes, and when an hour closes.
+
+Two queues: *fresh* stores (their points just changed) and the *backlog* of the periodic pass.
+Every ``interval`` the pass queues the stores whose evaluation is behind the last closed hour
+(the window ends at the last full hour, so re-judging an unchanged window gives the same answer)
+— or every store when the rule pack or the calendar changed. A tick takes fresh stores first, so
+data that just arrived never waits behind the periodic pass; in the background the tick is bounded
+(``limit``) and notifications are sent between ticks.
+
+Time comes from the injected clock: :meth:`Scheduler.run_pending` is what one tick does, so
+tests drive it with a :class:`~shopsentinel.core.clock.ManualClock` and never sleep. In the
+service a background task calls it whenever ingest wakes it (or once a second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from datetime import datetime, timedelta
+
+import anyio.to_thread
+
+from shopsentinel.alerting.manager import StateChange
+from shopsentinel.core.clock import Clock
+from shopsentinel.runtime.evaluation import LiveEvaluator, StoreKey, floor_hour
+
+logger = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """``store_keys(before, everything)`` returns the stores to judge in a periodic pass: those
+    evaluated up to before ``before`` (or never), or all of them when ``everything``.
+    ``generation()`` names the inputs every store depends on (rule pack and calendar versions)."""
+
+    def __init__(self, clock: Clock, interval: timedelta, evaluator: LiveEvaluator,
+                 store_keys: Callable[[datetime, bool], list[StoreKey]],
+                 generation: Callable[[], Hashable] = lambda: None) -> None:
+        self._clock = clock
+        self._interval = interval
+        self._evaluator = evaluator
+        self._store_keys = store_keys
+        self._generation = generation
+        self._seen_generation: Hashable | None = None
+        self._fresh: dict[StoreKey, None] = {}
+        self._backlog: dict[StoreKey, None] = {}
+        self._last_run: dict[StoreKey, int] = {}  # tick number of each store's last evaluation
+        self._ticks = 0
+        self._lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self.next_due: datetime | None = None
+        self.wake = threading.Event()
+
+    def enqueue(self, keys: list[StoreKey]) -> None:
+        """Ask for these stores to be evaluated first at the next tick (thread-safe, deduplicated)."""
+        with self._lock:
+            for key in keys:
+                self._fresh[key] = None
+                self._backlog.pop(key, None)
+        self.wake.set()
+
+    def pending(self) -> list[StoreKey]:
+        with self._lock:
+            return [*self._fresh, *self._backlog]
+
+    def _periodic_pass(self, now: datetime) -> None:
+        generation = self._generation()
+        everything = self.next_due is None or generation != self._seen_generation
+        keys = self._store_keys(floor_hour(now), everything)
+        self._seen_generation = generation
+        self.next_due = now + self._interval
+        with self._lock:
+            for key in keys:
+                if key not in self._fresh:
+                    self._backlog[key] = None
+
+    def _take(self, limit: int | None) -> list[StoreKey]:
+        with self._lock:
+            keys: list[StoreKey] = []
+            # fresh data first; a bounded tick still takes a quarter of its share from the backlog,
+            # so closing hours are judged even under a constant stream of new points
+            reserve = 0 if limit is None or not self._backlog else max(1, limit // 4)
+            if limit is not None and len(self._fresh) > limit - reserve:
+                # more fresh stores than fit: the ones judged longest ago first, so a store whose data
+                # keeps changing (running corrections) cannot hold back one with news
+                ordered = sorted(self._fresh, key=lambda k: self._last_run.get(k, -1))
+                self._fresh = dict.fromkeys(ordered)
+            for queue, cap in ((self._fresh, None if limit is None else limit - reserve), (self._backlog, limit)):
+                while queue and (cap is None or len(keys) < cap):
+                    key = next(iter(queue))
+                    del queue[key]
+                    keys.append(key)
+            self._ticks += 1
+            for key in keys:
+                self._last_run[key] = self._ticks
+            if not self._fresh and not self._backlog:
+                self.wake.clear()
+            return keys
+
+    def run_pending(self, limit: int | None = None) -> list[StateChange]:
+        """One tick: run the periodic pass if due, then evaluate the queue — fresh stores first,
+        at most ``limit`` stores (all when None); what is left stays queued for the next tick."""
+        with self._run_lock:
+            now = self._clock.now()
+            if self.next_due is None or now >= self.next_due:
+                self._periodic_pass(now)
+            keys = self._take(limit)
+            if not keys:
+                return []
+            return self._evaluator.evaluate(keys)
+
+
+class BackgroundRunner:
+    """Runs :meth:`Scheduler.run_pending` (and outbox delivery) in a worker thread until stopped."""
+
+    def __init__(self, scheduler: Scheduler, after_tick: Callable[[], object] | None = None, poll_seconds: float = 1.0,
+                 limit: int | None = None) -> None:
+        self._scheduler = scheduler
+        self._limit = limit
+        self._after_tick = after_tick
+        self._poll = poll_seconds
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._scheduler.wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            await anyio.to_thread.run_sync(self._scheduler.wake.wait, self._poll)
+            if self._stopping:
+                break
+            try:
+                await anyio.to_thread.run_sync(self._scheduler.run_pending, self._limit)
+                if self._after_tick is not None:
+                    await anyio.to_thread.run_sync(self._after_tick)
+            except Exception:  # keep serving: one bad evaluation must not stop the loop
+                logger.exception("evaluation tick failed")
+
+
+__all__ = ["BackgroundRunner", "Scheduler"]

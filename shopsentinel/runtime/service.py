@@ -1,0 +1,160 @@
+"""The service: one object holding settings, clock, database, point store, evaluator and
+scheduler. The FastAPI app around it is built by :func:`shopsentinel.app.create_app`.
+
+>>> from shopsentinel.core.clock import ManualClock  # tests inject a manual clock
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shopsentinel.alerting.pipeline import route_and_group
+from shopsentinel.catalog import Catalog, default_catalog
+from shopsentinel.core.clock import Clock, SystemClock
+from shopsentinel.core.secrets import SecretBox, load_key
+from shopsentinel.core.settings import Settings
+from shopsentinel.detect.rules import RulePack, default_rules, load_rules
+from shopsentinel.notify import ChannelRegistry, builtin_registry
+from shopsentinel.notify.delivery import RoutedDelivery
+from shopsentinel.notify.links import ActionLinkSigner, link_key
+from shopsentinel.notify.outbox import Dispatcher, LogDispatcher, deliver_outbox
+from shopsentinel.runtime.evaluation import LiveEvaluator
+from shopsentinel.runtime.loop import ResponseLoop
+from shopsentinel.runtime.metrics import ServiceMetrics
+from shopsentinel.runtime.scheduler import Scheduler
+from shopsentinel.runtime.sync_runner import SyncRunner
+from shopsentinel.store.db import open_database
+from shopsentinel.store.points import PointStore
+from shopsentinel.store.repository import (
+    all_store_keys,
+    calendar_signature,
+    ensure_bootstrap_token,
+    latest_rule_pack,
+    stale_store_keys,
+)
+
+
+@dataclass
+class RuleBook:
+    """The active rule pack: the newest saved version, else the configured file or the default."""
+
+    sessions: sessionmaker[Session]
+    fallback: RulePack
+    _cached: tuple[int, RulePack] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def current(self) -> RulePack:
+        with self._lock:
+            if self._cached is None:
+                with self.sessions() as session:
+                    row = latest_rule_pack(session)
+                    self._cached = (row.version, RulePack.model_validate(row.body)) if row else (0, self.fallback)
+            return self._cached[1]
+
+    def version(self) -> int:
+        self.current()
+        return self._cached[0] if self._cached else 0
+
+    def replace(self, version: int, pack: RulePack) -> None:
+        with self._lock:
+            self._cached = (version, pack)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    sessions: sessionmaker[Session]
+    points: PointStore
+    catalog: Catalog
+    rules: RuleBook
+    metrics: ServiceMetrics
+    evaluator: LiveEvaluator
+    scheduler: Scheduler
+    dispatcher: Dispatcher
+    channels: ChannelRegistry = field(default_factory=builtin_registry)
+    routed: RoutedDelivery | None = None
+    response: ResponseLoop = field(default_factory=ResponseLoop)  # RCA notes and playbooks
+    sync: SyncRunner | None = None  # platform syncs (settings.sync_db), run before each notification step
+
+    def tick(self) -> int:
+        """One scheduler tick, then the notification pipeline and delivery; returns the number
+        of alert state changes."""
+        changes = self.scheduler.run_pending()
+        self.notify()
+        return len(changes)
+
+    def notify(self) -> None:
+        """Route and group what is due into the outbox, then deliver (in-app record and channels)."""
+        self.response.tick(self)
+        if self.settings.sync_db is not None:
+            self.sync_runner().run_due()
+        with self.sessions() as session:
+            route_and_group(session, self.clock.now(), self.action_links())
+            session.commit()
+        deliver_outbox(self.sessions, self.dispatcher, self.clock)
+        if self.routed is None:
+            self.routed = RoutedDelivery(self.channels, lambda: SecretBox(load_key()), self.clock)
+        self.routed.deliver(self.sessions)
+
+    def sync_runner(self) -> SyncRunner:
+        """The service's platform-sync runner, created from its settings on first use (tests attach
+        their own first)."""
+        if self.sync is None:
+            self.sync = SyncRunner.from_settings(self)
+        if self.sync is None:
+            raise ValueError("settings.sync_db is not set")
+        return self.sync
+
+    def action_links(self) -> ActionLinkSigner | None:
+        """Signed 认领 / 查看详情 links for messages, once the service knows its public address."""
+        if not self.settings.public_url:
+            return None
+        return ActionLinkSigner(link_key(load_key()), self.settings.public_url)
+
+    def background_tick(self) -> None:
+        """What the background runner does after each evaluation step."""
+        self.notify()
+        self.metrics.count_tick()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_service(settings: Settings, *, clock: Clock | None = None, dispatcher: Dispatcher | None = None) -> Service:
+    """Open (and migrate) the database, create the bootstrap token, wire the parts."""
+    clock = clock or SystemClock()
+    engine, sessions = open_database(settings.database_url)
+    if settings.bootstrap_token is not None:
+        with sessions() as session:
+            ensure_bootstrap_token(session, settings.bootstrap_token.get_secret_value(), settings.bootstrap_user, clock.now())
+            session.commit()
+    catalog = default_catalog()
+    fallback = load_rules(settings.rules_file) if settings.rules_file else default_rules()
+    rules = RuleBook(sessions, fallback)
+    metrics = ServiceMetrics()
+    points = PointStore(engine, cache_stores=settings.point_cache_stores)
+    evaluator = LiveEvaluator(sessions, points, catalog, rules.current, clock, metrics,
+                              window_days=settings.eval_window_days, late_data_hours=settings.late_data_hours,
+                              stores_per_shard=settings.stores_per_shard)
+
+    def store_keys(before: datetime, everything: bool) -> list[tuple[str, str]]:
+        with sessions() as session:
+            return all_store_keys(session) if everything else stale_store_keys(session, before)
+
+    def generation() -> tuple[int, tuple[int, int]]:
+        with sessions() as session:
+            return rules.version(), calendar_signature(session)
+
+    scheduler = Scheduler(clock, timedelta(seconds=settings.schedule_seconds), evaluator, store_keys, generation)
+    return Service(settings, clock, engine, sessions, points, catalog, rules, metrics, evaluator, scheduler,
+                   dispatcher or LogDispatcher())
+
+
+__all__ = ["RuleBook", "Service", "build_service"]

@@ -1,0 +1,200 @@
+"""Repositories of the service: every SQL statement the API needs lives here, not in routes.
+
+Stores, the calendar, API tokens, the audit log and rule-pack versions. Alerts, comments,
+feedback, incidents, silences and the outbox are in :mod:`shopsentinel.alerting.repository`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from shopsentinel.core.types import DEFAULT_TIMEZONES, CalendarEvent
+from shopsentinel.store.state import ApiTokenRow, AuditRow, CalendarRow, RulePackRow, StoreRow
+
+ROLES = ("viewer", "editor", "admin")
+
+
+# --- stores -----------------------------------------------------------------------------------
+
+def stores_by_key(session: Session, keys: Iterable[tuple[str, str]]) -> list[StoreRow]:
+    keys = list(keys)
+    if not keys:
+        return []
+    query = select(StoreRow).where(tuple_(StoreRow.platform, StoreRow.store).in_(keys)).order_by(StoreRow.id)
+    return list(session.scalars(query).all())
+
+
+def all_store_keys(session: Session) -> list[tuple[str, str]]:
+    return [(p, s) for p, s in session.execute(select(StoreRow.platform, StoreRow.store).order_by(StoreRow.id)).all()]
+
+
+def stale_store_keys(session: Session, before: datetime) -> list[tuple[str, str]]:
+    """Stores with points whose last evaluation ended before ``before`` (or that were never evaluated)."""
+    query = (select(StoreRow.platform, StoreRow.store)
+             .where(StoreRow.first_point_at.is_not(None))
+             .where(or_(StoreRow.evaluated_until.is_(None), StoreRow.evaluated_until < before))
+             .order_by(StoreRow.id))
+    return [(p, s) for p, s in session.execute(query).all()]
+
+
+def calendar_signature(session: Session) -> tuple[int, int]:
+    """Changes whenever an event is added or deleted: (count, highest id)."""
+    count, top = session.execute(select(func.count(CalendarRow.id), func.max(CalendarRow.id))).one()
+    return int(count or 0), int(top or 0)
+
+
+def list_stores(session: Session) -> list[StoreRow]:
+    return list(session.scalars(select(StoreRow).order_by(StoreRow.platform, StoreRow.store)).all())
+
+
+def get_store(session: Session, platform: str, store: str) -> StoreRow | None:
+    return session.scalars(select(StoreRow).where(StoreRow.platform == platform, StoreRow.store == store)).first()
+
+
+def note_points(session: Session, spans: dict[tuple[str, str], tuple[datetime, datetime]], now: datetime) -> list[StoreRow]:
+    """Register unknown stores (platform default time zone) and widen their point span.
+    Returns the stores that were created."""
+    existing = {(r.platform, r.store): r for r in stores_by_key(session, spans)}
+    created = []
+    for (platform, store), (lo, hi) in spans.items():
+        row = existing.get((platform, store))
+        if row is None:
+            row = StoreRow(platform=platform, store=store, name=store, timezone=DEFAULT_TIMEZONES.get(platform, "UTC"),
+                           currency="", first_point_at=lo, last_point_at=hi, created_at=now)
+            session.add(row)
+            created.append(row)
+            continue
+        row.first_point_at = lo if row.first_point_at is None else min(row.first_point_at, lo)
+        row.last_point_at = hi if row.last_point_at is None else max(row.last_point_at, hi)
+    return created
+
+
+# --- calendar ---------------------------------------------------------------------------------
+
+def calendar_events(session: Session) -> list[CalendarEvent]:
+    rows = session.scalars(select(CalendarRow).order_by(CalendarRow.starts_at, CalendarRow.id)).all()
+    return [CalendarEvent(r.starts_at, r.ends_at, r.platform, r.store, r.name, r.kind) for r in rows]
+
+
+def list_calendar(session: Session) -> list[CalendarRow]:
+    return list(session.scalars(select(CalendarRow).order_by(CalendarRow.starts_at, CalendarRow.id)).all())
+
+
+def add_calendar_event(session: Session, event: CalendarEvent) -> CalendarRow:
+    row = CalendarRow(starts_at=event.start, ends_at=event.end, platform=event.platform, store=event.store,
+                      name=event.name, kind=event.kind)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def delete_calendar_event(session: Session, event_id: int) -> bool:
+    row = session.get(CalendarRow, event_id)
+    if row is None:
+        return False
+    session.delete(row)
+    return True
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_user(session: Session, token: str) -> ApiTokenRow | None:
+    row = session.scalars(select(ApiTokenRow).where(ApiTokenRow.token_hash == hash_token(token))).first()
+    return None if row is None or row.revoked else row
+
+
+def create_token(session: Session, user: str, role: str, now: datetime, token: str | None = None) -> tuple[ApiTokenRow, str]:
+    """Store a token's hash only; return the row and the plain token (shown once)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    plain = token or secrets.token_urlsafe(32)
+    row = ApiTokenRow(token_hash=hash_token(plain), user=user, role=role, revoked=False, created_at=now)
+    session.add(row)
+    session.flush()
+    return row, plain
+
+
+def ensure_bootstrap_token(session: Session, token: str, user: str, now: datetime) -> bool:
+    """Create the admin token from ``SHOPSENTINEL_BOOTSTRAP_TOKEN`` unless it exists."""
+    if session.scalars(select(ApiTokenRow.id).where(ApiTokenRow.token_hash == hash_token(token))).first() is not None:
+        return False
+    create_token(session, user, "admin", now, token)
+    return True
+
+
+def list_tokens(session: Session) -> list[ApiTokenRow]:
+    return list(session.scalars(select(ApiTokenRow).order_by(ApiTokenRow.id)).all())
+
+
+def revoke_token(session: Session, token_id: int) -> bool:
+    row = session.get(ApiTokenRow, token_id)
+    if row is None:
+        return False
+    row.revoked = True
+    return True
+
+
+# --- audit log --------------------------------------------------------------------------------
+
+def audit(session: Session, actor: str, action: str, target: str, now: datetime, **detail: Any) -> None:
+    session.add(AuditRow(ts=now, actor=actor, action=action, target=target, detail=detail))
+
+
+def list_audit(session: Session, limit: int = 200) -> list[AuditRow]:
+    return list(session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)).all())
+
+
+# --- rule packs -------------------------------------------------------------------------------
+
+def latest_rule_pack(session: Session) -> RulePackRow | None:
+    return session.scalars(select(RulePackRow).order_by(RulePackRow.version.desc()).limit(1)).first()
+
+
+def rule_pack_versions(session: Session) -> list[RulePackRow]:
+    return list(session.scalars(select(RulePackRow).order_by(RulePackRow.version.desc())).all())
+
+
+def save_rule_pack(session: Session, body: dict[str, Any], actor: str, now: datetime) -> RulePackRow:
+    current = session.scalar(select(func.max(RulePackRow.version)))
+    row = RulePackRow(version=(current or 0) + 1, body=body, created_by=actor, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+__all__ = [
+    "ROLES",
+    "add_calendar_event",
+    "all_store_keys",
+    "calendar_signature",
+    "audit",
+    "calendar_events",
+    "create_token",
+    "delete_calendar_event",
+    "ensure_bootstrap_token",
+    "get_store",
+    "hash_token",
+    "latest_rule_pack",
+    "list_audit",
+    "list_calendar",
+    "list_stores",
+    "stale_store_keys",
+    "list_tokens",
+    "note_points",
+    "revoke_token",
+    "rule_pack_versions",
+    "save_rule_pack",
+    "stores_by_key",
+    "token_user",
+]

@@ -1,0 +1,161 @@
+"""The user directory: people who log in to the alert center and whom channels reach.
+
+Passwords are stored as ``scrypt$n$r$p$salt_hex$hash_hex`` (``hashlib.scrypt``, a random 16-byte
+salt per password) and compared in constant time. Nothing here logs a password.
+
+>>> stored = hash_password("s3cret-pass")
+>>> stored.startswith("scrypt$"), verify_password("s3cret-pass", stored), verify_password("nope", stored)
+(True, True, False)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shopsentinel.core.errors import InputError
+from shopsentinel.store.repository import ROLES
+from shopsentinel.store.state import UserRow
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD = 8
+LOCALES = ("zh-CN", "en")
+USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, expected = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
+                                dklen=len(expected) // 2)
+    except (ValueError, MemoryError):
+        return False
+    return hmac.compare_digest(digest.hex(), expected)
+
+
+@dataclass
+class UserInput:
+    """What creating or updating a user takes; :func:`validate` says what is wrong, in words."""
+
+    username: str
+    role: str = "viewer"
+    password: str | None = None
+    display_name: str = ""
+    duties: list[str] = field(default_factory=list)
+    email: str = ""
+    phone: str = ""
+    im_ids: dict[str, Any] = field(default_factory=dict)
+    locale: str = "zh-CN"
+    active: bool = True
+
+
+def validate(user: UserInput, *, creating: bool) -> None:
+    if not user.username or len(user.username) > 100 or not set(user.username) <= USERNAME_CHARS:
+        raise InputError("username: 1–100 letters, digits or . _ - @", field="username")
+    if user.role not in ROLES:
+        raise InputError(f"role must be one of {', '.join(ROLES)}", field="role")
+    if user.locale not in LOCALES:
+        raise InputError(f"locale must be one of {', '.join(LOCALES)}", field="locale")
+    if creating and not user.password:
+        raise InputError("a new user needs a password", field="password")
+    if user.password is not None and len(user.password) < MIN_PASSWORD:
+        raise InputError(f"password: at least {MIN_PASSWORD} characters", field="password")
+    if user.email and "@" not in user.email:
+        raise InputError("email: not an e-mail address", field="email")
+    if user.phone and not all(c.isdigit() or c in "+- " for c in user.phone):
+        raise InputError("phone: digits, +, - and spaces only", field="phone")
+
+
+def get_user(session: Session, username: str) -> UserRow | None:
+    return session.scalars(select(UserRow).where(UserRow.username == username)).first()
+
+
+def list_users(session: Session) -> list[UserRow]:
+    return list(session.scalars(select(UserRow).order_by(UserRow.username)).all())
+
+
+def create_user(session: Session, user: UserInput, now: datetime) -> UserRow:
+    validate(user, creating=True)
+    if get_user(session, user.username) is not None:
+        raise InputError(f"user {user.username!r} exists", field="username")
+    assert user.password is not None  # checked by validate
+    row = UserRow(username=user.username, display_name=user.display_name or user.username,
+                  password_hash=hash_password(user.password), role=user.role, duties=list(user.duties),
+                  email=user.email, phone=user.phone, im_ids=dict(user.im_ids), locale=user.locale,
+                  active=user.active, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def update_user(session: Session, row: UserRow, user: UserInput) -> UserRow:
+    validate(user, creating=False)
+    row.display_name = user.display_name or row.display_name
+    row.role, row.duties, row.email, row.phone = user.role, list(user.duties), user.email, user.phone
+    revoke = bool(user.password) or (row.active and not user.active)
+    row.im_ids, row.locale, row.active = dict(user.im_ids), user.locale, user.active
+    if user.password:
+        row.password_hash = hash_password(user.password)
+    if revoke:  # a new password or a deactivation ends the user's open web sessions
+        row.session_generation = (row.session_generation or 0) + 1
+    session.flush()
+    return row
+
+
+def authenticate(session: Session, username: str, password: str) -> UserRow | None:
+    """The active user with this password, else None (same work whether or not the user exists)."""
+    row = get_user(session, username)
+    if row is None or not row.password_hash:
+        verify_password(password, _DUMMY)  # keep timing similar for unknown users
+        return None
+    return row if verify_password(password, row.password_hash) and row.active else None
+
+
+def set_locale(session: Session, username: str, locale: str) -> None:
+    row = get_user(session, username)
+    if row is not None and locale in LOCALES:
+        row.locale = locale
+
+
+def ensure_bootstrap_admin(session: Session, spec: str, now: datetime) -> bool:
+    """``user:password`` from ``SHOPSENTINEL_BOOTSTRAP_ADMIN``: create that admin unless the user exists."""
+    username, sep, password = spec.partition(":")
+    if not sep:
+        raise InputError("SHOPSENTINEL_BOOTSTRAP_ADMIN must be 'user:password'", field="bootstrap_admin")
+    if get_user(session, username) is not None:
+        return False
+    create_user(session, UserInput(username=username, role="admin", password=password), now)
+    return True
+
+
+_DUMMY = hash_password(secrets.token_hex(8))
+
+__all__ = [
+    "LOCALES",
+    "UserInput",
+    "authenticate",
+    "create_user",
+    "ensure_bootstrap_admin",
+    "get_user",
+    "hash_password",
+    "list_users",
+    "set_locale",
+    "update_user",
+    "validate",
+    "verify_password",
+]

@@ -1,0 +1,144 @@
+"""Routed delivery: a DingTalk robot over its 20/min limit gets one digest instead of message
+21+ (never the robot's 10-minute lockout); escalation pages through the service's channels after
+N minutes unacknowledged and stops on acknowledgement; subscriptions and policies via the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from shopsentinel.core.clock import ManualClock
+from shopsentinel.notify import Notification
+from shopsentinel.sim.channels import FakeDingTalk, run_fake_server
+from shopsentinel.store.state import OutboxRow
+from tests.support.service import START
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The service tests' clock (tests/support/service.py), not the notify package's own."""
+    return ManualClock(START)
+
+TOKEN, SECRET = "rl-robot-token", "SECrl-robot-secret-0001"
+
+
+@pytest.fixture(autouse=True)
+def secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPSENTINEL_SECRET_KEY", Fernet.generate_key().decode())
+
+
+@pytest.fixture
+def robot(clock: ManualClock) -> Iterator[tuple[FakeDingTalk, str]]:
+    fake = FakeDingTalk({TOKEN: SECRET}, clock=clock)
+    with run_fake_server(fake.app) as base_url:
+        yield fake, base_url
+
+
+def add_robot(api: Any, base_url: str, medium: str = "im") -> None:
+    response = api.put("/api/v1/channels", json={
+        "name": "robot", "kind": "dingtalk", "medium": medium,
+        "settings": {"access_token": TOKEN, "secret": SECRET, "base_url": base_url, "message_type": "markdown"},
+    })  # fmt: skip
+    assert response.status_code == 200, response.text
+
+
+def enqueue(api: Any, count: int) -> None:
+    now = api.service.clock.now()
+    with api.service.sessions() as session:
+        for i in range(count):
+            n = Notification(key=f"msg-{i}", title=f"告警 {i}", severity="warning", alerts=[
+                {"id": f"a-{i}", "ts": "2026-11-10T00:00:00Z", "state": "firing", "platform": "tmall", "store": f"tm-{i}",
+                 "metric": "uv", "rule": "traffic.crash", "severity": "warning", "kind": "business", "value": 1.0}])
+            session.add(OutboxRow(key=n.key, alert_id=f"a-{i}", payload=n.model_dump(mode="json"), muted=False,
+                                  created_at=now, status="pending", attempts=0, last_error="", channel="robot"))
+        session.commit()
+
+
+def test_robot_over_20_per_minute_gets_a_digest_instead_of_message_21_and_later(api: Any, clock: ManualClock, robot: Any) -> None:
+    fake, base_url = robot
+    add_robot(api, base_url)
+    enqueue(api, 25)
+    api.service.tick()
+    assert [m.payload["markdown"]["title"].split("] ")[1] for m in fake.received] == [f"告警 {i}" for i in range(20)]
+    clock.advance(timedelta(seconds=30))
+    api.service.tick()
+    assert len(fake.received) == 20  # still inside the minute: held, not sent
+    clock.advance(timedelta(seconds=31))
+    api.service.tick()
+    assert len(fake.received) == 21
+    digest = fake.received[20].payload["markdown"]
+    assert "告警摘要：5 条通知因发送频率限制合并" in digest["title"]
+    assert all(f"tm-{i}" in digest["text"] for i in range(20, 25))
+    clock.advance(timedelta(minutes=5))
+    api.service.tick()
+    assert len(fake.received) == 21
+    outcomes = [a["outcome"] for a in api.get("/api/v1/notifications", params={"limit": 100}).json()["items"]]
+    assert outcomes.count("sent") == 21 and outcomes.count("rate_limited") == 5 and outcomes.count("digested") == 5
+    assert "retry" not in outcomes  # the robot never answered 130101 "send too fast"
+    with api.service.sessions() as session:
+        assert {r.status for r in session.scalars(select(OutboxRow))} == {"sent", "digested"}
+
+
+def test_subscriptions_and_policies_via_the_api_are_validated_and_audited(api: Any) -> None:
+    created = api.post("/api/v1/subscriptions", json={"role": "inventory_manager", "categories": ["inventory"], "min_severity": "warning"})
+    assert created.status_code == 201
+    assert api.post("/api/v1/subscriptions", json={"role": "janitor"}).status_code == 422
+    assert api.post("/api/v1/subscriptions", json={"platforms": ["jd"]}).status_code == 422
+    assert [s["subscription"]["role"] for s in api.get("/api/v1/subscriptions").json()] == ["inventory_manager"]
+    policy = {"name": "store-ops", "steps": [{"after_minutes": 0, "role": "ops_lead"}, {"after_minutes": 15, "role": "director"}]}
+    assert api.put("/api/v1/escalation-policies/store-ops", json=policy).status_code == 200
+    assert api.put("/api/v1/escalation-policies/other", json=policy).status_code == 422
+    bad = {**policy, "steps": list(reversed(policy["steps"]))}
+    assert api.put("/api/v1/escalation-policies/store-ops", json=bad).status_code == 422
+    assert api.delete(f"/api/v1/subscriptions/{created.json()['id']}").status_code == 204
+    actions = {e["action"] for e in api.get("/api/v1/audit").json()}
+    assert {"subscription.create", "subscription.delete", "escalation_policy.put"} <= actions
+
+
+def _crash(api: Any, clock: ManualClock) -> None:
+    rule = {"id": "traffic.crash", "name": {"zh": "流量骤降", "en": "crash"}, "severity": "critical",
+            "when": {"metric": "uv", "type": "threshold", "below": 50}, "for": "1h"}
+    api.put("/api/v1/rules", json={"rules": [rule]})
+    for uv in (500, 20, 10, 8):  # stop at the tick where the alert fires: escalation counts from there
+        points = [{"ts": f"{clock.now():%Y-%m-%dT%H:%M:%SZ}", "platform": "tmall", "store": "tm-1", "metric": "uv", "value": uv}]
+        api.post("/api/v1/points", json={"points": points})
+        clock.advance(timedelta(hours=1))
+        api.service.tick()
+        if api.get("/api/v1/alerts", params={"state": "firing"}).json()["items"]:
+            return
+    raise AssertionError("the traffic crash never fired")
+
+
+def _escalation_titles(fake: FakeDingTalk) -> list[str]:
+    return [m.payload["markdown"]["title"] for m in fake.received if "升级" in m.payload["markdown"]["title"]]
+
+
+@pytest.mark.parametrize("ack_after_minutes", [None, 20])
+def test_service_escalates_unacknowledged_alerts_and_stops_on_ack(
+    api: Any, clock: ManualClock, robot: Any, ack_after_minutes: int | None
+) -> None:
+    fake, base_url = robot
+    add_robot(api, base_url)
+    routing = {"route": {"receiver": "default", "escalation_policy": "store-ops"},
+               "members": {"ops_lead": ["13800000001"], "cs_supervisor": ["13800000002"], "director": ["13800000003"]}}
+    assert api.put("/api/v1/routing", json=routing).status_code == 200
+    policy = {"name": "store-ops", "steps": [{"after_minutes": 0, "role": "ops_lead"},
+                                             {"after_minutes": 15, "role": "cs_supervisor"},
+                                             {"after_minutes": 45, "role": "director"}]}
+    assert api.put("/api/v1/escalation-policies/store-ops", json=policy).status_code == 200
+    _crash(api, clock)
+    [alert] = api.get("/api/v1/alerts", params={"state": "firing"}).json()["items"]
+    assert len(_escalation_titles(fake)) == 1  # step 1 (on duty) pages at once
+    for minute in range(1, 61):
+        clock.advance(timedelta(minutes=1))
+        if ack_after_minutes is not None and minute == ack_after_minutes:
+            assert api.post(f"/api/v1/alerts/{alert['id']}/ack").status_code in (200, 201)
+        api.service.tick()
+    titles = _escalation_titles(fake)
+    expected = ["1/3", "2/3"] if ack_after_minutes == 20 else ["1/3", "2/3", "3/3"]
+    assert [t.split("【升级 ")[1].split("】")[0] for t in titles] == expected

@@ -1,0 +1,141 @@
+"""Evaluation happens promptly after data arrives and on schedule (injected clock, no sleeps):
+a store that stops sending is caught by the scheduled evaluation alone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import typer
+from typer.testing import CliRunner
+
+from shopsentinel.cli.serve import serve
+from shopsentinel.core.clock import ManualClock
+from shopsentinel.core.settings import Settings
+
+
+def _push(api: Any, clock: ManualClock, hours: int) -> None:
+    for _ in range(hours):  # each hour's figure arrives as the hour closes
+        clock.advance(timedelta(hours=1))
+        ts = clock.now() - timedelta(hours=1)
+        api.post("/api/v1/points", json={"points": [
+            {"ts": f"{ts:%Y-%m-%dT%H:%M:%SZ}", "platform": "jd", "store": "jd-1", "metric": "uv", "value": 100}]})
+
+
+def test_ingest_queues_store_and_schedule_catches_silence(api: Any, clock: ManualClock) -> None:
+    _push(api, clock, 6)
+    assert api.service.scheduler.pending() == [("jd", "jd-1")]
+    api.service.tick()
+    assert api.service.scheduler.pending() == []
+    evaluations = api.service.metrics.evaluations
+    api.service.tick()  # nothing queued, schedule not due: no work
+    assert api.service.metrics.evaluations == evaluations
+    clock.advance(timedelta(hours=4))  # the store went quiet; no request arrives
+    api.service.tick()
+    assert api.service.metrics.evaluations == evaluations + 1
+    firing = api.get("/api/v1/alerts", params={"state": "firing", "store": "jd-1"}).json()["items"]
+    assert [(a["rule"], a["kind"], a["severity"]) for a in firing] == [("data.store_silent", "data", "critical")]
+    _push(api, clock, 1)  # data is back: the next evaluation resolves it
+    api.service.tick()
+    assert api.get("/api/v1/alerts", params={"state": "firing"}).json()["items"] == []
+    incidents = api.get("/api/v1/incidents").json()["items"]
+    assert len(incidents) == 1 and incidents[0]["alerts"][0]["rule"] == "data.store_silent"
+
+
+def test_settings_from_environment(monkeypatch: Any) -> None:
+    monkeypatch.setenv("SHOPSENTINEL_DATABASE_URL", "postgresql+psycopg://u@db/x")
+    monkeypatch.setenv("SHOPSENTINEL_EVAL_WINDOW_DAYS", "49")
+    monkeypatch.setenv("SHOPSENTINEL_BOOTSTRAP_TOKEN", "s3cret")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (settings.database_url, settings.eval_window_days) == ("postgresql+psycopg://u@db/x", 49)
+    assert settings.bootstrap_token is not None and "s3cret" not in repr(settings)
+
+
+def test_serve_is_a_typer_command() -> None:
+    app = typer.Typer()
+    app.command()(serve)
+    app.command("noop")(lambda: None)
+    result = CliRunner().invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0
+    assert "--host" in result.output and "--port" in result.output
+
+
+def _point(ts: Any, store: str, value: float) -> dict[str, Any]:
+    return {"ts": f"{ts:%Y-%m-%dT%H:%M:%SZ}", "platform": "jd", "store": store, "metric": "uv", "value": value}
+
+
+def test_an_identical_resend_queues_nothing_a_changed_value_queues_its_store(api: Any, clock: ManualClock) -> None:
+    hour = clock.now() - timedelta(hours=1)
+    api.post("/api/v1/points", json={"points": [_point(hour, "a", 100), _point(hour, "b", 100)]})
+    api.service.tick()
+    assert api.service.scheduler.pending() == []
+    resent = api.post("/api/v1/points", json={"points": [_point(hour, "a", 100), _point(hour, "b", 100)]})
+    assert resent.json()["accepted"] == 2  # kept (idempotently) …
+    assert api.service.scheduler.pending() == []  # … but nothing moved, so nothing to re-judge
+    api.post("/api/v1/points", json={"points": [_point(hour, "a", 100), _point(hour, "b", 101)]})
+    assert api.service.scheduler.pending() == [("jd", "b")]
+    api.service.tick()
+    current = hour + timedelta(hours=1)  # the hour still running: a moving total is judged when it closes
+    for total in (10, 20, 30):
+        api.post("/api/v1/points", json={"points": [_point(current, "a", total)]})
+    assert api.service.scheduler.pending() == []
+    before = api.service.metrics.evaluations
+    clock.advance(timedelta(hours=1))
+    api.service.tick()  # the hour closed: the periodic pass judges both stores
+    assert api.service.metrics.evaluations == before + 2
+
+
+def test_the_periodic_pass_takes_stores_behind_the_last_closed_hour_and_all_after_a_rule_change(
+        api: Any, clock: ManualClock) -> None:
+    start = clock.now() - timedelta(hours=3)
+    api.post("/api/v1/points", json={"points": [_point(start + timedelta(hours=h), s, 100) for h in range(3)
+                                                for s in ("a", "b")]})
+    service = api.service
+    service.tick()
+    evaluated = service.metrics.evaluations
+    clock.advance(timedelta(seconds=service.settings.schedule_seconds))  # due again, same hour: nothing stale
+    service.tick()
+    assert service.metrics.evaluations == evaluated
+    clock.advance(timedelta(hours=1))  # an hour closed: both windows moved
+    service.tick()
+    assert service.metrics.evaluations == evaluated + 2
+    rules = api.get("/api/v1/rules").json()["pack"]["rules"]
+    assert api.put("/api/v1/rules", json={"rules": rules[:-1]}).status_code == 200
+    clock.advance(timedelta(seconds=service.settings.schedule_seconds))
+    service.tick()  # nothing stale, but the rules changed: everyone is judged again
+    assert service.metrics.evaluations == evaluated + 4
+
+
+def test_fresh_stores_go_first_and_a_bounded_tick_still_serves_the_backlog(api: Any, clock: ManualClock) -> None:
+    scheduler = api.service.scheduler
+    hour = clock.now() - timedelta(hours=1)
+    api.post("/api/v1/points", json={"points": [_point(hour, f"s{i}", 100) for i in range(6)]})
+    scheduler.run_pending(limit=None)
+    clock.advance(timedelta(hours=1))
+    scheduler.run_pending(limit=0)  # the pass runs: six stores behind the closed hour, none evaluated
+    assert sorted(scheduler.pending()) == [("jd", f"s{i}") for i in range(6)]
+    api.post("/api/v1/points", json={"points": [_point(hour, "s5", 7), _point(hour, "new", 1)]})
+    assert set(scheduler.pending()[:2]) == {("jd", "s5"), ("jd", "new")}  # fresh data ahead of the backlog
+    before = api.service.metrics.evaluations
+    scheduler.run_pending(limit=4)  # both fresh stores, then the backlog fills the tick
+    assert api.service.metrics.evaluations == before + 4
+    assert scheduler.pending() == [("jd", "s2"), ("jd", "s3"), ("jd", "s4")]
+    for i in range(3):  # a stream of fresh data cannot starve the backlog: one slot in four is reserved for it
+        api.post("/api/v1/points", json={"points": [_point(hour, f"f{i}{j}", 1) for j in range(4)]})
+        scheduler.run_pending(limit=4)
+    assert [k for k in scheduler.pending() if k[1].startswith("s")] == []  # s2, s3, s4 served, one per tick
+    assert len(scheduler.pending()) == 3  # 12 fresh stores came, 9 were judged
+
+
+def test_when_fresh_stores_exceed_a_tick_the_longest_unjudged_go_first(api: Any, clock: ManualClock) -> None:
+    scheduler = api.service.scheduler
+    hour = clock.now() - timedelta(hours=1)
+    api.post("/api/v1/points", json={"points": [_point(hour, s, 100) for s in ("quiet", "busy1", "busy2")]})
+    scheduler.run_pending(limit=None)
+    for value in (101, 102, 103):  # the busy stores keep revising their hour and get judged each time
+        api.post("/api/v1/points", json={"points": [_point(hour, "busy1", value), _point(hour, "busy2", value)]})
+        scheduler.run_pending(limit=None)
+    api.post("/api/v1/points", json={"points": [_point(hour, "busy1", 200), _point(hour, "busy2", 200),
+                                                _point(hour, "quiet", 5)]})  # the quiet store has news
+    scheduler.run_pending(limit=1)
+    assert scheduler.pending() == [("jd", "busy1"), ("jd", "busy2")]  # the quiet store went first
