@@ -18,6 +18,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check shopsentinel tests bench
 	$(BIN)/mypy shopsentinel
+	$(BIN)/lint-imports
 
 # The browser tests drive Debian's chromium (never a downloaded browser); CJK fonts for readable screenshots.
 browser:

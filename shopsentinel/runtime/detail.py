@@ -43,9 +43,9 @@ def alert_series(row: AlertRow, store: StoreRow, points: PointStore, calendar: l
     info = StoreInfo(store.store, store.platform, store.name, store.timezone)
     panel = store_panel(points, info, calendar, catalog, history_from, end)
     first = max(0, int((show_from - history_from) // HOUR))
-    band = _rule_band(row, panel, catalog, pack)
+    band = rule_band(row, panel, catalog, pack)
     if band is None:
-        band = _raw_values(row, panel)
+        band = raw_values(row, panel)
     if band is None:
         return []
     value, expected, lower, upper = band
@@ -59,7 +59,7 @@ def alert_series(row: AlertRow, store: StoreRow, points: PointStore, calendar: l
 Band = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def _rule_band(row: AlertRow, panel: Panel, catalog: Catalog, pack: RulePack) -> Band | None:
+def rule_band(row: AlertRow, panel: Panel, catalog: Catalog, pack: RulePack) -> Band | None:
     try:
         rule = pack.get(row.rule)
     except KeyError:
@@ -74,7 +74,7 @@ def _rule_band(row: AlertRow, panel: Panel, catalog: Catalog, pack: RulePack) ->
     return None
 
 
-def _raw_values(row: AlertRow, panel: Panel) -> Band | None:
+def raw_values(row: AlertRow, panel: Panel) -> Band | None:
     matrix = panel.metrics.get(row.metric)
     if matrix is None:
         return None

@@ -16,7 +16,7 @@ from shopsentinel.catalog import Catalog
 from shopsentinel.core.types import CalendarEvent, StoreInfo
 from shopsentinel.detect.rules import RulePack
 from shopsentinel.detect.series import SeriesResolver
-from shopsentinel.runtime.detail import _raw_values, _rule_band
+from shopsentinel.runtime.detail import raw_values, rule_band
 from shopsentinel.runtime.evaluation import HOUR, floor_hour, store_panel
 from shopsentinel.store.points import PointStore
 from shopsentinel.store.state import AlertRow, StoreRow
@@ -55,7 +55,7 @@ def detail_series(row: AlertRow, store: StoreRow, points: PointStore, calendar: 
     info = StoreInfo(store.store, store.platform, store.name, store.timezone)
     panel = store_panel(points, info, calendar, catalog, history_from, end)
     first = max(0, int((show_from - history_from) // HOUR))
-    band = _rule_band(row, panel, catalog, pack) or _raw_values(row, panel)
+    band = rule_band(row, panel, catalog, pack) or raw_values(row, panel)
     out = DetailSeries(times=[panel.time_at(t) for t in range(first, panel.hours)])
     if band is not None:
         value, expected, lower, upper = band
