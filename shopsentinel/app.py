@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shopsentinel.api.routes import ROUTERS
 from shopsentinel.api.routes.push import build_push_router
@@ -50,12 +53,35 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
+    app.add_exception_handler(PoolTimeout, _busy)
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(DBAPIError, _database_down_if_disconnected)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(build_push_router(service))
     install_web(app, service)  # the alert center (pages under /, assets under /static)
     return app
 
+
+
+def _unavailable(detail: str, retry_after: int) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(retry_after)})
+
+
+async def _busy(_request: Request, _exc: Exception) -> JSONResponse:
+    """Every database connection is in use: the client retries shortly instead of timing out."""
+    return _unavailable("服务繁忙，请稍后重试 / busy, retry shortly", 1)
+
+
+async def _database_down(_request: Request, _exc: Exception) -> JSONResponse:
+    """The state database cannot be reached: 503, not 500; the service recovers by itself."""
+    return _unavailable("数据库暂不可用，请稍后重试 / database unavailable, retry shortly", 5)
+
+
+async def _database_down_if_disconnected(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return await _database_down(request, exc)
+    raise exc
 
 
 __all__ = ["create_app"]

@@ -132,11 +132,12 @@ def write_points(service: ServiceParts, session: Session, points: list[Point], *
     also catches stores that fall silent.
     """
     spans = store_spans(points)
-    changed = service.points.upsert(points)
+    changed = service.points.upsert_in(session.connection(), points)  # the request's one connection
     registered = note_points(session, spans, now)
     for row in registered:
         audit(session, user, "store.register", f"{row.platform}/{row.store}", now, timezone=row.timezone)
     session.commit()
+    service.points.invalidate(changed)
     judged_until = floor_hour(service.clock.now())
     fresh = {key for key, earliest in changed.items() if earliest < judged_until}
     if fresh:

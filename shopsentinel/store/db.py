@@ -19,13 +19,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# The API's sync routes run on anyio's worker threads (40 by default) and each request holds at most
+# one connection, so the pool can serve every thread; a request that still finds it exhausted waits
+# POOL_TIMEOUT seconds and is answered 503 with Retry-After (shopsentinel.app), never hangs for 30 s.
+POOL_SIZE = 10
+POOL_OVERFLOW = 30
+POOL_TIMEOUT = 10.0
+
+
 def make_engine(url: str) -> Engine:
     """An engine for SQLite (file, WAL, foreign keys) or PostgreSQL (``postgresql+psycopg://``)."""
+    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "pool_timeout": POOL_TIMEOUT}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        if ":memory:" in url or url.rstrip("/") == "sqlite:":
+            pool = {}  # an in-memory database lives on a single connection
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def open_database(url: str) -> tuple[Engine, sessionmaker[Session]]:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import polars as pl
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from shopsentinel.core.types import Point
 from shopsentinel.store.state import PointRow
@@ -62,13 +62,24 @@ class PointStore:
         self._lock = threading.Lock()
 
     def upsert(self, points: Sequence[Point]) -> dict[tuple[str, str], datetime]:
-        """Store points; a repeated key takes the newest value.
+        """Store points in a transaction of their own; a repeated key takes the newest value.
 
         Returns, per ``(platform, store)`` whose data moved, the earliest time of a point that was
         new or changed a stored value: a point sent again with the value already stored changes
         nothing, so the caller re-evaluates only stores whose data really moved, and only when the
         change reaches into hours it judges.
         """
+        if not points:
+            return {}
+        with self._engine.begin() as conn:
+            changed = self.upsert_in(conn, points)
+        self.invalidate(changed)  # after the commit, so a concurrent read cannot miss it
+        return changed
+
+    def upsert_in(self, conn: Connection, points: Sequence[Point]) -> dict[tuple[str, str], datetime]:
+        """:meth:`upsert` on the caller's connection and inside its transaction (an API request
+        holds one connection, not two, so requests never wait on the pool for a second one).
+        The caller commits, then calls :meth:`invalidate` with what this returned."""
         if not points:
             return {}
         latest: dict[tuple[str, str, str, str, int], float] = {}
@@ -81,23 +92,26 @@ class PointStore:
         dialect = self._engine.dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         earliest: dict[tuple[str, str], int] = {}
-        with self._engine.begin() as conn:
-            for i in range(0, len(rows), CHUNK):
-                stmt = insert(PointRow)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["platform", "store", "sku", "metric", "ts"],
-                    set_={"value": stmt.excluded.value},
-                    where=PointRow.value != stmt.excluded.value,  # an identical resend writes nothing
-                )
-                returned = conn.execute(stmt.returning(PointRow.platform, PointRow.store, PointRow.ts),
-                                        rows[i : i + CHUNK])
-                for platform, store, ts in returned:
-                    key = (platform, store)
-                    earliest[key] = min(earliest.get(key, ts), ts)
-        with self._lock:  # after the commit, so a concurrent read cannot miss it
-            for key, ts in earliest.items():
-                self._dirty[key] = min(self._dirty.get(key, ts), ts)
+        for i in range(0, len(rows), CHUNK):
+            stmt = insert(PointRow)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["platform", "store", "sku", "metric", "ts"],
+                set_={"value": stmt.excluded.value},
+                where=PointRow.value != stmt.excluded.value,  # an identical resend writes nothing
+            )
+            returned = conn.execute(stmt.returning(PointRow.platform, PointRow.store, PointRow.ts),
+                                    rows[i : i + CHUNK])
+            for platform, store, ts in returned:
+                key = (platform, store)
+                earliest[key] = min(earliest.get(key, ts), ts)
         return {key: _us(ts) for key, ts in earliest.items()}
+
+    def invalidate(self, changed: dict[tuple[str, str], datetime]) -> None:
+        """Forget cached hours from the earliest changed point on (call after the commit)."""
+        with self._lock:
+            for key, moment in changed.items():
+                ts = _epoch(moment)
+                self._dirty[key] = min(self._dirty.get(key, ts), ts)
 
     def frame(self, platform: str, store: str, start: datetime, end: datetime) -> pl.DataFrame:
         """Points of one store with ``start <= ts < end``, as the canonical frame."""

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import case, func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shopsentinel.core.types import DEFAULT_TIMEZONES, CalendarEvent
@@ -60,20 +61,37 @@ def get_store(session: Session, platform: str, store: str) -> StoreRow | None:
 
 def note_points(session: Session, spans: dict[tuple[str, str], tuple[datetime, datetime]], now: datetime) -> list[StoreRow]:
     """Register unknown stores (platform default time zone) and widen their point span.
-    Returns the stores that were created."""
-    existing = {(r.platform, r.store): r for r in stores_by_key(session, spans)}
-    created = []
+    Returns the stores that were created.
+
+    Safe under concurrency: two requests bringing the first points of one new store both insert
+    with ON CONFLICT DO NOTHING (only one creates it), and the span is widened by one UPDATE with
+    the comparison in SQL, so neither request loses the other's hours."""
+    if not spans:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    known = {(r.platform, r.store) for r in stores_by_key(session, spans)}
+    created_keys = []
     for (platform, store), (lo, hi) in spans.items():
-        row = existing.get((platform, store))
-        if row is None:
-            row = StoreRow(platform=platform, store=store, name=store, timezone=DEFAULT_TIMEZONES.get(platform, "UTC"),
-                           currency="", first_point_at=lo, last_point_at=hi, created_at=now)
-            session.add(row)
-            created.append(row)
+        if (platform, store) in known:
             continue
-        row.first_point_at = lo if row.first_point_at is None else min(row.first_point_at, lo)
-        row.last_point_at = hi if row.last_point_at is None else max(row.last_point_at, hi)
-    return created
+        stmt = insert(StoreRow).values(
+            platform=platform, store=store, name=store, timezone=DEFAULT_TIMEZONES.get(platform, "UTC"), currency="",
+            first_point_at=lo, last_point_at=hi, created_at=now,
+        ).on_conflict_do_nothing(index_elements=["platform", "store"]).returning(StoreRow.id)
+        if session.execute(stmt).first() is not None:
+            created_keys.append((platform, store))
+    for (platform, store), (lo, hi) in spans.items():
+        first, last = StoreRow.first_point_at, StoreRow.last_point_at
+        session.execute(
+            update(StoreRow)
+            .where(StoreRow.platform == platform, StoreRow.store == store)
+            .values(first_point_at=case((first.is_(None) | (first > lo), lo), else_=first),
+                    last_point_at=case((last.is_(None) | (last < hi), hi), else_=last))
+            .execution_options(synchronize_session=False)
+        )
+    session.expire_all()
+    return stores_by_key(session, created_keys) if created_keys else []
 
 
 # --- calendar ---------------------------------------------------------------------------------
