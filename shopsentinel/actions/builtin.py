@@ -1,9 +1,5 @@
-"""Built-in playbook actions, registered by key.
-
-Each action is an ``async run(ctx) -> dict`` (the result stored on the step) plus a ``describe(ctx)``
-used for dry runs, which records what would be done and calls nothing. Failures raise
-:class:`ActionFailed` saying whether trying again later can help (timeouts, 429, 5xx) or not
-(bad credentials, a refused payload); the runner retries only the first kind.
+"""Built-in playbook actions: plain ``async run(ctx)`` functions and their ``describe_*`` dry-run
+counterparts (see :mod:`~shopsentinel.actions.base`); listed in :mod:`~shopsentinel.actions.registry`.
 
 The actions that call the store's platform API (``lock_item``, ``unlock_item``, ``crm_tag``,
 ``restore_price``) live in :mod:`~shopsentinel.actions.platform`.
@@ -18,70 +14,16 @@ import hashlib
 import hmac
 import json
 import math
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import polars as pl
 
-from shopsentinel.actions.model import Integrations, WebhookConfig
+from shopsentinel.actions.base import ActionContext, ActionFailed
+from shopsentinel.actions.config import WebhookConfig
 from shopsentinel.detect.rules import RulePack
-
-FrameLoader = Callable[[str, str, datetime, datetime], pl.DataFrame]
-
-
-class ActionFailed(Exception):  # noqa: N818 - reads as "the action failed"
-    def __init__(self, message: str, *, recoverable: bool) -> None:
-        super().__init__(message)
-        self.recoverable = recoverable
-
-
-@dataclass
-class ActionContext:
-    """What an action may use: the alert, the run's shared state, its parameters and the outside world."""
-
-    alert: dict[str, Any]
-    run: dict[str, Any]
-    params: dict[str, Any]
-    integrations: Integrations
-    http: httpx.AsyncClient
-    now: datetime
-    action_key: str
-    frames: FrameLoader
-    playbook: str = ""
-    rca_text: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-    run_id: int = 0
-    saved: dict[str, Any] = field(default_factory=dict)
-    """What this step already recorded (earlier attempts of the same action key included)."""
-    checkpoint: Callable[[dict[str, Any]], None] = field(default=lambda _partial: None)
-    """Merge ``partial`` into the step's result and commit it now, before calling the outside world."""
-    platform_locks: list[dict[str, Any]] = field(default_factory=list)
-    """Unreleased platform locks other runs hold on this alert's SKU (``{"run": id, **lock}``)."""
-    rules: Callable[[], RulePack] | None = None
-    """The service's active rule pack (stock tiers for ``erp_purchase``); None = the built-in pack."""
-
-
-@dataclass(frozen=True)
-class Action:
-    key: str
-    run: Callable[[ActionContext], Awaitable[dict[str, Any]]]
-    describe: Callable[[ActionContext], dict[str, Any]]
-
-
-ACTIONS: dict[str, Action] = {}
-
-
-def action(key: str, describe: Callable[[ActionContext], dict[str, Any]]) -> Callable[
-        [Callable[[ActionContext], Awaitable[dict[str, Any]]]], Callable[[ActionContext], Awaitable[dict[str, Any]]]]:
-    def register(fn: Callable[[ActionContext], Awaitable[dict[str, Any]]]) -> Callable[[ActionContext], Awaitable[dict[str, Any]]]:
-        ACTIONS[key] = Action(key, fn, describe)
-        return fn
-
-    return register
-
 
 # --- HTTP helpers -----------------------------------------------------------------------------
 
@@ -141,12 +83,11 @@ def event_payload(ctx: ActionContext, event: str, **extra: Any) -> dict[str, Any
 
 # --- notify -------------------------------------------------------------------------------------
 
-def _describe_notify(ctx: ActionContext) -> dict[str, Any]:
+def describe_notify(ctx: ActionContext) -> dict[str, Any]:
     return {"would": "POST signed webhook", "webhook": ctx.params.get("webhook", "im"),
             "payload": event_payload(ctx, "playbook.notify")}
 
 
-@action("notify", _describe_notify)
 async def notify(ctx: ActionContext) -> dict[str, Any]:
     name = ctx.params.get("webhook", "im")
     if name not in ctx.integrations.webhooks:
@@ -175,12 +116,11 @@ def _jira_body(ctx: ActionContext) -> dict[str, Any]:
                        "description": adf(lines), "labels": ["shopsentinel", a["platform"], a["rule"].replace(" ", "_")]}}
 
 
-def _describe_jira(ctx: ActionContext) -> dict[str, Any]:
+def describe_jira(ctx: ActionContext) -> dict[str, Any]:
     base = ctx.integrations.jira.base_url if ctx.integrations.jira else "<jira not configured>"
     return {"would": f"POST {base}/rest/api/3/issue", "body": _jira_body(ctx)}
 
 
-@action("jira_ticket", _describe_jira)
 async def jira_ticket(ctx: ActionContext) -> dict[str, Any]:
     jira = ctx.integrations.jira
     if jira is None:
@@ -190,24 +130,22 @@ async def jira_ticket(ctx: ActionContext) -> dict[str, Any]:
     return {"issue": answer.get("key", ""), "id": answer.get("id", "")}
 
 
-def _describe_hook_ticket(ctx: ActionContext) -> dict[str, Any]:
+def describe_hook_ticket(ctx: ActionContext) -> dict[str, Any]:
     return {"would": "POST signed webhook", "webhook": ctx.params.get("webhook", "teambition"),
             "payload": event_payload(ctx, "ticket.create", owner=ctx.params.get("owner", ""))}
 
 
-@action("webhook_ticket", _describe_hook_ticket)
 async def webhook_ticket(ctx: ActionContext) -> dict[str, Any]:
     answer = await post_signed(ctx, ctx.params.get("webhook", "teambition"),
                                event_payload(ctx, "ticket.create", owner=ctx.params.get("owner", "")))
     return {"answer": answer}
 
 
-def _describe_cs(ctx: ActionContext) -> dict[str, Any]:
+def describe_cs(ctx: ActionContext) -> dict[str, Any]:
     return {"would": "POST signed webhook", "webhook": ctx.params.get("webhook", "cs"),
             "payload": event_payload(ctx, "cs.ticket", priority="urgent")}
 
 
-@action("cs_ticket", _describe_cs)
 async def cs_ticket(ctx: ActionContext) -> dict[str, Any]:
     answer = await post_signed(ctx, ctx.params.get("webhook", "cs"), event_payload(ctx, "cs.ticket", priority="urgent"))
     return {"answer": answer}
@@ -284,14 +222,13 @@ def cover_target(ctx: ActionContext, cover_days: float | None, lead_days: float)
     return out
 
 
-def _describe_erp(ctx: ActionContext) -> dict[str, Any]:
+def describe_erp(ctx: ActionContext) -> dict[str, Any]:
     target = cover_target(ctx, None, 0.0)
     return {"would": "GET in-transit stock (and lead time) from the ERP, then POST a purchase suggestion if still short",
             "sku": ctx.alert.get("sku", ""), "target_cover_days": target["target_cover_days"],
             "target_reason": target["target_reason"] + " (+ the ERP's lead time, if it reports one)"}
 
 
-@action("erp_purchase", _describe_erp)
 async def erp_purchase(ctx: ActionContext) -> dict[str, Any]:
     erp = ctx.integrations.erp
     if erp is None:
@@ -330,7 +267,7 @@ async def erp_purchase(ctx: ActionContext) -> dict[str, Any]:
 
 # --- ads: pause the anomalous plan and compare it with the good ones ---------------------------
 
-def _describe_ads(ctx: ActionContext) -> dict[str, Any]:
+def describe_ads(ctx: ActionContext) -> dict[str, Any]:
     return {"would": "pause ad plans with ROI below the floor and report them against the good plans",
             "store": ctx.alert["store"], "min_roi": ctx.params.get("min_roi", 1.0)}
 
@@ -340,7 +277,6 @@ def _roi(plan: dict[str, Any]) -> float:
     return float(plan.get("gmv", 0) or 0) / spend if spend else 0.0
 
 
-@action("pause_ads", _describe_ads)
 async def pause_ads(ctx: ActionContext) -> dict[str, Any]:
     ads = ctx.integrations.ads
     if ads is None:
@@ -371,5 +307,6 @@ async def pause_ads(ctx: ActionContext) -> dict[str, Any]:
     return {"paused": paused, "report": report}
 
 
-__all__ = ["ACTIONS", "Action", "ActionContext", "ActionFailed", "StockTier", "adf", "cover_target", "event_payload",
-           "post_signed", "sign_webhook", "stock_tiers"]
+__all__ = ["StockTier", "adf", "cover_target", "cs_ticket", "describe_ads", "describe_cs", "describe_erp",
+           "describe_hook_ticket", "describe_jira", "describe_notify", "erp_purchase", "event_payload", "jira_ticket",
+           "notify", "pause_ads", "post_signed", "sign_webhook", "stock_tiers", "webhook_ticket"]

@@ -31,10 +31,19 @@ time, run otherwise), and carries a deadline (``deadline_minutes`` after the run
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shopsentinel.actions.config import (
+    BearerApiConfig,
+    Integrations,
+    JiraConfig,
+    PlatformApiConfig,
+    WebhookConfig,
+)
+from shopsentinel.actions.registry import ACTIONS
 
 SECRET_FIELDS = frozenset({"api_token", "secret", "token", "app_secret", "access_token"})
 MASK = "********"
@@ -42,41 +51,6 @@ MASK = "********"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class JiraConfig(_Strict):
-    base_url: str
-    email: str
-    api_token: SecretStr
-    project_key: str = "OPS"
-    issue_type: str = "Task"
-
-
-class WebhookConfig(_Strict):
-    url: str
-    secret: SecretStr
-
-
-class BearerApiConfig(_Strict):
-    base_url: str
-    token: SecretStr
-
-
-class PlatformApiConfig(_Strict):
-    platform: Literal["taobao", "jd"]
-    base_url: str
-    app_key: str
-    app_secret: SecretStr
-    access_token: SecretStr
-    stores: list[str] = Field(default_factory=list, description="stores this account manages; empty = every store")
-
-
-class Integrations(_Strict):
-    jira: JiraConfig | None = None
-    webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
-    erp: BearerApiConfig | None = None
-    ads: BearerApiConfig | None = None
-    platforms: dict[str, PlatformApiConfig] = Field(default_factory=dict, description="keyed by alert platform (tmall, jd …)")
 
 
 class Match(_Strict):
@@ -126,8 +100,6 @@ class Playbook(_Strict):
     @field_validator("steps")
     @classmethod
     def _known_actions(cls, steps: list[StepSpec]) -> list[StepSpec]:
-        from shopsentinel.actions.builtin import ACTIONS
-
         for step in steps:
             if step.action not in ACTIONS:
                 raise ValueError(f"step {step.name!r}: unknown action {step.action!r}; known: {', '.join(sorted(ACTIONS))}")

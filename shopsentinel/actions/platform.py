@@ -3,9 +3,8 @@ from the store's ``integrations.platforms`` entry): ``lock_item`` / ``unlock_ite
 quantity to 0 and back), ``crm_tag`` (buyer ids of the affected orders) and ``restore_price``.
 
 ``lock_item`` remembers the quantity it replaced, checkpointed on the step before the platform is
-called, so a retry of the same action key never remembers 0. Registered in
-:data:`~shopsentinel.actions.builtin.ACTIONS` when this module is imported (the package
-``__init__`` does).
+called, so a retry of the same action key never remembers 0. Listed in
+:data:`~shopsentinel.actions.registry.ACTIONS`.
 """
 
 from __future__ import annotations
@@ -16,14 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from shopsentinel.actions.builtin import (
-    ActionContext,
-    ActionFailed,
-    action,
-    event_payload,
-    post_signed,
-)
-from shopsentinel.actions.model import PlatformApiConfig
+from shopsentinel.actions.base import ActionContext, ActionFailed
+from shopsentinel.actions.builtin import event_payload, post_signed
+from shopsentinel.actions.config import PlatformApiConfig
 from shopsentinel.core.clock import ManualClock
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
 
@@ -102,7 +96,7 @@ def _lock_base(ctx: ActionContext) -> dict[str, Any]:
     return {"platform": ctx.alert["platform"], "store": ctx.alert["store"], "sku": ctx.alert.get("sku", "")}
 
 
-def _describe_lock(ctx: ActionContext) -> dict[str, Any]:
+def describe_lock(ctx: ActionContext) -> dict[str, Any]:
     config = _platform_or_none(ctx)
     if config is None or not ctx.alert.get("sku"):
         return {"would": "record the lock in ShopSentinel only (no platform API configured for this store, or no SKU)",
@@ -112,7 +106,6 @@ def _describe_lock(ctx: ActionContext) -> dict[str, Any]:
             "platform": config.platform, "sku": ctx.alert["sku"]}
 
 
-@action("lock_item", _describe_lock)
 async def lock_item(ctx: ActionContext) -> dict[str, Any]:
     """Stop sales of the alert's SKU at the platform (sellable quantity → 0), remembering the quantity.
 
@@ -155,13 +148,12 @@ async def lock_item(ctx: ActionContext) -> dict[str, Any]:
     return result
 
 
-def _describe_unlock(ctx: ActionContext) -> dict[str, Any]:
+def describe_unlock(ctx: ActionContext) -> dict[str, Any]:
     lock = ctx.run.get("locked") or {}
     return {"would": "put the remembered sellable quantity back through the platform API (only if the SKU still shows 0)",
             "sku": ctx.alert.get("sku", ""), "quantity": lock.get("previous_quantity")}
 
 
-@action("unlock_item", _describe_unlock)
 async def unlock_item(ctx: ActionContext) -> dict[str, Any]:
     """Undo ``lock_item``: set the SKU back to the quantity the lock remembered.
 
@@ -258,7 +250,7 @@ async def affected_customers(ctx: ActionContext, config: PlatformApiConfig) -> t
     return list(ids), matched, id_type
 
 
-def _describe_crm(ctx: ActionContext) -> dict[str, Any]:
+def describe_crm(ctx: ActionContext) -> dict[str, Any]:
     config = _platform_or_none(ctx)
     fetch = (f"read the orders since {ctx.alert.get('starts_at')} from the {config.platform} API and add their buyer ids"
              if config is not None else "no platform API for this store: post the order filter only")
@@ -266,7 +258,6 @@ def _describe_crm(ctx: ActionContext) -> dict[str, Any]:
             "payload": _crm_payload(ctx)}
 
 
-@action("crm_tag", _describe_crm)
 async def crm_tag(ctx: ActionContext) -> dict[str, Any]:
     """Tag the affected customers in the CRM: the buyer ids of the alert's orders (capped at
     ``params.max_customers``, default 500, with the total and a ``truncated`` flag) in the signed
@@ -308,12 +299,11 @@ def restore_target(ctx: ActionContext) -> float | None:
     return round(float(median), 2) if isinstance(median, int | float) else None
 
 
-def _describe_restore(ctx: ActionContext) -> dict[str, Any]:
+def describe_restore(ctx: ActionContext) -> dict[str, Any]:
     return {"would": "restore the SKU price through the platform API", "platform": ctx.alert["platform"],
             "sku": ctx.alert.get("sku", ""), "price": restore_target(ctx)}
 
 
-@action("restore_price", _describe_restore)
 async def restore_price(ctx: ActionContext) -> dict[str, Any]:
     config = _platform(ctx)
     sku = ctx.alert.get("sku", "")
@@ -338,4 +328,5 @@ async def restore_price(ctx: ActionContext) -> dict[str, Any]:
         raise _platform_failure(exc) from exc
 
 
-__all__ = ["affected_customers", "crm_tag", "lock_item", "restore_price", "restore_target", "unlock_item"]
+__all__ = ["affected_customers", "crm_tag", "describe_crm", "describe_lock", "describe_restore", "describe_unlock",
+           "lock_item", "restore_price", "restore_target", "unlock_item"]

@@ -29,8 +29,9 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shopsentinel.actions.builtin import ACTIONS, ActionContext, ActionFailed, FrameLoader
+from shopsentinel.actions.base import ActionContext, ActionFailed, FrameLoader
 from shopsentinel.actions.model import MASK, Playbook, PlaybookDocument, StepSpec, walk_secrets
+from shopsentinel.actions.registry import ACTIONS
 from shopsentinel.core.secrets import SecretBox
 from shopsentinel.detect.rules import RulePack, default_rules
 from shopsentinel.store.repository import audit, latest_rule_pack

@@ -36,18 +36,23 @@ class AlertState(StrEnum):
     RESOLVED = "resolved"
 
 
-KNOWN_PLATFORMS: tuple[str, ...] = ("tmall", "taobao", "jd", "douyin", "pdd", "amazon", "shopify", "kuaishou")
-
-PLATFORM_NAMES_ZH: dict[str, str] = {
-    "tmall": "天猫",
-    "taobao": "淘宝",
-    "jd": "京东",
-    "douyin": "抖店",
-    "pdd": "拼多多",
-    "amazon": "亚马逊",
-    "shopify": "Shopify",
-    "kuaishou": "快手小店",
+# The one list of platforms: name → (Chinese name, default store time zone or None = UTC).
+# Everything else derives from it; the connector registry (sources/registry.py) has exactly these keys.
+_PLATFORM_TABLE: dict[str, tuple[str, str | None]] = {
+    "tmall": ("天猫", "Asia/Shanghai"),
+    "taobao": ("淘宝", "Asia/Shanghai"),
+    "jd": ("京东", "Asia/Shanghai"),
+    "douyin": ("抖店", "Asia/Shanghai"),
+    "pdd": ("拼多多", "Asia/Shanghai"),
+    "kuaishou": ("快手小店", "Asia/Shanghai"),
+    "amazon": ("亚马逊", None),
+    "shopify": ("Shopify", None),
+    "generic": ("通用接口", None),  # any HTTP/JSON aggregator API (R1.3)
 }
+
+PLATFORMS: tuple[str, ...] = tuple(_PLATFORM_TABLE)
+
+PLATFORM_NAMES_ZH: dict[str, str] = {name: zh for name, (zh, _) in _PLATFORM_TABLE.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +73,7 @@ ORDER_STATES: tuple[str, ...] = ("待付款", "待发货", "在途", "已完成"
 
 # The store and calendar vocabulary every layer shares (read from stores.csv / calendar.csv, the API or
 # the state database).
-DEFAULT_TIMEZONES = {
-    "tmall": "Asia/Shanghai",
-    "taobao": "Asia/Shanghai",
-    "jd": "Asia/Shanghai",
-    "douyin": "Asia/Shanghai",
-    "pdd": "Asia/Shanghai",
-    "kuaishou": "Asia/Shanghai",
-}
+DEFAULT_TIMEZONES: dict[str, str] = {name: zone for name, (_, zone) in _PLATFORM_TABLE.items() if zone}
 
 
 @dataclass(frozen=True)

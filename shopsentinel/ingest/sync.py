@@ -29,10 +29,11 @@ import polars as pl
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import ThrottledError
 from shopsentinel.ingest.sync_state import Health, StoreRecord, SyncDB
+from shopsentinel.sources.base import Source
 from shopsentinel.sources.hourly import FAMILY_COUNTS, HOUR, families_of_streams, hour_start, hourly_points
 from shopsentinel.sources.kit.http import TrafficPoint
 from shopsentinel.sources.kit.resend import ConnectionDroppedError
-from shopsentinel.sources.registry import STREAM_FAMILIES, PagedSource, StateOverrides, apply_state_overrides
+from shopsentinel.sources.registry import STREAM_FAMILIES, StateOverrides, apply_state_overrides
 
 Sleep = Callable[[float], Awaitable[None]]
 ENTITY_METRICS = sorted({m for metrics in FAMILY_COUNTS.values() for m in metrics} | {"units_sold", "stock", "price"})
@@ -73,7 +74,7 @@ class SyncEngine:
         self.max_backoffs, self.backoff_base = max_backoffs, backoff_base_seconds
         self.overrides = overrides or {}
 
-    async def sync_store(self, record: StoreRecord, source: PagedSource, *, until: datetime | None = None) -> SyncReport:
+    async def sync_store(self, record: StoreRecord, source: Source, *, until: datetime | None = None) -> SyncReport:
         """Read all streams up to ``until`` (default now), then recompute hourly points."""
         until = (until or self.clock.now()).astimezone(UTC).replace(microsecond=0)
         report = SyncReport(record.platform, record.store, until)
@@ -99,7 +100,7 @@ class SyncEngine:
         return report
 
     async def _sync_stream(
-        self, record: StoreRecord, source: PagedSource, stream: str, until: datetime, result: StreamReport
+        self, record: StoreRecord, source: Source, stream: str, until: datetime, result: StreamReport
     ) -> None:
         backoffs = 0
         while True:
@@ -116,7 +117,7 @@ class SyncEngine:
                 result.backoff_seconds += wait
 
     async def _read_pages(
-        self, record: StoreRecord, source: PagedSource, stream: str, until: datetime, result: StreamReport
+        self, record: StoreRecord, source: Source, stream: str, until: datetime, result: StreamReport
     ) -> None:
         cursor = self.db.cursor(record.platform, record.store, stream)
         async with aclosing(source.pages(stream, cursor, until)) as pages:

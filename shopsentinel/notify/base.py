@@ -14,7 +14,7 @@ invalid payload, other 4xx).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,8 +62,10 @@ class DeliveryResult:
     failed_recipients: dict[str, str] = field(default_factory=dict)
 
 
+@runtime_checkable
 class Notifier(Protocol):
-    """A configured channel instance. ``channel`` is its registry key, e.g. ``"dingtalk"``."""
+    """The one channel protocol: a configured channel instance. ``channel`` is its registry key, e.g.
+    ``"dingtalk"``; every channel is listed once in :data:`shopsentinel.notify.registry.BUILTIN_CHANNELS`."""
 
     channel: str
 

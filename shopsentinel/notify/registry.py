@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -40,12 +40,19 @@ NotifierFactory = Callable[[Any, Clock], Notifier]
 
 @dataclass(frozen=True, slots=True)
 class ChannelSpec:
-    """How to build one kind of channel: its settings model and a factory ``(config, clock)``."""
+    """How to build one kind of channel: its settings model and a factory ``(config, clock)``.
+
+    ``example`` is a valid settings mapping with placeholder credentials (what a settings form shows;
+    the contract suite builds every channel from it); ``transport`` says how the channel reaches its
+    provider: ``"http"`` through the ``httpx.AsyncClient`` given to ``send``, or ``"smtp"``.
+    """
 
     key: str
     config_model: type[BaseModel]
     factory: NotifierFactory
     description: str = ""
+    example: Mapping[str, Any] = field(default_factory=dict)
+    transport: Literal["http", "smtp"] = "http"
 
 
 class ChannelRegistry:
@@ -92,22 +99,34 @@ class ChannelRegistry:
         return notifier
 
 
+_PHONES = {"phone_numbers": ["+8613800000000"]}
+
+# Every built-in channel, listed once here (nothing registers itself on import).
 BUILTIN_CHANNELS: tuple[ChannelSpec, ...] = (
     ChannelSpec("dingtalk", dingtalk.Config, lambda c, clock: dingtalk.DingTalkNotifier(c, clock=clock),
-                "钉钉自定义机器人 (signed; markdown / actionCard)"),
-    ChannelSpec("wecom", wecom.Config, lambda c, clock: wecom.WeComNotifier(c), "企业微信群机器人 (markdown)"),
+                "钉钉自定义机器人 (signed; markdown / actionCard)",
+                {"access_token": "dingtalk-access-token", "secret": "SECdingtalk-sign-secret"}),
+    ChannelSpec("wecom", wecom.Config, lambda c, clock: wecom.WeComNotifier(c), "企业微信群机器人 (markdown)",
+                {"key": "wecom-robot-key"}),
     ChannelSpec("feishu", feishu.Config, lambda c, clock: feishu.FeishuNotifier(c, clock=clock),
-                "飞书 / Lark custom bot (signed; interactive card)"),
-    ChannelSpec("email", email.Config, lambda c, clock: email.EmailNotifier(c), "SMTP e-mail (HTML, inline chart)"),
+                "飞书 / Lark custom bot (signed; interactive card)", {"token": "feishu-hook-token", "secret": "feishu-secret"}),
+    ChannelSpec("email", email.Config, lambda c, clock: email.EmailNotifier(c), "SMTP e-mail (HTML, inline chart)",
+                {"host": "smtp.example.com", "from_address": "alerts@example.com", "to": ["ops@example.com"],
+                 "username": "alerts", "password": "smtp-password"}, transport="smtp"),
     ChannelSpec("aliyun_sms", aliyun_sms.Config, lambda c, clock: aliyun_sms.AliyunSmsNotifier(c, clock=clock),
-                "阿里云短信 SendSms"),
+                "阿里云短信 SendSms", {"access_key_id": "LTAI-example", "access_key_secret": "aliyun-secret",
+                                   "sign_name": "店铺预警", "template_code": "SMS_000000", **_PHONES}),
     ChannelSpec("aliyun_voice", aliyun_voice.Config, lambda c, clock: aliyun_voice.AliyunVoiceNotifier(c, clock=clock),
-                "阿里云语音 SingleCallByTts"),
+                "阿里云语音 SingleCallByTts", {"access_key_id": "LTAI-example", "access_key_secret": "aliyun-secret",
+                                          "tts_code": "TTS_000000", **_PHONES}),
     ChannelSpec("tencent_sms", tencent_sms.Config, lambda c, clock: tencent_sms.TencentSmsNotifier(c, clock=clock),
-                "腾讯云短信 SendSms (TC3)"),
-    ChannelSpec("slack", slack.Config, lambda c, clock: slack.SlackNotifier(c), "Slack incoming webhook"),
+                "腾讯云短信 SendSms (TC3)", {"secret_id": "AKID-example", "secret_key": "tencent-secret",
+                                        "sms_sdk_app_id": "1400000000", "sign_name": "店铺预警", "template_id": "100000",
+                                        **_PHONES}),
+    ChannelSpec("slack", slack.Config, lambda c, clock: slack.SlackNotifier(c), "Slack incoming webhook",
+                {"webhook_url": "https://hooks.slack.com/services/T000/B000/example"}),
     ChannelSpec("webhook", webhook.Config, lambda c, clock: webhook.WebhookNotifier(c, clock=clock),
-                "generic signed JSON webhook"),
+                "generic signed JSON webhook", {"url": "https://example.com/hooks/shopsentinel", "secret": "hook-secret"}),
 )  # fmt: skip
 
 

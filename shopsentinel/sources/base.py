@@ -8,10 +8,10 @@ hourly points by :mod:`shopsentinel.sources.hourly`, which is shared by every pl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -80,8 +80,13 @@ class StreamPage:
     throttle_wait_seconds: float = 0.0
 
 
+@runtime_checkable
 class Source(Protocol):
-    """What the sync engine needs from a connector."""
+    """The one protocol every platform connector satisfies; what the sync engine drives.
+
+    A connector class is built as ``Connector(config, clock=..., sleep=...)`` (router platforms also
+    take ``on_tokens``) and registered in :data:`shopsentinel.sources.registry.CONNECTORS`.
+    """
 
     platform: ClassVar[str]
     config_model: ClassVar[type[BaseModel]]
@@ -92,4 +97,12 @@ class Source(Protocol):
 
     async def read(self, stream: str, cursor: dict[str, Any], until: datetime) -> list[StreamPage]:
         """Fetch everything of ``stream`` changed after ``cursor`` up to ``until``."""
+        ...
+
+    def pages(self, stream: str, cursor: dict[str, Any], until: datetime) -> AsyncGenerator[StreamPage, None]:
+        """Like :meth:`read`, one page at a time: persist each page's cursor once it is stored."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connection pool (unless it was injected)."""
         ...

@@ -1,8 +1,11 @@
-"""One registry of platform connectors: platform name → connector class, its pydantic Config,
-its order-state tables and which entity family each of its streams feeds.
+"""The one registry of platform connectors: :data:`CONNECTORS`, a dict literal mapping each platform
+(exactly :data:`shopsentinel.core.types.PLATFORMS`) to its connector class (a
+:class:`~shopsentinel.sources.base.Source`), its pydantic Config, its order-state tables and an
+example Config (what the credentials form shows and the contract suite builds the connector from).
 
-Entries are plain imports (no import paths built from strings). The Config model is what a
-credentials form is generated from (:func:`config_fields`); secret fields are ``SecretStr``.
+Entries are plain imports (no import paths built from strings, nothing registers itself on import).
+The Config model is what a credentials form is generated from (:func:`config_fields`); secret
+fields are ``SecretStr``.
 
 The order-state tables live next to each connector's mapping (``sources/<platform>/mapping.py``);
 :func:`state_tables` lists them all, and a YAML file can override the standard state of any
@@ -14,15 +17,14 @@ native status string a connector reports in ``Order.native_status``::
     jd:
       LOCKED: 待发货
 
->>> sorted(PLATFORMS)
-['amazon', 'douyin', 'generic', 'jd', 'kuaishou', 'pdd', 'shopify', 'taobao', 'tmall']
+>>> sorted(CONNECTORS) == sorted(PLATFORMS)
+True
 >>> state_tables()["jd"]["ORDER_STATE_TO_STATE"]["FINISHED_L"]
 '已完成'
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -34,17 +36,16 @@ from pydantic import BaseModel, SecretStr
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import InputError, SourceError
-from shopsentinel.core.types import ORDER_STATES
+from shopsentinel.core.types import ORDER_STATES, PLATFORMS
 from shopsentinel.sources.amazon import mapping as amazon_mapping
 from shopsentinel.sources.amazon.connector import AmazonConfig, AmazonSource
-from shopsentinel.sources.base import Entity, Order, StreamPage
+from shopsentinel.sources.base import Entity, Order, Source, StreamPage
 from shopsentinel.sources.douyin import mapping as douyin_mapping
 from shopsentinel.sources.douyin.connector import DouyinConfig, DouyinSource
 from shopsentinel.sources.generic import GenericConfig, GenericSource
 from shopsentinel.sources.jd import mapping as jd_mapping
 from shopsentinel.sources.jd.connector import JdConfig, JdConnector
-from shopsentinel.sources.kit import Tokens
-from shopsentinel.sources.kit.http import Sleep
+from shopsentinel.sources.kit import Sleep, Tokens, wall_sleep
 from shopsentinel.sources.kuaishou import mapping as kuaishou_mapping
 from shopsentinel.sources.kuaishou.connector import KuaishouConfig, KuaishouSource
 from shopsentinel.sources.pdd import mapping as pdd_mapping
@@ -55,22 +56,6 @@ from shopsentinel.sources.taobao import mapping as taobao_mapping
 from shopsentinel.sources.taobao.connector import TaobaoConfig, TaobaoConnector, TmallConnector
 
 StateTable = Mapping[Any, str | None]
-
-
-class PagedSource(Protocol):
-    """What the sync engine drives: the Source protocol plus page-at-a-time reading and close."""
-
-    def streams(self) -> Any: ...
-
-    def pages(self, stream: str, cursor: dict[str, Any], until: Any) -> Any: ...
-
-    async def aclose(self) -> None: ...
-
-
-class SourceFactory(Protocol):
-    def __call__(self, config: Any, *, clock: Clock | None = ..., sleep: Sleep = ...) -> PagedSource: ...
-
-
 TokenCallback = Callable[[Tokens], None]
 
 
@@ -86,64 +71,86 @@ STREAM_FAMILIES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class PlatformEntry:
-    platform: str
-    connector: SourceFactory
+    """One platform: ``connector(config_model(...), clock=..., sleep=...)`` is its Source."""
+
+    connector: type[Source]
     config_model: type[BaseModel]
+    example: Mapping[str, Any]  # a valid Config (placeholder credentials, no network needed to build)
     state_tables: Mapping[str, StateTable] = field(default_factory=dict)
     # router connectors rotate refresh tokens and hand new ones to ``on_tokens`` (persist them!)
     rotates_tokens: bool = False
+    # the generic source: each store's own Config carries its state map, so the entry has no tables
+    states_in_config: bool = False
+
+    @property
+    def platform(self) -> str:
+        return self.connector.platform
 
 
-def _tables(*pairs: tuple[str, StateTable]) -> dict[str, StateTable]:
-    return dict(pairs)
+_START = "2026-01-01T00:00:00+00:00"
+_ROUTER_EXAMPLE = {"store": "example", "app_key": "app-key", "app_secret": "app-secret", "access_token": "token",
+                   "refresh_token": "refresh", "start": _START}
+_TAOBAO_TABLES = {
+    "TRADE_STATUS_TO_STATE": taobao_mapping.TRADE_STATUS_TO_STATE,
+    "REFUND_STATUS_TO_STATE": taobao_mapping.REFUND_STATUS_TO_STATE,
+}
 
-
-_TAOBAO_TABLES = _tables(
-    ("TRADE_STATUS_TO_STATE", taobao_mapping.TRADE_STATUS_TO_STATE),
-    ("REFUND_STATUS_TO_STATE", taobao_mapping.REFUND_STATUS_TO_STATE),
-)
-
-PLATFORMS: dict[str, PlatformEntry] = {
-    entry.platform: entry
-    for entry in (
-        PlatformEntry("taobao", TaobaoConnector, TaobaoConfig, _TAOBAO_TABLES, rotates_tokens=True),
-        PlatformEntry("tmall", TmallConnector, TaobaoConfig, _TAOBAO_TABLES, rotates_tokens=True),
-        PlatformEntry("jd", JdConnector, JdConfig, _tables(("ORDER_STATE_TO_STATE", jd_mapping.ORDER_STATE_TO_STATE)),
-                      rotates_tokens=True),
-        PlatformEntry("pdd", PddConnector, PddConfig, _tables(
-            ("ORDER_STATUS_TO_STATE", pdd_mapping.ORDER_STATUS_TO_STATE),
-            ("REFUND_STATUS_TO_STATE", pdd_mapping.REFUND_STATUS_TO_STATE),
-            ("AFTER_SALES_STATUS_TO_STATE", pdd_mapping.AFTER_SALES_STATUS_TO_STATE),
-        ), rotates_tokens=True),
-        PlatformEntry("douyin", DouyinSource, DouyinConfig, _tables(
-            ("ORDER_STATUS", douyin_mapping.ORDER_STATUS),
-            ("REFUND_STATUS", douyin_mapping.REFUND_STATUS),
-            ("AFTERSALE_REFUND_STATE", douyin_mapping.AFTERSALE_REFUND_STATE),
-        )),
-        PlatformEntry("amazon", AmazonSource, AmazonConfig, _tables(("ORDER_STATUS", amazon_mapping.ORDER_STATUS))),
-        PlatformEntry("shopify", ShopifySource, ShopifyConfig, _tables(
-            ("FINANCIAL_STATUS", shopify_mapping.FINANCIAL_STATUS),
-            ("FULFILLMENT_STATUS", shopify_mapping.FULFILLMENT_STATUS),
-        )),
-        # any HTTP/JSON aggregator (R1.3): its state table is part of each store's own config
-        PlatformEntry("generic", GenericSource, GenericConfig),
-        PlatformEntry("kuaishou", KuaishouSource, KuaishouConfig, _tables(  # 快手小店
-            ("ORDER_STATUS", kuaishou_mapping.ORDER_STATUS),
-            ("REFUND_STATUS", kuaishou_mapping.REFUND_STATUS),
-        ), rotates_tokens=True),
-    )
+CONNECTORS: dict[str, PlatformEntry] = {
+    "taobao": PlatformEntry(TaobaoConnector, TaobaoConfig, _ROUTER_EXAMPLE | {"base_url": "https://gw.api.taobao.com/router/rest"},
+                            _TAOBAO_TABLES, rotates_tokens=True),
+    "tmall": PlatformEntry(TmallConnector, TaobaoConfig, _ROUTER_EXAMPLE | {"base_url": "https://gw.api.taobao.com/router/rest"},
+                           _TAOBAO_TABLES, rotates_tokens=True),
+    "jd": PlatformEntry(JdConnector, JdConfig, _ROUTER_EXAMPLE | {"base_url": "https://api.jd.com/routerjson"},
+                        {"ORDER_STATE_TO_STATE": jd_mapping.ORDER_STATE_TO_STATE}, rotates_tokens=True),
+    "pdd": PlatformEntry(PddConnector, PddConfig, _ROUTER_EXAMPLE | {"base_url": "https://gw-api.pinduoduo.com/api/router"}, {
+        "ORDER_STATUS_TO_STATE": pdd_mapping.ORDER_STATUS_TO_STATE,
+        "REFUND_STATUS_TO_STATE": pdd_mapping.REFUND_STATUS_TO_STATE,
+        "AFTER_SALES_STATUS_TO_STATE": pdd_mapping.AFTER_SALES_STATUS_TO_STATE,
+    }, rotates_tokens=True),
+    "douyin": PlatformEntry(DouyinSource, DouyinConfig, {
+        "store": "example", "app_key": "app-key", "app_secret": "app-secret", "shop_id": "4463798", "start": _START,
+    }, {
+        "ORDER_STATUS": douyin_mapping.ORDER_STATUS,
+        "REFUND_STATUS": douyin_mapping.REFUND_STATUS,
+        "AFTERSALE_REFUND_STATE": douyin_mapping.AFTERSALE_REFUND_STATE,
+    }),
+    "kuaishou": PlatformEntry(KuaishouSource, KuaishouConfig, {  # 快手小店
+        "store": "example", "app_key": "app-key", "app_secret": "app-secret", "sign_secret": "sign-secret",
+        "refresh_token": "refresh", "start": _START,
+    }, {
+        "ORDER_STATUS": kuaishou_mapping.ORDER_STATUS,
+        "REFUND_STATUS": kuaishou_mapping.REFUND_STATUS,
+    }, rotates_tokens=True),
+    "amazon": PlatformEntry(AmazonSource, AmazonConfig, {
+        "store": "example", "client_id": "amzn1.application-oa2-client.example", "client_secret": "client-secret",
+        "refresh_token": "Atzr|refresh", "start": _START,
+    }, {"ORDER_STATUS": amazon_mapping.ORDER_STATUS}),
+    "shopify": PlatformEntry(ShopifySource, ShopifyConfig, {
+        "store": "example", "shop_url": "https://example.myshopify.com", "access_token": "shpat_example", "start": _START,
+    }, {
+        "FINANCIAL_STATUS": shopify_mapping.FINANCIAL_STATUS,
+        "FULFILLMENT_STATUS": shopify_mapping.FULFILLMENT_STATUS,
+    }),
+    # any HTTP/JSON aggregator (R1.3): its state map is part of each store's own config
+    "generic": PlatformEntry(GenericSource, GenericConfig, {
+        "store": "example", "base_url": "https://api.example.com", "start": _START, "app_secret": "api-key",
+        "auth": {"type": "bearer"},
+        "streams": [{"kind": "orders", "path": "/v1/orders", "records": "data",
+                     "fields": {"id": "id", "created_at": "created", "amount": "amount", "state": "status"},
+                     "state_map": {"PAID": "待发货"}}],
+    }, states_in_config=True),
 }  # fmt: skip
 
 
 def entry(platform: str) -> PlatformEntry:
-    if platform not in PLATFORMS:
-        raise SourceError(f"unknown platform {platform!r}; known: {', '.join(sorted(PLATFORMS))}")
-    return PLATFORMS[platform]
+    if platform not in CONNECTORS:
+        raise SourceError(f"unknown platform {platform!r}; known: {', '.join(sorted(CONNECTORS))}")
+    return CONNECTORS[platform]
 
 
 def build_source(
-    platform: str, config: BaseModel, *, clock: Clock, sleep: Sleep = asyncio.sleep, on_tokens: TokenCallback | None = None
-) -> PagedSource:
+    platform: str, config: BaseModel, *, clock: Clock, sleep: Sleep = wall_sleep, on_tokens: TokenCallback | None = None
+) -> Source:
     """A connector for ``config`` (which must be that platform's Config model).
 
     ``on_tokens`` receives rotated tokens of the platforms that rotate them (TOP, JOS, PDD, Kuaishou)."""
@@ -151,9 +158,10 @@ def build_source(
     if not isinstance(config, found.config_model):
         raise TypeError(f"{platform} needs a {found.config_model.__name__}, got {type(config).__name__}")
     if found.rotates_tokens and on_tokens is not None:
-        router: Callable[..., PagedSource] = found.connector
-        return router(config, clock=clock, sleep=sleep, on_tokens=on_tokens)
-    return found.connector(config, clock=clock, sleep=sleep)
+        rotating: Callable[..., Source] = found.connector
+        return rotating(config, clock=clock, sleep=sleep, on_tokens=on_tokens)
+    factory: Callable[..., Source] = found.connector
+    return factory(config, clock=clock, sleep=sleep)
 
 
 def secret_fields(model: type[BaseModel]) -> list[str]:
@@ -202,7 +210,7 @@ def state_tables() -> dict[str, dict[str, dict[str, str | None]]]:
     generic source is absent: its state map is part of each store's own config."""
     return {
         name: {table: {str(k): v for k, v in values.items()} for table, values in found.state_tables.items()}
-        for name, found in PLATFORMS.items()
+        for name, found in CONNECTORS.items()
         if found.state_tables
     }
 
@@ -221,7 +229,7 @@ def load_state_overrides(path: Path | str) -> StateOverrides:
         raise InputError("expected a mapping of platform → {native status: state}", file=str(path))
     out: StateOverrides = {}
     for platform, table in data.items():
-        if platform not in PLATFORMS:
+        if platform not in CONNECTORS:
             raise InputError(f"unknown platform {platform!r}", file=str(path), field=str(platform))
         if not isinstance(table, dict):
             raise InputError("expected a mapping of native status → state", file=str(path), field=str(platform))
@@ -272,3 +280,22 @@ def seal_config(platform: str, config: BaseModel, box: Sealer) -> dict[str, Any]
 def open_config(platform: str, stored: Mapping[str, Any], box: Sealer) -> BaseModel:
     model = entry(platform).config_model
     return model(**box.open_fields(stored, secret_fields(model)))
+
+
+__all__ = [
+    "CONNECTORS",
+    "PLATFORMS",
+    "STREAM_FAMILIES",
+    "PlatformEntry",
+    "StateOverrides",
+    "apply_state_overrides",
+    "build_source",
+    "config_fields",
+    "entry",
+    "load_state_overrides",
+    "open_config",
+    "override_page",
+    "seal_config",
+    "secret_fields",
+    "state_tables",
+]

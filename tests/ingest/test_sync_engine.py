@@ -18,8 +18,8 @@ from shopsentinel.core.errors import ThrottledError
 from shopsentinel.ingest.sync import SyncEngine, SyncReport
 from shopsentinel.ingest.sync_state import SyncDB
 from shopsentinel.sim.sync import SIM_STORES, SimEnv, compare, ground_truth, running_sim
-from shopsentinel.sources.base import StreamPage
-from shopsentinel.sources.registry import PagedSource, build_source
+from shopsentinel.sources.base import Source, StreamPage
+from shopsentinel.sources.registry import build_source
 
 
 class Killed(BaseException):
@@ -29,7 +29,7 @@ class Killed(BaseException):
 class Faulty:
     """Wraps a real source; raises ``error`` once after ``after_pages`` pages of ``stream``."""
 
-    def __init__(self, inner: PagedSource, *, stream: str, after_pages: int, error: BaseException) -> None:
+    def __init__(self, inner: Source, *, stream: str, after_pages: int, error: BaseException) -> None:
         self.inner, self.stream, self.after, self.error = inner, stream, after_pages, error
         self.fired = False
 

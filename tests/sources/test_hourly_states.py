@@ -14,7 +14,7 @@ from shopsentinel.core.types import ORDER_STATES
 from shopsentinel.sources.base import Order, Review
 from shopsentinel.sources.jd.connector import JdConnector
 from shopsentinel.sources.registry import (
-    PLATFORMS,
+    CONNECTORS,
     apply_state_overrides,
     build_source,
     config_fields,
@@ -70,7 +70,7 @@ def test_config_forms_mark_secret_fields() -> None:
     assert not fields["app_key"]["secret"] and fields["app_key"]["required"]
     assert fields["page_size"]["default"] == 100
     assert secret_fields(entry("shopify").config_model) == ["access_token", "client_secret", "refresh_token", "webhook_secret"]
-    assert all(e.config_model is not None for e in PLATFORMS.values())
+    assert all(e.config_model is not None for e in CONNECTORS.values())
 
 
 def test_build_source_checks_the_config_type_and_platform() -> None:

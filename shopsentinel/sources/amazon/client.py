@@ -15,8 +15,7 @@ import httpx
 
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
 from shopsentinel.sources.amazon.signing import LwaAuth
-from shopsentinel.sources.kit.http import Sleep, ThrottleWaiter, wall_sleep
-from shopsentinel.sources.kit.resend import resend_dropped
+from shopsentinel.sources.kit import Sleep, ThrottleWaiter, resend_dropped, wall_sleep
 
 RATE_HEADER = "x-amzn-RateLimit-Limit"
 

@@ -13,7 +13,7 @@ from shopsentinel.core.clock import Clock, SystemClock
 from shopsentinel.sources.amazon.client import AmazonClient
 from shopsentinel.sources.amazon.signing import LWA_URL, LwaAuth
 from shopsentinel.sources.amazon.streams import stream_specs
-from shopsentinel.sources.kit.http import IncrementalSource, Sleep, wall_sleep
+from shopsentinel.sources.kit import IncrementalSource, Sleep, wall_sleep
 
 
 class AmazonConfig(BaseModel):

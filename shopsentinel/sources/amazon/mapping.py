@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from shopsentinel.core.errors import PlatformError
 from shopsentinel.sources.base import Order, StockSnapshot
-from shopsentinel.sources.kit.http import Keyed, TrafficPoint, iso_z, parse_iso, utc
+from shopsentinel.sources.kit import Keyed, TrafficPoint, iso_z, parse_iso, utc
 
 ORDER_STATUS: dict[str, str] = {
     "Pending": "待付款",  # placed, payment not yet authorised

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from shopsentinel.core.errors import PlatformError
 from shopsentinel.sources.amazon import mapping
 from shopsentinel.sources.amazon.client import AmazonClient
-from shopsentinel.sources.kit.http import Keyed, Sleep, StreamSpec, TrafficPage, iso_z, utc
+from shopsentinel.sources.kit import Keyed, Sleep, StreamSpec, TrafficPage, iso_z, utc
 
 DATA_LAG = timedelta(minutes=2)
 REPORT_TYPE = "GET_SALES_AND_TRAFFIC_REPORT"

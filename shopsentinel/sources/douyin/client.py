@@ -21,8 +21,7 @@ from pydantic import SecretStr
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import AuthError, PlatformError, SourceError, ThrottledError
 from shopsentinel.sources.douyin.signing import SignMethod, param_json, sign_request
-from shopsentinel.sources.kit.http import Sleep, ThrottleWaiter, wall_sleep
-from shopsentinel.sources.kit.resend import resend_dropped
+from shopsentinel.sources.kit import Sleep, ThrottleWaiter, resend_dropped, wall_sleep
 
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
 SUCCESS = 10000

@@ -12,7 +12,7 @@ from shopsentinel.core.clock import Clock, SystemClock
 from shopsentinel.sources.douyin.client import DouyinClient, TimestampStyle
 from shopsentinel.sources.douyin.signing import SignMethod
 from shopsentinel.sources.douyin.streams import stream_specs
-from shopsentinel.sources.kit.http import IncrementalSource, Sleep, wall_sleep
+from shopsentinel.sources.kit import IncrementalSource, Sleep, wall_sleep
 
 
 class DouyinConfig(BaseModel):

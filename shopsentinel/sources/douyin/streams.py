@@ -19,7 +19,7 @@ from typing import Any
 from shopsentinel.core.clock import Clock
 from shopsentinel.sources.douyin import mapping
 from shopsentinel.sources.douyin.client import DouyinClient
-from shopsentinel.sources.kit.http import Keyed, StreamSpec
+from shopsentinel.sources.kit import Keyed, StreamSpec
 
 Mapper = Callable[[dict[str, Any]], Keyed]
 

@@ -27,8 +27,7 @@ from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import AuthError, PlatformError, ThrottledError
 from shopsentinel.sources.generic import signing
 from shopsentinel.sources.generic.config import GenericConfig
-from shopsentinel.sources.kit.http import Sleep, ThrottleWaiter
-from shopsentinel.sources.kit.resend import DROPPED, ConnectionDroppedError
+from shopsentinel.sources.kit import DROPPED, ConnectionDroppedError, Sleep, ThrottleWaiter
 
 
 def retry_after_seconds(response: httpx.Response, now: datetime, default: float) -> float:

@@ -11,7 +11,7 @@ from shopsentinel.core.clock import Clock, SystemClock
 from shopsentinel.sources.generic.client import GenericClient
 from shopsentinel.sources.generic.config import GenericConfig
 from shopsentinel.sources.generic.streams import stream_specs
-from shopsentinel.sources.kit.http import IncrementalSource, Sleep, wall_sleep
+from shopsentinel.sources.kit import IncrementalSource, Sleep, wall_sleep
 
 
 class GenericSource(IncrementalSource):

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from shopsentinel.core.errors import SourceError
 from shopsentinel.sources.base import Order, OrderLine, Refund, Review, StockSnapshot
 from shopsentinel.sources.generic.config import TIME_FIELDS, FieldSpec, StreamConfig
-from shopsentinel.sources.kit.http import Keyed, TrafficPoint, iso_z
+from shopsentinel.sources.kit import Keyed, TrafficPoint, iso_z
 
 _SEGMENT = re.compile(r"^([^\[\]]*)((?:\[\d+\])*)$")
 _INDEX = re.compile(r"\[(\d+)\]")

@@ -13,7 +13,7 @@ from typing import Any
 from shopsentinel.sources.generic.client import GenericClient
 from shopsentinel.sources.generic.config import StreamConfig
 from shopsentinel.sources.generic.mapping import MappingError, RecordMapper, format_time, lookup
-from shopsentinel.sources.kit.http import Keyed, StreamSpec, TrafficPage
+from shopsentinel.sources.kit import Keyed, StreamSpec, TrafficPage
 
 MAX_PAGES = 100_000  # a server that never says "last page" must not loop forever
 

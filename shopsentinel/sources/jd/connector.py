@@ -7,7 +7,6 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from shopsentinel.sources.base import Source
 from shopsentinel.sources.jd.client import JdClient, JdConfig
 from shopsentinel.sources.jd.streams import build_streams
 from shopsentinel.sources.kit import RouterClient, RouterConnector, Stream
@@ -27,6 +26,3 @@ class JdConnector(RouterConnector):
     def _build_streams(self) -> Sequence[Stream]:
         return build_streams(self.client, self.config)
 
-
-def _satisfies_source_protocol(connector: JdConnector) -> Source:  # checked by mypy, never called
-    return connector

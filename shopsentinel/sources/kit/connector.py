@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Self
 
@@ -14,7 +13,8 @@ from pydantic import BaseModel
 from shopsentinel.core.clock import Clock, SystemClock
 from shopsentinel.core.errors import SourceError
 from shopsentinel.sources.base import StreamPage
-from shopsentinel.sources.kit.incremental import ReadPlan, Sleep, Stream, read_stream
+from shopsentinel.sources.kit.incremental import ReadPlan, Stream, read_stream
+from shopsentinel.sources.kit.pacing import Sleep, wall_sleep
 from shopsentinel.sources.kit.router import RouterClient, RouterConfig, TokenListener
 
 
@@ -34,7 +34,7 @@ class RouterConnector(ABC):
         config: RouterConfig,
         *,
         clock: Clock | None = None,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Sleep = wall_sleep,
         http: httpx.AsyncClient | None = None,
         on_tokens: TokenListener | None = None,
     ) -> None:
@@ -61,7 +61,7 @@ class RouterConnector(ABC):
     async def read(self, stream: str, cursor: dict[str, Any], until: datetime) -> list[StreamPage]:
         return [page async for page in self.pages(stream, cursor, until)]
 
-    def pages(self, stream: str, cursor: dict[str, Any], until: datetime) -> AsyncIterator[StreamPage]:
+    def pages(self, stream: str, cursor: dict[str, Any], until: datetime) -> AsyncGenerator[StreamPage, None]:
         """Like :meth:`read`, one page at a time: persist each page's cursor after storing it."""
         if stream not in self._streams:
             raise SourceError(f"{self.platform}: unknown stream {stream!r}; known: {', '.join(self._streams)}")

@@ -1,12 +1,12 @@
-"""Helpers shared by the Douyin, Amazon and Shopify connectors.
+"""The base of the REST connectors (Douyin, Kuaishou, Amazon, Shopify, generic): bearer/app tokens in
+headers or per-request signatures, JSON bodies, ISO or epoch times.
 
-* :class:`ThrottleWaiter` retries a call the platform throttled, sleeping through an injected async
-  ``sleep`` (tests pass one that only advances a manual clock) and adding up the seconds waited.
+* :func:`utc`, :func:`iso_z`, :func:`parse_iso`: the UTC ISO-8601 times their cursors store.
 * :class:`UpdatedCursor` is the incremental cursor every stream persists: the committed window
   start (``since``) plus the versions already emitted near it, so re-reading an overlap window
   neither skips late-changing records nor emits a record version twice.
 * :func:`read_incremental` turns a stream's page fetcher into :class:`StreamPage` objects;
-  :class:`IncrementalSource` is the Source implementation the three connectors share, each only
+  :class:`IncrementalSource` is the Source implementation these connectors share, each only
   declaring its :class:`StreamSpec` list.
 * :class:`TrafficPoint` / :class:`TrafficPage`: base.py has no entity for traffic metrics, so the
   traffic streams put canonical ``(metric, value, hour)`` points on a StreamPage subclass.
@@ -14,26 +14,18 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel
 
 from shopsentinel.core.clock import Clock
-from shopsentinel.core.errors import SourceError, ThrottledError
+from shopsentinel.core.errors import SourceError
 from shopsentinel.sources.base import Entity, StreamPage
-
-T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[None]]
-
-
-async def wall_sleep(seconds: float) -> None:
-    """The production sleep; tests inject one that advances a :class:`ManualClock` instead."""
-    await asyncio.sleep(seconds)
+from shopsentinel.sources.kit.pacing import Sleep, ThrottleWaiter
 
 
 def utc(value: datetime) -> datetime:
@@ -51,40 +43,6 @@ def iso_z(value: datetime) -> str:
 def parse_iso(text: str) -> datetime:
     """Parse ISO-8601 with ``Z`` or an offset into UTC."""
     return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
-
-
-class ThrottleWaiter:
-    """Retry throttled calls, waiting ``retry_after`` seconds each time, and count the wait.
-
-    The connector reads :meth:`take_waited` after each page to fill
-    ``StreamPage.throttle_wait_seconds``.
-    """
-
-    def __init__(self, sleep: Sleep, *, max_attempts: int = 8, max_wait_seconds: float = 300.0) -> None:
-        self._sleep = sleep
-        self._max_attempts = max_attempts
-        self._max_wait_seconds = max_wait_seconds
-        self._waited = 0.0
-
-    async def wait(self, seconds: float) -> None:
-        """Wait a known amount up front (e.g. Shopify's cost bucket is nearly empty)."""
-        if seconds > 0:
-            await self._sleep(seconds)
-            self._waited += seconds
-
-    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                return await call()
-            except ThrottledError as exc:
-                if attempt == self._max_attempts or exc.retry_after > self._max_wait_seconds:
-                    raise
-                await self.wait(exc.retry_after)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
-
-    def take_waited(self) -> float:
-        waited, self._waited = self._waited, 0.0
-        return waited
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,17 +24,17 @@ twice while a record that changed (new version) is emitted again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import math
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from shopsentinel.core.errors import ThrottledError
 from shopsentinel.sources.base import Entity, Order, Refund, Review, StockSnapshot, StreamPage
+from shopsentinel.sources.kit.pacing import Sleep, ThrottleWaiter
 
 Record = dict[str, Any]
-Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,20 +126,12 @@ def changed_at(entity: Entity) -> datetime:
 
 async def fetch_waiting(call: Callable[[], Awaitable[RawPage]], plan: ReadPlan) -> tuple[RawPage, float]:
     """Call, waiting out ThrottledError through the injected sleep; returns (page, seconds waited)."""
-    waited = 0.0
-    attempt = 0
-    while True:
-        try:
-            return await call(), waited
-        except ThrottledError as exc:
-            if attempt >= plan.max_throttle_retries:
-                raise
-            attempt += 1
-            await plan.sleep(exc.retry_after)
-            waited += exc.retry_after
+    waiter = ThrottleWaiter(plan.sleep, max_attempts=plan.max_throttle_retries + 1, max_wait_seconds=math.inf)
+    page = await waiter.run(call)
+    return page, waiter.take_waited()
 
 
-def read_stream(stream: Stream, cursor: dict[str, Any], until: datetime, plan: ReadPlan) -> AsyncIterator[StreamPage]:
+def read_stream(stream: Stream, cursor: dict[str, Any], until: datetime, plan: ReadPlan) -> AsyncGenerator[StreamPage, None]:
     if until.tzinfo is None:
         raise ValueError("until must be timezone-aware")
     if isinstance(stream, SnapshotStream):
@@ -173,7 +165,7 @@ class _Seen:
 
 async def _read_windowed(
     stream: WindowedStream, cursor: dict[str, Any], until: datetime, plan: ReadPlan
-) -> AsyncIterator[StreamPage]:
+) -> AsyncGenerator[StreamPage, None]:
     seen = _Seen(cursor.get("seen", {}))
     span = min(plan.window, stream.max_window or plan.window)
     has_since = "since" in cursor
@@ -238,7 +230,7 @@ def _base_state(cursor: dict[str, Any], phase: str) -> dict[str, Any]:
 
 async def _read_snapshot(
     stream: SnapshotStream, cursor: dict[str, Any], until: datetime, plan: ReadPlan
-) -> AsyncIterator[StreamPage]:
+) -> AsyncGenerator[StreamPage, None]:
     prints: dict[str, str] = dict(cursor.get("fingerprints", {}))
     page = int(cursor.get("next_page", 1))
     while True:

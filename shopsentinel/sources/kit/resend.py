@@ -30,8 +30,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from shopsentinel.core.errors import SourceError
-
-Sleep = Callable[[float], Awaitable[None]]
+from shopsentinel.sources.kit.pacing import Sleep
 
 # What a dropped connection looks like to httpx; timeouts and protocol violations are not drops.
 DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ConnectError)

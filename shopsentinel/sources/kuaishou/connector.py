@@ -9,8 +9,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from shopsentinel.core.clock import Clock, SystemClock
-from shopsentinel.sources.kit import TokenListener
-from shopsentinel.sources.kit.http import IncrementalSource, Sleep, wall_sleep
+from shopsentinel.sources.kit import IncrementalSource, Sleep, TokenListener, wall_sleep
 from shopsentinel.sources.kuaishou.client import KuaishouClient
 from shopsentinel.sources.kuaishou.signing import SignMethod
 from shopsentinel.sources.kuaishou.streams import stream_specs

@@ -11,7 +11,7 @@ from typing import Any
 
 from shopsentinel.core.errors import PlatformError
 from shopsentinel.sources.base import Order, OrderLine, Refund
-from shopsentinel.sources.kit.http import Keyed, iso_z
+from shopsentinel.sources.kit import Keyed, iso_z
 
 # orderBaseInfo.status → standard state [R].
 ORDER_STATUS: dict[int, str] = {

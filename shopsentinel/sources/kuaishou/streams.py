@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from shopsentinel.sources.kit.http import Keyed, StreamSpec
+from shopsentinel.sources.kit import Keyed, StreamSpec
 from shopsentinel.sources.kuaishou import mapping
 from shopsentinel.sources.kuaishou.client import KuaishouClient
 

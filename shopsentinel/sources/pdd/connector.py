@@ -7,7 +7,6 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from shopsentinel.sources.base import Source
 from shopsentinel.sources.kit import RouterClient, RouterConnector, Stream
 from shopsentinel.sources.pdd.client import PddClient, PddConfig
 from shopsentinel.sources.pdd.streams import build_streams
@@ -27,6 +26,3 @@ class PddConnector(RouterConnector):
     def _build_streams(self) -> Sequence[Stream]:
         return build_streams(self.client, self.config)
 
-
-def _satisfies_source_protocol(connector: PddConnector) -> Source:  # checked by mypy, never called
-    return connector

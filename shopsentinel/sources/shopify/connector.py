@@ -10,7 +10,7 @@ import httpx
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from shopsentinel.core.clock import Clock, SystemClock
-from shopsentinel.sources.kit.http import IncrementalSource, Sleep, wall_sleep
+from shopsentinel.sources.kit import IncrementalSource, Sleep, wall_sleep
 from shopsentinel.sources.shopify.client import ShopifyClient
 from shopsentinel.sources.shopify.streams import stream_specs
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from shopsentinel.core.errors import PlatformError
 from shopsentinel.sources.base import Order, OrderLine, StockSnapshot
-from shopsentinel.sources.kit.http import Keyed, TrafficPoint, iso_z, parse_iso
+from shopsentinel.sources.kit import Keyed, TrafficPoint, iso_z, parse_iso
 
 FINANCIAL_STATUS: dict[str, str | None] = {
     "PENDING": "待付款",

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shopsentinel.sources.kit.http import Keyed, StreamSpec, TrafficPage, iso_z
+from shopsentinel.sources.kit import Keyed, StreamSpec, TrafficPage, iso_z
 from shopsentinel.sources.shopify import mapping
 from shopsentinel.sources.shopify.client import ShopifyClient
 

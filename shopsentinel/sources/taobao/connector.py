@@ -7,7 +7,6 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from shopsentinel.sources.base import Source
 from shopsentinel.sources.kit import RouterClient, RouterConnector, Stream
 from shopsentinel.sources.taobao.client import TaobaoClient, TaobaoConfig
 from shopsentinel.sources.taobao.streams import build_streams
@@ -27,9 +26,6 @@ class TaobaoConnector(RouterConnector):
     def _build_streams(self) -> Sequence[Stream]:
         return build_streams(self.client, self.config)
 
-
-def _satisfies_source_protocol(connector: TaobaoConnector) -> Source:  # checked by mypy, never called
-    return connector
 
 
 class TmallConnector(TaobaoConnector):
