@@ -1,4 +1,4 @@
-"""One hour's predictive round (``response/predictive.py``) over stores with SKU sales: what the
+"""One hour's predictive round (``insight/predictive.py``) over stores with SKU sales: what the
 response loop adds to a notification step, per store and in all.
 
     .venv/bin/python bench/predictive_round.py --stores 40 --skus 6 --db both

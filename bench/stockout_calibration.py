@@ -89,7 +89,7 @@ def run_seed(spec: FleetSpec, simulations: int, step: int) -> list[Forecast]:
 
 
 def alerts(pairs: list[Forecast], raise_at: float = 0.85, clear_below: float = 0.5) -> list[bool]:
-    """What the predictive alert does with these forecasts (``response/predictive.py``): a SKU's alert
+    """What the predictive alert does with these forecasts (``insight/predictive.py``): a SKU's alert
     opens when P ≥ ``raise_at`` and stays open until P < ``clear_below`` or the shelf is empty (no
     forecast is made for an empty shelf, so a gap in the forecast times). One outcome per opened
     alert: did the SKU run out within 72 h of the alert?"""
