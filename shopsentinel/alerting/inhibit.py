@@ -10,7 +10,9 @@ the symptom's state and history are kept, and the message says which root muted 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -65,4 +67,24 @@ def inhibition_note(root: AlertRow) -> str:
     return f"已被根因告警抑制：{root.rule}（{root.metric}，{root.starts_at:%Y-%m-%d %H:%M} UTC 起）/ inhibited by root cause {root.rule}"
 
 
-__all__ = ["STORE_ROOT_RULES", "firing_by_store", "inhibiting_root", "inhibition_note", "root_among"]
+@dataclass(frozen=True)
+class Inhibition:
+    """Inhibition as a :class:`~shopsentinel.alerting.mute.Muter`: a firing root cause (looked up in
+    ``firing``, see :func:`firing_by_store`) mutes its symptoms. Only alert rows can be inhibited
+    (labels alone name no incident); the mute stage asks it about firing notifications only, a
+    symptom's resolution is news of its own."""
+
+    firing: dict[tuple[str, str], list[AlertRow]]
+
+    def root(self, alert: AlertRow | Mapping[str, str]) -> AlertRow | None:
+        return None if isinstance(alert, Mapping) else root_among(alert, self.firing)
+
+    def mutes(self, alert: AlertRow | Mapping[str, str], now: datetime) -> bool:
+        return self.root(alert) is not None
+
+    def reason(self, alert: AlertRow | Mapping[str, str], now: datetime) -> str | None:
+        root = self.root(alert)
+        return inhibition_note(root) if root is not None else None
+
+
+__all__ = ["STORE_ROOT_RULES", "Inhibition", "firing_by_store", "inhibiting_root", "inhibition_note", "root_among"]

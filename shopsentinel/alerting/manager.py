@@ -4,11 +4,15 @@ Evaluation returns every firing episode of a trailing window (the same episodes 
 finds, because detectors are causal). The manager turns them into state changes, idempotently:
 
 * an episode never seen before → an alert, ``firing`` at the episode start (and ``resolved`` too
-  if it has already ended), one ``alert_events`` row per state and one outbox entry per state;
+  if it has already ended), one ``alert_events`` row per state;
 * a known, still-open alert whose episode now has an end → ``resolved`` at that end;
 * anything else → nothing. Re-evaluating the same data changes nothing.
 
 An alert's id is its fingerprint ``sha1(rule|platform|store|sku|metric|episode start)``.
+
+The manager decides state, never notifications: the ``alert_events`` rows it writes in the same
+transaction are what the notification pipeline (:mod:`shopsentinel.alerting.pipeline`) announces,
+through its one mute stage, as entries of the one outbox stream (the in-app inbox included).
 """
 
 from __future__ import annotations
@@ -21,10 +25,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shopsentinel.alerting.inhibit import inhibiting_root, inhibition_note
-from shopsentinel.alerting.silences import Matcher, Silence, muted_by
+from shopsentinel.alerting.labels import alert_labels
 from shopsentinel.core.events import AlertEvent
-from shopsentinel.store.state import AlertEventRow, AlertRow, IncidentRow, OutboxRow, SilenceRow
+from shopsentinel.store.state import AlertEventRow, AlertRow, IncidentRow
 
 # An open alert whose fingerprint is not found again (its start was judged on different
 # history after the window slid) is matched to an episode of the same series starting this near.
@@ -45,13 +48,6 @@ class StateChange:
     alert_id: str
     state: str  # firing | resolved
     ts: datetime
-
-
-def alert_labels(row: AlertRow) -> dict[str, str]:
-    return {
-        "platform": row.platform, "store": row.store, "sku": row.sku, "rule": row.rule,
-        "metric": row.metric, "severity": row.severity, "kind": row.kind,
-    }
 
 
 def contract_line(row: AlertRow, *, state: str | None = None, ts: datetime | None = None) -> dict[str, Any]:
@@ -78,13 +74,8 @@ def contract_line(row: AlertRow, *, state: str | None = None, ts: datetime | Non
     }
 
 
-def active_silences(session: Session, now: datetime) -> list[Silence]:
-    rows = session.scalars(select(SilenceRow).where(SilenceRow.starts_at <= now, SilenceRow.ends_at > now)).all()
-    return [Silence([Matcher.model_validate(m) for m in r.matchers], r.starts_at, r.ends_at, r.id) for r in rows]
-
-
 class AlertManager:
-    """Persist alert state changes found by evaluation; record history and outbox entries."""
+    """Persist alert state changes found by evaluation and record their history."""
 
     def reconcile(
         self,
@@ -111,7 +102,6 @@ class AlertManager:
         open_rows = session.scalars(
             select(AlertRow).where(AlertRow.platform == platform, AlertRow.store == store, AlertRow.state == "firing")
         ).all()
-        silences = active_silences(session, now)
         changes: list[StateChange] = []
         for alert_id, e in sorted(by_id.items(), key=lambda kv: (kv[1].start, kv[0])):
             row = known.get(alert_id)
@@ -124,10 +114,10 @@ class AlertManager:
                     continue
                 row = self._create(session, alert_id, e, now)
                 known[alert_id] = row
-                changes.append(self._record(session, row, "firing", e.start, now, silences))
+                changes.append(self._record(session, row, "firing", e.start, now))
             if row.state == "firing" and e.end is not None:
                 self._resolve(row, e.end, now, by="evaluation")
-                changes.append(self._record(session, row, "resolved", e.end, now, silences))
+                changes.append(self._record(session, row, "resolved", e.end, now))
         matched = {r.id for r in known.values()}
         for row in open_rows:
             if row.id in matched or row.state != "firing":
@@ -135,7 +125,7 @@ class AlertManager:
             episode = self._series_twin(row, events)
             if episode is not None and episode.end is not None:
                 self._resolve(row, episode.end, now, by="evaluation")
-                changes.append(self._record(session, row, "resolved", episode.end, now, silences))
+                changes.append(self._record(session, row, "resolved", episode.end, now))
         self._incidents(session, events, known, now)
         return changes
 
@@ -207,9 +197,8 @@ class AlertManager:
         row.updated_at = now
 
     @staticmethod
-    def _record(session: Session, row: AlertRow, state: str, ts: datetime, now: datetime, silences: list[Silence]) -> StateChange:
+    def _record(session: Session, row: AlertRow, state: str, ts: datetime, now: datetime) -> StateChange:
         session.add(AlertEventRow(alert_id=row.id, event=state, ts=ts, actor="system", detail="", recorded_at=now))
-        enqueue_notification(session, row, state, ts, now, silences)
         return StateChange(row.id, state, ts)
 
     @staticmethod
@@ -229,35 +218,10 @@ class AlertManager:
                 ))
 
 
-def enqueue_notification(
-    session: Session, row: AlertRow, state: str, ts: datetime, now: datetime, silences: list[Silence]
-) -> None:
-    """One outbox entry per alert state; silences mark it muted (state is never muted)."""
-    key = f"{row.id}:{state}"
-    if session.scalars(select(OutboxRow.id).where(OutboxRow.key == key)).first() is not None:
-        return
-    muting = muted_by(silences, alert_labels(row), now)
-    notes = [f"静默中 / silenced by {', '.join(str(s.id) for s in muting)}"] if muting else []
-    root = inhibiting_root(session, row) if state == "firing" else None
-    if root is not None:
-        notes.append(inhibition_note(root))
-    line = contract_line(row, state=state, ts=ts)
-    payload = {
-        "key": key,
-        "title": row.message or f"{row.rule} {row.platform} {row.store}",
-        "severity": row.severity,
-        "alerts": [line],
-        "id": row.id,
-        "muted_note": "；".join(notes) or None,
-    }
-    session.add(OutboxRow(key=key, alert_id=row.id, payload=payload, muted=bool(notes), created_at=now,
-                          status="pending", attempts=0, last_error=""))
-
-
 def _finite(x: float | None) -> float | None:
     if x is None or x != x or x in (float("inf"), float("-inf")):
         return None
     return float(x)
 
 
-__all__ = ["AlertManager", "StateChange", "active_silences", "alert_labels", "contract_line", "enqueue_notification", "event_fingerprint", "fingerprint"]
+__all__ = ["AlertManager", "StateChange", "alert_labels", "contract_line", "event_fingerprint", "fingerprint"]

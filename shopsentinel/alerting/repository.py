@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from shopsentinel.alerting.manager import active_silences, enqueue_notification
 from shopsentinel.store.state import (
     AlertEventRow,
     AlertRow,
@@ -98,12 +97,12 @@ def unmute(session: Session, row: AlertRow, actor: str, now: datetime) -> bool:
 
 
 def resolve_by_hand(session: Session, row: AlertRow, actor: str, now: datetime, note: str = "") -> bool:
-    """Resolve an open alert by hand; evaluation never re-opens it (its fingerprint is kept)."""
+    """Resolve an open alert by hand; evaluation never re-opens it (its fingerprint is kept). The
+    ``resolved`` event is announced by the next notification pipeline run, like any other."""
     if row.state != "firing":
         return False
     row.state, row.ends_at, row.resolved_by = "resolved", now, "manual"
     _event(session, row, "resolved", actor, now, note)
-    enqueue_notification(session, row, "resolved", now, now, active_silences(session, now))
     return True
 
 

@@ -1,7 +1,8 @@
 """Silences: label matchers with an expiry. A silence mutes notifications, never alert state.
 
-Every muting source answers ``mutes(labels, now) -> bool`` so one notification stage can ask
-silences, maintenance windows and inhibition the same question.
+A silence is one :class:`~shopsentinel.alerting.mute.Muter`: like time intervals, maintenance
+windows and inhibition it answers ``mutes(alert, now) -> bool`` (an alert row or its labels) and
+``reason(alert, now)`` for the note, so one mute stage asks every muting source the same question.
 
 >>> from datetime import UTC, datetime
 >>> s = Silence([Matcher(name="store", value="tb-.*", regex=True)], datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))
@@ -12,11 +13,15 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
+
+from shopsentinel.alerting.labels import labels_of
+from shopsentinel.store.state import AlertRow
 
 MatcherName = Literal["platform", "store", "sku", "rule", "metric", "severity", "kind"]
 
@@ -43,10 +48,6 @@ class Matcher(BaseModel):
         return hit != self.negate
 
 
-class Muter(Protocol):
-    def mutes(self, labels: dict[str, str], now: datetime) -> bool: ...
-
-
 @dataclass(frozen=True)
 class Silence:
     matchers: list[Matcher]
@@ -57,13 +58,23 @@ class Silence:
     def active(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at
 
-    def mutes(self, labels: dict[str, str], now: datetime) -> bool:
-        return self.active(now) and all(m.matches(labels) for m in self.matchers)
+    def mutes(self, alert: AlertRow | Mapping[str, str], now: datetime) -> bool:
+        if not self.active(now):
+            return False
+        labels = labels_of(alert)
+        return all(m.matches(labels) for m in self.matchers)
+
+    def reason(self, alert: AlertRow | Mapping[str, str], now: datetime) -> str | None:
+        return silence_note([self]) if self.mutes(alert, now) else None
 
 
-def muted_by(muters: list[Silence], labels: dict[str, str], now: datetime) -> list[Silence]:
-    """The silences that mute these labels now."""
-    return [s for s in muters if s.mutes(labels, now)]
+def silence_note(silences: list[Silence]) -> str:
+    return f"静默中 / silenced by {', '.join(str(s.id) for s in silences)}"
 
 
-__all__ = ["Matcher", "MatcherName", "Muter", "Silence", "muted_by"]
+def muted_by(muters: list[Silence], alert: AlertRow | Mapping[str, str], now: datetime) -> list[Silence]:
+    """The silences that mute this alert (or these labels) now."""
+    return [s for s in muters if s.mutes(alert, now)]
+
+
+__all__ = ["Matcher", "MatcherName", "Silence", "muted_by", "silence_note"]

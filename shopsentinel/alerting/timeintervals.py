@@ -1,6 +1,7 @@
 """Recurring mute windows (nights, weekends, maintenance) in a given time zone.
 
-A :class:`TimeInterval` answers ``mutes(labels, now) -> bool`` like a
+A :class:`TimeInterval` is a :class:`~shopsentinel.alerting.mute.Muter`: it answers
+``mutes(alert, now) -> bool`` (an alert row or its labels) like a
 :class:`~shopsentinel.alerting.silences.Silence`, so one mute stage asks every muting source the
 same question. Times are local to ``timezone``; a range whose end is not after its start crosses
 midnight, and the weekday it is checked against is the day the window *opened*: "weeknights
@@ -16,12 +17,15 @@ False
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shopsentinel.alerting.routing import LabelMatcher, Labels
+from shopsentinel.alerting.labels import labels_of
+from shopsentinel.alerting.routing import LabelMatcher
+from shopsentinel.store.state import AlertRow
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -93,8 +97,14 @@ class TimeInterval(BaseModel):
                 return True
         return False
 
-    def mutes(self, labels: Labels, now: datetime) -> bool:
-        return self.active(now) and all(m.matches(labels) for m in self.matchers)
+    def mutes(self, alert: AlertRow | Mapping[str, str], now: datetime) -> bool:
+        if not self.active(now):
+            return False
+        labels = labels_of(alert)
+        return all(m.matches(labels) for m in self.matchers)
+
+    def reason(self, alert: AlertRow | Mapping[str, str], now: datetime) -> str | None:
+        return f"静默时段 {self.name} / muted by time interval {self.name}" if self.mutes(alert, now) else None
 
 
 def nights(timezone: str = "Asia/Shanghai", start: str = "22:00", end: str = "08:00") -> TimeInterval:

@@ -1,9 +1,12 @@
-"""Sending routed outbox entries through their channel, within each channel's rate limit.
+"""The one delivery loop of the one outbox stream: every due entry, through its channel.
 
-Each entry names its channel (a configured :class:`~shopsentinel.store.state.ChannelRow`); it is
-sent through a :class:`~shopsentinel.notify.outbox.NotifierDispatcher` holding that channel's
-notifier. Every attempt is recorded (``notification_attempts``), and the limit counts the
-recorded sends of the last minute, so it holds across restarts.
+Entries of the in-app inbox (channel :data:`~shopsentinel.notify.outbox.INBOX`) are handed to the
+service's :class:`~shopsentinel.notify.outbox.Dispatcher` with their ``muted`` flag, in order.
+Every other entry names a configured :class:`~shopsentinel.store.state.ChannelRow` and is sent
+through a :class:`~shopsentinel.notify.outbox.NotifierDispatcher` holding that channel's
+notifier, within the channel's rate limit. Every channel attempt is recorded
+(``notification_attempts``), and the limit counts the recorded sends of the last minute, so it
+holds across restarts.
 
 Over the limit (DingTalk: 20 per minute per robot, then a 10-minute lockout), entries are *held*
 rather than sent; once the window has room, all held entries go out as one digest message
@@ -21,11 +24,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import PermanentDeliveryError
-from shopsentinel.core.secrets import SecretBox
+from shopsentinel.core.secrets import SecretBox, load_key
 from shopsentinel.core.types import Severity
-from shopsentinel.notify import ChannelRegistry, Notification
+from shopsentinel.notify import ChannelRegistry, Notification, builtin_registry
 from shopsentinel.notify import repository as repo
-from shopsentinel.notify.outbox import NotifierDispatcher, backoff
+from shopsentinel.notify.outbox import INBOX, Dispatcher, LogDispatcher, NotifierDispatcher, backoff
 from shopsentinel.store.state import ChannelRow, OutboxRow
 
 WINDOW = timedelta(minutes=1)
@@ -33,32 +36,58 @@ HELD = "held: over the channel's rate limit"
 MAX_DIGEST_LINES = 30
 
 
-class RoutedDelivery:
-    """Deliver due routed entries; ``secret_box`` is called once, when a channel is first used."""
+class OutboxDelivery:
+    """Deliver the due entries of the outbox: the in-app inbox's through ``inbox`` (a
+    :class:`~shopsentinel.notify.outbox.Dispatcher`), the others through their channel.
+    ``secret_box`` is called once, when a channel is first used."""
 
     def __init__(self, registry: ChannelRegistry, secret_box: Callable[[], SecretBox], clock: Clock,
-                 client: Callable[[], httpx.AsyncClient] = httpx.AsyncClient) -> None:
+                 client: Callable[[], httpx.AsyncClient] = httpx.AsyncClient, inbox: Dispatcher | None = None) -> None:
         self._registry = registry
         self._secret_box = secret_box
         self._box: SecretBox | None = None
         self._clock = clock
         self._client = client
+        self._inbox: Dispatcher = inbox or LogDispatcher()
 
-    def deliver(self, sessions: sessionmaker[Session], limit: int = 500) -> int:
+    def deliver(self, sessions: sessionmaker[Session], limit: int = 500, *, inbox: Dispatcher | None = None) -> int:
+        """Send what is due (``inbox`` overrides the in-app dispatcher for this call); returns how
+        many entries were sent."""
         sent = 0
         with sessions() as session:
             now = self._clock.now()
-            query = (select(OutboxRow).where(OutboxRow.status == "pending", OutboxRow.channel != "")
-                     .order_by(OutboxRow.id).limit(limit))  # fmt: skip
-            by_channel: dict[str, list[OutboxRow]] = {}
+            query = select(OutboxRow).where(OutboxRow.status == "pending").order_by(OutboxRow.id).limit(limit)
+            by_channel: dict[str, list[OutboxRow]] = {INBOX: []}  # the in-app inbox first
             for row in session.scalars(query).all():
                 if row.next_attempt_at is None or row.next_attempt_at <= now or row.last_error == HELD:
                     by_channel.setdefault(row.channel, []).append(row)
-            rate_limits = repo.rate_limits(session)
+            sent += self._deliver_inbox(session, by_channel.pop(INBOX), inbox or self._inbox)
+            rate_limits = repo.rate_limits(session) if by_channel else {}
             for name, rows in by_channel.items():
                 channel = session.scalars(select(ChannelRow).where(ChannelRow.name == name)).first()
                 sent += self._deliver_channel(session, channel, name, rows, rate_limits, now)
                 session.commit()
+        return sent
+
+    def _deliver_inbox(self, session: Session, rows: list[OutboxRow], dispatcher: Dispatcher) -> int:
+        """Hand each in-app entry to the dispatcher, in order, committing each outcome."""
+        sent = 0
+        for row in rows:
+            if row.last_error == HELD:  # never held (no rate limit); only a channel's entry can be
+                continue
+            now: datetime = self._clock.now()
+            row.attempts += 1
+            try:
+                dispatcher.dispatch(Notification.model_validate(row.payload), muted=row.muted)
+            except PermanentDeliveryError as exc:
+                row.status, row.last_error = "failed", f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # anything else may succeed later: keep it, back off
+                row.last_error = f"{type(exc).__name__}: {exc}"
+                row.next_attempt_at = now + backoff(row.attempts)
+            else:
+                row.status, row.sent_at, row.last_error = "sent", now, ""
+                sent += 1
+            session.commit()
         return sent
 
     def _deliver_channel(self, session: Session, channel: ChannelRow | None, name: str, rows: list[OutboxRow],
@@ -137,4 +166,15 @@ class RoutedDelivery:
         repo.record_attempt(session, row.id, name, now, status, error)
 
 
-__all__ = ["HELD", "RoutedDelivery"]
+RoutedDelivery = OutboxDelivery  # its name from when channel entries had a delivery loop of their own
+
+
+def deliver_outbox(sessions: sessionmaker[Session], dispatcher: Dispatcher, clock: Clock, limit: int = 500,
+                   registry: ChannelRegistry | None = None) -> int:
+    """One pass of the delivery loop with ``dispatcher`` for the in-app inbox; returns how many
+    entries were sent."""
+    delivery = OutboxDelivery(registry or builtin_registry(), lambda: SecretBox(load_key()), clock, inbox=dispatcher)
+    return delivery.deliver(sessions, limit)
+
+
+__all__ = ["HELD", "OutboxDelivery", "RoutedDelivery", "deliver_outbox"]

@@ -1,36 +1,38 @@
-"""Handing outbox entries to the notification channels.
+"""The one outbox stream, and the dispatchers of its in-app inbox.
 
-The outbox row is written in the same transaction as the alert state it announces, so a crash
-between evaluation and sending loses nothing; it is marked ``sent`` only after ``dispatch``
-returns, so after a crash an entry may be offered again (at least once; channels dedupe by
-``Notification.key``). Recoverable failures are retried with exponential backoff; a
-:class:`~shopsentinel.core.errors.PermanentDeliveryError` marks the entry ``failed``.
+Every notification is one outbox row, written by the notification pipeline
+(:mod:`shopsentinel.alerting.pipeline`) in the same transaction as the decision it carries, and
+sent by one delivery loop (:func:`shopsentinel.notify.delivery.deliver_outbox`). A row names its
+channel: a configured :class:`~shopsentinel.store.state.ChannelRow`, or :data:`INBOX` — the
+in-app inbox, one entry per alert state change (muted ones too, flagged), handed to the service's
+:class:`Dispatcher` (the demo prints them; ``GET /api/v1/outbox`` lists every row).
 
-A :class:`Dispatcher` takes one :class:`~shopsentinel.notify.Notification`; routing (who gets
-which severity on which channel) belongs behind it. :class:`NotifierDispatcher` sends to a fixed
-list of channels built from :mod:`shopsentinel.notify`'s registry.
+A row is marked ``sent`` only after its dispatch returns, so after a crash an entry may be offered
+again (at least once; channels dedupe by ``Notification.key``). Recoverable failures are retried
+with exponential :func:`backoff`; a :class:`~shopsentinel.core.errors.PermanentDeliveryError`
+marks the entry ``failed``.
+
+A :class:`Dispatcher` takes one :class:`~shopsentinel.notify.Notification`.
+:class:`NotifierDispatcher` sends to a fixed list of channels built from :mod:`shopsentinel.notify`'s
+registry.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 import anyio
 import httpx
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, sessionmaker
 
-from shopsentinel.core.clock import Clock
-from shopsentinel.core.errors import PermanentDeliveryError
 from shopsentinel.notify import Notification, Notifier
-from shopsentinel.store.state import OutboxRow
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+INBOX = ""  # the outbox channel of the in-app inbox (a pseudo-channel: no ChannelRow, no rate limit)
 
 
 class Dispatcher(Protocol):
@@ -70,38 +72,4 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(0, attempts - 1)), MAX_BACKOFF)
 
 
-def in_app_entries_due(session: Session, now: datetime, limit: int) -> list[OutboxRow]:
-    """Due entries of the in-app record (no ``channel``); routed entries are sent by
-    :mod:`shopsentinel.notify.delivery`."""
-    query = (
-        select(OutboxRow)
-        .where(OutboxRow.status == "pending", OutboxRow.channel == "")
-        .where(or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now))
-        .order_by(OutboxRow.id)
-        .limit(limit)
-    )
-    return list(session.scalars(query).all())
-
-
-def deliver_outbox(sessions: sessionmaker[Session], dispatcher: Dispatcher, clock: Clock, limit: int = 100) -> int:
-    """Dispatch due entries in order; return how many were sent."""
-    sent = 0
-    with sessions() as session:
-        for row in in_app_entries_due(session, clock.now(), limit):
-            now: datetime = clock.now()
-            row.attempts += 1
-            try:
-                dispatcher.dispatch(Notification.model_validate(row.payload), muted=row.muted)
-            except PermanentDeliveryError as exc:
-                row.status, row.last_error = "failed", f"{type(exc).__name__}: {exc}"
-            except Exception as exc:  # anything else may succeed later: keep it, back off
-                row.last_error = f"{type(exc).__name__}: {exc}"
-                row.next_attempt_at = now + backoff(row.attempts)
-            else:
-                row.status, row.sent_at, row.last_error = "sent", now, ""
-                sent += 1
-            session.commit()
-    return sent
-
-
-__all__ = ["Dispatcher", "LogDispatcher", "NotifierDispatcher", "backoff", "deliver_outbox", "in_app_entries_due"]
+__all__ = ["INBOX", "Dispatcher", "LogDispatcher", "NotifierDispatcher", "backoff"]

@@ -20,9 +20,9 @@ from shopsentinel.core.secrets import SecretBox, load_key
 from shopsentinel.core.settings import Settings
 from shopsentinel.detect.rules import RulePack, default_rules, load_rules
 from shopsentinel.notify import ChannelRegistry, builtin_registry
-from shopsentinel.notify.delivery import RoutedDelivery
+from shopsentinel.notify.delivery import OutboxDelivery
 from shopsentinel.notify.links import ActionLinkSigner, link_key
-from shopsentinel.notify.outbox import Dispatcher, LogDispatcher, deliver_outbox
+from shopsentinel.notify.outbox import Dispatcher, LogDispatcher
 from shopsentinel.runtime.evaluation import LiveEvaluator
 from shopsentinel.runtime.loop import ResponseLoop
 from shopsentinel.runtime.metrics import ServiceMetrics
@@ -79,7 +79,7 @@ class Service:
     scheduler: Scheduler
     dispatcher: Dispatcher
     channels: ChannelRegistry = field(default_factory=builtin_registry)
-    routed: RoutedDelivery | None = None
+    routed: OutboxDelivery | None = None  # the one delivery loop of the outbox (created on first use)
     response: ResponseLoop = field(default_factory=ResponseLoop)  # RCA notes and playbooks
     sync: SyncRunner | None = None  # platform syncs (settings.sync_db), run before each notification step
 
@@ -91,17 +91,17 @@ class Service:
         return len(changes)
 
     def notify(self) -> None:
-        """Route and group what is due into the outbox, then deliver (in-app record and channels)."""
+        """Run the notification pipeline (mute, in-app inbox, route, group, escalate) into the outbox,
+        then deliver it in one loop (inbox entries through :attr:`dispatcher`, the rest by channel)."""
         self.response.tick(self)
         if self.settings.sync_db is not None:
             self.sync_runner().run_due()
         with self.sessions() as session:
             route_and_group(session, self.clock.now(), self.action_links())
             session.commit()
-        deliver_outbox(self.sessions, self.dispatcher, self.clock)
         if self.routed is None:
-            self.routed = RoutedDelivery(self.channels, lambda: SecretBox(load_key()), self.clock)
-        self.routed.deliver(self.sessions)
+            self.routed = OutboxDelivery(self.channels, lambda: SecretBox(load_key()), self.clock)
+        self.routed.deliver(self.sessions, inbox=self.dispatcher)
 
     def sync_runner(self) -> SyncRunner:
         """The service's platform-sync runner, created from its settings on first use (tests attach

@@ -14,7 +14,8 @@ import pytest
 from shopsentinel.core.clock import ManualClock
 from shopsentinel.core.errors import PermanentDeliveryError, RecoverableDeliveryError
 from shopsentinel.notify import DeliveryResult, Notification
-from shopsentinel.notify.outbox import NotifierDispatcher, backoff, deliver_outbox
+from shopsentinel.notify.delivery import deliver_outbox
+from shopsentinel.notify.outbox import NotifierDispatcher, backoff
 from tests.support.service import START
 
 
