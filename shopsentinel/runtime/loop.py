@@ -19,8 +19,12 @@ logger = logging.getLogger(__name__)
 RCA_LOOKBACK = timedelta(days=2)
 RCA_PER_TICK = 20  # bounded work per tick; the rest are noted on the next ticks
 
-if NOTES.get not in ROOT_CAUSE_NOTES:
-    ROOT_CAUSE_NOTES.append(NOTES.get)
+
+def install_root_cause_notes() -> None:
+    """Let the notification templates read the RCA notes (their 原因分析 line); called once by
+    :func:`~shopsentinel.runtime.service.build_service`, never as a side effect of an import."""
+    if NOTES.get not in ROOT_CAUSE_NOTES:
+        ROOT_CAUSE_NOTES.append(NOTES.get)
 
 
 @dataclass
@@ -50,4 +54,4 @@ class ResponseLoop:
             logger.exception("playbook tick failed")
 
 
-__all__ = ["ResponseLoop"]
+__all__ = ["ResponseLoop", "install_root_cause_notes"]

@@ -24,7 +24,7 @@ from shopsentinel.notify.delivery import OutboxDelivery
 from shopsentinel.notify.links import ActionLinkSigner, link_key
 from shopsentinel.notify.outbox import Dispatcher, LogDispatcher
 from shopsentinel.runtime.evaluation import LiveEvaluator
-from shopsentinel.runtime.loop import ResponseLoop
+from shopsentinel.runtime.loop import ResponseLoop, install_root_cause_notes
 from shopsentinel.runtime.metrics import ServiceMetrics
 from shopsentinel.runtime.scheduler import Scheduler
 from shopsentinel.runtime.sync_runner import SyncRunner
@@ -130,6 +130,7 @@ class Service:
 def build_service(settings: Settings, *, clock: Clock | None = None, dispatcher: Dispatcher | None = None) -> Service:
     """Open (and migrate) the database, create the bootstrap token, wire the parts."""
     clock = clock or SystemClock()
+    install_root_cause_notes()
     engine, sessions = open_database(settings.database_url)
     if settings.bootstrap_token is not None:
         with sessions() as session:
