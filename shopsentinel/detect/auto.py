@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 
 import numpy as np
-import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
-from shopsentinel.core.events import AlertEvent
-from shopsentinel.core.types import CalendarEvent, Severity, StoreInfo
-from shopsentinel.detect.episodes import episodes
+from shopsentinel.detect.detectors import Score
+from shopsentinel.detect.rules import AutoCondition
+from shopsentinel.detect.series import SeriesResolver, SeriesView
 
 MAD_TO_SIGMA = 1.4826
 MEAN_AD_TO_SIGMA = 1.2533
@@ -331,39 +330,40 @@ def auto_detect(times: np.ndarray, values: np.ndarray, *, sensitivity: float = 1
                       values=x, step_seconds=step)
 
 
-def custom_metric_alerts(frame: pl.DataFrame, stores: list[StoreInfo], calendar: list[CalendarEvent], *, sensitivity: float = 1.0) -> list[AlertEvent]:
-    """Run ``auto`` over every custom-metric series of a shard."""
-    out: list[AlertEvent] = []
-    for (platform, store, sku, metric), sub in frame.group_by(["platform", "store", "sku", "metric"]):
-        if sub.height < 24:
-            continue
-        times = sub.get_column("ts").dt.replace_time_zone(None).to_numpy().astype("datetime64[s]")
-        result = auto_detect(times, sub.get_column("value").to_numpy(), sensitivity=sensitivity)
-        eps = episodes(result.fire[:, None], result.clear[:, None], result.known[:, None], for_steps=1, keep_steps=3)
-        for ep in eps:
-            at = ep.start
-            start = datetime.fromtimestamp(int(result.times[at].astype(np.int64)), UTC)
-            end = datetime.fromtimestamp(int(result.times[ep.end].astype(np.int64)), UTC) if ep.end is not None else None
-            value, expected = float(result.values[at]), float(result.expected[at])
-            direction_zh = "偏高" if value > expected else "偏低"
-            out.append(
-                AlertEvent(
-                    rule="custom.auto",
-                    severity=Severity.WARNING,
-                    kind="business",
-                    category="custom",
-                    platform=str(platform),
-                    store=str(store),
-                    sku=str(sku),
-                    metric=str(metric),
-                    start=start,
-                    end=end,
-                    value=value,
-                    expected=expected,
-                    lower=float(result.lower[at]),
-                    upper=float(result.upper[at]),
-                    message=f"【警告】{platform} {store}：自定义指标 {metric} {direction_zh}（当前 {value:.4g}，预期 {expected:.4g}，自动识别周期 {result.period} 个点）",
-                    message_en=f"[warning] {platform} {store}: custom metric {metric} is {'high' if value > expected else 'low'} ({value:.4g}, expected {expected:.4g}; detected season {result.period} points)",
-                )
-            )
-    return out
+@dataclass
+class AutoScore(Score):
+    """A score of one series on its own grid (one column), with what ``auto`` found about it."""
+
+    times: np.ndarray | None = None  # datetime64[s] of the grid
+    period: int = 0  # the seasonal period found, in grid steps (0 = none)
+
+
+class AutoScorer:
+    """``auto`` as a scorer: the band and expectation of :func:`auto_detect`, with its firing
+    points (outside the band, or stuck) as ``outside`` and the points not yet back within half
+    the band as ``outside_relaxed``. Works on the hourly series of a view, or on one raw series
+    at its own cadence (:meth:`score_series`, the custom-metric path)."""
+
+    def score(self, view: SeriesView, cond: AutoCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
+        hours, width = view.values.shape
+        first = resolver.panel.start
+        start = np.datetime64((first.astimezone(UTC) if first.tzinfo else first).replace(tzinfo=None), "s")
+        times = start + np.arange(hours) * np.timedelta64(3600, "s")
+        # Refit the season daily (not every n/8 points): what is judged at hour t then does not
+        # depend on how long the panel is, so a live window and a backtest agree.
+        parts = [self.score_series(times, view.values[:, j], cond, refit_every=24) for j in range(width)]
+
+        def stack(name: str, dtype: type = float) -> np.ndarray:
+            if not parts:
+                return np.zeros((hours, 0), dtype=dtype)
+            return np.concatenate([getattr(p, name)[:hours] for p in parts], axis=1)
+
+        return Score(view.values, stack("expected"), stack("lower"), stack("upper"), stack("known", bool),
+                     stack("outside", bool), stack("outside_relaxed", bool))
+
+    def score_series(self, times: np.ndarray, values: np.ndarray, cond: AutoCondition, *, refit_every: int | None = None) -> AutoScore:
+        """Score one series (any cadence) on its regular grid: arrays are ``n × 1``."""
+        result = auto_detect(times, values, sensitivity=cond.sensitivity, refit_every=refit_every)
+        col = lambda a: a[:, None]  # noqa: E731
+        return AutoScore(col(result.values), col(result.expected), col(result.lower), col(result.upper), col(result.known),
+                         col(result.fire), col(~result.clear), times=result.times, period=result.period)

@@ -1,23 +1,35 @@
-"""Detectors behind one protocol, each evaluated over every series of a view at once.
+"""Detectors as scorer + decider, each evaluated over every series of a view at once.
 
-A detector turns a :class:`SeriesView` and a :class:`Condition` into a :class:`Decision`:
-where the condition holds (``fire``), where it is clearly over (``clear``, a relaxed version
-for hysteresis), where it could be judged at all (``known``), and the value, expectation and
-band to show to people. Scoring and deciding stay separate inside each detector: baselines and
-surprise come from :mod:`baselines` and :mod:`significance`; the decision applies the rule's
-thresholds, the count-aware significance and the volume guard.
+A **scorer** (:class:`Scorer`) turns a :class:`SeriesView` and a condition into a :class:`Score`:
+per hour what it expected, its band (``lower``/``upper``), where the value is outside the band
+(and outside the relaxed band that hysteresis keeps firing on), where it could be judged at all,
+and evidence such as the count-aware surprise in sigmas and the volume behind the point. It
+makes no decision.
+
+A **decider** (:class:`Decider`) turns a score into a :class:`Decision` (``fire``, ``clear``,
+``known``): it requires the rule's significance, the volume guard and the learning period
+(``warmup``), and applies hysteresis. Persistence (``for``) and grouping into episodes happen
+after it, in :mod:`episodes`. Any scorer can be paired with any decider; the pairs in use are
+listed in :mod:`shopsentinel.detect.registry`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from shopsentinel.detect.baselines import Baseline, seasonal_history, summarize, usual_low
-from shopsentinel.detect.rules import Condition
+from shopsentinel.detect.rules import (
+    ChangeCondition,
+    Condition,
+    ForecastCoverCondition,
+    SeasonalBandCondition,
+    ThresholdCondition,
+    ZScoreCondition,
+)
 from shopsentinel.detect.series import SeriesResolver, SeriesView
 from shopsentinel.detect.significance import count_surprise, extra_variation, robust_surprise
 
@@ -35,15 +47,90 @@ class Decision:
     upper: np.ndarray
 
 
-class Detector(Protocol):
-    def decide(self, view: SeriesView, cond: Condition, resolver: SeriesResolver, tail_hours: int) -> Decision: ...
+@dataclass
+class Score:
+    """What a scorer saw at every point (T × S). No decision: see :class:`Decider`."""
+
+    value: np.ndarray  # what is judged (the metric, or a model's anomaly score)
+    expected: np.ndarray
+    lower: np.ndarray  # the band shown to people (NaN = unbounded on that side)
+    upper: np.ndarray
+    known: np.ndarray  # where the point could be judged at all
+    outside: np.ndarray  # beyond the band
+    outside_relaxed: np.ndarray  # beyond the relaxed (hysteresis) band: still not back to normal
+    surprise: np.ndarray | None = None  # evidence: count-aware surprise in sigmas (where outside)
+    volume: np.ndarray | None = None  # evidence: expected count / denominator behind the point
+    volume_floor: float = 0.0  # the smallest volume that can be judged at all
+    learned: bool = False  # built from the series' own history: the rule's learning period applies
+
+    @property
+    def change_ratio(self) -> np.ndarray:
+        """Evidence: value ÷ expected (NaN where nothing is expected)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.expected != 0, self.value / self.expected, np.nan)
+
+
+C = TypeVar("C", bound=Condition, contravariant=True)
+
+
+class Scorer(Protocol[C]):
+    def score(self, view: SeriesView, cond: C, resolver: SeriesResolver, tail_hours: int) -> Score: ...
+
+
+class Decider(Protocol):
+    def decide(self, score: Score, cond: Condition) -> Decision: ...
+
+
+@dataclass(frozen=True)
+class StandardDecider:
+    """Fire where the score is outside its band, the surprise reaches the rule's ``significance``,
+    the volume passes ``min_expected`` and (for learned scores) the series is past ``warmup``;
+    clear once back inside the relaxed band (or, with ``guard_clears``, once the volume guard or
+    the significance no longer holds). Evidence a score does not carry is not required."""
+
+    guard_clears: bool = True
+
+    def decide(self, score: Score, cond: Condition) -> Decision:
+        known = score.known
+        with np.errstate(invalid="ignore"):
+            if score.volume is not None:
+                min_expected = max(float(getattr(cond, "min_expected", 0.0)), score.volume_floor)
+                guard = np.nan_to_num(score.volume, nan=0.0) >= min_expected
+            else:
+                guard = np.ones(known.shape, dtype=bool)
+            if score.surprise is not None:
+                required = cond.required_surprise
+                significant = np.nan_to_num(score.surprise, nan=0.0) >= required
+                still = np.nan_to_num(score.surprise, nan=0.0) >= required * HYSTERESIS
+            else:
+                significant = still = np.ones(known.shape, dtype=bool)
+        fire = score.outside & significant & guard & known
+        warmup: float | None = getattr(cond, "warmup", None)
+        if score.learned and warmup is not None:
+            fire = fire & _past_warmup(score.value, warmup)
+        holding = score.outside_relaxed & still & guard if self.guard_clears else score.outside_relaxed & still
+        clear = known & ~holding
+        return Decision(fire, clear, known, score.value, score.expected, score.lower, score.upper)
+
+
+@dataclass(frozen=True)
+class HistorySpec:
+    """Which history a baseline reads: the kind, how many periods, and how they are summarised."""
+
+    baseline: str = "same_hour"
+    history: int = 7
+    agg: str = "median"
+
+    @classmethod
+    def of(cls, cond: ThresholdCondition | ChangeCondition | ZScoreCondition) -> HistorySpec:
+        return cls(cond.baseline, cond.history, cond.agg)
 
 
 def _nan_like(a: np.ndarray) -> np.ndarray:
     return np.full(a.shape, np.nan)
 
 
-def _history_for(view: SeriesView, cond: Condition, values: np.ndarray, exclude: np.ndarray) -> tuple[Baseline, Baseline]:
+def _history_for(view: SeriesView, cond: HistorySpec, values: np.ndarray, exclude: np.ndarray) -> tuple[Baseline, Baseline]:
     """(expected-level baseline as the rule asks, 7-day same-hour baseline for the spread).
 
     Cached on the view: several rules read the same baselines of the same metric."""
@@ -56,7 +143,7 @@ def _history_for(view: SeriesView, cond: Condition, values: np.ndarray, exclude:
     return replace(level), replace(daily)
 
 
-def _compute_history(view: SeriesView, cond: Condition, values: np.ndarray, exclude: np.ndarray) -> tuple[Baseline, Baseline]:
+def _compute_history(view: SeriesView, cond: HistorySpec, values: np.ndarray, exclude: np.ndarray) -> tuple[Baseline, Baseline]:
 
     def history(period: int, count: int, search: int | None = None) -> Baseline:
         stack = seasonal_history(values, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
@@ -126,7 +213,7 @@ def _weekly_rate(view: SeriesView) -> np.ndarray:
     return view._cache["weekly_rate"]
 
 
-def _surprise(view: SeriesView, cond: Condition, base: Baseline, daily: Baseline, direction: str, where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _surprise(view: SeriesView, base: Baseline, daily: Baseline, direction: str, where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(surprise in sigmas, volume) for the view's kind, computed where ``where`` is True."""
     if view.kind == "ratio" and view.numerator is not None and view.denominator is not None:
         floor = 1.0 / (np.maximum(base.samples, daily.samples) + 1.0)
@@ -145,13 +232,13 @@ def _surprise(view: SeriesView, cond: Condition, base: Baseline, daily: Baseline
     return robust_surprise(view.values, base.expected, daily.spread, direction), np.abs(base.expected)
 
 
-class ChangeDetector:
+class ChangeScorer:
     """Relative change against a baseline (previous day, same hour of the last N days or weeks,
     previous period), e.g. "UV down more than 50% versus yesterday"."""
 
-    def decide(self, view: SeriesView, cond: Condition, resolver: SeriesResolver, tail_hours: int) -> Decision:
+    def score(self, view: SeriesView, cond: ChangeCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
         exclude = resolver.exclusion(view, tail_hours)
-        base, daily = _history_for(view, cond, view.values, exclude)
+        base, daily = _history_for(view, HistorySpec.of(cond), view.values, exclude)
         direction = cond.direction
         expected, x = base.expected, view.values
         if cond.ratio is not None:
@@ -173,7 +260,7 @@ class ChangeDetector:
             relaxed = np.abs(x - expected) >= change * HYSTERESIS * np.abs(expected)
             lower, upper = (1 - change) * expected, (1 + change) * expected
         crossed &= _weekly_agrees(view, cond, exclude, lambda e: _crossed(x, e, direction, factor, cond.change))
-        return _decide(view, cond, base, daily, crossed, relaxed, lower, upper, direction)
+        return _band_score(view, base, daily, crossed, relaxed, lower, upper, direction)
 
 
 def _crossed(x: np.ndarray, expected: np.ndarray, direction: str, factor: float, change: float | None) -> np.ndarray:
@@ -185,22 +272,22 @@ def _crossed(x: np.ndarray, expected: np.ndarray, direction: str, factor: float,
         return np.abs(x - expected) >= (change or abs(factor - 1)) * np.abs(expected)
 
 
-def _weekly_agrees(view: SeriesView, cond: Condition, exclude: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def _weekly_agrees(view: SeriesView, cond: ChangeCondition | ZScoreCondition, exclude: np.ndarray,
+                   test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Where a daily baseline says "anomaly", check the same hour in the previous weeks agrees
     (where there are at least two such weeks to ask)."""
     if not cond.weekly_check or cond.baseline in ("hour_of_week", "previous_period"):
         return np.ones(view.values.shape, dtype=bool)
-    weekly = cond.model_copy(update={"baseline": "hour_of_week", "history": 4, "agg": "median"})
-    base, _ = _history_for(view, weekly, view.values, exclude)
+    base, _ = _history_for(view, HistorySpec("hour_of_week", 4, "median"), view.values, exclude)
     return (base.samples < 2) | np.isnan(base.expected) | test(base.expected)
 
 
-class ZScoreDetector:
+class ZScoreScorer:
     """Outside mean ± k·σ of the same hour over the last N days (R3.2's "−2σ" rule)."""
 
-    def decide(self, view: SeriesView, cond: Condition, resolver: SeriesResolver, tail_hours: int) -> Decision:
+    def score(self, view: SeriesView, cond: ZScoreCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
         exclude = resolver.exclusion(view, tail_hours)
-        base, daily = _history_for(view, cond, view.values, exclude)
+        base, daily = _history_for(view, HistorySpec.of(cond), view.values, exclude)
         assert cond.sigmas is not None
         k, x = cond.sigmas, view.values
         lower, upper = base.expected - k * base.spread, base.expected + k * base.spread
@@ -214,21 +301,21 @@ class ZScoreDetector:
             crossed = (x < lower) | (x > upper)
             relaxed = np.abs(x - base.expected) > k * HYSTERESIS * base.spread
         if cond.change is not None:
+            change = cond.change
             with np.errstate(divide="ignore", invalid="ignore"):
                 rel = np.abs(x - base.expected) / np.abs(base.expected)
-            crossed = crossed & (rel >= cond.change)
-            factor = 1 - cond.change if cond.direction == "down" else 1 + cond.change
-            crossed &= _weekly_agrees(view, cond, exclude, lambda e: _crossed(x, e, cond.direction, factor, cond.change))
-        return _decide(view, cond, base, daily, crossed, relaxed, lower, upper, cond.direction)
+            crossed = crossed & (rel >= change)
+            factor = 1 - change if cond.direction == "down" else 1 + change
+            crossed &= _weekly_agrees(view, cond, exclude, lambda e: _crossed(x, e, cond.direction, factor, change))
+        return _band_score(view, base, daily, crossed, relaxed, lower, upper, cond.direction)
 
 
-class SeasonalBandDetector:
+class SeasonalBandScorer:
     """Robust hour-of-week band in local time: median ± k·MAD of the same hour in past weeks."""
 
-    def decide(self, view: SeriesView, cond: Condition, resolver: SeriesResolver, tail_hours: int) -> Decision:
+    def score(self, view: SeriesView, cond: SeasonalBandCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
         exclude = resolver.exclusion(view, tail_hours)
-        weekly = cond.model_copy(update={"baseline": "hour_of_week", "agg": "median"})
-        base, daily = _history_for(view, weekly, view.values, exclude)
+        base, daily = _history_for(view, HistorySpec("hour_of_week", cond.history, "median"), view.values, exclude)
         k = cond.sigmas or 4.0
         x = view.values
         scale = np.maximum(np.nan_to_num(base.spread), 0.05 * np.abs(np.nan_to_num(base.expected)))
@@ -243,14 +330,14 @@ class SeasonalBandDetector:
         if cond.change is not None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 crossed = crossed & (np.abs(x - base.expected) >= cond.change * np.abs(base.expected))
-        return _decide(view, cond, base, daily, crossed, relaxed, lower, upper, cond.direction)
+        return _band_score(view, base, daily, crossed, relaxed, lower, upper, cond.direction)
 
 
-class ThresholdDetector:
-    """Static bounds (R3.1), optionally requiring the move to be significant against the series'
-    own normal level, so a 20% failure rate on 5 attempts is not a page."""
+class ThresholdScorer:
+    """Static bounds (R3.1), optionally with the surprise against the series' own normal level
+    as evidence, so a 20% failure rate on 5 attempts is not a page."""
 
-    def decide(self, view: SeriesView, cond: Condition, resolver: SeriesResolver, tail_hours: int) -> Decision:
+    def score(self, view: SeriesView, cond: ThresholdCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
         x = view.values
         crossed = np.zeros(x.shape, dtype=bool)
         relaxed = np.zeros(x.shape, dtype=bool)
@@ -263,30 +350,31 @@ class ThresholdDetector:
             if cond.below is not None:
                 crossed |= x < cond.below
                 relaxed |= x < cond.below * (1 + 0.1 * HYSTERESIS) if cond.below > 0 else x < cond.below
-        crossed = crossed & _below_usual_low(view, cond)
+        crossed = crossed & _below_usual_low(view, cond.below_usual_low)
         if cond.required_surprise > 0 or cond.min_expected > 0:
             exclude = resolver.exclusion(view, tail_hours)
-            base, daily = _history_for(view, cond, x, exclude)
+            base, daily = _history_for(view, HistorySpec.of(cond), x, exclude)
             direction = "up" if cond.above is not None else "down"
-            return _decide(view, cond, base, daily, crossed, relaxed, lower, upper, direction, expected_override=base.expected)
+            return _band_score(view, base, daily, crossed, relaxed, lower, upper, direction)
         known = ~np.isnan(x)
-        return Decision(crossed & known, ~relaxed & known, known, x, _nan_like(x), lower, upper)
+        return Score(x, _nan_like(x), lower, upper, known, crossed, relaxed)
 
 
-class ForecastCoverDetector:
-    """Days of stock cover (stock ÷ forecast daily demand) below a number of days."""
+class ForecastCoverScorer:
+    """Days of stock cover (stock ÷ forecast daily demand) below a number of days; the demand is
+    the volume behind it."""
 
-    def decide(self, view: SeriesView, cond: Condition, resolver: SeriesResolver, tail_hours: int) -> Decision:
+    def score(self, view: SeriesView, cond: ForecastCoverCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
         assert cond.cover_days_below is not None
         cover = view.values
         demand = view.denominator if view.denominator is not None else _nan_like(cover)
         with np.errstate(invalid="ignore"):
-            guard = demand >= max(cond.min_expected, 1e-9)
-            crossed = (cover < cond.cover_days_below) & guard & _below_usual_low(view, cond) & _past_warmup(cover, cond.warmup)
-            relaxed = (cover < cond.cover_days_below * 1.25) & guard
+            crossed = (cover < cond.cover_days_below) & _below_usual_low(view, cond.below_usual_low)
+            relaxed = cover < cond.cover_days_below * 1.25
         known = ~np.isnan(cover)
         lower = np.full(cover.shape, cond.cover_days_below)
-        return Decision(crossed & known, ~relaxed & known, known, cover, demand, lower, _nan_like(cover))
+        return Score(cover, demand, lower, _nan_like(cover), known, crossed, relaxed,
+                     volume=demand, volume_floor=1e-9, learned=True)
 
 
 def _past_warmup(values: np.ndarray, warmup_hours: float) -> np.ndarray:
@@ -296,21 +384,20 @@ def _past_warmup(values: np.ndarray, warmup_hours: float) -> np.ndarray:
     return np.arange(values.shape[0])[:, None] >= first[None, :] + int(warmup_hours)
 
 
-def _below_usual_low(view: SeriesView, cond: Condition) -> np.ndarray:
+def _below_usual_low(view: SeriesView, below_usual_low: float | None) -> np.ndarray:
     """True where the value is under the series' usual low point (or no history says otherwise)."""
-    if cond.below_usual_low is None:
+    if below_usual_low is None:
         return np.ones(view.values.shape, dtype=bool)
     key = -1  # cached per view: the usual low does not depend on the rule
     if key not in view._exclude:
         view._exclude[key] = usual_low(view.values)
     low = view._exclude[key]
     with np.errstate(invalid="ignore"):
-        return np.isnan(low) | (view.values < cond.below_usual_low * low)
+        return np.isnan(low) | (view.values < below_usual_low * low)
 
 
-def _decide(
+def _band_score(
     view: SeriesView,
-    cond: Condition,
     base: Baseline,
     daily: Baseline,
     crossed: np.ndarray,
@@ -318,15 +405,9 @@ def _decide(
     lower: np.ndarray,
     upper: np.ndarray,
     direction: str,
-    expected_override: np.ndarray | None = None,
-) -> Decision:
-    surprise, volume = _surprise(view, cond, base, daily, direction, where=crossed | relaxed)
+) -> Score:
+    """A baseline score with its evidence: the surprise (where outside the relaxed band) and volume."""
+    surprise, volume = _surprise(view, base, daily, direction, where=crossed | relaxed)
     known = ~np.isnan(view.values) & ~np.isnan(base.expected)
-    with np.errstate(invalid="ignore"):
-        guard = np.nan_to_num(volume, nan=0.0) >= cond.min_expected
-        significant = np.nan_to_num(surprise, nan=0.0) >= cond.required_surprise
-        still = np.nan_to_num(surprise, nan=0.0) >= cond.required_surprise * HYSTERESIS
-    fire = crossed & significant & guard & known & _past_warmup(view.values, cond.warmup)
-    clear = known & ~(relaxed & still & guard)
-    expected = expected_override if expected_override is not None else base.expected
-    return Decision(fire, clear, known, view.values, expected, lower, upper)
+    return Score(view.values, base.expected, lower, upper, known, crossed, relaxed,
+                 surprise=surprise, volume=volume, learned=True)

@@ -8,38 +8,19 @@ hour t uses only data up to t.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 from shopsentinel.catalog import Catalog
 from shopsentinel.core.events import AlertEvent
 from shopsentinel.core.types import Severity
-from shopsentinel.detect.detectors import (
-    ChangeDetector,
-    Decision,
-    Detector,
-    ForecastCoverDetector,
-    SeasonalBandDetector,
-    ThresholdDetector,
-    ZScoreDetector,
-)
+from shopsentinel.detect.detectors import Decision
 from shopsentinel.detect.episodes import Episode, Pending, episodes, pending
 from shopsentinel.detect.messages import describe
-from shopsentinel.detect.models import EtsDetector, IsolationForestDetector
 from shopsentinel.detect.panel import Panel
+from shopsentinel.detect.registry import REGISTRY, detect
 from shopsentinel.detect.rules import Compound, Condition, Rule
 from shopsentinel.detect.series import SeriesResolver, SeriesView
-
-DETECTORS: dict[str, Callable[[], Detector]] = {
-    "threshold": ThresholdDetector,
-    "change": ChangeDetector,
-    "zscore": ZScoreDetector,
-    "seasonal_band": SeasonalBandDetector,
-    "forecast_cover": ForecastCoverDetector,
-    "ets": EtsDetector,
-    "isolation_forest": IsolationForestDetector,
-}
 
 
 def _steps(hours: float) -> int:
@@ -61,15 +42,15 @@ def _select(view: SeriesView, rule: Rule, panel: Panel) -> np.ndarray:
 
 
 def _decide(cond: Condition, resolver: SeriesResolver, tail: int) -> tuple[SeriesView, Decision] | None:
-    if cond.type in ("auto", "event"):
+    if cond.type not in REGISTRY:
         return None
     view = resolver.view(cond.metric, cond.window, cond.demand_days)
     if view is None or view.values.shape[1] == 0:
         return None
-    return view, DETECTORS[cond.type]().decide(view, cond, resolver, tail)
+    return view, detect(view, cond, resolver, tail)
 
 
-def _combine(node: Condition | Compound, resolver: SeriesResolver, tail: int) -> tuple[SeriesView, Decision] | None:
+def combine(node: Condition | Compound, resolver: SeriesResolver, tail: int) -> tuple[SeriesView, Decision] | None:
     """Evaluate a compound condition; metrics are matched by (store, SKU)."""
     if isinstance(node, Condition):
         if not node.also_windows:
@@ -78,7 +59,7 @@ def _combine(node: Condition | Compound, resolver: SeriesResolver, tail: int) ->
         variants += [node.model_copy(update={"window": w, "also_windows": []}) for w in node.also_windows]
         node = Compound.model_validate({"any": variants})
     parts_src = node.all or node.any or ([node.not_] if node.not_ is not None else [])
-    parts = [_combine(p, resolver, tail) for p in parts_src]
+    parts = [combine(p, resolver, tail) for p in parts_src]
     if any(p is None for p in parts) or not parts:
         return None
     anchor_view, anchor = parts[0]  # type: ignore[misc]
@@ -108,7 +89,7 @@ def evaluate_rule(rule: Rule, panel: Panel, resolver: SeriesResolver, catalog: C
     tail = int(round(rule.event_tail))
     if rule.during_events == "expect":
         resolver = ExpectingResolver(resolver, panel.event_mask(tuple(rule.event_kinds), tail), rule.event_expectation)
-    result = _combine(rule.when, resolver, tail)
+    result = combine(rule.when, resolver, tail)
     if result is None:
         return []
     view, decision = result

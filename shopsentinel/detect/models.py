@@ -12,8 +12,8 @@ import warnings
 
 import numpy as np
 
-from shopsentinel.detect.detectors import Decision
-from shopsentinel.detect.rules import Condition
+from shopsentinel.detect.detectors import Score
+from shopsentinel.detect.rules import EtsCondition, IsolationForestCondition
 from shopsentinel.detect.series import SeriesResolver, SeriesView
 
 WARMUP_HOURS = 24 * 7
@@ -87,11 +87,11 @@ def ets_forecast(
     return forecast, sigma
 
 
-class EtsDetector:
-    """Outside the ETS prediction interval for ``for`` hours. Counts are modelled on a
-    square-root scale, where their noise is roughly constant."""
+class EtsScorer:
+    """The ETS prediction interval; its expected level is the volume behind each point. Counts are
+    modelled on a square-root scale, where their noise is roughly constant."""
 
-    def decide(self, view: SeriesView, cond: Condition, resolver: SeriesResolver, tail_hours: int) -> Decision:
+    def score(self, view: SeriesView, cond: EtsCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
         exclude = resolver.event_mask(tail_hours)[:, view.store_index]
         hours = view.values.shape[0]
         utc_hour = (np.arange(hours) + resolver.panel.start.hour)[:, None]
@@ -117,18 +117,19 @@ class EtsDetector:
             else:
                 crossed = (x < lo) | (x > hi)
                 relaxed = (x < expected - (expected - lo) * 0.6) | (x > expected + (hi - expected) * 0.6)
-            guard = np.nan_to_num(expected, nan=0.0) >= cond.min_expected
         known = ~np.isnan(x) & ~np.isnan(f)
-        return Decision(crossed & guard & known, ~relaxed & known, known, x, expected, lo, hi)
+        return Score(x, expected, lo, hi, known, crossed, relaxed, volume=expected)
 
 
 DEFAULT_FEATURES = ["conversion_rate", "aov", "payment_failure_rate", "bounce_rate", "ad_cpc", "ad_conversion_rate"]
 
 
-class IsolationForestDetector:
-    """Unusual combinations of a store's metrics that no single rule names (R3.5)."""
+class IsolationForestScorer:
+    """Unusual combinations of a store's metrics that no single rule names (R3.5). The value is the
+    forest's anomaly score, the expectation and lower bound the cut-off learned from the training
+    weeks (lower scores are more unusual)."""
 
-    def decide(self, view: SeriesView, cond: Condition, resolver: SeriesResolver, tail_hours: int) -> Decision:
+    def score(self, view: SeriesView, cond: IsolationForestCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
         from sklearn.ensemble import IsolationForest
 
         features = cond.features or DEFAULT_FEATURES
@@ -169,6 +170,6 @@ class IsolationForestDetector:
                         limit[rows, col] = cutoff
         known = ~np.isnan(score)
         with np.errstate(invalid="ignore"):
-            fire = known & (score < limit)
-            clear = known & (score >= limit)
-        return Decision(fire, clear, known, score, limit, limit, np.full(score.shape, np.nan))
+            below = score < limit
+            not_back = ~(score >= limit)
+        return Score(score, limit, limit, np.full(score.shape, np.nan), known, below, not_back)

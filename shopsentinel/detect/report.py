@@ -66,10 +66,10 @@ def chart_for(event: AlertEvent, panel: Panel, rules: RulePack, catalog: Catalog
         rule = rules.get(event.rule)
     except KeyError:
         return ""
-    from shopsentinel.detect.evaluator import DETECTORS
+    from shopsentinel.detect.registry import REGISTRY, detect
 
     cond = rule.conditions()[0]
-    if cond.type not in DETECTORS:
+    if cond.type not in REGISTRY:
         return ""
     resolver = SeriesResolver(panel, catalog)
     view = resolver.view(cond.metric, cond.window, cond.demand_days)
@@ -78,7 +78,7 @@ def chart_for(event: AlertEvent, panel: Panel, rules: RulePack, catalog: Catalog
     cols = [j for j, (s, k) in enumerate(zip(view.store_index, view.skus, strict=True)) if panel.stores[int(s)].store == event.store and k == event.sku]
     if not cols:
         return ""
-    decision = DETECTORS[cond.type]().decide(view, cond, resolver, int(rule.event_tail))
+    decision = detect(view, cond, resolver, int(rule.event_tail))
     at = int((event.start - panel.start) // timedelta(hours=1))
     stop = int(((event.end or event.start) - panel.start) // timedelta(hours=1))
     a, b = max(0, at - 72), min(panel.hours, stop + 24)

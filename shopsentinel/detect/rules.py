@@ -11,10 +11,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shopsentinel.core.errors import RuleError
 from shopsentinel.core.types import Severity
@@ -35,9 +45,6 @@ def parse_hours(value: Any) -> float:
 
 Hours = Annotated[float, BeforeValidator(parse_hours)]
 EventKind = Literal["promotion", "holiday", "maintenance"]
-DetectorType = Literal[
-    "threshold", "change", "zscore", "seasonal_band", "forecast_cover", "ets", "isolation_forest", "auto", "event"
-]
 
 
 class Localized(BaseModel):
@@ -50,78 +57,238 @@ class Localized(BaseModel):
 
 
 class Condition(BaseModel):
-    """One detector applied to one metric. Which fields matter depends on ``type``."""
+    """What every condition has: the metric, its detector ``type`` and the window it is judged on.
+
+    Each detector type has its own model below (``ChangeCondition``, ``ThresholdCondition``…),
+    gathered in :data:`AnyCondition`, a union discriminated by ``type``: a field that does not
+    belong to the type is rejected (``extra="forbid"``)."""
 
     model_config = ConfigDict(extra="forbid")
     metric: str
-    type: DetectorType
+    type: str  # each type's model narrows it to its Literal
     window: Hours = 1.0
     also_windows: list[Hours] = Field(
         default_factory=list,
         description="extra windows judged the same way (any may fire): a small store's drop is "
         "only significant summed over several hours, a big store's within one",
     )
-    direction: Literal["up", "down", "both"] = "both"
-    # threshold
-    above: float | None = None
-    below: float | None = None
-    # baseline-relative detectors
-    baseline: Literal["previous_day", "same_hour", "hour_of_week", "previous_period"] = "same_hour"
+    demand_days: int = Field(default=14, ge=1, le=90, description="days of demand behind stock_cover_days")
+
+    @property
+    def required_surprise(self) -> float:
+        """Count-aware surprise a decision requires, in sigmas (0 = none)."""
+        significance: float | None = getattr(self, "significance", None)
+        if significance is not None:
+            return significance
+        return 0.0 if self.type in ("threshold", "forecast_cover") else 4.0
+
+
+Direction = Literal["up", "down", "both"]
+BaselineKind = Literal["previous_day", "same_hour", "hour_of_week", "previous_period"]
+
+
+class _Directional(Condition):
+    direction: Direction = "both"
+
+
+class _Guarded(Condition):
+    min_expected: float = Field(default=0.0, ge=0, description="volume guard: expected count or denominator")
+    warmup: Hours = Field(
+        default=8 * 24.0,
+        description="learning period: baseline rules stay silent until a series has this much history",
+    )
+
+
+class _Significant(_Guarded):
+    significance: float | None = Field(default=None, ge=0, description="count-aware surprise required, in sigmas (default 4; 0 for thresholds)")
+
+
+class _History(Condition):
     history: int = Field(default=7, ge=1, le=60, description="periods of history (days, or weeks for hour_of_week)")
+
+
+class _Baseline(_History):
+    baseline: BaselineKind = "same_hour"
     agg: Literal["mean", "median"] = "median"
+
+
+class _WeeklyChecked(_Baseline):
     weekly_check: bool = Field(
         default=True,
         description="daily baselines: also require the move against the same hour of past weeks, "
         "so a weekly routine (Tuesday's livestream, the Sunday lull) is not an anomaly",
     )
-    change: float | None = Field(default=None, gt=0, description="relative change, 0.5 = 50%")
-    ratio: float | None = Field(default=None, gt=0, description="value vs expected multiple, 2.0 = 200%")
-    sigmas: float | None = Field(default=None, gt=0)
-    warmup: Hours = Field(
-        default=8 * 24.0,
-        description="learning period: baseline rules stay silent until a series has this much history",
-    )
-    significance: float | None = Field(default=None, ge=0, description="count-aware surprise required, in sigmas (default 4; 0 for thresholds)")
-    min_expected: float = Field(default=0.0, ge=0, description="volume guard: expected count or denominator")
+
+
+class _UsualLow(Condition):
     below_usual_low: float | None = Field(
         default=None, gt=0, le=1,
         description="also require the value to be below this fraction of the series' usual low "
         "(the lowest of its daily minima over 6 weeks): a SKU whose stock routinely dips "
         "to 5 days of cover before each restock does not page at 7",
     )
-    # forecast_cover
-    cover_days_below: float | None = None
-    demand_days: int = Field(default=14, ge=1, le=90)
-    # model detectors
-    sensitivity: float = Field(default=1.0, gt=0)
-    features: list[str] = Field(default_factory=list)
 
-    @property
-    def required_surprise(self) -> float:
-        if self.significance is not None:
-            return self.significance
-        return 0.0 if self.type in ("threshold", "forecast_cover") else 4.0
+
+class ThresholdCondition(_Significant, _Baseline, _UsualLow):
+    """Static bounds, optionally significant against the series' own level."""
+
+    type: Literal["threshold"]
+    above: float | None = None
+    below: float | None = None
 
     @model_validator(mode="after")
-    def _fields_for_type(self) -> Condition:
-        if self.type == "threshold" and self.above is None and self.below is None:
+    def _bounds(self) -> ThresholdCondition:
+        if self.above is None and self.below is None:
             raise ValueError("a threshold needs 'above' or 'below'")
-        if self.type == "change" and self.change is None and self.ratio is None:
+        return self
+
+
+class ChangeCondition(_Directional, _Significant, _WeeklyChecked):
+    """Relative change against a baseline."""
+
+    type: Literal["change"]
+    change: float | None = Field(default=None, gt=0, description="relative change, 0.5 = 50%")
+    ratio: float | None = Field(default=None, gt=0, description="value vs expected multiple, 2.0 = 200%")
+
+    @model_validator(mode="after")
+    def _amount(self) -> ChangeCondition:
+        if self.change is None and self.ratio is None:
             raise ValueError("a change detector needs 'change' or 'ratio'")
-        if self.type == "zscore" and self.sigmas is None:
-            raise ValueError("a zscore detector needs 'sigmas'")
-        if self.type == "forecast_cover" and self.cover_days_below is None:
-            raise ValueError("forecast_cover needs 'cover_days_below'")
-        if self.type in ("change", "zscore", "seasonal_band") and self.direction == "both" and self.type == "change" and self.ratio is not None:
+        if self.direction == "both" and self.ratio is not None:
             raise ValueError("a ratio change needs direction 'up' or 'down'")
         return self
 
 
+class ZScoreCondition(_Directional, _Significant, _WeeklyChecked):
+    """Outside mean ± k·σ of the same hour over the last N days."""
+
+    type: Literal["zscore"]
+    sigmas: float | None = Field(default=None, gt=0)
+    change: float | None = Field(default=None, gt=0, description="also require this relative change, 0.5 = 50%")
+
+    @model_validator(mode="after")
+    def _sigmas(self) -> ZScoreCondition:
+        if self.sigmas is None:
+            raise ValueError("a zscore detector needs 'sigmas'")
+        return self
+
+
+class SeasonalBandCondition(_Directional, _Significant, _History):
+    """Robust hour-of-week band (``history`` weeks)."""
+
+    type: Literal["seasonal_band"]
+    sigmas: float | None = Field(default=None, gt=0, description="band width in robust sigmas (default 4)")
+    change: float | None = Field(default=None, gt=0, description="also require this relative change")
+
+
+class ForecastCoverCondition(_Guarded, _UsualLow):
+    """Days of stock cover below a number of days."""
+
+    type: Literal["forecast_cover"]
+    cover_days_below: float | None = None
+
+    @model_validator(mode="after")
+    def _days(self) -> ForecastCoverCondition:
+        if self.cover_days_below is None:
+            raise ValueError("forecast_cover needs 'cover_days_below'")
+        return self
+
+
+class EtsCondition(_Directional):
+    """Outside an ETS (Holt-Winters) prediction interval."""
+
+    type: Literal["ets"]
+    sigmas: float | None = Field(default=None, gt=0, description="interval width in sigmas (default 4)")
+    sensitivity: float = Field(default=1.0, gt=0)
+    min_expected: float = Field(default=0.0, ge=0, description="volume guard: expected level")
+
+
+class IsolationForestCondition(Condition):
+    """Unusual combinations of a store's metrics."""
+
+    type: Literal["isolation_forest"]
+    sensitivity: float = Field(default=1.0, gt=0)
+    features: list[str] = Field(default_factory=list)
+
+
+class AutoCondition(Condition):
+    """Self-configuring detector (seasonality and band found by itself)."""
+
+    type: Literal["auto"]
+    sensitivity: float = Field(default=1.0, gt=0)
+
+
+class EventCondition(Condition):
+    """A marker for calendar events: parsed, never evaluated by a detector."""
+
+    type: Literal["event"]
+
+
+_ConditionUnion = (
+    ThresholdCondition | ChangeCondition | ZScoreCondition | SeasonalBandCondition | ForecastCoverCondition
+    | EtsCondition | IsolationForestCondition | AutoCondition | EventCondition
+)
+CONDITION_MODELS: dict[str, type[Condition]] = {
+    get_args(model.model_fields["type"].annotation)[0]: model for model in get_args(_ConditionUnion)
+}
+"""The condition model of every ``type`` (derived from the union: add a new model there)."""
+
+# Defaults of the former flat condition model. Packs dumped with every default spelled out
+# (the web editor's YAML, stored API packs) carry them on every type; such a field is dropped
+# when it has exactly this value and does not belong to the type; any other value is rejected.
+_LEGACY_DEFAULTS: dict[str, Any] = {
+    "direction": "both", "baseline": "same_hour", "history": 7, "agg": "median", "weekly_check": True,
+    "warmup": 8 * 24.0, "min_expected": 0.0, "demand_days": 14, "sensitivity": 1.0, "features": [],
+    "also_windows": [], "window": 1.0,
+}
+
+
+def _drop_legacy_defaults(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    model = CONDITION_MODELS.get(str(value.get("type")))
+    if model is None:
+        return value
+    foreign = [k for k, v in value.items() if k not in model.model_fields and k in _LEGACY_DEFAULTS and v == _LEGACY_DEFAULTS[k]]
+    return {k: v for k, v in value.items() if k not in foreign} if foreign else value
+
+
+def _untagged(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate through the discriminated union, then drop the tag (``'change'``) that pydantic puts
+    into each error's location, so errors keep naming the field (``when.ratio``) as they always
+    did; a field of another type gets a message that says so."""
+    try:
+        return handler(_drop_legacy_defaults(value))
+    except ValidationError as exc:
+        kind = str(value.get("type")) if isinstance(value, dict) else ""
+        errors: list[InitErrorDetails] = []
+        for e in exc.errors():
+            loc = tuple(e["loc"])
+            if loc and loc[0] in CONDITION_MODELS:
+                loc = loc[1:]
+            error_type: Any = e["type"]
+            if e["type"] == "extra_forbidden" and kind in CONDITION_MODELS and len(loc) == 1:
+                fields = ", ".join(f for f in CONDITION_MODELS[kind].model_fields if f != "type")
+                error_type = PydanticCustomError(
+                    "extra_forbidden", "'{field}' is not a field of a '{kind}' condition (its fields: {fields})",
+                    {"field": str(loc[0]), "kind": kind, "fields": fields},
+                )
+            detail = InitErrorDetails(type=error_type, loc=loc, input=e["input"])
+            if "ctx" in e and isinstance(error_type, str):
+                detail["ctx"] = e["ctx"]
+            errors.append(detail)
+        raise ValidationError.from_exception_data(exc.title, errors) from None
+
+
+AnyCondition = Annotated[_ConditionUnion, Field(discriminator="type"), WrapValidator(_untagged)]
+"""A condition of any type, parsed by its ``type`` (a pydantic discriminated union)."""
+
+
 class Compound(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    all: list[Condition | Compound] | None = None
-    any: list[Condition | Compound] | None = None
-    not_: Condition | Compound | None = Field(default=None, alias="not")
+    all: list[AnyCondition | Compound] | None = None
+    any: list[AnyCondition | Compound] | None = None
+    not_: AnyCondition | Compound | None = Field(default=None, alias="not")
 
     @model_validator(mode="after")
     def _one_operator(self) -> Compound:
@@ -130,8 +297,8 @@ class Compound(BaseModel):
             raise ValueError("a compound condition needs exactly one of 'all', 'any' or 'not'")
         return self
 
-    def conditions(self) -> list[Condition]:
-        out: list[Condition] = []
+    def conditions(self) -> list[AnyCondition]:
+        out: list[AnyCondition] = []
         for part in (self.all or []) + (self.any or []) + ([self.not_] if self.not_ else []):
             out += part.conditions() if isinstance(part, Compound) else [part]
         return out
@@ -153,7 +320,7 @@ class Rule(BaseModel):
     category: str | None = None
     mode: Literal["alert", "task"] = "alert"
     kind: Literal["business", "data"] = "business"
-    when: Condition | Compound
+    when: AnyCondition | Compound
     for_: Hours = Field(default=1.0, alias="for")
     keep_firing_for: Hours = 2.0
     scope: Scope = Field(default_factory=Scope)
@@ -175,7 +342,7 @@ class Rule(BaseModel):
     def metric(self) -> str:
         return self.when.metric if isinstance(self.when, Condition) else self.when.conditions()[0].metric
 
-    def conditions(self) -> list[Condition]:
+    def conditions(self) -> list[AnyCondition]:
         return [self.when] if isinstance(self.when, Condition) else self.when.conditions()
 
 

@@ -179,18 +179,21 @@ def patterns(session: Session, alerts: list[AlertRow], since: datetime, until: d
 def _scale_condition(c: Condition, tighten: bool) -> Condition:
     f = 1.25 if tighten else 0.8
     update: dict[str, Any] = {}
-    if c.sigmas is not None:
-        update["sigmas"] = round(c.sigmas * f, 3)
-    if c.significance is not None:
-        update["significance"] = round(c.significance * f, 3)
-    if c.change is not None:
-        update["change"] = round(min(c.change * f, 0.95), 3)
-    if c.ratio is not None:
-        update["ratio"] = round(c.ratio * f if c.ratio >= 1 else c.ratio / f, 3)
-    if c.above is not None:
-        update["above"] = c.above * f if c.above >= 0 else c.above / f
-    if c.below is not None:
-        update["below"] = c.below / f if c.below >= 0 else c.below * f
+    # Conditions are one model per detector type: read the fields this type has.
+    sigmas, significance, change, ratio, above, below = (
+        getattr(c, name, None) for name in ("sigmas", "significance", "change", "ratio", "above", "below"))
+    if sigmas is not None:
+        update["sigmas"] = round(sigmas * f, 3)
+    if significance is not None:
+        update["significance"] = round(significance * f, 3)
+    if change is not None:
+        update["change"] = round(min(change * f, 0.95), 3)
+    if ratio is not None:
+        update["ratio"] = round(ratio * f if ratio >= 1 else ratio / f, 3)
+    if above is not None:
+        update["above"] = above * f if above >= 0 else above / f
+    if below is not None:
+        update["below"] = below / f if below >= 0 else below * f
     return c.model_copy(update=update)
 
 

@@ -23,7 +23,7 @@ from shopsentinel.alerting.incidents import assign_incidents
 from shopsentinel.catalog import Catalog, default_catalog
 from shopsentinel.core.events import AlertEvent
 from shopsentinel.core.types import CalendarEvent, StoreInfo
-from shopsentinel.detect.auto import custom_metric_alerts
+from shopsentinel.detect.custom import custom_metric_alerts
 from shopsentinel.detect.evaluator import evaluate_panel
 from shopsentinel.detect.panel import build_panel
 from shopsentinel.detect.quality import finding_alerts, silent_metric_alerts, silent_store_alerts

@@ -14,7 +14,7 @@ import numpy as np
 
 from shopsentinel.catalog import Catalog
 from shopsentinel.core.types import CalendarEvent, StoreInfo
-from shopsentinel.detect.evaluator import _combine
+from shopsentinel.detect.evaluator import combine
 from shopsentinel.detect.panel import Panel
 from shopsentinel.detect.rules import RulePack
 from shopsentinel.detect.series import SeriesResolver
@@ -64,7 +64,7 @@ def rule_band(row: AlertRow, panel: Panel, catalog: Catalog, pack: RulePack) -> 
         rule = pack.get(row.rule)
     except KeyError:
         return None
-    result = _combine(rule.when, SeriesResolver(panel, catalog), int(round(rule.event_tail)))
+    result = combine(rule.when, SeriesResolver(panel, catalog), int(round(rule.event_tail)))
     if result is None:
         return None
     view, decision = result

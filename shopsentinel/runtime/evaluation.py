@@ -27,7 +27,7 @@ from shopsentinel.catalog import Catalog
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.events import AlertEvent
 from shopsentinel.core.types import CalendarEvent, StoreInfo
-from shopsentinel.detect.auto import custom_metric_alerts
+from shopsentinel.detect.custom import custom_metric_alerts
 from shopsentinel.detect.evaluator import evaluate_panel
 from shopsentinel.detect.panel import Panel, build_panel
 from shopsentinel.detect.quality import silent_metric_alerts, silent_store_alerts

@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from shopsentinel.core.types import StoreInfo
-from shopsentinel.detect.auto import auto_detect, custom_metric_alerts, find_period, regularize
+from shopsentinel.detect.auto import auto_detect, find_period, regularize
+from shopsentinel.detect.custom import custom_metric_alerts
 
 T0 = np.datetime64("2026-09-01T00:00:00", "s")
 # an e-commerce day: quiet at night, peaks late morning and evening
