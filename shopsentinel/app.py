@@ -4,6 +4,7 @@ alert center together. Everything below it imports only the layers beneath it (s
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopsentinel.api.routes import ROUTERS
 from shopsentinel.api.routes.push import build_push_router
@@ -56,11 +58,146 @@ def create_app(
     app.add_exception_handler(PoolTimeout, _busy)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(DBAPIError, _database_down_if_disconnected)
+    app.add_exception_handler(UnicodeEncodeError, _invalid_unicode)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(build_push_router(service))
     install_web(app, service)  # the alert center (pages under /, assets under /static)
+    settings_ = service.settings
+    app.add_middleware(BodyLimit, limit=settings_.max_body_bytes,
+                       larger={IMPORT_PATH: settings_.max_upload_bytes + UPLOAD_FRAMING_BYTES})
+    app.add_middleware(SecurityHeaders)  # outermost: the 413 above carries the headers too
     return app
+
+
+IMPORT_PATH = "/api/v1/imports"
+UPLOAD_FRAMING_BYTES = 1024 * 1024  # multipart boundaries and the small form fields around an upload
+
+# The alert center is one stylesheet and one deferred script from /static, fetch() to its own origin
+# and inline SVG charts: no inline <script> or <style> element. Its templates and the efficacy
+# heatmap do set ``style="…"`` attributes (legend swatches, cell shading), so inline *attributes* are
+# allowed (``style-src-attr``), never inline style elements or scripts.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+# FastAPI's interactive docs are an inline script plus Swagger UI / ReDoc from jsDelivr.
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "connect-src 'self'; worker-src blob:; base-uri 'none'; frame-ancestors 'none'"
+)
+DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+class SecurityHeaders:
+    """Pure ASGI: Content-Security-Policy (with ``frame-ancestors 'none'``), nosniff, Referrer-Policy
+    and X-Frame-Options on every HTTP response the app sends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = DOCS_CONTENT_SECURITY_POLICY if scope["path"] in DOCS_PATHS else CONTENT_SECURITY_POLICY
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in _SECURITY_HEADER_NAMES]
+                headers.append((b"content-security-policy", policy.encode()))
+                headers.extend(SECURITY_HEADERS)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+_SECURITY_HEADER_NAMES = frozenset({b"content-security-policy", *(k for k, _ in SECURITY_HEADERS)})
+
+
+class _BodyTooLarge(Exception):
+    """Raised into the app from ``receive`` once the streamed body passes the limit."""
+
+
+class BodyLimit:
+    """Pure ASGI: a request body larger than the limit is refused with 413 before it is parsed and
+    before any token is checked — at once when ``Content-Length`` says so, otherwise as soon as the
+    streamed (e.g. chunked) bytes pass the limit; the rest is never read and the connection is closed.
+    ``larger`` gives a few paths (the export upload) their own, larger limit."""
+
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.limit = limit
+        self.larger = dict(larger or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.larger.get(scope["path"].rstrip("/") or "/", self.limit)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _too_large(send, limit)
+            return
+        received = 0
+        exceeded = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            if exceeded:
+                raise _BodyTooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded:
+                return  # whatever the app made of the cut-off body (400, 422, …), the answer is 413
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not exceeded or started:
+                raise
+        if exceeded and not started:
+            await _too_large(send, limit)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() and len(text) < 20 else None
+    return None
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps({"detail": f"请求体过大，上限 {limit} 字节 / request body too large, at most {limit} bytes"},
+                      ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": 413, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),  # the rest of the body is never read
+    ]})
+    await send({"type": "http.response.body", "body": body})
 
 
 
@@ -78,10 +215,17 @@ async def _database_down(_request: Request, _exc: Exception) -> JSONResponse:
     return _unavailable("数据库暂不可用，请稍后重试 / database unavailable, retry shortly", 5)
 
 
+async def _invalid_unicode(_request: Request, _exc: Exception) -> JSONResponse:
+    """A string with a lone surrogate (JSON ``"\\ud800"``) cannot be stored or sent back as UTF-8:
+    the client's input is at fault, so 422, not 500."""
+    return JSONResponse({"detail": "请求含无效 Unicode（孤立代理项） / the request holds invalid Unicode "
+                                   "(a lone surrogate)"}, status_code=422)
+
+
 async def _database_down_if_disconnected(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return await _database_down(request, exc)
     raise exc
 
 
-__all__ = ["create_app"]
+__all__ = ["BodyLimit", "SecurityHeaders", "create_app"]

@@ -3,13 +3,44 @@ never leak into the API."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from shopsentinel.alerting.silences import Matcher
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def in_service_range(value: datetime) -> datetime:
+    """A client-given time the service can store, compare and print: it needs Z or an offset and must
+    lie in [1970, 3000) in UTC (``0001-01-01T00:00:00+01:00`` or ``9999-12-31T23:59:59-01:00`` cannot
+    even be converted to UTC)."""
+    if value.tzinfo is None:
+        raise ValueError("时间需要 Z 或 UTC 偏移 / the time needs Z or a UTC offset")
+    try:
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError(f"时间超出范围（须在 1970 至 3000 年之间） / time out of range, must lie in "
+                         f"[{EARLIEST:%Y-%m-%d}, {LATEST:%Y-%m-%d}) UTC")
+    return utc
+
+
+ApiTime = Annotated[AwareDatetime, AfterValidator(in_service_range)]
+"""A timezone-aware time in [1970, 3000) UTC, normalized to UTC: 422 (never 500) otherwise."""
 
 
 class PointsIn(BaseModel):
@@ -129,8 +160,8 @@ class IncidentList(BaseModel):
 class SilenceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     matchers: list[Matcher] = Field(min_length=1)
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime
+    starts_at: ApiTime | None = None
+    ends_at: ApiTime
     comment: str = ""
 
     @model_validator(mode="after")
@@ -199,8 +230,8 @@ class RulePackVersion(BaseModel):
 
 class CalendarCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    start: AwareDatetime
-    end: AwareDatetime
+    start: ApiTime
+    end: ApiTime
     platform: str = ""
     store: str = ""
     name: str = Field(min_length=1)

@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     )
     schedule_seconds: float = Field(default=60.0, gt=0, description="every store is re-evaluated this often")
     max_points_per_request: int = Field(default=200_000, ge=1)
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024,
+        description="largest request body (Content-Length or streamed bytes), refused with 413 before it is "
+        "parsed or any token is checked; a full batch of max_points_per_request points fits",
+    )
+    max_upload_bytes: int = Field(
+        default=20_000_000, ge=1024,
+        description="largest seller-console export file of POST /api/v1/imports; that route's body may be this "
+        "plus 1 MiB of multipart framing and form fields",
+    )
+    point_max_age_days: float = Field(default=730.0, gt=0, description="a pushed point older than this "
+                                      "(by the service clock) is rejected")
+    point_max_future_hours: float = Field(default=24.0, gt=0, description="a pushed point further ahead of the "
+                                          "service clock than this is rejected")
+    point_max_abs_value: float = Field(default=1e15, gt=0, description="a point whose |value| exceeds this is rejected")
     push_sources: dict[str, PushSourceSetting] = Field(
         default_factory=dict,
         description='signed push sources by id, e.g. SHOPSENTINEL_PUSH_SOURCES=\'{"rpa-1": {"secret": "…", '
@@ -59,6 +74,18 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = Field(default=None, description="signs web sessions; random per process if unset")
     session_idle_minutes: int = Field(default=480, ge=1, description="a web session ends after this long idle")
     public_url: str = Field(default="", description="the alert center's address, for links in notifications")
+    allow_degraded_key: bool = Field(
+        default=False,
+        description="start even when the secret key cannot open the stored secrets (logged at ERROR and "
+        "audited as secret_key.degraded); by default the service refuses to start",
+    )
+    login_max_failures: int = Field(default=5, ge=1, description="wrong passwords per IP or account before back-off")
+    login_backoff_seconds: float = Field(default=30.0, gt=0, description="first login back-off; doubles with each "
+                                         "further failure, up to login_backoff_max_seconds")
+    login_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    token_max_failures: int = Field(default=20, ge=1, description="unknown bearer tokens per IP within "
+                                    "token_failure_window_seconds before the API answers 429")
+    token_failure_window_seconds: float = Field(default=300.0, gt=0)
 
 
 __all__ = ["PushSourceSetting", "Settings"]

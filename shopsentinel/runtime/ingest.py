@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
 from sqlalchemy.orm import Session
 
 from shopsentinel.catalog import Catalog, default_catalog
+from shopsentinel.core.settings import Settings
 from shopsentinel.core.types import Point
 from shopsentinel.ingest.clean import BOUNDED
 from shopsentinel.runtime.evaluation import floor_hour
@@ -28,6 +29,8 @@ from shopsentinel.runtime.parts import ServiceParts
 from shopsentinel.store.repository import audit, note_points
 
 REQUIRED = ("ts", "platform", "store", "metric", "value")
+MAX_ID_CHARS = 128  # platform, store, metric and sku
+MAX_ABS_VALUE = 1e15  # far beyond any GMV in fen; 1e308 would overflow every sum and chart downstream
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,44 @@ class Rejection:
     reason: str
 
 
+@dataclass(frozen=True)
+class PointLimits:
+    """What a point must satisfy beyond its shape: a time inside ``[now - max_age, now + max_future]``
+    (when ``now`` is given) and ``|value| <= max_abs``."""
+
+    now: datetime | None = None
+    max_age: timedelta = timedelta(days=730)
+    max_future: timedelta = timedelta(hours=24)
+    max_abs: float = MAX_ABS_VALUE
+
+    @classmethod
+    def from_settings(cls, settings: Settings, now: datetime) -> PointLimits:
+        return cls(now=now, max_age=timedelta(days=settings.point_max_age_days),
+                   max_future=timedelta(hours=settings.point_max_future_hours), max_abs=settings.point_max_abs_value)
+
+
+NO_WINDOW = PointLimits()
+
+
 class _Bad(Exception):
     pass
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A value quoted in a reason: short (``repr`` escapes lone surrogates)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 130:
+        return f"<{len(str(abs(value)))}-digit integer>"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _unicode(name: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Bad(f"{name} 含无效 Unicode（孤立代理项） / {name} holds invalid Unicode (a lone surrogate)") from None
+    if "\x00" in value:
+        raise _Bad(f"{name} 含 NUL 字符 / {name} holds a NUL character")
 
 
 def _text(raw: dict[str, Any], name: str, *, required: bool = True) -> str:
@@ -46,47 +85,73 @@ def _text(raw: dict[str, Any], name: str, *, required: bool = True) -> str:
         value = ""
     if not isinstance(value, str):
         raise _Bad(f"{name} must be a string")
+    _unicode(name, value)
     value = value.strip()
     if required and not value:
         raise _Bad(f"{name} is empty")
+    if len(value) > MAX_ID_CHARS:
+        raise _Bad(f"{name} 过长（{len(value)} 字符，上限 {MAX_ID_CHARS}） / {name} is {len(value)} characters, "
+                   f"at most {MAX_ID_CHARS}")
     return value
 
 
-def _ts(value: Any) -> datetime:
+def _ts(value: Any, limits: PointLimits) -> datetime:
     if not isinstance(value, str):
         raise _Bad("ts must be an ISO-8601 string")
+    _unicode("ts", value)
     text = value.strip()
     try:
+        if len(text) > 64:
+            raise ValueError
         parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" and text else text)
     except ValueError:
-        raise _Bad(f"timestamp {value!r} is not ISO-8601 with Z or an offset") from None
+        raise _Bad(f"timestamp {_shown(value)} is not ISO-8601 with Z or an offset") from None
     if parsed.tzinfo is None:
-        raise _Bad(f"timestamp {value!r} has no Z or UTC offset")
-    return parsed.astimezone(UTC)
+        raise _Bad(f"timestamp {_shown(value)} has no Z or UTC offset")
+    try:
+        ts = parsed.astimezone(UTC)
+        ts.timestamp()
+    except (OverflowError, ValueError, OSError):
+        raise _Bad(f"时间 {_shown(value)} 超出可表示范围 / timestamp {_shown(value)} is out of range") from None
+    if limits.now is not None:
+        earliest, latest = limits.now - limits.max_age, limits.now + limits.max_future
+        if not earliest <= ts <= latest:
+            raise _Bad(f"时间 {_shown(value)} 不在 {earliest:%Y-%m-%dT%H:%M}Z 至 {latest:%Y-%m-%dT%H:%M}Z 之间 / "
+                       f"timestamp {_shown(value)} is outside {earliest:%Y-%m-%dT%H:%M}Z … {latest:%Y-%m-%dT%H:%M}Z "
+                       "(service clock minus the allowed age, plus the allowed lead)")
+    return ts
 
 
-def _value(value: Any) -> float:
+def _value(value: Any, limits: PointLimits) -> float:
     if isinstance(value, bool) or value is None:
-        raise _Bad(f"value {value!r} is not a number")
+        raise _Bad(f"value {_shown(value)} is not a number")
+    if isinstance(value, str):
+        _unicode("value", value)
+        if len(value) > 64:
+            raise _Bad(f"value {_shown(value)} is not a number")
     try:
         number = float(value)
+    except OverflowError:
+        raise _Bad(f"数值 {_shown(value)} 过大 / value {_shown(value)} is too large") from None
     except (TypeError, ValueError):
-        raise _Bad(f"value {value!r} is not a number") from None
+        raise _Bad(f"value {_shown(value)} is not a number") from None
     if not math.isfinite(number):
-        raise _Bad(f"value {value!r} is not a finite number")
+        raise _Bad(f"value {_shown(value)} is not a finite number")
+    if abs(number) > limits.max_abs:
+        raise _Bad(f"数值 {number:g} 超出 ±{limits.max_abs:g} / value {number:g} is beyond ±{limits.max_abs:g}")
     return number
 
 
-def validate_point(raw: Any, catalog: Catalog) -> Point:
+def validate_point(raw: Any, catalog: Catalog, limits: PointLimits = NO_WINDOW) -> Point:
     if not isinstance(raw, dict):
         raise _Bad("a point is an object {ts, platform, store, metric, value, sku}")
     missing = [f for f in REQUIRED if f not in raw]
     if missing:
         raise _Bad(f"missing field {missing[0]}")
-    ts = _ts(raw["ts"])
+    ts = _ts(raw["ts"], limits)
     platform, store, metric = _text(raw, "platform"), _text(raw, "store"), _text(raw, "metric")
     sku = _text(raw, "sku", required=False)
-    value = _value(raw["value"])
+    value = _value(raw["value"], limits)
     if metric in catalog and catalog.get(metric).non_negative and value < 0:
         raise _Bad(f"impossible negative value {value} for {metric}")
     if metric in BOUNDED:
@@ -96,12 +161,15 @@ def validate_point(raw: Any, catalog: Catalog) -> Point:
     return Point(ts=ts, platform=platform, store=store, metric=metric, value=value, sku=sku)
 
 
-def validate_points(items: list[Any], catalog: Catalog) -> tuple[list[Point], list[Rejection]]:
+def validate_points(items: list[Any], catalog: Catalog, limits: PointLimits = NO_WINDOW,
+                    ) -> tuple[list[Point], list[Rejection]]:
+    """Each point on its own: the good ones are returned, each bad one is a :class:`Rejection` with
+    its reason. ``limits`` with ``now`` set also rejects times outside the service's window."""
     points: list[Point] = []
     rejected: list[Rejection] = []
     for i, raw in enumerate(items):
         try:
-            points.append(validate_point(raw, catalog))
+            points.append(validate_point(raw, catalog, limits))
         except _Bad as exc:
             rejected.append(Rejection(i, str(exc)))
     return points, rejected
@@ -144,5 +212,5 @@ def write_points(service: ServiceParts, session: Session, points: list[Point], *
         service.scheduler.enqueue(sorted(fresh))
 
 
-__all__ = ["Rejection", "default_catalog", "frame_to_raw", "store_spans", "validate_point", "validate_points",
+__all__ = ["MAX_ABS_VALUE", "MAX_ID_CHARS", "PointLimits", "Rejection", "default_catalog", "frame_to_raw", "store_spans", "validate_point", "validate_points",
            "write_points"]

@@ -23,6 +23,7 @@ from shopsentinel.api.schemas import (
     FeedbackPublic,
     ResolveIn,
     SeriesPoint,
+    in_service_range,
 )
 from shopsentinel.insight.kb import record_resolution
 from shopsentinel.runtime.detail import alert_series
@@ -59,8 +60,11 @@ def list_alerts(
     since: datetime | None = None,
     limit: int = Query(default=1000, ge=1, le=10_000),
 ) -> AlertList:
-    if since is not None and since.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since needs Z or a UTC offset")
+    if since is not None:
+        try:
+            since = in_service_range(since)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"since: {exc}") from None
     rows = alerts.list_alerts(session, state=state, platform=platform, store=store, severity=severity, since=since, limit=limit)
     return AlertList(items=[public(r) for r in rows])
 

@@ -20,13 +20,12 @@ from pydantic import BaseModel
 from shopsentinel.api.deps import DbSession, Editor, Now, ServiceDep
 from shopsentinel.core.errors import ImportFileError
 from shopsentinel.core.types import DEFAULT_TIMEZONES
-from shopsentinel.runtime.ingest import frame_to_raw, validate_points, write_points
+from shopsentinel.runtime.ingest import PointLimits, frame_to_raw, validate_points, write_points
 from shopsentinel.sources.exports.reader import read_export
 from shopsentinel.store.repository import get_store
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
 SUFFIXES = (".csv", ".xlsx", ".xlsm")
-MAX_UPLOAD_BYTES = 20_000_000
 
 
 class ImportResult(BaseModel):
@@ -59,9 +58,10 @@ def import_export(
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise _unprocessable(f"{name}: file must end in .csv or .xlsx")
-    body = file.file.read(MAX_UPLOAD_BYTES + 1)
-    if len(body) > MAX_UPLOAD_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"{name}: at most {MAX_UPLOAD_BYTES} bytes")
+    most = service.settings.max_upload_bytes
+    body = file.file.read(most + 1)
+    if len(body) > most:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"{name}: 文件过大，上限 {most} 字节 / at most {most} bytes")
     known = get_store(session, platform, store)
     zone = timezone or (known.timezone if known else DEFAULT_TIMEZONES.get(platform, "UTC"))
     try:
@@ -75,7 +75,8 @@ def import_export(
             result = read_export(path, platform=platform, store=store, timezone=zone, console=console)
         except ImportFileError as exc:  # name the uploaded file, not the temporary copy
             raise _unprocessable(str(exc).replace(str(path), name)) from None
-    points, rejected = validate_points(frame_to_raw(result.frame), service.catalog)
+    points, rejected = validate_points(frame_to_raw(result.frame), service.catalog,
+                                        PointLimits.from_settings(service.settings, now))
     if rejected:  # all or nothing, like the CLI import
         first = rejected[0]
         raise _unprocessable(f"{name}: {len(rejected)} points rejected, e.g. point {first.index + 1}: {first.reason}")

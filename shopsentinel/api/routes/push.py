@@ -12,7 +12,7 @@ from datetime import timedelta
 import polars as pl
 from fastapi import APIRouter, HTTPException, status
 
-from shopsentinel.runtime.ingest import frame_to_raw, validate_points, write_points
+from shopsentinel.runtime.ingest import PointLimits, frame_to_raw, validate_points, write_points
 from shopsentinel.runtime.service import Service
 from shopsentinel.sources.push import PushSource, push_router
 
@@ -24,7 +24,8 @@ def build_push_router(service: Service) -> APIRouter:
                for source_id, s in service.settings.push_sources.items()}
 
     def on_points(source_id: str, frame: pl.DataFrame) -> None:
-        points, rejected = validate_points(frame_to_raw(frame), service.catalog)
+        points, rejected = validate_points(frame_to_raw(frame), service.catalog,
+                                            PointLimits.from_settings(service.settings, service.clock.now()))
         if rejected:
             first = rejected[0]
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,

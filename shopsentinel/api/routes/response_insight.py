@@ -4,13 +4,14 @@ forecast, what-if)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader, ServiceDep
+from shopsentinel.api.schemas import ApiTime
 from shopsentinel.insight import efficacy, track_record
 from shopsentinel.insight.predict_service import sales_forecast, sku_stockout, store_stockouts, store_what_if
 from shopsentinel.runtime.suggestions import rule_suggestions
@@ -40,8 +41,8 @@ class MissedIn(BaseModel):
     store: str = Field(min_length=1)
     metric: str = ""
     category: str = ""
-    starts_at: datetime
-    ends_at: datetime | None = None
+    starts_at: ApiTime
+    ends_at: ApiTime | None = None
     note: str = ""
 
 

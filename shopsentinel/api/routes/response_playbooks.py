@@ -22,7 +22,7 @@ from shopsentinel.actions.runner import (
     start_run,
 )
 from shopsentinel.alerting import repository as alerts
-from shopsentinel.api.deps import Admin, DbSession, Editor, Now, Reader, ServiceDep
+from shopsentinel.api.deps import Admin, DbSession, Editor, Now, Reader, RowId, ServiceDep
 from shopsentinel.store.repository import audit
 from shopsentinel.store.response_state import PlaybookRunRow, PlaybookStepRow
 
@@ -105,7 +105,7 @@ class ApproveIn(BaseModel):
 
 
 @router.post("/playbook-runs/{run_id}/approve")
-def approve_step(run_id: int, session: DbSession, principal: Reader, now: Now, body: ApproveIn | None = None) -> dict[str, Any]:
+def approve_step(run_id: RowId, session: DbSession, principal: Reader, now: Now, body: ApproveIn | None = None) -> dict[str, Any]:
     """Approve the waiting step (the caller must hold the step owner's duty); the next tick acts."""
     try:
         approve(session, run_id, principal.user, now, body.step if body else None)
