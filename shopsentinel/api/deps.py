@@ -6,6 +6,9 @@ A missing or unknown token is 401, a token without the role is 403.
 
 from __future__ import annotations
 
+import math
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,14 +49,79 @@ class Principal:
         return ROLES.index(self.role) >= ROLES.index(role)
 
 
+class TokenThrottle:
+    """Bearer-token guessing, per client address: after ``max_failures`` unknown tokens within
+    ``window`` seconds, every request from that address is answered 429 (``Retry-After``: until
+    the oldest failure leaves the window) before any token is looked up. Time comes from the
+    service clock, so tests move it by hand.
+
+    >>> throttle = TokenThrottle(max_failures=2, window=60.0)
+    >>> throttle.failure("a", 0.0); throttle.failure("a", 10.0)
+    >>> throttle.retry_after("a", 11.0), throttle.retry_after("b", 11.0), throttle.retry_after("a", 61.0)
+    (49.0, 0.0, 0.0)
+    """
+
+    def __init__(self, max_failures: int = 20, window: float = 300.0, max_addresses: int = 50_000) -> None:
+        self.max_failures, self.window, self.max_addresses = max_failures, window, max_addresses
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str, now: float) -> deque[float]:
+        times = self._failures.get(address, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+    def retry_after(self, address: str, now: float) -> float:
+        with self._lock:
+            times = self._recent(address, now)
+            if len(times) < self.max_failures:
+                return 0.0
+            return max(times[-self.max_failures] + self.window - now, 1.0)
+
+    def failure(self, address: str, now: float) -> None:
+        with self._lock:
+            if address not in self._failures and len(self._failures) >= self.max_addresses:
+                for stale in [a for a, t in self._failures.items() if not t or t[-1] <= now - self.window]:
+                    del self._failures[stale]
+                if len(self._failures) >= self.max_addresses:  # a flood of addresses: forget the oldest
+                    del self._failures[next(iter(self._failures))]
+            times = self._recent(address, now)
+            times.append(now)
+            self._failures[address] = times
+
+
+_THROTTLE_LOCK = threading.Lock()
+
+
+def token_throttle(request: Request, service: Service) -> TokenThrottle:
+    """The app's throttle (``app.state.token_throttle``), built from the settings on first use."""
+    with _THROTTLE_LOCK:
+        throttle: TokenThrottle | None = getattr(request.app.state, "token_throttle", None)
+        if throttle is None:
+            throttle = TokenThrottle(service.settings.token_max_failures, service.settings.token_failure_window_seconds)
+            request.app.state.token_throttle = throttle
+        return throttle
+
+
 def get_principal(
+    request: Request,
+    service: ServiceDep,
     session: DbSession,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    throttle = token_throttle(request, service)
+    address = request.client.host if request.client else "?"
+    now = service.clock.now().timestamp()
+    wait = throttle.retry_after(address, now)
+    if wait > 0:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many unknown tokens from this address; retry later",
+                            headers={"Retry-After": str(math.ceil(wait))})
     row = token_user(session, credentials.credentials)
     if row is None:
+        throttle.failure(address, now)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
     return Principal(row.user, row.role)
 

@@ -17,9 +17,16 @@ def serve(
     import uvicorn
 
     from shopsentinel.app import create_app
+    from shopsentinel.core.console import fail
+    from shopsentinel.core.secrets import SecretKeyError
 
     settings = Settings()
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except SecretKeyError as exc:  # the key cannot open the stored secrets: refuse to start, say why
+        fail(exc, code=3)
+    except ValueError as exc:  # e.g. a bootstrap token that is too short
+        fail(exc, code=2)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
 
 

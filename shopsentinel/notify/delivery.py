@@ -11,63 +11,134 @@ holds across restarts.
 Over the limit (DingTalk: 20 per minute per robot, then a 10-minute lockout), entries are *held*
 rather than sent; once the window has room, all held entries go out as one digest message
 ("告警摘要"), so the robot is never throttled and nothing is lost.
+
+Each message is committed around its *own* send: ``status='sending'`` and an attempt row
+(outcome ``sending``) are committed before the request, the outcome right after it. After a
+crash at most the one message in flight is left ``sending``; :meth:`OutboxDelivery.recover` (run
+once at start-up) offers it again, once, with the same key (the signed webhook carries it as
+``Idempotency-Key``). A channel answering with a timed back-off (``Retry-After`` on 429/503,
+DingTalk's 130101 "too fast" lockout) is paused until then, every entry of it deferred; other
+recoverable failures back off per entry.
+
+Channels are independent: :meth:`OutboxDelivery.deliver_channel` delivers one channel with a
+time budget, and :class:`DeliveryWorkers` runs it on one thread per channel, off the evaluation
+path, so a hung endpoint delays only its own messages. :meth:`OutboxDelivery.deliver` (tests,
+``service.tick()``) runs the same per-channel passes one after another, synchronously.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopsentinel.core.clock import Clock
-from shopsentinel.core.errors import PermanentDeliveryError
+from shopsentinel.core.errors import PermanentDeliveryError, RecoverableDeliveryError
 from shopsentinel.core.secrets import SecretBox, load_key
 from shopsentinel.core.types import Severity
 from shopsentinel.notify import ChannelRegistry, Notification, builtin_registry
 from shopsentinel.notify import repository as repo
 from shopsentinel.notify.outbox import INBOX, Dispatcher, LogDispatcher, NotifierDispatcher, backoff
-from shopsentinel.store.state import ChannelRow, OutboxRow
+from shopsentinel.store.state import ChannelRow, NotificationAttemptRow, OutboxRow
+
+logger = logging.getLogger(__name__)
 
 WINDOW = timedelta(minutes=1)
 HELD = "held: over the channel's rate limit"
+INTERRUPTED = "interrupted: the service stopped while sending; offered again once"
 MAX_DIGEST_LINES = 30
+BUDGET_SECONDS = 30.0  # one channel's pass stops starting new sends after this (wall time)
 
 
 class OutboxDelivery:
     """Deliver the due entries of the outbox: the in-app inbox's through ``inbox`` (a
     :class:`~shopsentinel.notify.outbox.Dispatcher`), the others through their channel.
-    ``secret_box`` is called once, when a channel is first used."""
+    ``secret_box`` is called once, when a channel is first used. Safe to use from one thread
+    per channel (each channel's entries are only ever touched by its own pass)."""
 
     def __init__(self, registry: ChannelRegistry, secret_box: Callable[[], SecretBox], clock: Clock,
-                 client: Callable[[], httpx.AsyncClient] = httpx.AsyncClient, inbox: Dispatcher | None = None) -> None:
+                 client: Callable[[], httpx.AsyncClient] = httpx.AsyncClient, inbox: Dispatcher | None = None,
+                 budget_seconds: float = BUDGET_SECONDS) -> None:
         self._registry = registry
         self._secret_box = secret_box
         self._box: SecretBox | None = None
+        self._box_lock = threading.Lock()
         self._clock = clock
         self._client = client
         self._inbox: Dispatcher = inbox or LogDispatcher()
+        self._budget = budget_seconds
+        self._paused: dict[str, datetime] = {}  # channel -> no sends before (a timed back-off)
+        self._recovered = False
 
-    def deliver(self, sessions: sessionmaker[Session], limit: int = 500, *, inbox: Dispatcher | None = None) -> int:
-        """Send what is due (``inbox`` overrides the in-app dispatcher for this call); returns how
-        many entries were sent."""
-        sent = 0
+    def recover(self, sessions: sessionmaker[Session]) -> int:
+        """Start-up: entries left ``sending`` by a crash (at most one per channel) are offered again,
+        once, now; their open attempt is recorded ``interrupted``. Returns how many. Runs once per
+        instance; call it before any pass (the passes call it themselves)."""
+        if self._recovered:
+            return 0
+        self._recovered = True
         with sessions() as session:
             now = self._clock.now()
-            query = select(OutboxRow).where(OutboxRow.status == "pending").order_by(OutboxRow.id).limit(limit)
-            by_channel: dict[str, list[OutboxRow]] = {INBOX: []}  # the in-app inbox first
-            for row in session.scalars(query).all():
-                if row.next_attempt_at is None or row.next_attempt_at <= now or row.last_error == HELD:
-                    by_channel.setdefault(row.channel, []).append(row)
-            sent += self._deliver_inbox(session, by_channel.pop(INBOX), inbox or self._inbox)
-            rate_limits = repo.rate_limits(session) if by_channel else {}
-            for name, rows in by_channel.items():
-                channel = session.scalars(select(ChannelRow).where(ChannelRow.name == name)).first()
-                sent += self._deliver_channel(session, channel, name, rows, rate_limits, now)
-                session.commit()
-        return sent
+            rows = session.scalars(select(OutboxRow).where(OutboxRow.status == "sending")).all()
+            for row in rows:
+                row.status, row.next_attempt_at, row.last_error = "pending", now, INTERRUPTED
+            ids = [r.id for r in rows]
+            if ids:
+                open_attempts = select(NotificationAttemptRow).where(
+                    NotificationAttemptRow.outbox_id.in_(ids), NotificationAttemptRow.outcome == "sending")
+                for attempt in session.scalars(open_attempts).all():
+                    attempt.outcome, attempt.error = "interrupted", INTERRUPTED
+            session.commit()
+            if rows:
+                logger.warning("outbox: %d entr%s left in flight by a stop; offering again once", len(rows),
+                               "y" if len(rows) == 1 else "ies")
+            return len(rows)
+
+    def due_channels(self, sessions: sessionmaker[Session]) -> list[str]:
+        """The channels (the in-app inbox first) with an entry to deliver now."""
+        with sessions() as session:
+            now = self._clock.now()
+            query = select(OutboxRow.channel).where(
+                OutboxRow.status == "pending",
+                or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now, OutboxRow.last_error == HELD),
+            ).distinct()
+            names = set(session.scalars(query).all())
+        return sorted(names, key=lambda n: (n != INBOX, n))
+
+    def deliver(self, sessions: sessionmaker[Session], limit: int = 500, *, inbox: Dispatcher | None = None) -> int:
+        """Send what is due, channel after channel (``inbox`` overrides the in-app dispatcher for
+        this call); returns how many entries were sent."""
+        self.recover(sessions)
+        return sum(self.deliver_channel(sessions, name, limit, inbox=inbox) for name in self.due_channels(sessions))
+
+    def deliver_channel(self, sessions: sessionmaker[Session], name: str, limit: int = 500, *,
+                        inbox: Dispatcher | None = None) -> int:
+        """One pass over one channel's due entries (within its time budget); returns how many
+        were sent."""
+        self.recover(sessions)
+        with sessions() as session:
+            now = self._clock.now()
+            paused = self._paused.get(name)
+            if paused is not None and now < paused:
+                return 0
+            query = (select(OutboxRow).where(OutboxRow.status == "pending", OutboxRow.channel == name)
+                     .order_by(OutboxRow.id).limit(limit))
+            rows = [r for r in session.scalars(query).all()
+                    if r.next_attempt_at is None or r.next_attempt_at <= now or r.last_error == HELD]
+            if not rows:
+                return 0
+            if name == INBOX:
+                return self._deliver_inbox(session, rows, inbox or self._inbox)
+            channel = session.scalars(select(ChannelRow).where(ChannelRow.name == name)).first()
+            sent = self._deliver_channel(session, channel, name, rows, repo.rate_limits(session), now)
+            session.commit()
+            return sent
 
     def _deliver_inbox(self, session: Session, rows: list[OutboxRow], dispatcher: Dispatcher) -> int:
         """Hand each in-app entry to the dispatcher, in order, committing each outcome."""
@@ -83,7 +154,7 @@ class OutboxDelivery:
                 row.status, row.last_error = "failed", f"{type(exc).__name__}: {exc}"
             except Exception as exc:  # anything else may succeed later: keep it, back off
                 row.last_error = f"{type(exc).__name__}: {exc}"
-                row.next_attempt_at = now + backoff(row.attempts)
+                row.next_attempt_at = now + _delay(exc, row.attempts)
             else:
                 row.status, row.sent_at, row.last_error = "sent", now, ""
                 sent += 1
@@ -103,18 +174,32 @@ class OutboxDelivery:
         fresh = [r for r in rows if r.last_error != HELD and (r.next_attempt_at is None or r.next_attempt_at <= now)]
         individual = fresh[: max(0, room - (1 if held else 0))]
         overflow = fresh[len(individual):]
-        sent = 0
+        queue: list[OutboxRow] = []
         if held and room > 0:
-            digest = self._digest(session, name, held + overflow, now)
-            sent += self._send(session, channel, digest, now)
+            queue.append(self._digest(session, name, held + overflow, now))
             overflow = []
-        for row in overflow:
+        for row in overflow:  # held before anything is sent: committed with the first send
             if row.last_error != HELD:
                 repo.record_attempt(session, row.id, name, now, "rate_limited", HELD)
             row.last_error = HELD
             row.next_attempt_at = (recent[0] if recent else now) + WINDOW
-        for row in individual:
-            sent += self._send(session, channel, row, now)
+        queue.extend(individual)
+        sent = 0
+        deadline = time.monotonic() + self._budget
+        for index, row in enumerate(queue):
+            if index and time.monotonic() > deadline:
+                break  # over the budget: the rest stay due for the next pass
+            outcome = self._send(session, channel, row)
+            sent += outcome == "sent"
+            if outcome == "paused":
+                until = self._paused[name]
+                for later in queue[index + 1:]:
+                    if later.status == "pending":
+                        later.next_attempt_at = until
+                break
+            if outcome == "retry":
+                break  # the endpoint is failing: one probe per pass, the rest wait for the next one
+        session.commit()
         return sent
 
     def _digest(self, session: Session, name: str, rows: list[OutboxRow], now: datetime) -> OutboxRow:
@@ -142,28 +227,122 @@ class OutboxDelivery:
             self._finish(session, row, name, now, "digested", f"sent in digest {entry.id}")
         return entry
 
-    def _send(self, session: Session, channel: ChannelRow, row: OutboxRow, now: datetime) -> int:
-        row.attempts += 1
-        try:
+    def _notifier_dispatcher(self, channel: ChannelRow) -> NotifierDispatcher:
+        with self._box_lock:
             if self._box is None:
                 self._box = self._secret_box()
-            notifier = repo.build_notifier(self._registry, self._box, channel, self._clock)
-            NotifierDispatcher([notifier], client=self._client).dispatch(Notification.model_validate(row.payload), muted=False)
+            box = self._box
+        notifier = repo.build_notifier(self._registry, box, channel, self._clock)
+        return NotifierDispatcher([notifier], client=self._client)
+
+    def _send(self, session: Session, channel: ChannelRow, row: OutboxRow) -> str:
+        """Send one entry: ``sending`` (and its attempt) committed before the request, the outcome
+        right after. Returns ``sent``, ``failed``, ``retry`` or ``paused`` (a timed back-off of the
+        whole channel)."""
+        name = channel.name
+        now = self._clock.now()
+        notification = Notification.model_validate(row.payload)
+        row.attempts += 1
+        row.status, row.next_attempt_at = "sending", None
+        attempt = NotificationAttemptRow(outbox_id=row.id, channel=name, ts=now, outcome="sending", error="")
+        session.add(attempt)
+        session.commit()  # the mark: a crash from here on leaves exactly this entry in flight
+        try:
+            self._notifier_dispatcher(channel).dispatch(notification, muted=False)
         except PermanentDeliveryError as exc:
-            self._finish(session, row, channel.name, now, "failed", f"{type(exc).__name__}: {exc}")
-            return 0
+            row.status = "failed"
+            row.last_error = attempt.error = f"{type(exc).__name__}: {exc}"
+            attempt.outcome = "failed"
+            outcome = "failed"
         except Exception as exc:  # anything else may succeed later: keep it, back off
-            row.last_error, row.next_attempt_at = f"{type(exc).__name__}: {exc}", now + backoff(row.attempts)
-            repo.record_attempt(session, row.id, channel.name, now, "retry", row.last_error)
-            return 0
-        row.status, row.sent_at, row.last_error = "sent", now, ""
-        repo.record_attempt(session, row.id, channel.name, now, "sent")
-        return 1
+            done = self._clock.now()
+            row.status, row.last_error = "pending", f"{type(exc).__name__}: {exc}"
+            row.next_attempt_at = done + _delay(exc, row.attempts)
+            attempt.error = row.last_error
+            timed = isinstance(exc, RecoverableDeliveryError) and exc.retry_after is not None
+            if timed:  # the endpoint said when: the whole channel waits until then
+                self._paused[name] = row.next_attempt_at
+            attempt.outcome = "throttled" if timed else "retry"
+            outcome = "paused" if timed else "retry"
+        else:
+            row.status, row.sent_at, row.last_error = "sent", now, ""
+            attempt.outcome = outcome = "sent"
+        session.commit()
+        return outcome
 
     @staticmethod
     def _finish(session: Session, row: OutboxRow, name: str, now: datetime, status: str, error: str) -> None:
         row.status, row.last_error = status, error
         repo.record_attempt(session, row.id, name, now, status, error)
+
+
+class DeliveryWorkers:
+    """Channel isolation: one daemon thread per channel runs :meth:`OutboxDelivery.deliver_channel`
+    whenever :meth:`kick` finds it due (and every ``poll_seconds`` for retries), so evaluation never
+    waits for a send and a hung endpoint holds up only its own channel's thread. ``inbox`` returns
+    the in-app dispatcher at the time of each pass."""
+
+    def __init__(self, delivery: OutboxDelivery, sessions: sessionmaker[Session], inbox: Callable[[], Dispatcher],
+                 poll_seconds: float = 1.0) -> None:
+        self._delivery = delivery
+        self._sessions = sessions
+        self._inbox = inbox
+        self._poll = poll_seconds
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: dict[str, threading.Thread] = {}
+        self._wake: dict[str, threading.Event] = {}
+        self.passes: dict[str, int] = {}  # completed passes per channel (for tests and metrics)
+
+    def kick(self) -> None:
+        """Wake (starting if need be) the worker of every channel with something due; never blocks on a send."""
+        if self._stopping.is_set():
+            return
+        self._delivery.recover(self._sessions)
+        for name in self._delivery.due_channels(self._sessions):
+            self._worker(name).set()
+
+    def _worker(self, name: str) -> threading.Event:
+        with self._lock:
+            wake = self._wake.get(name)
+            if wake is None:
+                wake = self._wake[name] = threading.Event()
+                thread = threading.Thread(target=self._run, args=(name, wake), daemon=True,
+                                          name=f"delivery-{name or 'inbox'}")
+                self._threads[name] = thread
+                thread.start()
+            return wake
+
+    def _run(self, name: str, wake: threading.Event) -> None:
+        while not self._stopping.is_set():
+            wake.wait(self._poll)
+            wake.clear()
+            if self._stopping.is_set():
+                break
+            try:
+                self._delivery.deliver_channel(self._sessions, name, inbox=self._inbox())
+            except Exception:  # keep the worker: the next pass retries
+                logger.exception("delivery to channel %r failed", name or "inbox")
+            with self._lock:
+                self.passes[name] = self.passes.get(name, 0) + 1
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the workers; a send still in flight is abandoned (daemon thread) and left
+        ``sending``, to be offered again once at the next start."""
+        self._stopping.set()
+        with self._lock:
+            threads = list(self._threads.values())
+            for wake in self._wake.values():
+                wake.set()
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _delay(exc: Exception, attempts: int) -> timedelta:
+    """The server's ``retry_after`` when the error carries one, else exponential :func:`backoff`."""
+    retry_after = exc.retry_after if isinstance(exc, RecoverableDeliveryError) else None
+    return timedelta(seconds=retry_after) if retry_after is not None else backoff(attempts)
 
 
 RoutedDelivery = OutboxDelivery  # its name from when channel entries had a delivery loop of their own
@@ -177,4 +356,4 @@ def deliver_outbox(sessions: sessionmaker[Session], dispatcher: Dispatcher, cloc
     return delivery.deliver(sessions, limit)
 
 
-__all__ = ["HELD", "OutboxDelivery", "RoutedDelivery", "deliver_outbox"]
+__all__ = ["HELD", "INTERRUPTED", "DeliveryWorkers", "OutboxDelivery", "RoutedDelivery", "deliver_outbox"]

@@ -7,8 +7,10 @@ channel: a configured :class:`~shopsentinel.store.state.ChannelRow`, or :data:`I
 in-app inbox, one entry per alert state change (muted ones too, flagged), handed to the service's
 :class:`Dispatcher` (the demo prints them; ``GET /api/v1/outbox`` lists every row).
 
-A row is marked ``sent`` only after its dispatch returns, so after a crash an entry may be offered
-again (at least once; channels dedupe by ``Notification.key``). Recoverable failures are retried
+A channel row is marked ``sending`` (committed) before its send and ``sent`` right after, so
+after a crash at most the one entry in flight is offered again (at least once; receivers dedupe by
+``Notification.key``, which :class:`NotifierDispatcher` also sends as the ``Idempotency-Key``
+header to the channels that take one, such as the signed webhook). Recoverable failures are retried
 with exponential :func:`backoff`; a :class:`~shopsentinel.core.errors.PermanentDeliveryError`
 marks the entry ``failed``.
 
@@ -32,6 +34,7 @@ from shopsentinel.notify import Notification, Notifier
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+IDEMPOTENCY_HEADER = "Idempotency-Key"  # kept only by channels that honour it (notify.channels._http)
 INBOX = ""  # the outbox channel of the in-app inbox (a pseudo-channel: no ChannelRow, no rate limit)
 
 
@@ -61,6 +64,7 @@ class NotifierDispatcher:
 
         async def send_all() -> None:
             async with self._client() as client:
+                client.headers[IDEMPOTENCY_HEADER] = notification.key
                 for notifier in self._notifiers:
                     await notifier.send(notification, client)
 
@@ -72,4 +76,4 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(0, attempts - 1)), MAX_BACKOFF)
 
 
-__all__ = ["INBOX", "Dispatcher", "LogDispatcher", "NotifierDispatcher", "backoff"]
+__all__ = ["IDEMPOTENCY_HEADER", "INBOX", "Dispatcher", "LogDispatcher", "NotifierDispatcher", "backoff"]

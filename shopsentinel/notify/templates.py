@@ -12,6 +12,7 @@ each rendering under the channel's size limit by showing fewer alerts, never by 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,7 +126,55 @@ def _root_cause_note(line: AlertLine, lang: Language) -> str:
     return next((text for note in ROOT_CAUSE_NOTES if line.id and (text := note(line.id, lang))), "")
 
 
-def _context(notification: Notification, groups_shown: int, consequences_shown: int) -> dict[str, object]:
+# Markup that user-entered text (store names, rule names, SKUs, messages, comments) must not carry
+# into a channel's message: emphasis, code and link punctuation is backslash-escaped anywhere, a
+# block marker (``#``, ``-``, ``+``, ``1.``) at the start, and ``<`` / ``>`` become entities so no tag
+# (``<font>``, ``<at>``, WeCom ``<@user>``), autolink or quote can be smuggled in. Hyphens and dots
+# inside words stay readable (``tm-flagship``).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~|])")
+_MARKDOWN_LEADING = re.compile(r"^(\s*)([#+\-]|\d+\.)")
+# Alert fields written by people or taken from their input; the rest (ids, timestamps, severities,
+# platform codes, numbers) are ours and stay as they are.
+USER_ALERT_FIELDS = ("store", "sku", "metric", "rule", "message", "title", "name", "comment", "note")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())  # a line break would start a heading, quote or list item
+
+
+def markdown_escape(text: str) -> str:
+    """User text for DingTalk / WeCom markdown and Feishu ``lark_md``: one line, no markup.
+
+    >>> markdown_escape("店*铺* [点我](http://x) <@all>")
+    '店\\\\*铺\\\\* \\\\[点我\\\\](http://x) &lt;@all&gt;'
+    >>> markdown_escape("# tm-flagship")
+    '\\\\# tm-flagship'
+    """
+    text = _one_line(str(text)).replace("<", "&lt;").replace(">", "&gt;")
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return _MARKDOWN_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def slack_escape(text: str) -> str:
+    """User text for Slack ``mrkdwn``: one line, ``& < >`` as entities (no links, mentions or
+    ``<!channel>``)."""
+    return _one_line(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escaped_notification(notification: Notification, escape: Callable[[str], str]) -> Notification:
+    """A copy whose user-entered strings went through ``escape``."""
+    alerts = [{k: escape(v) if k in USER_ALERT_FIELDS and isinstance(v, str) else v for k, v in alert.items()}
+              for alert in notification.alerts]
+    muted = escape(notification.muted_note) if notification.muted_note else notification.muted_note
+    return notification.model_copy(update={"title": escape(notification.title), "alerts": alerts, "muted_note": muted})
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _context(notification: Notification, groups_shown: int, consequences_shown: int,
+             escape: Callable[[str], str] = _same) -> dict[str, object]:
     lang = notification.lang
     return {
         "n": notification,
@@ -134,11 +183,11 @@ def _context(notification: Notification, groups_shown: int, consequences_shown: 
         "groups_shown": groups_shown,
         "consequences_shown": consequences_shown,
         "severity_label": lambda s: severity_label(s, lang),
-        "platform_label": lambda p: platform_label(p, lang),
+        "platform_label": lambda p: escape(platform_label(p, lang)),
         "num": format_number,
         "when": lambda ts: format_time(ts, lang),
         "deviation": _deviation_text,
-        "rca": lambda line: _root_cause_note(line, lang),
+        "rca": lambda line: escape(_root_cause_note(line, lang)),
     }
 
 
@@ -147,13 +196,19 @@ def _deviation_text(line: AlertLine) -> str:
     return "" if pct is None else f" ({pct:+.1f}%)"
 
 
-def _render_fitting(template_name: str, notification: Notification, max_bytes: int | None, **extra: object) -> str:
+def _render_fitting(template_name: str, notification: Notification, max_bytes: int | None,
+                    markup_escape: Callable[[str], str] | None = None, **extra: object) -> str:
+    """Render, showing fewer alerts until it fits; ``markup_escape`` escapes every user-entered
+    string (in the notification and the RCA notes) for the channel's markup first."""
     template = _environment().get_template(template_name)
+    escape = markup_escape or _same
+    if markup_escape is not None:
+        notification = _escaped_notification(notification, markup_escape)
     if max_bytes is None:
-        return template.render(**_context(notification, *_SHOWN_LIMITS[0]), **extra).strip()
+        return template.render(**_context(notification, *_SHOWN_LIMITS[0], escape), **extra).strip()
     text = ""
     for groups_shown, consequences_shown in _SHOWN_LIMITS:
-        text = template.render(**_context(notification, groups_shown, consequences_shown), **extra).strip()
+        text = template.render(**_context(notification, groups_shown, consequences_shown, escape), **extra).strip()
         if len(text.encode("utf-8")) <= max_bytes:
             return text
     # Even one alert does not fit (a huge message text): cut on a character boundary.
@@ -162,16 +217,18 @@ def _render_fitting(template_name: str, notification: Notification, max_bytes: i
 
 def render_markdown(notification: Notification, dialect: MarkdownDialect, *, max_bytes: int | None = None) -> str:
     """Markdown for DingTalk, WeCom (``<font color>``) or Feishu ``lark_md``; fits ``max_bytes``."""
-    return _render_fitting("markdown.md.j2", notification, max_bytes, color=_colorizer(dialect), dialect=dialect)
+    return _render_fitting("markdown.md.j2", notification, max_bytes, markdown_escape, color=_colorizer(dialect),
+                           dialect=dialect)
 
 
 def render_slack(notification: Notification, *, max_bytes: int | None = 38_000) -> str:
-    """Slack ``mrkdwn`` (``*bold*``, ``<url|text>``; ``& < >`` escaped)."""
-    return _render_fitting("slack.txt.j2", notification, max_bytes, escape=_slack_escape)
+    """Slack ``mrkdwn`` (``*bold*``, ``<url|text>``; ``& < >`` escaped). The template escapes each
+    user field itself (``escape``), so the notification goes in as it is, minus line breaks."""
+    flat = _escaped_notification(notification, _one_line)
+    return _render_fitting("slack.txt.j2", flat, max_bytes, escape=slack_escape)
 
 
-def _slack_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+_slack_escape = slack_escape  # the name earlier callers used
 
 
 def render_email(notification: Notification, *, chart_cid: str | None = None) -> EmailContent:

@@ -6,9 +6,11 @@ scheduler. The FastAPI app around it is built by :func:`shopsentinel.app.create_
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,11 +18,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from shopsentinel.alerting.pipeline import route_and_group
 from shopsentinel.catalog import Catalog, default_catalog
 from shopsentinel.core.clock import Clock, SystemClock
-from shopsentinel.core.secrets import SecretBox, load_key
+from shopsentinel.core.secrets import (
+    SecretBox,
+    SecretKeyError,
+    key_location,
+    load_key,
+    sealed_values,
+    startup_key,
+)
 from shopsentinel.core.settings import Settings
 from shopsentinel.detect.rules import RulePack, default_rules, load_rules
+from shopsentinel.ingest.sync_state import SyncDB
 from shopsentinel.notify import ChannelRegistry, builtin_registry
-from shopsentinel.notify.delivery import OutboxDelivery
+from shopsentinel.notify.delivery import DeliveryWorkers, OutboxDelivery
 from shopsentinel.notify.links import ActionLinkSigner, link_key
 from shopsentinel.notify.outbox import Dispatcher, LogDispatcher
 from shopsentinel.runtime.evaluation import LiveEvaluator
@@ -32,11 +42,16 @@ from shopsentinel.store.db import open_database
 from shopsentinel.store.points import PointStore
 from shopsentinel.store.repository import (
     all_store_keys,
+    audit,
     calendar_signature,
+    check_bootstrap_token,
     ensure_bootstrap_token,
     latest_rule_pack,
+    sealed_secrets,
     stale_store_keys,
 )
+
+key_log = logging.getLogger("shopsentinel.secrets")
 
 
 @dataclass
@@ -82,6 +97,7 @@ class Service:
     routed: OutboxDelivery | None = None  # the one delivery loop of the outbox (created on first use)
     response: ResponseLoop = field(default_factory=ResponseLoop)  # RCA notes and playbooks
     sync: SyncRunner | None = None  # platform syncs (settings.sync_db), run before each notification step
+    workers: DeliveryWorkers | None = None  # per-channel delivery threads of the background runner
 
     def tick(self) -> int:
         """One scheduler tick, then the notification pipeline and delivery; returns the number
@@ -90,18 +106,32 @@ class Service:
         self.notify()
         return len(changes)
 
-    def notify(self) -> None:
+    def notify(self, *, deliver: bool = True) -> None:
         """Run the notification pipeline (mute, in-app inbox, route, group, escalate) into the outbox,
-        then deliver it in one loop (inbox entries through :attr:`dispatcher`, the rest by channel)."""
+        then (``deliver``) deliver it synchronously, channel after channel (inbox entries through
+        :attr:`dispatcher`). The background runner passes ``deliver=False`` and hands delivery to
+        the per-channel workers instead (:meth:`background_tick`)."""
         self.response.tick(self)
         if self.settings.sync_db is not None:
             self.sync_runner().run_due()
         with self.sessions() as session:
             route_and_group(session, self.clock.now(), self.action_links())
             session.commit()
+        if deliver:
+            self.delivery().deliver(self.sessions, inbox=self.dispatcher)
+
+    def delivery(self) -> OutboxDelivery:
+        """The one delivery loop of the outbox, created on first use (it then recovers the entry a
+        crash left in flight)."""
         if self.routed is None:
             self.routed = OutboxDelivery(self.channels, lambda: SecretBox(load_key()), self.clock)
-        self.routed.deliver(self.sessions, inbox=self.dispatcher)
+        return self.routed
+
+    def delivery_workers(self) -> DeliveryWorkers:
+        """The per-channel delivery threads (started on first use, stopped by :meth:`close`)."""
+        if self.workers is None:
+            self.workers = DeliveryWorkers(self.delivery(), self.sessions, lambda: self.dispatcher)
+        return self.workers
 
     def sync_runner(self) -> SyncRunner:
         """The service's platform-sync runner, created from its settings on first use (tests attach
@@ -119,11 +149,15 @@ class Service:
         return ActionLinkSigner(link_key(load_key()), self.settings.public_url)
 
     def background_tick(self) -> None:
-        """What the background runner does after each evaluation step."""
-        self.notify()
+        """What the background runner does after each evaluation step: the pipeline into the
+        outbox, then wake the channels' delivery workers — never waiting for a send."""
+        self.notify(deliver=False)
+        self.delivery_workers().kick()
         self.metrics.count_tick()
 
     def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
         self.engine.dispose()
 
 
@@ -131,10 +165,31 @@ def build_service(settings: Settings, *, clock: Clock | None = None, dispatcher:
     """Open (and migrate) the database, create the bootstrap token, wire the parts."""
     clock = clock or SystemClock()
     install_root_cause_notes()
+    if settings.bootstrap_token is not None:
+        check_bootstrap_token(settings.bootstrap_token.get_secret_value())  # before touching the database
     engine, sessions = open_database(settings.database_url)
     if settings.bootstrap_token is not None:
         with sessions() as session:
             ensure_bootstrap_token(session, settings.bootstrap_token.get_secret_value(), settings.bootstrap_user, clock.now())
+            session.commit()
+
+    # The secret key, validated once: it must open every secret already sealed (channel settings,
+    # playbook integrations, the credentials of registered stores); a missing key file with sealed
+    # secrets is an error, never a silent new key. SHOPSENTINEL_ALLOW_DEGRADED_KEY starts anyway.
+    with sessions() as session:
+        sealed = sealed_secrets(session)
+    if settings.sync_db is not None and Path(settings.sync_db).exists():
+        with SyncDB(settings.sync_db) as sync_db:
+            sealed += [v for record in sync_db.stores() for v in sealed_values(record.config)]
+    try:
+        startup_key(sealed)
+    except SecretKeyError as exc:
+        if not settings.allow_degraded_key:
+            engine.dispose()
+            raise
+        key_log.error("降级启动 / starting DEGRADED (SHOPSENTINEL_ALLOW_DEGRADED_KEY): %s", exc)
+        with sessions() as session:
+            audit(session, "system", "secret_key.degraded", key_location(), clock.now(), error=str(exc))
             session.commit()
     catalog = default_catalog()
     fallback = load_rules(settings.rules_file) if settings.rules_file else default_rules()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,10 +41,34 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, **pool)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file behind a SQLite URL (None for memory databases and other dialects)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
+        return None
+    if parsed.database.startswith("file:"):
+        return None  # URI filenames: left to whoever wrote them
+    return Path(parsed.database)
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (SQLite's -wal and -shm files then take
+    the same mode): the state database holds token hashes, sealed secrets and user data."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.fchmod(fd, 0o600)  # whatever the umask
+    os.close(fd)
+
+
 def open_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
+    path = sqlite_file(url)
+    if path is not None:
+        create_private_file(path)
     engine = make_engine(url)
     upgrade_to_head(engine)
     return engine, sessionmaker(engine, expire_on_commit=False)
 
 
-__all__ = ["make_engine", "open_database"]
+__all__ = ["create_private_file", "make_engine", "open_database", "sqlite_file"]

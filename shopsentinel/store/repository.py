@@ -16,8 +16,10 @@ from sqlalchemy import case, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from shopsentinel.core.secrets import sealed_values
 from shopsentinel.core.types import DEFAULT_TIMEZONES, CalendarEvent
-from shopsentinel.store.state import ApiTokenRow, AuditRow, CalendarRow, RulePackRow, StoreRow
+from shopsentinel.store.response_state import PlaybookRow
+from shopsentinel.store.state import ApiTokenRow, AuditRow, CalendarRow, ChannelRow, RulePackRow, StoreRow
 
 ROLES = ("viewer", "editor", "admin")
 
@@ -143,12 +145,51 @@ def create_token(session: Session, user: str, role: str, now: datetime, token: s
     return row, plain
 
 
+BOOTSTRAP_TOKEN_MIN_LENGTH = 16
+
+
+def check_bootstrap_token(token: str) -> None:
+    """A bootstrap token must be long enough not to be guessed (``ValueError`` otherwise, never echoing it)."""
+    if len(token) < BOOTSTRAP_TOKEN_MIN_LENGTH:
+        raise ValueError(
+            f"SHOPSENTINEL_BOOTSTRAP_TOKEN 太短（{len(token)} 个字符，至少需要 {BOOTSTRAP_TOKEN_MIN_LENGTH} 个）/ "
+            f"SHOPSENTINEL_BOOTSTRAP_TOKEN is too short ({len(token)} characters, at least "
+            f"{BOOTSTRAP_TOKEN_MIN_LENGTH} required); e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+
+
 def ensure_bootstrap_token(session: Session, token: str, user: str, now: datetime) -> bool:
-    """Create the admin token from ``SHOPSENTINEL_BOOTSTRAP_TOKEN`` unless it exists."""
-    if session.scalars(select(ApiTokenRow.id).where(ApiTokenRow.token_hash == hash_token(token))).first() is not None:
-        return False
-    create_token(session, user, "admin", now, token)
-    return True
+    """Create the admin token from ``SHOPSENTINEL_BOOTSTRAP_TOKEN`` unless it exists, and revoke every
+    earlier bootstrap token (rotating the setting retires the old value). Earlier bootstrap tokens are
+    the ones audited as ``token.bootstrap`` and, from before that audit, the admin tokens of ``user``
+    that no ``token.create`` (the API) made. Returns whether a token was created."""
+    check_bootstrap_token(token)
+    current = session.scalars(select(ApiTokenRow).where(ApiTokenRow.token_hash == hash_token(token))).first()
+    created = current is None
+    if current is None:
+        current, _ = create_token(session, user, "admin", now, token)
+        audit(session, "system", "token.bootstrap", str(current.id), now, user=user)
+    audited = select(AuditRow.action, AuditRow.target).where(AuditRow.action.in_(("token.bootstrap", "token.create")))
+    by_action: dict[str, set[str]] = {"token.bootstrap": set(), "token.create": set()}
+    for action, target in session.execute(audited).all():
+        by_action[action].add(target)
+    for row in session.scalars(select(ApiTokenRow).where(ApiTokenRow.id != current.id, ApiTokenRow.revoked.is_(False))):
+        key = str(row.id)
+        legacy = row.user == user and row.role == "admin" and key not in by_action["token.create"]
+        if key in by_action["token.bootstrap"] or legacy:
+            row.revoked = True
+            audit(session, "system", "token.revoke", key, now, reason="bootstrap token rotated")
+    return created
+
+
+def sealed_secrets(session: Session) -> list[str]:
+    """Every value sealed with the service key in the state database (channel settings, playbook
+    integrations): what the key is checked against at start."""
+    values: list[str] = []
+    for settings in session.scalars(select(ChannelRow.settings)):
+        values.extend(sealed_values(settings))
+    for body in session.scalars(select(PlaybookRow.body)):
+        values.extend(sealed_values(body))
+    return values
 
 
 def list_tokens(session: Session) -> list[ApiTokenRow]:
@@ -200,7 +241,10 @@ __all__ = [
     "calendar_events",
     "create_token",
     "delete_calendar_event",
+    "BOOTSTRAP_TOKEN_MIN_LENGTH",
+    "check_bootstrap_token",
     "ensure_bootstrap_token",
+    "sealed_secrets",
     "get_store",
     "hash_token",
     "latest_rule_pack",

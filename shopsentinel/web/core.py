@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +24,14 @@ from shopsentinel.runtime.service import Service
 from shopsentinel.store.repository import ROLES
 from shopsentinel.store.users import LOCALES, get_user
 from shopsentinel.web.i18n import translate
-from shopsentinel.web.sessions import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, SessionCodec, WebSession
+from shopsentinel.web.sessions import (
+    CSRF_COOKIE,
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    LoginThrottle,
+    SessionCodec,
+    WebSession,
+)
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -81,13 +89,26 @@ class CsrfFailed(Exception):
     """A POST without the session's CSRF token."""
 
 
+_THROTTLE_LOCK = threading.Lock()
+
+
 @dataclass
 class WebState:
     service: Service
     codec: SessionCodec
+    throttle: LoginThrottle | None = None  # built from the settings on first use
 
     def now_ts(self) -> float:
         return self.service.clock.now().timestamp()
+
+    def login_throttle(self) -> LoginThrottle:
+        """The back-off of wrong passwords per address and account (settings ``login_*``)."""
+        with _THROTTLE_LOCK:
+            if self.throttle is None:
+                settings = self.service.settings
+                self.throttle = LoginThrottle(settings.login_max_failures, settings.login_backoff_seconds,
+                                              settings.login_backoff_max_seconds)
+            return self.throttle
 
 
 def web_state(request: Request) -> WebState:

@@ -33,6 +33,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "login.password": ("密码", "Password"),
     "login.submit": ("登录", "Sign in"),
     "login.bad_login": ("用户名或密码错误", "Wrong username or password"),
+    "login.too_many": ("尝试次数过多，请稍后再试", "Too many attempts; please try again later"),
     "login.csrf": ("表单已过期，请重试", "The form expired; please try again"),
     "error.forbidden": ("无权限", "Not allowed"),
     "error.csrf_failed": ("请求校验失败（CSRF），请刷新页面后重试", "Request check failed (CSRF); reload the page and try again"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request, status
@@ -57,6 +58,13 @@ def login(request: Request, web: Web, username: Annotated[str, Form(max_length=1
     cookie = request.cookies.get(CSRF_COOKIE, "")
     if not csrf or not cookie or not hmac.compare_digest(csrf, cookie):
         return _login_page(request, "csrf", status.HTTP_403_FORBIDDEN)
+    throttle = web.login_throttle()
+    keys = [f"ip:{request.client.host if request.client else '?'}", f"user:{username.strip().lower()}"]
+    wait = throttle.retry_after(keys, web.now_ts())
+    if wait > 0:  # backing off: no password is checked (the right one included), nothing written
+        response = _login_page(request, "too_many", status.HTTP_429_TOO_MANY_REQUESTS)
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
     with web.service.sessions() as session:
         row = authenticate(session, username, password)
         now = web.service.clock.now()
@@ -65,7 +73,9 @@ def login(request: Request, web: Web, username: Annotated[str, Form(max_length=1
         locale = row.locale if row else None
         generation = (row.session_generation or 0) if row else 0
     if row is None:
+        throttle.failure(keys, web.now_ts())
         return _login_page(request, "bad_login", status.HTTP_401_UNAUTHORIZED)
+    throttle.success(keys[1:])
     cookie_value = web.codec.issue(username, web.now_ts(), generation)
     response = redirect(request, safe_path(next))
     response.set_cookie(SESSION_COOKIE, cookie_value, max_age=int(web.codec.idle_seconds), httponly=True, samesite="lax",

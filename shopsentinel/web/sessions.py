@@ -23,6 +23,8 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 SESSION_COOKIE = "ss_session"
@@ -80,4 +82,70 @@ class SessionCodec:
         return self.encode(WebSession(session.user, session.issued, now, session.csrf, session.generation))
 
 
-__all__ = ["CSRF_COOKIE", "LANG_COOKIE", "SESSION_COOKIE", "SessionCodec", "WebSession"]
+
+@dataclass
+class _Failures:
+    count: int = 0
+    last: float = 0.0
+    blocked_until: float = 0.0
+
+
+class LoginThrottle:
+    """Back-off after wrong passwords, per client address and per account, on an injected clock.
+
+    After ``max_failures`` wrong passwords for one key (``ip:…`` or ``user:…``) every further one
+    blocks that key for ``base_seconds``, doubling each time up to ``max_seconds``; while a key is
+    blocked no password is even checked (the right one included). A key with no failure for
+    ``forget_seconds`` starts over; a successful login clears its account (not its address, so a
+    valid account cannot launder guesses at others).
+
+    >>> throttle = LoginThrottle(max_failures=2, base_seconds=10)
+    >>> for t in (0.0, 1.0): throttle.failure(["ip:a", "user:u"], t)
+    >>> throttle.retry_after(["ip:a", "user:u"], 2.0)
+    0.0
+    >>> throttle.failure(["ip:a", "user:u"], 2.0); throttle.retry_after(["user:u"], 3.0)
+    9.0
+    """
+
+    def __init__(self, max_failures: int = 5, base_seconds: float = 30.0, max_seconds: float = 900.0,
+                 forget_seconds: float = 3600.0, max_keys: int = 50_000) -> None:
+        self.max_failures, self.base_seconds, self.max_seconds = max_failures, base_seconds, max_seconds
+        self.forget_seconds, self.max_keys = max(forget_seconds, max_seconds), max_keys
+        self._keys: dict[str, _Failures] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, keys: Iterable[str], now: float) -> float:
+        """Seconds until every key may try again (0: not blocked)."""
+        with self._lock:
+            waits = [entry.blocked_until - now for key in keys if (entry := self._keys.get(key)) is not None]
+        return max([0.0, *waits])
+
+    def failure(self, keys: Iterable[str], now: float) -> None:
+        with self._lock:
+            if len(self._keys) >= self.max_keys:
+                self._prune(now)
+            for key in keys:
+                entry = self._keys.get(key)
+                if entry is None or now - entry.last > self.forget_seconds:
+                    entry = self._keys[key] = _Failures()
+                entry.count += 1
+                entry.last = now
+                if entry.count > self.max_failures:
+                    delay = self.base_seconds * 2 ** min(entry.count - self.max_failures - 1, 30)
+                    entry.blocked_until = now + min(delay, self.max_seconds)
+
+    def success(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._keys.pop(key, None)
+
+    def _prune(self, now: float) -> None:
+        stale = [k for k, e in self._keys.items() if now - e.last > self.forget_seconds and e.blocked_until <= now]
+        for key in stale:
+            del self._keys[key]
+        if len(self._keys) >= self.max_keys:  # still full (a flood of addresses): drop the oldest half
+            for key in sorted(self._keys, key=lambda k: self._keys[k].last)[: len(self._keys) // 2]:
+                del self._keys[key]
+
+
+__all__ = ["CSRF_COOKIE", "LANG_COOKIE", "SESSION_COOKIE", "LoginThrottle", "SessionCodec", "WebSession"]

@@ -110,7 +110,8 @@ def test_hand_actions_are_recorded_and_audited(api: Any, clock: ManualClock) -> 
     actions = [a["action"] for a in api.get("/api/v1/audit").json()]
     for action in ("rules.replace", "store.register", "alert.ack", "alert.assign", "alert.comment", "alert.feedback", "alert.resolve"):
         assert action in actions
-    assert {a["actor"] for a in api.get("/api/v1/audit").json()} == {"admin"}
+    hand = [a for a in api.get("/api/v1/audit").json() if a["action"].startswith(("alert.", "rules.", "store."))]
+    assert {a["actor"] for a in hand} == {"admin"}
     assert api.get("/api/v1/alerts/nope").status_code == 404
 
 

@@ -73,7 +73,8 @@ def test_robot_over_20_per_minute_gets_a_digest_instead_of_message_21_and_later(
     assert len(fake.received) == 21
     digest = fake.received[20].payload["markdown"]
     assert "告警摘要：5 条通知因发送频率限制合并" in digest["title"]
-    assert all(f"tm-{i}" in digest["text"] for i in range(20, 25))
+    text = digest["text"].replace("\\", "")  # markdown escapes (tm\-20) aside
+    assert all(f"tm-{i}" in text for i in range(20, 25))
     clock.advance(timedelta(minutes=5))
     api.service.tick()
     assert len(fake.received) == 21

@@ -195,8 +195,10 @@ def test_outbox_survives_kill_9_while_the_delivery_is_in_flight(
         [alert_id] = wait_for("a firing alert", lambda: firing_ids(first) or None)
         wait_for("the delivery attempt to reach the receiver", lambda: fake.requests_seen >= 1)
         [entry] = routed_entries(first)
-        assert entry["status"] == "pending" and entry["alert_id"] == alert_id
-        assert first.get("/api/v1/notifications")["items"] == []  # in flight: no outcome recorded yet
+        # Marked in flight (committed before the request), with its attempt open.
+        assert entry["status"] == "sending" and entry["alert_id"] == alert_id
+        in_flight = first.get("/api/v1/notifications")["items"]
+        assert [(a["channel"], a["outcome"]) for a in in_flight] == [("ops-hook", "sending")]
         first.kill9()
         assert fake.received == []  # the hung request was never accepted
 
@@ -213,7 +215,9 @@ def test_outbox_survives_kill_9_while_the_delivery_is_in_flight(
         after = second.ticks()
         wait_for("two more scheduler ticks", lambda: second.ticks() >= after + 2)
 
-        assert [(a["channel"], a["outcome"], a["alert_id"]) for a in attempts] == [("ops-hook", "sent", alert_id)]
+        # The attempt the kill cut off is recorded as interrupted; the one resend succeeded.
+        assert sorted((a["channel"], a["outcome"], a["alert_id"]) for a in attempts) == [
+            ("ops-hook", "interrupted", alert_id), ("ops-hook", "sent", alert_id)]
         [entry_after] = routed_entries(second)
         assert (entry_after["id"], entry_after["key"], entry_after["status"]) == (entry["id"], entry["key"], "sent")
         assert firing_ids(second) == [alert_id]  # still firing, same id: nothing re-created
@@ -222,4 +226,5 @@ def test_outbox_survives_kill_9_while_the_delivery_is_in_flight(
         assert fake.requests_seen == 2  # the hung attempt, then the one resend after restart
         [message] = fake.received
         assert (message.payload["id"], message.payload["key"]) == (alert_id, entry["key"])
+        assert message.headers.get("idempotency-key") == entry["key"]  # the receiver can dedupe the resend
         assert "流量骤降" in message.payload["text"]

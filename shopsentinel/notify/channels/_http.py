@@ -7,12 +7,19 @@ credential.
 from __future__ import annotations
 
 import json
+import math
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from shopsentinel.core.errors import PermanentDeliveryError, RecoverableDeliveryError
+
+# The delivery loop sets this header (the outbox key) on its client; it is kept only for channels
+# whose receivers dedupe by it. Same name as ``shopsentinel.notify.outbox.IDEMPOTENCY_HEADER``.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENT_CHANNELS = frozenset({"webhook"})
 
 
 async def send_request(
@@ -23,8 +30,11 @@ async def send_request(
     ``request`` is passed to :meth:`httpx.AsyncClient.build_request` (``params``, ``json``,
     ``content``, ``headers``), so the client's own defaults still apply.
     """
+    built = client.build_request(method, url, timeout=timeout, **request)
+    if channel not in IDEMPOTENT_CHANNELS:
+        built.headers.pop(IDEMPOTENCY_HEADER, None)
     try:
-        return await client.send(client.build_request(method, url, timeout=timeout, **request))
+        return await client.send(built)
     except httpx.TimeoutException as exc:
         raise RecoverableDeliveryError(f"{channel}: timed out ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
@@ -37,22 +47,34 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     if raw is None:
         return None
     try:
-        return max(0.0, float(raw))
+        seconds = float(raw)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         moment = parsedate_to_datetime(raw)
     except (TypeError, ValueError):
         return None
+    if moment.tzinfo is None:  # RFC 9110 dates are GMT
+        moment = moment.replace(tzinfo=UTC)
+    reference: datetime | None = None
     date_header = response.headers.get("date")
-    reference = parsedate_to_datetime(date_header) if date_header else None
+    if date_header:  # the server's own clock, so skew between the two does not matter
+        try:
+            reference = parsedate_to_datetime(date_header)
+        except (TypeError, ValueError):
+            reference = None
     if reference is None:
-        return None
+        reference = datetime.now(UTC)
+    elif reference.tzinfo is None:
+        reference = reference.replace(tzinfo=UTC)
     return max(0.0, (moment - reference).total_seconds())
 
 
 def raise_for_http_status(response: httpx.Response, channel: str, detail: str = "") -> None:
-    """429 and 5xx are recoverable; any other non-2xx is permanent."""
+    """429 and 5xx are recoverable (carrying ``Retry-After`` as ``retry_after``, e.g. on 429/503);
+    any other non-2xx is permanent."""
     status = response.status_code
     if 200 <= status < 300:
         return
