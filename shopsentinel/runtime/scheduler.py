@@ -112,7 +112,10 @@ class Scheduler:
 
 
 class BackgroundRunner:
-    """Runs :meth:`Scheduler.run_pending` (and outbox delivery) in a worker thread until stopped."""
+    """Runs :meth:`Scheduler.run_pending` (and the notification step) in a worker thread until
+    stopped. Its threads come from a limiter of its own, not from the pool that serves sync request
+    handlers: under a burst of ingest requests that pool is full, and evaluation must not queue
+    behind the very requests whose data it is waiting to judge."""
 
     def __init__(self, scheduler: Scheduler, after_tick: Callable[[], object] | None = None, poll_seconds: float = 1.0,
                  limit: int | None = None) -> None:
@@ -122,8 +125,10 @@ class BackgroundRunner:
         self._poll = poll_seconds
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
 
     def start(self) -> None:
+        self._limiter = anyio.CapacityLimiter(1)  # one tick at a time, on threads of its own
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
@@ -134,13 +139,13 @@ class BackgroundRunner:
 
     async def _loop(self) -> None:
         while not self._stopping:
-            await anyio.to_thread.run_sync(self._scheduler.wake.wait, self._poll)
+            await anyio.to_thread.run_sync(self._scheduler.wake.wait, self._poll, limiter=self._limiter)
             if self._stopping:
                 break
             try:
-                await anyio.to_thread.run_sync(self._scheduler.run_pending, self._limit)
+                await anyio.to_thread.run_sync(self._scheduler.run_pending, self._limit, limiter=self._limiter)
                 if self._after_tick is not None:
-                    await anyio.to_thread.run_sync(self._after_tick)
+                    await anyio.to_thread.run_sync(self._after_tick, limiter=self._limiter)
             except Exception:  # keep serving: one bad evaluation must not stop the loop
                 logger.exception("evaluation tick failed")
 

@@ -1,0 +1,89 @@
+"""Load shedding on the write paths: at most N ingest requests in flight, the next one is 503 +
+Retry-After at once (its body unread), other routes are never shed, and a slot frees when a request
+ends — also when it fails."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from shopsentinel.api.admission import Admission
+
+
+def gated_app() -> tuple[Starlette, asyncio.Event, list[int]]:
+    """An app whose points route waits for ``gate`` (so requests stay in flight) and records the
+    size of every body it read."""
+    gate = asyncio.Event()
+    bodies: list[int] = []
+
+    async def points(request: Request) -> JSONResponse:
+        bodies.append(len(await request.body()))
+        await gate.wait()
+        return JSONResponse({"ok": True})
+
+    async def boom(_request: Request) -> JSONResponse:
+        raise RuntimeError("handler failed")
+
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(routes=[Route("/api/v1/points", points, methods=["POST"]),
+                            Route("/api/v1/push/boom", boom, methods=["POST"]),
+                            Route("/healthz", health)])
+    return app, gate, bodies
+
+
+async def _until(predicate: Callable[[], bool], what: str) -> None:
+    for _ in range(2000):
+        if predicate():
+            return
+        await asyncio.sleep(0)  # yield to the in-flight requests; bounded, not a wait for time
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_the_request_past_the_limit_is_shed_at_once_and_a_slot_frees_when_one_ends() -> None:
+    async def scenario() -> None:
+        app, gate, bodies = gated_app()
+        admission = Admission(app, max_in_flight=2, retry_after=3)
+        transport = httpx.ASGITransport(app=admission)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            held = [asyncio.create_task(client.post("/api/v1/points", content=b"x" * 10)) for _ in range(2)]
+            await _until(lambda: admission.in_flight == 2 and len(bodies) == 2, "two requests in flight")
+
+            shed = await client.post("/api/v1/points", content=b"y" * 1000)
+            assert shed.status_code == 503
+            assert shed.headers["retry-after"] == "3"
+            assert "服务繁忙" in shed.json()["detail"]
+            assert bodies == [10, 10]  # the shed request's body was never read
+            assert admission.refused == 1
+
+            # Other routes and methods are never shed.
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/api/v1/points")).status_code == 405
+
+            gate.set()
+            assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
+            assert admission.in_flight == 0
+            again = await client.post("/api/v1/points", content=b"z")
+            assert again.status_code == 200
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_request_gives_its_slot_back() -> None:
+    async def scenario() -> None:
+        app, _gate, _bodies = gated_app()
+        admission = Admission(app, max_in_flight=1)
+        transport = httpx.ASGITransport(app=admission, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for _ in range(3):
+                assert (await client.post("/api/v1/push/boom")).status_code == 500
+            assert admission.in_flight == 0 and admission.refused == 0
+
+    asyncio.run(scenario())
