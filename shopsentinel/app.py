@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shopsentinel.api.admission import Admission
 from shopsentinel.api.routes import ROUTERS
 from shopsentinel.api.routes.push import build_push_router
 from shopsentinel.core.clock import Clock
@@ -66,6 +67,7 @@ def create_app(
     settings_ = service.settings
     app.add_middleware(BodyLimit, limit=settings_.max_body_bytes,
                        larger={IMPORT_PATH: settings_.max_upload_bytes + UPLOAD_FRAMING_BYTES})
+    app.add_middleware(Admission, max_in_flight=settings_.max_ingest_in_flight)  # shed before reading a body
     app.add_middleware(SecurityHeaders)  # outermost: the 413 above carries the headers too
     return app
 

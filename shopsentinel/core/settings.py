@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     )
     schedule_seconds: float = Field(default=60.0, gt=0, description="every store is re-evaluated this often")
     max_points_per_request: int = Field(default=200_000, ge=1)
+    max_ingest_in_flight: int = Field(
+        default=8, ge=1,
+        description="write requests (points, push, imports) processed at once; the next is answered 503 with "
+        "Retry-After at once instead of queueing (load shedding under a burst)",
+    )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024,
         description="largest request body (Content-Length or streamed bytes), refused with 413 before it is "
