@@ -7,9 +7,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A store that reports every hour and is fully silent for this many hours gets a data alert (also
+# the backtest's threshold for historic whole-store outages).
+STORE_SILENT_HOURS = 2
 
 
 class PushSourceSetting(BaseModel):
@@ -75,10 +80,29 @@ class Settings(BaseSettings):
                                  "when set, the service syncs them and feeds their points in (the service owns the file)")
     sync_interval_seconds: float = Field(default=300.0, gt=0, description="each registered store is synced this often")
     sync_max_lag_hours: float = Field(default=3.0, gt=0, description="a store synced less recently is a data alert")
+    store_silent_hours: int = Field(
+        default=STORE_SILENT_HOURS, ge=1, le=72,
+        description="late-arrival tolerance: a live store with no data at all for this many closed hours up to "
+        "the service clock is a data alert (data.store_silent); judged at the live edge only, so a backfill "
+        "of past hours never raises it",
+    )
     bootstrap_admin: SecretStr | None = Field(default=None, description="'user:password': the first alert-center admin")
     session_secret: SecretStr | None = Field(default=None, description="signs web sessions; random per process if unset")
     session_idle_minutes: int = Field(default=480, ge=1, description="a web session ends after this long idle")
     public_url: str = Field(default="", description="the alert center's address, for links in notifications")
+    display_timezone: str = Field(
+        default="Asia/Shanghai",
+        description="the zone the alert center shows times in and reads form times in (the API stays UTC)",
+    )
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"未知时区 {value!r}（例如 Asia/Shanghai）/ unknown time zone {value!r}") from None
+        return value
     allow_degraded_key: bool = Field(
         default=False,
         description="start even when the secret key cannot open the stored secrets (logged at ERROR and "
@@ -93,4 +117,4 @@ class Settings(BaseSettings):
     token_failure_window_seconds: float = Field(default=300.0, gt=0)
 
 
-__all__ = ["PushSourceSetting", "Settings"]
+__all__ = ["STORE_SILENT_HOURS", "PushSourceSetting", "Settings"]

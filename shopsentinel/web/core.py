@@ -11,10 +11,13 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -51,6 +54,67 @@ def format_number(value: float | None) -> str:
 
 
 templates.env.filters["num"] = format_number
+
+
+# --- local time -----------------------------------------------------------------------------------
+# People read local time: every page shows and every form takes times in the viewer's zone
+# (settings.display_timezone, default Asia/Shanghai); the API and the database stay UTC.
+DEFAULT_ZONE = "Asia/Shanghai"
+_VIEW_ZONE: ContextVar[ZoneInfo | None] = ContextVar("view_zone", default=None)
+ZONE_NAMES = {"Asia/Shanghai": ("北京时间", "Beijing time"), "Asia/Hong_Kong": ("香港时间", "Hong Kong time"),
+              "UTC": ("UTC", "UTC")}
+
+
+def as_utc(value: datetime) -> datetime:
+    """The database hands naive UTC back on SQLite: make it aware."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M", zone: ZoneInfo | None = None) -> str:
+    """A stored (UTC) time as the viewer reads it: in ``zone``, else the zone of the page being rendered.
+
+    >>> token = _VIEW_ZONE.set(ZoneInfo("Asia/Shanghai"))
+    >>> local_time(datetime(2026, 11, 10, 16, 0, tzinfo=UTC)), local_time(None)
+    ('2026-11-11 00:00', '—')
+    >>> _VIEW_ZONE.reset(token)
+    """
+    if value is None:
+        return "—"
+    return as_utc(value).astimezone(zone or _VIEW_ZONE.get() or ZoneInfo(DEFAULT_ZONE)).strftime(fmt)
+
+
+def zone_label(zone: ZoneInfo, lang: str) -> str:
+    """``北京时间`` / ``Beijing time`` for Asia/Shanghai, else the zone's name."""
+    zh, en = ZONE_NAMES.get(zone.key, (zone.key, zone.key))
+    return en if lang == "en" else zh
+
+
+def parse_local(text: str, now: datetime, zone: ZoneInfo) -> datetime:
+    """A form time: ``2h`` / ``3d`` / ``30m`` from now, or a datetime-local value read in the
+    viewer's zone (an explicit ``Z`` or offset wins), returned in UTC. ``ValueError`` otherwise.
+
+    >>> now = datetime(2026, 11, 10, tzinfo=UTC)
+    >>> parse_local("2026-11-11T00:00", now, ZoneInfo("Asia/Shanghai"))
+    datetime.datetime(2026, 11, 10, 16, 0, tzinfo=datetime.timezone.utc)
+    >>> parse_local("2h", now, ZoneInfo("Asia/Shanghai")) - now
+    datetime.timedelta(seconds=7200)
+    """
+    text = text.strip()
+    if text[:-1].isdigit() and text[-1:] in ("h", "d", "m"):
+        unit = {"h": "hours", "d": "days", "m": "minutes"}[text[-1]]
+        return now + timedelta(**{unit: int(text[:-1])})
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    value = value if value.tzinfo is not None else value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+def view_zone(request: Request) -> ZoneInfo:
+    """The zone this request's pages use."""
+    web: WebState = request.app.state.web
+    return ZoneInfo(web.service.settings.display_timezone)
+
+
+templates.env.globals["local_time"] = local_time
 
 SELLER_BACKENDS = {
     "tmall": "https://myseller.taobao.com",
@@ -216,9 +280,14 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     context.setdefault("csrf", user.csrf if user else context.get("csrf", ""))
     other = "en" if lang != "en" else "zh-CN"
     switch = request.url.include_query_params(lang=other)
-    response = templates.TemplateResponse(request, name, {"user": user, "lang": lang, "t": t, "path": request.url.path,
-                                                          "switch_url": f"{switch.path}?{switch.query}", **context},
-                                          status_code=status_code)
+    zone = view_zone(request)
+    token = _VIEW_ZONE.set(zone)  # the template renders here, on this thread
+    try:
+        response = templates.TemplateResponse(request, name, {
+            "user": user, "lang": lang, "t": t, "path": request.url.path, "switch_url": f"{switch.path}?{switch.query}",
+            "zone_label": zone_label(zone, lang), **context}, status_code=status_code)
+    finally:
+        _VIEW_ZONE.reset(token)
     return _finish(request, response)
 
 

@@ -21,7 +21,18 @@ from shopsentinel.store.state import AlertRow, CommentRow, IncidentRow
 from shopsentinel.store.users import list_users
 from shopsentinel.web import queries
 from shopsentinel.web.charts import Line, bar_chart, line_chart
-from shopsentinel.web.core import Csrf, EditorUser, Viewer, Web, redirect, render, safe_path, seller_backend
+from shopsentinel.web.core import (
+    Csrf,
+    EditorUser,
+    Viewer,
+    Web,
+    local_time,
+    redirect,
+    render,
+    safe_path,
+    seller_backend,
+    view_zone,
+)
 from shopsentinel.web.i18n import translate
 from shopsentinel.web.series import detail_series
 
@@ -47,7 +58,7 @@ def overview(request: Request, user: Viewer, web: Web) -> Response:
 
 
 @router.get("/poll")
-def poll(user: Viewer, web: Web, since: str = "") -> JSONResponse:
+def poll(request: Request, user: Viewer, web: Web, since: str = "") -> JSONResponse:
     """What changed since the page was drawn: firing counts and the newest alerts (created after ``since``)."""
     after = None
     if since:
@@ -64,7 +75,7 @@ def poll(user: Viewer, web: Web, since: str = "") -> JSONResponse:
         "firing": {s: int(counts.get(s, 0)) for s in queries.SEVERITIES},
         "new": [{"id": a.id, "severity": a.severity, "platform": a.platform, "store": a.store, "rule": a.rule,
                  "message": a.message_en if user.lang == "en" and a.message_en else a.message,
-                 "starts_at": f"{a.starts_at:%Y-%m-%d %H:%M}", "state": a.state,
+                 "starts_at": local_time(a.starts_at, zone=view_zone(request)), "state": a.state,
                  "labels": {"severity": translate(user.lang, f"sev.{a.severity}"),
                             "platform": translate(user.lang, f"platform.{a.platform}"),
                             "state": translate(user.lang, f"state.{a.state}")}}
@@ -174,7 +185,8 @@ def alert_detail(alert_id: str, request: Request, user: Viewer, web: Web) -> Res
         session.expunge_all()
     main = related = None
     if series is not None and series.times:
-        labels = [(i, f"{ts:%m-%d %H}") for i, ts in enumerate(series.times) if i % max(1, len(series.times) // 6) == 0]
+        zone = view_zone(request)
+        labels = [(i, local_time(ts, "%m-%d %H", zone)) for i, ts in enumerate(series.times) if i % max(1, len(series.times) // 6) == 0]
         main = line_chart([Line("lastweek", series.last_week, "lastweek", "last week"),
                            Line("expected", series.expected, "expected", "expected"),
                            Line("value", series.value, "value", row.metric)],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import yaml
@@ -29,7 +28,18 @@ from shopsentinel.store.repository import (
     list_stores,
 )
 from shopsentinel.store.state import EscalationPolicyRow, SubscriptionRow
-from shopsentinel.web.core import Csrf, EditorUser, Viewer, Web, WebState, redirect, render, seller_backend
+from shopsentinel.web.core import (
+    Csrf,
+    EditorUser,
+    Viewer,
+    Web,
+    WebState,
+    parse_local,
+    redirect,
+    render,
+    seller_backend,
+    view_zone,
+)
 
 router = APIRouter(include_in_schema=False)
 MATCHER_NAMES = ("platform", "store", "sku", "rule", "metric", "severity", "kind")
@@ -38,16 +48,6 @@ MATCHER_NAMES = ("platform", "store", "sku", "rule", "metric", "severity", "kind
 def _errors(exc: ValidationError) -> list[str]:
     """Field and reason only: pydantic's text would repeat the input (which may hold secrets)."""
     return [f"{'.'.join(str(p) for p in e['loc']) or '-'}: {e['msg']}" for e in exc.errors()]
-
-
-def _when(text: str, now: datetime) -> datetime:
-    """A datetime-local form value (UTC) or a duration like ``2h`` / ``3d`` from now."""
-    text = text.strip()
-    if text[:-1].isdigit() and text[-1:] in ("h", "d", "m"):
-        unit = {"h": "hours", "d": "days", "m": "minutes"}[text[-1]]
-        return now + timedelta(**{unit: int(text[:-1])})
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # --- silences -----------------------------------------------------------------------------------
@@ -85,11 +85,11 @@ async def create_silence(request: Request, user: EditorUser, _csrf: Csrf, web: W
     if not matchers and not errors:
         errors.append("matchers: at least one")
     try:
-        ends = _when(str(form.get("ends", "")), now)
+        ends = parse_local(str(form.get("ends", "")), now, view_zone(request))
         if ends <= now:
             errors.append("ends: must be in the future")
     except ValueError:
-        errors.append("ends: a time (YYYY-MM-DDTHH:MM, UTC) or a duration such as 2h or 3d")
+        errors.append("ends: 时间（YYYY-MM-DDTHH:MM，本地时间）或时长如 2h、3d / a local time (YYYY-MM-DDTHH:MM) or a duration such as 2h or 3d")
         ends = now
     comment = str(form.get("comment", ""))[:2000]
     if errors:
@@ -131,9 +131,10 @@ def add_event(request: Request, user: EditorUser, _csrf: Csrf, web: Web, name: A
               platform: Annotated[str, Form(max_length=64)] = "", store: Annotated[str, Form(max_length=200)] = "") -> Response:
     now = web.service.clock.now()
     try:
-        starts, ends = _when(start, now), _when(end, now)
+        zone = view_zone(request)
+        starts, ends = parse_local(start, now, zone), parse_local(end, now, zone)
     except ValueError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "start/end: YYYY-MM-DDTHH:MM (UTC)") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "开始/结束时间格式应为 YYYY-MM-DDTHH:MM（本地时间）/ start/end: YYYY-MM-DDTHH:MM (local time)") from None
     if ends <= starts:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end must be after start")
     with web.service.sessions() as session:
