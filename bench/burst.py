@@ -68,7 +68,7 @@ def load_generator(url: str, seconds: float, rate: int, batch: int, in_flight: i
     first_hour = datetime.fromisoformat(oldest)
     interval = batch / rate  # one batch is due every ``interval`` seconds, across all workers
     lock = threading.Lock()
-    state: dict[str, Any] = {"next": 0, "crash": 0, "sent_at": {}, "ok_batches": set(), "ok_points": 0,
+    state: dict[str, Any] = {"next": 0, "crash": 0, "sent_at": {}, "accepted_at": {}, "ok_batches": set(), "ok_points": 0,
                              "status": Counter(), "overload": 0, "timeouts": 0, "errors": 0, "post_seconds": []}
     start = time.time()
 
@@ -118,6 +118,9 @@ def load_generator(url: str, seconds: float, rate: int, batch: int, in_flight: i
                             state["overload"] += 1
                         time.sleep(float(r.headers.get("Retry-After", "1")))
                         continue
+                    if r.status_code == 200 and crash_store:
+                        with lock:
+                            state["accepted_at"][crash_store] = time.time()
                     if r.status_code == 200 and not crash_store:
                         with lock:
                             if bid not in state["ok_batches"]:
@@ -132,7 +135,7 @@ def load_generator(url: str, seconds: float, rate: int, batch: int, in_flight: i
         t.join()
     elapsed = time.time() - start
     Path(out_path).write_text(json.dumps({
-        "sent_at": state["sent_at"], "ok_points": state["ok_points"], "status": dict(state["status"]),
+        "sent_at": state["sent_at"], "accepted_at": state["accepted_at"], "ok_points": state["ok_points"], "status": dict(state["status"]),
         "overload": state["overload"], "timeouts": state["timeouts"], "errors": state["errors"],
         "elapsed": elapsed, "post_seconds": state["post_seconds"], "batches": state["next"],
         "crash_points": len(state["sent_at"]) * 4,
@@ -229,6 +232,9 @@ def run(database: str, url_db: str, args: argparse.Namespace) -> dict[str, Any]:
     service.close()
 
     latencies = [recorder.first[s][0] - t0 for s, t0 in load["sent_at"].items() if s in recorder.first]
+    # the two parts of it: getting the points in (admission, retries) and judging + notifying them
+    admitted = [load["accepted_at"][s] - t0 for s, t0 in load["sent_at"].items() if s in load["accepted_at"]]
+    judged = [recorder.first[s][0] - t for s, t in load["accepted_at"].items() if s in recorder.first]
     status = {int(k): v for k, v in load["status"].items()}
     return {
         "bench": "burst", "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -243,6 +249,8 @@ def run(database: str, url_db: str, args: argparse.Namespace) -> dict[str, Any]:
         "crashes_sent": len(load["sent_at"]), "crashes_notified": len(latencies),
         "crash_latency_p50_s": round(pct(latencies, 0.5) or 0, 2) if latencies else None,
         "crash_latency_p99_s": round(pct(latencies, 0.99) or 0, 2) if latencies else None,
+        "crash_admitted_p99_s": round(pct(admitted, 0.99) or 0, 2) if admitted else None,
+        "crash_judged_p99_s": round(pct(judged, 0.99) or 0, 2) if judged else None,
         "healthz_p50_ms": round(1000 * (pct(health, 0.5) or 0), 1), "healthz_p99_ms": round(1000 * (pct(health, 0.99) or 0), 1),
         "healthz_max_ms": round(1000 * max(health), 1) if health else None, "healthz_failures": len(health_failures),
     }

@@ -8,6 +8,11 @@ once; the next one is answered at once with 503 and ``Retry-After`` (the client 
 lost: the batch was never read), so the requests that are admitted finish quickly, a fresh store's
 crash waits seconds instead of minutes, and everything else keeps its threads.
 
+Small requests get a lane of their own: ``reserved_small`` of the slots are kept for bodies of at
+most ``small_bytes`` (by ``Content-Length``). A live sync of one store's last hour is a few hundred
+bytes; a backfill or a bulk export is tens of kilobytes per batch. Under a burst of bulk batches the
+live updates — where a crash shows first — still find a free slot.
+
 A pure ASGI middleware: the refused body is never read.
 """
 
@@ -25,9 +30,14 @@ class Admission:
     """Admit at most ``max_in_flight`` POSTs to ``prefixes`` at once; refuse the rest with 503."""
 
     def __init__(self, app: ASGIApp, max_in_flight: int, retry_after: int = 1,
-                 prefixes: tuple[str, ...] = WRITE_PREFIXES) -> None:
+                 prefixes: tuple[str, ...] = WRITE_PREFIXES, small_bytes: int = 16 * 1024,
+                 reserved_small: int | None = None) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
+        self.small_bytes = small_bytes
+        # a quarter of the slots (at least one, never all) are kept for small requests
+        self.reserved_small = (max(1, max_in_flight // 4) if reserved_small is None else reserved_small) \
+            if max_in_flight > 1 else 0
         self.retry_after = retry_after
         self.prefixes = prefixes
         self._in_flight = 0
@@ -42,8 +52,11 @@ class Admission:
         if scope["type"] != "http" or scope.get("method") != "POST" or not scope["path"].startswith(self.prefixes):
             await self.app(scope, receive, send)
             return
+        length = content_length(scope)
+        small = length is not None and length <= self.small_bytes
+        limit = self.max_in_flight if small else self.max_in_flight - self.reserved_small
         with self._lock:
-            admitted = self._in_flight < self.max_in_flight
+            admitted = self._in_flight < limit
             if admitted:
                 self._in_flight += 1
             else:
@@ -68,4 +81,13 @@ class Admission:
         await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["WRITE_PREFIXES", "Admission"]
+def content_length(scope: Scope) -> int | None:
+    """The request's declared ``Content-Length`` (None when absent, chunked or not a sane number)."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() and len(text) < 20 else None
+    return None
+
+
+__all__ = ["WRITE_PREFIXES", "Admission", "content_length"]

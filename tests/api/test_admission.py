@@ -87,3 +87,25 @@ def test_a_failing_request_gives_its_slot_back() -> None:
             assert admission.in_flight == 0 and admission.refused == 0
 
     asyncio.run(scenario())
+
+
+def test_small_requests_keep_a_lane_of_their_own_under_a_burst_of_big_batches() -> None:
+    """Live updates of one store-hour are small; backfill batches are big. With 4 slots, one is kept
+    for small bodies: the fourth big batch is shed while a small update still gets in."""
+    async def scenario() -> None:
+        app, gate, bodies = gated_app()
+        admission = Admission(app, max_in_flight=4, small_bytes=1024)
+        assert admission.reserved_small == 1
+        transport = httpx.ASGITransport(app=admission)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            big = [asyncio.create_task(client.post("/api/v1/points", content=b"b" * 5000)) for _ in range(3)]
+            await _until(lambda: admission.in_flight == 3, "three big batches in flight")
+            assert (await client.post("/api/v1/points", content=b"b" * 5000)).status_code == 503
+            small = asyncio.create_task(client.post("/api/v1/points", content=b"s" * 200))
+            await _until(lambda: admission.in_flight == 4, "the small update admitted beside them")
+            assert (await client.post("/api/v1/points", content=b"s" * 200)).status_code == 503  # now truly full
+            gate.set()
+            assert [r.status_code for r in await asyncio.gather(*big, small)] == [200, 200, 200, 200]
+            assert sorted(bodies) == [200, 5000, 5000, 5000]
+
+    asyncio.run(scenario())
