@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shopsentinel.api.admission import Admission
+from shopsentinel.api.admission import Admission, content_length
 from shopsentinel.api.routes import ROUTERS
 from shopsentinel.api.routes.push import build_push_router
 from shopsentinel.core.clock import Clock
@@ -22,6 +22,7 @@ from shopsentinel.core.settings import Settings
 from shopsentinel.notify.outbox import Dispatcher
 from shopsentinel.runtime.scheduler import BackgroundRunner
 from shopsentinel.runtime.service import build_service
+from shopsentinel.store.db import DatabaseContact
 from shopsentinel.web import install as install_web
 
 
@@ -56,6 +57,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.database_contact = DatabaseContact.watch(service.engine)  # /healthz answers from it, not the pool
     app.add_exception_handler(PoolTimeout, _busy)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(DBAPIError, _database_down_if_disconnected)
@@ -147,7 +149,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.larger.get(scope["path"].rstrip("/") or "/", self.limit)
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > limit:
             await _too_large(send, limit)
             return
@@ -182,14 +184,6 @@ class BodyLimit:
                 raise
         if exceeded and not started:
             await _too_large(send, limit)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"content-length":
-            text = value.decode("latin-1").strip()
-            return int(text) if text.isdigit() and len(text) < 20 else None
-    return None
 
 
 async def _too_large(send: Send, limit: int) -> None:

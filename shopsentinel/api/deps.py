@@ -117,7 +117,8 @@ def get_principal(
     now = service.clock.now().timestamp()
     wait = throttle.retry_after(address, now)
     if wait > 0:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many unknown tokens from this address; retry later",
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            "此地址的无效令牌过多，请稍后重试 / too many unknown tokens from this address; retry later",
                             headers={"Retry-After": str(math.ceil(wait))})
     row = token_user(session, credentials.credentials)
     if row is None:

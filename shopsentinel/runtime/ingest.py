@@ -136,7 +136,7 @@ def _value(value: Any, limits: PointLimits) -> float:
     except (TypeError, ValueError):
         raise _Bad(f"value {_shown(value)} is not a number") from None
     if not math.isfinite(number):
-        raise _Bad(f"value {_shown(value)} is not a finite number")
+        raise _Bad(f"数值 {_shown(value)} 不是有限数 / value {_shown(value)} is not a finite number")
     if abs(number) > limits.max_abs:
         raise _Bad(f"数值 {number:g} 超出 ±{limits.max_abs:g} / value {number:g} is beyond ±{limits.max_abs:g}")
     return number

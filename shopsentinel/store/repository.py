@@ -168,6 +168,11 @@ def ensure_bootstrap_token(session: Session, token: str, user: str, now: datetim
     if current is None:
         current, _ = create_token(session, user, "admin", now, token)
         audit(session, "system", "token.bootstrap", str(current.id), now, user=user)
+    elif current.revoked and _revoked_by_rotation(session, current.id):
+        # rotated back to an earlier value (a configuration rollback): the setting is the bootstrap
+        # token again. One an admin revoked by hand stays revoked.
+        current.revoked = False
+        audit(session, "system", "token.bootstrap", str(current.id), now, user=user, restored=True)
     audited = select(AuditRow.action, AuditRow.target).where(AuditRow.action.in_(("token.bootstrap", "token.create")))
     by_action: dict[str, set[str]] = {"token.bootstrap": set(), "token.create": set()}
     for action, target in session.execute(audited).all():
@@ -179,6 +184,13 @@ def ensure_bootstrap_token(session: Session, token: str, user: str, now: datetim
             row.revoked = True
             audit(session, "system", "token.revoke", key, now, reason="bootstrap token rotated")
     return created
+
+
+def _revoked_by_rotation(session: Session, token_id: int) -> bool:
+    """Whether the last revocation of the token was a bootstrap rotation (not an admin's)."""
+    last = session.scalars(select(AuditRow).where(AuditRow.action == "token.revoke", AuditRow.target == str(token_id))
+                           .order_by(AuditRow.id.desc()).limit(1)).first()
+    return last is not None and last.actor == "system" and last.detail.get("reason") == "bootstrap token rotated"
 
 
 def sealed_secrets(session: Session) -> list[str]:

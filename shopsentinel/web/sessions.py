@@ -93,18 +93,20 @@ class _Failures:
 class LoginThrottle:
     """Back-off after wrong passwords, per client address and per account, on an injected clock.
 
-    After ``max_failures`` wrong passwords for one key (``ip:…`` or ``user:…``) every further one
-    blocks that key for ``base_seconds``, doubling each time up to ``max_seconds``; while a key is
-    blocked no password is even checked (the right one included). A key with no failure for
-    ``forget_seconds`` starts over; a successful login clears its account (not its address, so a
-    valid account cannot launder guesses at others).
+    The ``max_failures``-th wrong password for one key (``ip:…`` or ``user:…``) blocks that key for
+    ``base_seconds``, and every further one for twice as long as the last, up to ``max_seconds``; so
+    with 5, five wrong passwords make the sixth attempt wait. While a key is blocked no password is
+    even checked (the right one included). A key with no failure for ``forget_seconds`` starts over;
+    a successful login clears its account (not its address, so a valid account cannot launder
+    guesses at others).
 
     >>> throttle = LoginThrottle(max_failures=2, base_seconds=10)
-    >>> for t in (0.0, 1.0): throttle.failure(["ip:a", "user:u"], t)
-    >>> throttle.retry_after(["ip:a", "user:u"], 2.0)
+    >>> throttle.failure(["ip:a", "user:u"], 0.0); throttle.retry_after(["ip:a", "user:u"], 1.0)
     0.0
-    >>> throttle.failure(["ip:a", "user:u"], 2.0); throttle.retry_after(["user:u"], 3.0)
+    >>> throttle.failure(["ip:a", "user:u"], 1.0); throttle.retry_after(["user:u"], 2.0)
     9.0
+    >>> throttle.failure(["ip:a"], 11.0); throttle.retry_after(["ip:a"], 11.0)
+    20.0
     """
 
     def __init__(self, max_failures: int = 5, base_seconds: float = 30.0, max_seconds: float = 900.0,
@@ -130,8 +132,8 @@ class LoginThrottle:
                     entry = self._keys[key] = _Failures()
                 entry.count += 1
                 entry.last = now
-                if entry.count > self.max_failures:
-                    delay = self.base_seconds * 2 ** min(entry.count - self.max_failures - 1, 30)
+                if entry.count >= self.max_failures:
+                    delay = self.base_seconds * 2 ** min(entry.count - self.max_failures, 30)
                     entry.blocked_until = now + min(delay, self.max_seconds)
 
     def success(self, keys: Iterable[str]) -> None:
