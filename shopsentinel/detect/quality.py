@@ -1,25 +1,50 @@
-"""Data alerts (``kind: data``): stores or metrics that stop reporting, and quarantined points.
+"""Data alerts (``kind: data``): stores or store-level streams that stop reporting, and quarantined points.
 
 These never reach business rules; they tell people their data cannot be trusted right now,
 which is exactly what stops a connector outage from being read as a traffic crash.
+
+What silence means (issue 13): counts and amounts (flows: orders, units sold, refunds …) are 0 for
+an hour nothing happened — the sync path writes those zeros — and snapshots (stock, price, DSR)
+hold until they change, so a price that did not move or a SKU that sold nothing is never
+"stopped reporting". Per-SKU silence is not a data alert at all.
+
+* :func:`silent_store_alerts` — the backtest's view: every historic whole-store outage of
+  ``hours`` (default :data:`STORE_SILENT_HOURS`, 2) closed hours or more is one alert.
+* :func:`live_silent_store_alerts` — the live service's view: freshness judged at the live edge
+  only (the panel ends at the service clock's last closed hour). A store that was fresh at the
+  previous evaluation and has now been silent for ``hours`` fires; a gap in the past (filled by a
+  backfill, or before the store was ever live) raises nothing; an open alert resolves as soon as
+  fresh data arrives.
+* :func:`silent_metric_alerts` — a store-level flow that always had data and stops while the
+  store's other data keeps arriving.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from shopsentinel.catalog import default_catalog
 from shopsentinel.core.events import AlertEvent
+from shopsentinel.core.settings import STORE_SILENT_HOURS
 from shopsentinel.core.types import PLATFORM_NAMES_ZH, Severity
 from shopsentinel.detect.episodes import episodes
 from shopsentinel.detect.panel import Panel
 from shopsentinel.ingest.clean import Finding
 
-STORE_SILENT_HOURS = 3
 METRIC_SILENT_MIN_HOURS = 3
+# A store-level stream "always had data" when it was present in at least this share of the hours
+# its store reported before the gap.
+METRIC_ALWAYS_PRESENT = 0.95
+STORE_SILENT_RULE = "data.store_silent"
+METRIC_SILENT_RULE = "data.metric_silent"
+BEIJING = ZoneInfo("Asia/Shanghai")
+HOUR = timedelta(hours=1)
+StoreKey = tuple[str, str]
 
 
 def _data_alert(
@@ -37,6 +62,11 @@ def _where_zh(platform: str, store: str, sku: str = "") -> str:
     return f"{PLATFORM_NAMES_ZH.get(platform, platform)} {store}{' SKU ' + sku if sku else ''}"
 
 
+def beijing(moment: datetime) -> str:
+    """``2026-11-01 18:00`` in Beijing time (the messages' time zone, as DingTalk shows it)."""
+    return f"{moment.astimezone(BEIJING):%Y-%m-%d %H:%M}"
+
+
 _NAMES = default_catalog()
 
 
@@ -44,54 +74,114 @@ def _metric_zh(metric: str) -> str:
     return f"{_NAMES.get(metric).name_zh}({metric})" if metric in _NAMES else metric
 
 
-def silent_store_alerts(panel: Panel) -> list[AlertEvent]:
+def _is_flow(metric: str) -> bool:
+    """Counts and amounts per hour (0 when nothing happened); snapshots and levels hold instead."""
+    return metric in _NAMES and _NAMES.get(metric).aggregation == "sum"
+
+
+def _store_silent(platform: str, store: str, since: datetime, hours: int, start: datetime,
+                  end: datetime | None) -> AlertEvent:
+    where = _where_zh(platform, store)
+    return _data_alert(
+        STORE_SILENT_RULE, Severity.CRITICAL, platform, store, "", "data_freshness", start, end,
+        f"【严重】{where}：数据中断，从北京时间 {beijing(since)} 起已连续 {hours} 小时以上没有收到这家店的任何数据。"
+        f"请检查店铺授权、同步任务或推送脚本；中断期间业务规则暂停判断，缺口不会按 0 计算。",
+        f"[critical] {platform} {store}: no data at all from this store for {hours}+ hours, since {beijing(since)} "
+        f"Beijing time. Check the shop authorization, the sync job or the push script; business rules are paused "
+        f"for the gap, which is not read as zero.",
+        value=float(hours), notify=["运营负责人"],
+    )
+
+
+def silent_store_alerts(panel: Panel, hours: int = STORE_SILENT_HOURS) -> list[AlertEvent]:
+    """Every whole-store outage of ``hours`` closed hours or more in the panel (the backtest's view)."""
+    hours = max(1, int(hours))
     observed = panel.observed if panel.observed is not None else np.zeros((panel.hours, 0), dtype=bool)
     started = np.maximum.accumulate(observed, axis=0)
     out: list[AlertEvent] = []
-    for ep in episodes(~observed & started, observed, started, for_steps=STORE_SILENT_HOURS, keep_steps=1):
+    for ep in episodes(~observed & started, observed, started, for_steps=hours, keep_steps=1):
         store = panel.stores[ep.column]
-        first_missing = ep.start - STORE_SILENT_HOURS + 1
-        since = panel.time_at(first_missing)
-        out.append(
-            _data_alert(
-                "data.store_silent", Severity.CRITICAL, store.platform, store.store, "", "data_freshness",
-                panel.time_at(ep.start), panel.time_at(ep.end) if ep.end is not None else None,
-                f"【严重】{_where_zh(store.platform, store.store)}：数据同步中断，自 {since:%Y-%m-%d %H:%M} UTC 起未收到任何数据（业务规则已暂停判断，缺口不按 0 计算）",
-                f"[critical] {store.platform} {store.store}: data stopped arriving at {since:%Y-%m-%d %H:%M} UTC (business rules paused; gaps are not read as zero)",
-                value=float(STORE_SILENT_HOURS), notify=["运营负责人"],
-            )
-        )
+        since = panel.time_at(ep.start - hours + 1)
+        out.append(_store_silent(store.platform, store.store, since, hours, panel.time_at(ep.start),
+                                 panel.time_at(ep.end) if ep.end is not None else None))
+    return out
+
+
+def live_silent_store_alerts(
+    panel: Panel, *, hours: int, previous_end: Mapping[StoreKey, datetime | None],
+    open_since: Mapping[StoreKey, datetime],
+) -> list[AlertEvent]:
+    """Freshness at the live edge; the panel's last hour is the last closed hour of the service clock.
+
+    ``previous_end``: per store, the end of its previous evaluation window (None: never evaluated);
+    ``open_since``: per store, the start of its open ``data.store_silent`` alert. A store whose
+    silence reached ``hours`` at or after its previous evaluation was fresh then, so it was live and
+    now is not: one alert, starting at the hour the silence reached the tolerance. A longer silence
+    found by a first evaluation, or the last stretch of a backfill, is a gap of the past: nothing.
+    An open alert is kept while the silence lasts and resolved at the hour data is there again."""
+    hours = max(1, int(hours))
+    observed = panel.observed if panel.observed is not None else np.zeros((panel.hours, len(panel.stores)), dtype=bool)
+    window_end = panel.time_at(panel.hours)
+    out: list[AlertEvent] = []
+    for column, store in enumerate(panel.stores):
+        key = (store.platform, store.store)
+        seen = np.nonzero(observed[:, column])[0] if panel.hours else np.zeros(0, dtype=int)
+        last = int(seen[-1]) if seen.size else -1
+        silent = panel.hours - 1 - last  # closed hours with no data at all, up to the live edge
+        opened = open_since.get(key)
+        since = panel.time_at(last + 1)
+        if silent >= hours:
+            if opened is None:
+                reached = panel.time_at(last + hours)
+                previous = previous_end.get(key)
+                if previous is None or reached < previous:
+                    continue  # never seen fresh, or silent since before the previous evaluation: the past
+                opened = reached
+            out.append(_store_silent(store.platform, store.store, since, hours, opened, None))
+        elif opened is not None:
+            back = [int(i) for i in seen if panel.time_at(int(i)) >= opened]
+            end = panel.time_at(back[0]) if back else window_end
+            out.append(_store_silent(store.platform, store.store, since, hours, opened, max(end, opened + HOUR)))
     return out
 
 
 def silent_metric_alerts(panel: Panel) -> list[AlertEvent]:
-    """A metric (or SKU series) that stops while its store keeps reporting other data."""
+    """A store-level flow (orders, GMV, refunds, UV …) that always had data and stops while its store
+    keeps reporting other data. Snapshots (stock, price, DSR) hold until they change and per-SKU
+    series are sparse by nature: neither is ever "stopped reporting"."""
     observed = panel.observed if panel.observed is not None else np.zeros((panel.hours, 0), dtype=bool)
     out: list[AlertEvent] = []
     for name, matrix in panel.metrics.items():
-        if matrix.width == 0:
+        if matrix.width == 0 or not _is_flow(name):
+            continue
+        store_level = np.array([sku == "" for sku in matrix.skus], dtype=bool)
+        regular = store_level & (matrix.cadence_hours <= 1.5)
+        if not regular.any():
             continue
         present = ~np.isnan(matrix.values)
         store_up = observed[:, matrix.store_index]
         started = np.maximum.accumulate(present, axis=0)
-        regular = matrix.cadence_hours <= 1.5
-        if not regular.any():
-            continue
         missing = ~present & store_up & started
         known = store_up & started
         need = max(METRIC_SILENT_MIN_HOURS, 3)
+        columns = np.nonzero(regular)[0]
         for ep in episodes(missing[:, regular], present[:, regular], known[:, regular], for_steps=need, keep_steps=1):
-            col = int(np.nonzero(regular)[0][ep.column])
+            col = int(columns[ep.column])
+            first_missing = ep.start - need + 1
+            before = known[:first_missing, col]
+            if not before.any() or present[:first_missing, col][before].mean() < METRIC_ALWAYS_PRESENT:
+                continue  # a stream that comes and goes did not stop now
             store = panel.stores[int(matrix.store_index[col])]
-            sku = matrix.skus[col]
-            where = f"{store.platform} {store.store}{' SKU ' + sku if sku else ''}"
-            where_zh = _where_zh(store.platform, store.store, sku)
+            since = panel.time_at(first_missing)
             out.append(
                 _data_alert(
-                    "data.metric_silent", Severity.WARNING, store.platform, store.store, sku, name,
+                    METRIC_SILENT_RULE, Severity.WARNING, store.platform, store.store, "", name,
                     panel.time_at(ep.start), panel.time_at(ep.end) if ep.end is not None else None,
-                    f"【警告】{where_zh}：指标 {_metric_zh(name)} 已停止上报（店铺其他数据正常）",
-                    f"[warning] {where}: metric {name} stopped reporting while the store's other data arrives",
+                    f"【警告】{_where_zh(store.platform, store.store)}：{_metric_zh(name)} 从北京时间 {beijing(since)} 起"
+                    f"不再上报，店铺其他数据正常到达。请检查这一路数据的接口权限或报表任务；这段时间该指标不参与判断。",
+                    f"[warning] {store.platform} {store.store}: {name} stopped arriving at {beijing(since)} Beijing time "
+                    f"while the store's other data keeps coming. Check that stream's API permission or report job; "
+                    f"the metric is not judged meanwhile.",
                     notify=["运营负责人"],
                 )
             )

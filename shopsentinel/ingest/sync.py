@@ -7,18 +7,25 @@ the last successful sync, because ``logistics_stale_orders`` changes as time pas
 recomputed by :func:`shopsentinel.sources.hourly.hourly_points` from the latest stored version
 of each entity and swapped in, so re-running a sync never duplicates a point.
 
+Silence of a successful sync means "nothing happened": every count of a covered hour is written,
+0 included — the store-level counts of each present family by ``hourly_points``, and a SKU's
+``units_sold`` from its first sale on by :func:`with_zero_units` — so a quiet hour is a 0, never a
+gap that reads as a stopped feed. Snapshots (stock, price) are not repeated: they hold until the
+next snapshot (the panel holds gauges, the stock-group check takes each member's value as of an hour).
+
 ``ThrottledError`` (and ``ConnectionDroppedError``: a read whose connection kept dropping) that
 escapes a connector's own retries is backed off here (exponential,
 through the injected ``sleep``) and the stream is re-read from its persisted cursor. Any other
 error marks the store's health as failed; :func:`data_health_problems` turns health into
 problems the alerting side reports as ``kind: data`` alerts, and :func:`stock_sync_findings`
-checks that one SKU's stock agrees across platforms (库存同步失败, R1.8).
+compares the stock of declared shared-stock groups (库存同步失败, R1.8): only what is meant to be
+equal is compared, with a tolerance and a sync lag.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,9 +35,17 @@ import polars as pl
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import ThrottledError
-from shopsentinel.ingest.sync_state import Health, StoreRecord, SyncDB
+from shopsentinel.ingest.sync_state import Health, StockGroup, StoreRecord, SyncDB
 from shopsentinel.sources.base import Source
-from shopsentinel.sources.hourly import FAMILY_COUNTS, HOUR, families_of_streams, hour_start, hourly_points
+from shopsentinel.sources.hourly import (
+    FAMILY_COUNTS,
+    HOUR,
+    families_of_streams,
+    hour_start,
+    hourly_points,
+    hours_between,
+    points_frame,
+)
 from shopsentinel.sources.kit.http import TrafficPoint
 from shopsentinel.sources.kit.resend import ConnectionDroppedError
 from shopsentinel.sources.registry import STREAM_FAMILIES, StateOverrides, apply_state_overrides
@@ -143,8 +158,31 @@ class SyncEngine:
         end = hour_start(until, record.timezone) + HOUR  # through the (partial) hour holding ``until``
         frame = hourly_points(entities, platform=record.platform, store=record.store, tz=record.timezone,
                               start=start, end=end, families=families)
+        if "orders" in families:
+            frame = with_zero_units(frame, hours_between(start, end, record.timezone),
+                                    self.db.first_point_at(record.platform, record.store, "units_sold"))
         self.db.replace_points(record.platform, record.store, frame, start, end, ENTITY_METRICS)
         return start, frame.height
+
+
+def with_zero_units(
+    frame: pl.DataFrame, hours: list[datetime], first_sale: Mapping[str, datetime] | None = None
+) -> pl.DataFrame:
+    """``units_sold`` is a count: 0 in every hour of ``hours`` from the SKU's first sale on (known
+    from ``first_sale`` or from ``frame``), not a gap — a SKU that sold nothing this hour did not stop."""
+    units = frame.filter(pl.col("metric") == "units_sold", pl.col("sku") != "")
+    firsts: dict[str, datetime] = dict(first_sale or {})
+    for sku, ts in units.group_by("sku").agg(pl.col("ts").min()).iter_rows():
+        firsts[sku] = min(firsts.get(sku, ts), ts)
+    if not firsts or frame.is_empty():
+        return frame
+    have = set(units.select("ts", "sku").iter_rows())
+    rows = [(h, sku, "units_sold", 0.0) for sku, first in firsts.items() for h in hours
+            if h >= first and (h, sku) not in have]
+    if not rows:
+        return frame
+    platform, store = frame["platform"][0], frame["store"][0]
+    return pl.concat([frame, points_frame(rows, platform=platform, store=store)]).sort("metric", "sku", "ts")
 
 
 # ---------------------------------------------------------------- data health
@@ -200,30 +238,57 @@ def data_health_problems(
 
 @dataclass(frozen=True)
 class StockMismatch:
-    """库存同步失败: one SKU whose latest stock differs across platforms."""
+    """库存同步失败: a declared shared-stock group whose members' stock disagreed beyond its tolerance
+    for longer than its sync lag."""
 
-    sku: str
-    quantities: dict[str, float]  # "platform/store" → latest stock
-    spread: float
+    group: str
+    quantities: dict[str, float]  # "platform/store/sku" → stock now (the reference first, if any)
+    spread: float  # now: the largest distance from the reference, or max − min without one
     at: datetime
+    reference: str | None = None  # the key of the ERP figure, if the group has one
 
 
-def stock_sync_findings(
-    points: pl.DataFrame, *, tolerance: float = 0.0, max_skew: timedelta = timedelta(hours=2)
-) -> list[StockMismatch]:
-    """Compare each SKU's latest ``stock`` across platforms; snapshots further apart than
-    ``max_skew`` from the SKU's newest are left out (a slow platform is not a sync failure)."""
-    stock = points.filter(pl.col("metric") == "stock", pl.col("sku") != "")
-    latest = stock.sort("ts").group_by("platform", "store", "sku").agg(pl.col("ts").last(), pl.col("value").last())
+def _as_of(series: list[tuple[datetime, float]], moment: datetime) -> float | None:
+    """The snapshot value holding at ``moment`` (the last one at or before it)."""
+    value = None
+    for ts, v in series:
+        if ts > moment:
+            break
+        value = v
+    return value
+
+
+def _spread(values: dict[str, float], reference: str | None) -> float | None:
+    if reference is not None:
+        if reference not in values or len(values) < 2:
+            return None
+        return max(abs(v - values[reference]) for k, v in values.items() if k != reference)
+    return float(max(values.values()) - min(values.values())) if len(values) >= 2 else None
+
+
+def stock_sync_findings(points: pl.DataFrame, groups: Iterable[StockGroup], *, now: datetime) -> list[StockMismatch]:
+    """Compare only what is meant to be equal: the members of each declared shared-stock group (no
+    group, no comparison). A group is a finding when, at every moment of the last ``lag_hours``,
+    its members' stock (each as of that moment: snapshots hold until they change) differed by more
+    than ``tolerance`` — from the reference member (the ERP's figure) if it has one, else between
+    the highest and the lowest. A difference younger than the lag is a sync still on its way."""
+    stock = points.filter(pl.col("metric") == "stock", pl.col("sku") != "").sort("ts")
+    series: dict[str, list[tuple[datetime, float]]] = {}
+    for ts, platform, store, sku, value in stock.select("ts", "platform", "store", "sku", "value").iter_rows():
+        series.setdefault(f"{platform}/{store}/{sku}", []).append((ts, float(value)))
     findings: list[StockMismatch] = []
-    for (sku,), group in latest.group_by("sku", maintain_order=False):
-        newest = group["ts"].max()
-        recent = group.filter(pl.col("ts") >= newest - max_skew)  # type: ignore[operator]
-        if recent["platform"].n_unique() < 2:
+    for group in groups:
+        keys = [m.key for m in group.members]
+        reference = next((m.key for m in group.members if m.reference), None)
+        since = now - timedelta(hours=group.lag_hours)
+        moments = sorted({since, now} | {ts for k in keys for ts, _ in series.get(k, []) if since < ts <= now})
+        spreads = []
+        for moment in moments:
+            values = {k: v for k in keys if (v := _as_of(series.get(k, []), moment)) is not None}
+            spreads.append(_spread(values, reference))
+        if not spreads or any(s is None or s <= group.tolerance for s in spreads):
             continue
-        values = recent["value"].to_list()
-        spread = float(max(values) - min(values))
-        if spread > tolerance:
-            quantities = {f"{r['platform']}/{r['store']}": float(r["value"]) for r in recent.iter_rows(named=True)}
-            findings.append(StockMismatch(str(sku), dict(sorted(quantities.items())), spread, newest))  # type: ignore[arg-type]
-    return sorted(findings, key=lambda f: f.sku)
+        current = {k: v for k in keys if (v := _as_of(series.get(k, []), now)) is not None}
+        ordered = dict(sorted(current.items(), key=lambda kv: (kv[0] != reference, kv[0])))
+        findings.append(StockMismatch(group.name, ordered, float(spreads[-1] or 0.0), now, reference))
+    return sorted(findings, key=lambda f: f.group)

@@ -9,6 +9,8 @@ Tables (all keyed, so every write is an idempotent upsert)::
     sync_points    (platform, store, sku, metric, ts) → value: the canonical hourly points
     sync_health    (platform, store) → last success/attempt, synced_until, dirty_from, last error,
                    consecutive failures
+    sync_stock_groups (group_id) → tolerance (units), lag_hours: a declared shared-stock group
+    sync_stock_members (platform, store, sku) → group_id, reference (the ERP's figure): its SKUs
 
 A page is stored in one transaction (entities + traffic points + cursor + ``dirty_from``), so a
 process killed between pages resumes from the cursor of the last stored page and still
@@ -52,6 +54,13 @@ CREATE TABLE IF NOT EXISTS sync_imports (
     path VARCHAR NOT NULL, size BIGINT NOT NULL, mtime DOUBLE NOT NULL, imported_at TIMESTAMP,
     points BIGINT, error VARCHAR, PRIMARY KEY (path, size, mtime)
 );
+CREATE TABLE IF NOT EXISTS sync_stock_groups (
+    group_id VARCHAR NOT NULL PRIMARY KEY, tolerance DOUBLE NOT NULL, lag_hours DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sync_stock_members (
+    platform VARCHAR NOT NULL, store VARCHAR NOT NULL, sku VARCHAR NOT NULL, group_id VARCHAR NOT NULL,
+    reference BOOLEAN NOT NULL, PRIMARY KEY (platform, store, sku)
+);
 CREATE TABLE IF NOT EXISTS sync_health (
     platform VARCHAR NOT NULL, store VARCHAR NOT NULL, last_success TIMESTAMP, last_attempt TIMESTAMP,
     synced_until TIMESTAMP, dirty_from TIMESTAMP, last_error VARCHAR,
@@ -79,6 +88,32 @@ class Health:
     dirty_from: datetime | None = None
     last_error: str | None = None
     consecutive_failures: int = 0
+
+
+@dataclass(frozen=True)
+class StockMember:
+    """One SKU of one store in a shared-stock group; ``reference``: the ERP's figure (or the warehouse
+    the platforms copy), which every other member is compared with."""
+
+    platform: str
+    store: str
+    sku: str
+    reference: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}/{self.store}/{self.sku}"
+
+
+@dataclass(frozen=True)
+class StockGroup:
+    """A declared shared-stock group (opt-in): SKUs that sell one pool of stock, so their stock figures
+    are meant to be equal — within ``tolerance`` units, once ``lag_hours`` of sync delay have passed."""
+
+    name: str
+    members: tuple[StockMember, ...]
+    tolerance: float = 0.0
+    lag_hours: float = 2.0
 
 
 # ---------------------------------------------------------------- times: naive UTC in the database
@@ -286,6 +321,43 @@ class SyncDB:
         return pl.DataFrame(
             [(from_db(ts), p, s, sku, m, v) for ts, p, s, sku, m, v in rows], schema=POINT_SCHEMA, orient="row"
         )
+
+    def first_point_at(self, platform: str, store: str, metric: str) -> dict[str, datetime]:
+        """Per SKU, the first hour the store has a point of ``metric`` (e.g. a SKU's first sale)."""
+        rows = self.db.execute(
+            "SELECT sku, min(ts) FROM sync_points WHERE platform = ? AND store = ? AND metric = ? AND sku <> '' GROUP BY sku",
+            [platform, store, metric],
+        ).fetchall()
+        return {str(sku): ts.replace(tzinfo=UTC) for sku, ts in rows}
+
+    # shared-stock groups --------------------------------------------------------
+    def put_stock_group(self, group: StockGroup) -> None:
+        """Declare (or redeclare) a group; a SKU belongs to one group at most, so it moves here."""
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            self.db.execute("INSERT OR REPLACE INTO sync_stock_groups VALUES (?, ?, ?)",
+                            [group.name, float(group.tolerance), float(group.lag_hours)])
+            self.db.execute("DELETE FROM sync_stock_members WHERE group_id = ?", [group.name])
+            for m in group.members:
+                self.db.execute("INSERT OR REPLACE INTO sync_stock_members VALUES (?, ?, ?, ?, ?)",
+                                [m.platform, m.store, m.sku, group.name, m.reference])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def delete_stock_group(self, name: str) -> None:
+        self.db.execute("DELETE FROM sync_stock_members WHERE group_id = ?", [name])
+        self.db.execute("DELETE FROM sync_stock_groups WHERE group_id = ?", [name])
+
+    def stock_groups(self) -> list[StockGroup]:
+        members: dict[str, list[StockMember]] = {}
+        for p, s, sku, group, reference in self.db.execute(
+            "SELECT platform, store, sku, group_id, reference FROM sync_stock_members ORDER BY 4, 1, 2, 3"
+        ).fetchall():
+            members.setdefault(group, []).append(StockMember(p, s, sku, bool(reference)))
+        rows = self.db.execute("SELECT group_id, tolerance, lag_hours FROM sync_stock_groups ORDER BY 1").fetchall()
+        return [StockGroup(name, tuple(members.get(name, ())), float(tol), float(lag)) for name, tol, lag in rows]
 
     # health -----------------------------------------------------------------
     def _ensure_health(self, platform: str, store: str) -> None:

@@ -1,17 +1,31 @@
 """Sync every registered store: decrypt its Config, build its connector, run the engine, and
 store rotated tokens again encrypted (TOP, JOS and PDD spend a refresh token on every refresh,
-so a token that is not persisted locks the store out at the next run)."""
+so a token that is not persisted locks the store out at the next run).
+
+Shared-stock groups (库存同步失败 is checked only inside them) are declared next to the stores they
+name, from a small CSV (:func:`read_stock_groups`, :func:`declare_stock_groups`)::
+
+    group,platform,store,sku,tolerance,lag_hours,reference
+    羽绒服-黑M,tmall,tm-1,SKU-001,2,2,
+    羽绒服-黑M,jd,jd-1,100012345,2,2,
+    羽绒服-黑M,erp,wms,HX-BLK-M,2,2,yes
+
+``tolerance`` (units, default 0) and ``lag_hours`` (default 2) are per group (the first non-empty
+value wins); ``reference`` marks the ERP's figure, which every other member is compared with.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 from dataclasses import replace
+from pathlib import Path
 
 from shopsentinel.core.clock import Clock
-from shopsentinel.core.errors import ShopSentinelError
+from shopsentinel.core.errors import InputError, ShopSentinelError
 from shopsentinel.core.secrets import SecretBox
 from shopsentinel.ingest.sync import Sleep, SyncEngine, SyncReport
-from shopsentinel.ingest.sync_state import StoreRecord, SyncDB
+from shopsentinel.ingest.sync_state import StockGroup, StockMember, StoreRecord, SyncDB
 from shopsentinel.sources.kit import Tokens
 from shopsentinel.sources.registry import StateOverrides, build_source, open_config
 
@@ -64,3 +78,50 @@ async def _sync_one(
         return await engine.sync_store(record, source)
     finally:
         await source.aclose()
+
+
+_YES = {"1", "true", "yes", "y", "是", "erp"}
+
+
+def read_stock_groups(path: Path) -> list[StockGroup]:
+    """The shared-stock groups of a CSV (see the module docstring); a bad cell names file, line and column."""
+    groups: dict[str, dict[str, object]] = {}
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"group", "platform", "store", "sku"} - set(reader.fieldnames or [])
+        if missing:
+            raise InputError(f"missing column(s): {', '.join(sorted(missing))}", file=str(path), line=1)
+        for line, row in enumerate(reader, start=2):
+            cells = {k: (v or "").strip() for k, v in row.items() if k}
+            for column in ("group", "platform", "store", "sku"):
+                if not cells.get(column):
+                    raise InputError("empty value", file=str(path), line=line, field=column)
+            spec = groups.setdefault(cells["group"], {"members": [], "tolerance": None, "lag_hours": None})
+            for column in ("tolerance", "lag_hours"):
+                if cells.get(column) and spec[column] is None:
+                    try:
+                        number = float(cells[column])
+                    except ValueError:
+                        raise InputError(f"not a number: {cells[column]!r}", file=str(path), line=line,
+                                         field=column) from None
+                    if number < 0:
+                        raise InputError("must not be negative", file=str(path), line=line, field=column)
+                    spec[column] = number
+            members = spec["members"]
+            assert isinstance(members, list)
+            members.append(StockMember(cells["platform"], cells["store"], cells["sku"],
+                                       cells.get("reference", "").lower() in _YES))
+    out = []
+    for name, spec in groups.items():
+        members = spec["members"]
+        assert isinstance(members, list)
+        tolerance, lag = spec["tolerance"], spec["lag_hours"]
+        out.append(StockGroup(name, tuple(sorted(members, key=lambda m: (m.platform, m.store, m.sku))), float(tolerance) if isinstance(tolerance, float) else 0.0,
+                              float(lag) if isinstance(lag, float) else 2.0))
+    return out
+
+
+def declare_stock_groups(db: SyncDB, groups: list[StockGroup]) -> None:
+    """Store the groups in the sync database (a redeclared group replaces its members)."""
+    for group in groups:
+        db.put_stock_group(group)

@@ -8,6 +8,12 @@ the backtest finds. While the window still starts at the store's first point the
 exactly the backtest's; once it slides, only episodes starting after the previous evaluation
 (less a margin for late data, ``Settings.late_data_hours``) may create alerts, and an episode
 overlapping a stored alert of the same rule and series is that alert.
+
+Freshness is the one thing live judges differently from the backtest: ``data.store_silent`` is
+decided at the live edge (the service clock) by
+:func:`~shopsentinel.detect.quality.live_silent_store_alerts`, never over the past, so points
+pushed for past hours (a backfill) raise no freshness alert and an open one resolves as soon as
+fresh data arrives. An open ``data.metric_silent`` whose gap was filled since is resolved too.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopsentinel.alerting.incidents import assign_incidents
@@ -26,20 +33,28 @@ from shopsentinel.alerting.manager import AlertManager, StateChange
 from shopsentinel.catalog import Catalog
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.events import AlertEvent
-from shopsentinel.core.types import CalendarEvent, StoreInfo
+from shopsentinel.core.settings import STORE_SILENT_HOURS
+from shopsentinel.core.types import CalendarEvent, Severity, StoreInfo
 from shopsentinel.detect.custom import custom_metric_alerts
 from shopsentinel.detect.evaluator import evaluate_panel
 from shopsentinel.detect.panel import Panel, build_panel
-from shopsentinel.detect.quality import silent_metric_alerts, silent_store_alerts
+from shopsentinel.detect.quality import (
+    METRIC_SILENT_RULE,
+    STORE_SILENT_RULE,
+    live_silent_store_alerts,
+    silent_metric_alerts,
+    silent_store_alerts,
+)
 from shopsentinel.detect.rules import RulePack
 from shopsentinel.ingest.clean import clean
 from shopsentinel.runtime.metrics import ServiceMetrics
 from shopsentinel.store.points import PointStore
 from shopsentinel.store.repository import calendar_events, stores_by_key
-from shopsentinel.store.state import StoreRow
+from shopsentinel.store.state import AlertRow, StoreRow
 
 HOUR = timedelta(hours=1)
 StoreKey = tuple[str, str]
+Freshness = Callable[[Panel], list[AlertEvent]]
 
 
 def floor_hour(ts: datetime) -> datetime:
@@ -76,8 +91,9 @@ def create_from(row: StoreRow, window: Window, late: timedelta) -> datetime:
 
 
 def detect(frame: pl.DataFrame, stores: list[StoreInfo], calendar: list[CalendarEvent], catalog: Catalog,
-           pack: RulePack, start: datetime, hours: int) -> list[AlertEvent]:
-    """Episodes of a shard of stores, exactly as ``backtest`` evaluates a shard."""
+           pack: RulePack, start: datetime, hours: int, *, freshness: Freshness | None = None) -> list[AlertEvent]:
+    """Episodes of a shard of stores, exactly as ``backtest`` evaluates a shard; ``freshness`` replaces
+    the backtest's historic store outages (the live evaluator judges them at the live edge)."""
     cleaned, _report = clean(frame, catalog)
     custom = [m for m in cleaned.get_column("metric").unique().to_list() if m not in catalog]
     canonical = cleaned.filter(~pl.col("metric").is_in(custom)) if custom else cleaned
@@ -85,7 +101,7 @@ def detect(frame: pl.DataFrame, stores: list[StoreInfo], calendar: list[Calendar
     judged = evaluate_panel(panel, pack.enabled(), catalog, with_pending=True)
     waiting = [e for e in judged if e.mode == "pending"]  # shown as pending; never part of an incident
     events = [e for e in judged if e.mode != "pending"]
-    events += silent_store_alerts(panel)
+    events += silent_store_alerts(panel) if freshness is None else freshness(panel)
     events += silent_metric_alerts(panel)
     if custom:
         events += custom_metric_alerts(cleaned.filter(pl.col("metric").is_in(custom)), stores, calendar)
@@ -113,6 +129,7 @@ class LiveEvaluator:
         window_days: int,
         late_data_hours: int,
         stores_per_shard: int = 40,
+        store_silent_hours: int = STORE_SILENT_HOURS,
     ) -> None:
         self._sessions = sessions
         self._points = points
@@ -123,6 +140,7 @@ class LiveEvaluator:
         self._window_days = window_days
         self._late = timedelta(hours=late_data_hours)
         self._shard_size = max(1, stores_per_shard)
+        self._silent_hours = max(1, store_silent_hours)
         self._manager = AlertManager()
 
     def evaluate(self, keys: list[StoreKey]) -> list[StateChange]:
@@ -149,10 +167,20 @@ class LiveEvaluator:
         infos = [StoreInfo(r.store, r.platform, r.name, r.timezone) for r in members]
         frames = [self._points.frame(r.platform, r.store, window.start, window.end) for r in members]
         frame = pl.concat(frames) if frames else pl.DataFrame()
-        events = detect(frame, infos, calendar, self._catalog, pack, window.start, window.hours)
+        keys = [(r.platform, r.store) for r in members]
+        with self._sessions() as session:
+            open_data = _open_data_alerts(session, keys)
+        previous = {(r.platform, r.store): r.evaluated_until for r in members}
+        open_since = {(r.platform, r.store): r.starts_at for r in open_data if r.rule == STORE_SILENT_RULE}
+
+        def freshness(panel: Panel) -> list[AlertEvent]:
+            return live_silent_store_alerts(panel, hours=self._silent_hours, previous_end=previous, open_since=open_since)
+
+        events = detect(frame, infos, calendar, self._catalog, pack, window.start, window.hours, freshness=freshness)
+        events += _filled_metric_gaps(open_data, events, window.end)
         changes: list[StateChange] = []
         with self._sessions() as session:
-            for row in stores_by_key(session, [(r.platform, r.store) for r in members]):
+            for row in stores_by_key(session, keys):
                 changes += self._manager.reconcile(
                     session, row.platform, row.store, events, now=now, create_from=create_from(row, window, self._late),
                     with_pending=True,
@@ -161,6 +189,29 @@ class LiveEvaluator:
             session.commit()
         self._metrics.observe_evaluation(len(members), time.perf_counter() - started)
         return changes
+
+
+def _open_data_alerts(session: Session, keys: list[StoreKey]) -> list[AlertRow]:
+    """The open freshness alerts (store and metric silence) of these stores."""
+    wanted = set(keys)
+    rows = session.scalars(select(AlertRow).where(
+        AlertRow.state == "firing", AlertRow.rule.in_([STORE_SILENT_RULE, METRIC_SILENT_RULE]),
+        AlertRow.store.in_(sorted({store for _, store in wanted})))).all()
+    return [r for r in rows if (r.platform, r.store) in wanted]
+
+
+def _filled_metric_gaps(open_rows: list[AlertRow], events: list[AlertEvent], end: datetime) -> list[AlertEvent]:
+    """An open ``data.metric_silent`` whose gap no longer shows (its points arrived late) ends now."""
+    found = {(e.platform, e.store, e.sku, e.metric) for e in events if e.rule == METRIC_SILENT_RULE}
+    out = []
+    for row in open_rows:
+        if row.rule != METRIC_SILENT_RULE or (row.platform, row.store, row.sku, row.metric) in found:
+            continue
+        out.append(AlertEvent(rule=row.rule, severity=Severity(row.severity), kind="data", category="data",
+                              platform=row.platform, store=row.store, sku=row.sku, metric=row.metric,
+                              start=row.starts_at, end=max(end, row.starts_at + HOUR), message=row.message,
+                              message_en=row.message_en))
+    return out
 
 
 __all__ = ["LiveEvaluator", "Window", "create_from", "detect", "floor_hour", "store_panel", "window_for"]

@@ -10,9 +10,11 @@ routed in the same step. The stores are the ones registered with ``shopsentinel 
 
 Data alerts (rule, metric): ``data.sync_failed`` / ``data.sync_lagging`` / ``data.never_synced``
 on ``sync_lag_hours`` (from :func:`~shopsentinel.ingest.sync.data_health_problems`) and
-``data.stock_sync_failed`` on a SKU's ``stock`` when platforms disagree (库存同步失败, R1.8). An open
-one keeps its start while the problem lasts (same fingerprint, so nothing new is created), and
-is resolved at the tick that finds the problem gone.
+``data.stock_sync_failed`` on ``stock``, one per declared shared-stock group whose members disagree
+beyond its tolerance for longer than its sync lag (库存同步失败, R1.8; filed under the group's first
+member; no group declared, no comparison: different stock per platform is normal). An open one
+keeps its start while the problem lasts (same fingerprint, so nothing new is created), and is
+resolved at the tick that finds the problem gone.
 """
 
 from __future__ import annotations
@@ -31,8 +33,14 @@ from shopsentinel.alerting.repository import list_alerts
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.events import AlertEvent
 from shopsentinel.core.secrets import SecretBox, load_key
-from shopsentinel.core.types import Severity
-from shopsentinel.ingest.sync import Sleep, SyncReport, data_health_problems, stock_sync_findings
+from shopsentinel.core.types import PLATFORM_NAMES_ZH, Severity
+from shopsentinel.ingest.sync import (
+    Sleep,
+    StockMismatch,
+    SyncReport,
+    data_health_problems,
+    stock_sync_findings,
+)
 from shopsentinel.ingest.sync_state import Health, StoreRecord, SyncDB
 from shopsentinel.ingest.sync_stores import sync_registered
 from shopsentinel.runtime.ingest import frame_to_raw, validate_points, write_points
@@ -216,14 +224,10 @@ class SyncRunner:
             out.append(_Problem(p.platform, p.store, PROBLEM_RULES[p.problem], "", "sync_lag_hours", Severity(p.severity),
                                 f"【数据】{p.platform} {p.store}：{zh} — {p.message}", f"[data] {p.platform} {p.store}: {en}",
                                 p.lag_hours, self.max_lag_hours if p.problem == "sync_lagging" else None))
-        for finding in stock_sync_findings(self.db.points()):
-            listing = ", ".join(f"{where}={qty:g}" for where, qty in finding.quantities.items())
-            for where in finding.quantities:
-                platform, store = where.split("/", 1)
-                out.append(_Problem(platform, store, STOCK_RULE, finding.sku, "stock", Severity.CRITICAL,
-                                    f"【严重】库存同步失败：SKU {finding.sku} 各平台库存不一致（{listing}）",
-                                    f"[critical] stock sync failed: SKU {finding.sku} differs across platforms ({listing})",
-                                    finding.spread))
+        groups = {g.name: g for g in self.db.stock_groups() if g.members}
+        if groups:
+            for finding in stock_sync_findings(self.db.points(), groups.values(), now=now):
+                out.append(_stock_problem(finding, groups[finding.group].tolerance, groups[finding.group].lag_hours))
         return out
 
     def reconcile_health(self, now: datetime) -> list[StateChange]:
@@ -245,6 +249,30 @@ class SyncRunner:
                 changes += self._manager.reconcile(session, platform, store, events, now=now, create_from=EVERY_EPISODE)
             session.commit()
         return changes
+
+
+def _stock_problem(finding: StockMismatch, tolerance: float, lag_hours: float) -> _Problem:
+    """One alert per group, filed under its first non-reference member (a SKU is in one group only)."""
+    first = next((k for k in finding.quantities if k != finding.reference), next(iter(finding.quantities)))
+    platform, store, sku = first.split("/", 2)
+
+    def zh(key: str) -> str:
+        p, s, k = key.split("/", 2)
+        return f"{'ERP' if key == finding.reference else PLATFORM_NAMES_ZH.get(p, p)} {s} {k}"
+
+    listing_zh = "，".join(f"{zh(k)}={q:g}" for k, q in finding.quantities.items())
+    listing_en = ", ".join(f"{k}={q:g}" for k, q in finding.quantities.items())
+    against = "与 ERP 库存" if finding.reference else "之间"
+    return _Problem(
+        platform, store, STOCK_RULE, sku, "stock", Severity.WARNING,
+        f"【警告】库存同步失败：共享库存组「{finding.group}」各店铺库存{against}相差 {finding.spread:g} 件，"
+        f"超过允许的 ±{tolerance:g} 件，且已持续 {lag_hours:g} 小时以上（{listing_zh}）。"
+        f"请检查 ERP/库存同步任务，防止超卖或少卖。",
+        f"[warning] stock sync failed: shared-stock group {finding.group} differs by {finding.spread:g} units "
+        f"{'from the ERP figure ' if finding.reference else ''}(allowed ±{tolerance:g}) for over {lag_hours:g} h "
+        f"({listing_en}). Check the ERP / stock sync job to avoid overselling.",
+        finding.spread, tolerance,
+    )
 
 
 def _event(p: _Problem, start: datetime, end: datetime | None) -> AlertEvent:

@@ -21,7 +21,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from shopsentinel.core.clock import ManualClock
-from shopsentinel.ingest.sync import ENTITY_METRICS
+from shopsentinel.ingest.sync import ENTITY_METRICS, with_zero_units
 from shopsentinel.ingest.sync_state import StoreRecord
 from shopsentinel.sim.platforms import amazon as amazon_fake
 from shopsentinel.sim.platforms import douyin as douyin_fake
@@ -37,7 +37,14 @@ from shopsentinel.sim.platforms.gateway import RateLimit
 from shopsentinel.sim.platforms.harness import ClockSleep
 from shopsentinel.sim.platforms.serve import serve_in_thread
 from shopsentinel.sources.base import Entity, Order
-from shopsentinel.sources.hourly import HOUR, families_of_streams, hour_start, hourly_points, points_frame
+from shopsentinel.sources.hourly import (
+    HOUR,
+    families_of_streams,
+    hour_start,
+    hourly_points,
+    hours_between,
+    points_frame,
+)
 from shopsentinel.sources.registry import STREAM_FAMILIES, entry
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -218,6 +225,8 @@ def ground_truth(env: SimEnv, streams: Iterable[str], until: datetime) -> pl.Dat
     end = hour_start(until, env.record.timezone) + HOUR
     frame = hourly_points(entities, platform=env.record.platform, store=env.record.store, tz=env.record.timezone,
                           start=env.record.start, end=end, families=families)
+    if "orders" in families:  # a SKU that sold nothing in an hour sold 0, as the sync writes it
+        frame = with_zero_units(frame, hours_between(env.record.start, end, env.record.timezone))
     if env.spec.traffic is None:
         return frame
     rows = env.spec.traffic(env.traffic, env.record.timezone, env.record.start, until)

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import jsonschema
 import polars as pl
+import pytest
 
+from shopsentinel.core.errors import InputError
 from shopsentinel.ingest.sync import data_health_problems, stock_sync_findings
-from shopsentinel.ingest.sync_state import Health, SyncDB
+from shopsentinel.ingest.sync_state import Health, StockGroup, StockMember, SyncDB
+from shopsentinel.ingest.sync_stores import declare_stock_groups, read_stock_groups
 from shopsentinel.sources.hourly import POINT_SCHEMA
 
 NOW = datetime(2026, 11, 11, 12, tzinfo=UTC)
@@ -56,13 +59,54 @@ def stock_frame(rows: list[tuple[str, str, str, int, float]]) -> pl.DataFrame:
     return pl.DataFrame(data, schema=POINT_SCHEMA, orient="row")
 
 
-def test_the_same_sku_with_different_stock_on_two_platforms_is_a_finding() -> None:
+def test_only_declared_groups_are_compared_beyond_their_tolerance_and_lag() -> None:
     frame = stock_frame([
-        ("taobao", "tb", "SKU-1", 0, 40), ("jd", "jd1", "SKU-1", 1, 55), ("jd", "jd1", "SKU-1", 5, 40),
-        ("taobao", "tb", "SKU-2", 0, 10), ("jd", "jd1", "SKU-2", 0, 10),
-        ("taobao", "tb", "SKU-3", 0, 10), ("pdd", "p1", "SKU-3", 30, 99),  # too old to compare
-        ("taobao", "tb", "SKU-4", 0, 10), ("taobao", "tb2", "SKU-4", 0, 12),  # one platform only
+        ("tmall", "tm", "A", 5, 40), ("jd", "jd1", "A-jd", 5, 55),  # different for 5 h: a finding
+        ("tmall", "tm", "B", 5, 10), ("jd", "jd1", "B-jd", 5, 30), ("jd", "jd1", "B-jd", 1, 10),  # equal again 1 h ago
+        ("tmall", "tm", "C", 5, 10), ("jd", "jd1", "C-jd", 5, 12),  # within the tolerance
+        ("tmall", "tm", "D", 0, 10), ("jd", "jd1", "D-jd", 0, 90),  # apart only since now: still syncing
+        ("tmall", "tm", "E", 5, 10), ("jd", "jd1", "E-jd", 5, 90),  # never declared
     ])  # fmt: skip
-    findings = stock_sync_findings(frame, max_skew=timedelta(hours=2))
-    assert [(f.sku, f.spread, f.quantities) for f in findings] == [("SKU-1", 15.0, {"jd/jd1": 55.0, "taobao/tb": 40.0})]
-    assert stock_sync_findings(frame, tolerance=20) == []
+
+    def group(name: str, sku: str) -> StockGroup:
+        return StockGroup(name, (StockMember("tmall", "tm", sku), StockMember("jd", "jd1", f"{sku}-jd")),
+                          tolerance=3, lag_hours=2)
+
+    groups = [group(name, name) for name in "ABCD"]
+    findings = stock_sync_findings(frame, groups, now=NOW)
+    assert [(f.group, f.spread, f.quantities) for f in findings] == [("A", 15.0, {"jd/jd1/A-jd": 55.0, "tmall/tm/A": 40.0})]
+    assert stock_sync_findings(frame, [], now=NOW) == []  # nothing declared: nothing compared
+    assert [f.group for f in stock_sync_findings(frame, groups, now=NOW + timedelta(hours=3))] == ["A", "D"]
+
+
+def test_a_group_with_the_erp_figure_compares_each_member_with_it() -> None:
+    frame = stock_frame([("erp", "wms", "X", 4, 100), ("tmall", "tm", "X1", 4, 100), ("jd", "jd1", "X2", 4, 93)])
+    members = (StockMember("erp", "wms", "X", reference=True), StockMember("tmall", "tm", "X1"), StockMember("jd", "jd1", "X2"))
+    [finding] = stock_sync_findings(frame, [StockGroup("X", members, tolerance=5)], now=NOW)
+    assert finding.reference == "erp/wms/X" and finding.spread == 7.0
+    assert list(finding.quantities) == ["erp/wms/X", "jd/jd1/X2", "tmall/tm/X1"]  # the ERP figure first
+    assert stock_sync_findings(frame, [StockGroup("X", members, tolerance=7)], now=NOW) == []
+
+
+def test_stock_groups_round_trip_through_the_sync_database_and_a_csv(tmp_path: Path) -> None:
+    csv = tmp_path / "stock_groups.csv"
+    csv.write_text("group,platform,store,sku,tolerance,lag_hours,reference\n"
+                   "羽绒服-黑M,tmall,tm-1,SKU-001,2,3,\n羽绒服-黑M,jd,jd-1,100012345,,,\n"
+                   "羽绒服-黑M,erp,wms,HX-BLK-M,,,yes\n", encoding="utf-8")
+    groups = read_stock_groups(csv)
+    with SyncDB(":memory:") as db:
+        declare_stock_groups(db, groups)
+        stored = db.stock_groups()
+        db.delete_stock_group("羽绒服-黑M")
+        assert db.stock_groups() == []
+    assert stored == groups == [StockGroup("羽绒服-黑M", (
+        StockMember("erp", "wms", "HX-BLK-M", reference=True), StockMember("jd", "jd-1", "100012345"),
+        StockMember("tmall", "tm-1", "SKU-001")), tolerance=2.0, lag_hours=3.0)]
+
+
+def test_a_bad_stock_group_csv_names_line_and_column(tmp_path: Path) -> None:
+    csv = tmp_path / "stock_groups.csv"
+    csv.write_text("group,platform,store,sku,tolerance\ng,tmall,tm-1,SKU-1,two\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_stock_groups(csv)
+    assert (caught.value.line, caught.value.field) == (2, "tolerance")
