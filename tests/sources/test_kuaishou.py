@@ -15,13 +15,13 @@ from pydantic import SecretStr
 
 from shopsentinel.core.clock import ManualClock
 from shopsentinel.core.errors import AuthError, PlatformError
-from shopsentinel.ingest.sync import SyncEngine, SyncReport
+from shopsentinel.ingest.sync import SyncEngine, SyncReport, with_zero_units
 from shopsentinel.ingest.sync_state import StoreRecord, SyncDB
 from shopsentinel.sim.platforms import kuaishou as fake
 from shopsentinel.sim.platforms.dataset import Dataset, make_dataset, visible
 from shopsentinel.sim.platforms.harness import comparable
 from shopsentinel.sim.platforms.serve import serve_in_thread
-from shopsentinel.sources.hourly import HOUR, hour_start, hourly_points
+from shopsentinel.sources.hourly import HOUR, hour_start, hourly_points, hours_between
 from shopsentinel.sources.kit import Tokens
 from shopsentinel.sources.kuaishou import mapping
 from shopsentinel.sources.kuaishou.connector import KuaishouConfig, KuaishouSource
@@ -184,8 +184,10 @@ def test_a_full_sync_through_the_engine_equals_the_ground_truth() -> None:
             report = asyncio.run(engine_sync(world, db, record))
             assert report.ok, report.error
             served = visible(world.dataset, report.until)
+            end = hour_start(report.until, TZ) + HOUR
             truth = hourly_points([*served.orders, *served.refunds], platform="kuaishou", store="ks-1", tz=TZ,
-                                  start=START, end=hour_start(report.until, TZ) + HOUR, families={"orders", "refunds"})
+                                  start=START, end=end, families={"orders", "refunds"})
+            truth = with_zero_units(truth, hours_between(START, end, TZ))  # a SKU that sold nothing sold 0
             got = db.points("kuaishou", "ks-1")
         key = ["ts", "sku", "metric", "value"]
         assert set(got.select(key).iter_rows()) == set(truth.select(key).iter_rows())
