@@ -16,7 +16,8 @@ Each message is committed around its *own* send: ``status='sending'`` and an att
 (outcome ``sending``) are committed before the request, the outcome right after it. After a
 crash at most the one message in flight is left ``sending``; :meth:`OutboxDelivery.recover` (run
 once at start-up) offers it again, once, with the same key (the signed webhook carries it as
-``Idempotency-Key``). A channel answering with a timed back-off (``Retry-After`` on 429/503,
+``Idempotency-Key``). A channel whose stored secrets the key cannot open (:class:`~shopsentinel.core.secrets.SecretKeyError`)
+fails the entry for good — no retry can help. A channel answering with a timed back-off (``Retry-After`` on 429/503,
 DingTalk's 130101 "too fast" lockout) is paused until then, every entry of it deferred; other
 recoverable failures back off per entry.
 
@@ -40,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import PermanentDeliveryError, RecoverableDeliveryError
-from shopsentinel.core.secrets import SecretBox, load_key
+from shopsentinel.core.secrets import SecretBox, SecretKeyError, load_key
 from shopsentinel.core.types import Severity
 from shopsentinel.notify import ChannelRegistry, Notification, builtin_registry
 from shopsentinel.notify import repository as repo
@@ -254,6 +255,12 @@ class OutboxDelivery:
             row.last_error = attempt.error = f"{type(exc).__name__}: {exc}"
             attempt.outcome = "failed"
             outcome = "failed"
+        except SecretKeyError as exc:  # the key cannot open the channel's secrets: no retry can help
+            row.status = "failed"
+            row.last_error = attempt.error = secret_failure(name, exc)
+            attempt.outcome = "failed"
+            outcome = "failed"
+            logger.error("outbox: entry %s of channel %r failed for good: %s", row.id, name, exc)
         except Exception as exc:  # anything else may succeed later: keep it, back off
             done = self._clock.now()
             row.status, row.last_error = "pending", f"{type(exc).__name__}: {exc}"
@@ -337,6 +344,13 @@ class DeliveryWorkers:
         deadline = time.monotonic() + timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def secret_failure(channel: str, exc: SecretKeyError) -> str:
+    """The ``last_error`` of an entry whose channel secrets the key cannot open (Chinese first)."""
+    return (f"SecretKeyError: 无法解密渠道 {channel} 的机密（密钥错误、缺失或数据被篡改），不再重试；"
+            f"请恢复原来的密钥或重新保存该渠道 / cannot decrypt the secrets of channel {channel} (wrong or "
+            f"missing key, or tampered data), not retried; restore the original key or save the channel again: {exc}")
 
 
 def _delay(exc: Exception, attempts: int) -> timedelta:

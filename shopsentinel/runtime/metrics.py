@@ -15,6 +15,7 @@ class ServiceMetrics:
         self.points_rejected = 0
         self.evaluations = 0
         self.ticks = 0
+        self.secret_key_degraded = False  # started although the key cannot open the stored secrets
         self._bucket_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self._latency_sum = 0.0
 
@@ -49,6 +50,10 @@ class ServiceMetrics:
                 "# HELP shopsentinel_ticks_total Background ticks completed (evaluate the queue, then notify).",
                 "# TYPE shopsentinel_ticks_total counter",
                 f"shopsentinel_ticks_total {self.ticks}",
+                "# HELP shopsentinel_secret_key_degraded 1 when the service started degraded: its secret key "
+                "cannot open the stored secrets (SHOPSENTINEL_ALLOW_DEGRADED_KEY).",
+                "# TYPE shopsentinel_secret_key_degraded gauge",
+                f"shopsentinel_secret_key_degraded {int(self.secret_key_degraded)}",
                 "# HELP shopsentinel_alerts Alerts stored, by state.",
                 "# TYPE shopsentinel_alerts gauge",
             ]

@@ -9,15 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shopsentinel.alerting.manager import AlertManager
 from shopsentinel.alerting.pipeline import route_and_group
 from shopsentinel.catalog import Catalog, default_catalog
 from shopsentinel.core.clock import Clock, SystemClock
+from shopsentinel.core.events import AlertEvent
 from shopsentinel.core.secrets import (
     SecretBox,
     SecretKeyError,
@@ -27,6 +30,7 @@ from shopsentinel.core.secrets import (
     startup_key,
 )
 from shopsentinel.core.settings import Settings
+from shopsentinel.core.types import Severity
 from shopsentinel.detect.rules import RulePack, default_rules, load_rules
 from shopsentinel.ingest.sync_state import SyncDB
 from shopsentinel.notify import ChannelRegistry, builtin_registry
@@ -50,8 +54,15 @@ from shopsentinel.store.repository import (
     sealed_secrets,
     stale_store_keys,
 )
+from shopsentinel.store.state import AlertRow
 
 key_log = logging.getLogger("shopsentinel.secrets")
+
+# The system alert of a degraded start (SHOPSENTINEL_ALLOW_DEGRADED_KEY): one ``kind: data`` alert on
+# the service itself, firing while the key cannot open the stored secrets, resolved at the first start
+# whose key can.
+SECRET_KEY_RULE = "system.secret_key"
+SYSTEM_PLATFORM, SYSTEM_STORE = "system", "shopsentinel"
 
 
 @dataclass
@@ -98,6 +109,18 @@ class Service:
     response: ResponseLoop = field(default_factory=ResponseLoop)  # RCA notes and playbooks
     sync: SyncRunner | None = None  # platform syncs (settings.sync_db), run before each notification step
     workers: DeliveryWorkers | None = None  # per-channel delivery threads of the background runner
+    key_problem: str | None = None  # why the secret key failed its start-up check (a degraded start), else None
+
+    @property
+    def degraded(self) -> bool:
+        """Started although the key cannot open the stored secrets (SHOPSENTINEL_ALLOW_DEGRADED_KEY)."""
+        return self.key_problem is not None
+
+    def secret_key(self) -> bytes:
+        """The key validated at start. A degraded service never creates a key file (a new key could
+        not open what is stored, and would hide the problem at the next start): it raises
+        :class:`SecretKeyError` instead."""
+        return load_key(create=not self.degraded)
 
     def tick(self) -> int:
         """One scheduler tick, then the notification pipeline and delivery; returns the number
@@ -124,7 +147,7 @@ class Service:
         """The one delivery loop of the outbox, created on first use (it then recovers the entry a
         crash left in flight)."""
         if self.routed is None:
-            self.routed = OutboxDelivery(self.channels, lambda: SecretBox(load_key()), self.clock)
+            self.routed = OutboxDelivery(self.channels, lambda: SecretBox(self.secret_key()), self.clock)
         return self.routed
 
     def delivery_workers(self) -> DeliveryWorkers:
@@ -146,7 +169,11 @@ class Service:
         """Signed 认领 / 查看详情 links for messages, once the service knows its public address."""
         if not self.settings.public_url:
             return None
-        return ActionLinkSigner(link_key(load_key()), self.settings.public_url)
+        try:
+            key = self.secret_key()
+        except SecretKeyError:  # degraded without a key: messages go out without 认领 links
+            return None
+        return ActionLinkSigner(link_key(key), self.settings.public_url)
 
     def background_tick(self) -> None:
         """What the background runner does after each evaluation step: the pipeline into the
@@ -181,24 +208,30 @@ def build_service(settings: Settings, *, clock: Clock | None = None, dispatcher:
     if settings.sync_db is not None and Path(settings.sync_db).exists():
         with SyncDB(settings.sync_db) as sync_db:
             sealed += [v for record in sync_db.stores() for v in sealed_values(record.config)]
+    key_problem: str | None = None
     try:
         startup_key(sealed)
     except SecretKeyError as exc:
         if not settings.allow_degraded_key:
             engine.dispose()
             raise
+        key_problem = str(exc)
         key_log.error("降级启动 / starting DEGRADED (SHOPSENTINEL_ALLOW_DEGRADED_KEY): %s", exc)
         with sessions() as session:
-            audit(session, "system", "secret_key.degraded", key_location(), clock.now(), error=str(exc))
+            audit(session, "system", "secret_key.degraded", key_location(), clock.now(), error=key_problem)
             session.commit()
+    with sessions() as session:
+        secret_key_alert(session, key_problem, key_location(), clock.now())
+        session.commit()
     catalog = default_catalog()
     fallback = load_rules(settings.rules_file) if settings.rules_file else default_rules()
     rules = RuleBook(sessions, fallback)
     metrics = ServiceMetrics()
+    metrics.secret_key_degraded = key_problem is not None
     points = PointStore(engine, cache_stores=settings.point_cache_stores)
     evaluator = LiveEvaluator(sessions, points, catalog, rules.current, clock, metrics,
                               window_days=settings.eval_window_days, late_data_hours=settings.late_data_hours,
-                              stores_per_shard=settings.stores_per_shard)
+                              stores_per_shard=settings.stores_per_shard, store_silent_hours=settings.store_silent_hours)
 
     def store_keys(before: datetime, everything: bool) -> list[tuple[str, str]]:
         with sessions() as session:
@@ -209,8 +242,41 @@ def build_service(settings: Settings, *, clock: Clock | None = None, dispatcher:
             return rules.version(), calendar_signature(session)
 
     scheduler = Scheduler(clock, timedelta(seconds=settings.schedule_seconds), evaluator, store_keys, generation)
-    return Service(settings, clock, engine, sessions, points, catalog, rules, metrics, evaluator, scheduler,
-                   dispatcher or LogDispatcher())
+    service = Service(settings, clock, engine, sessions, points, catalog, rules, metrics, evaluator, scheduler,
+                      dispatcher or LogDispatcher(), key_problem=key_problem)
+    service.response.box = lambda: SecretBox(service.secret_key())  # playbook integrations: never a new key either
+    return service
 
 
-__all__ = ["RuleBook", "Service", "build_service"]
+def secret_key_alert(session: Session, problem: str | None, where: str, now: datetime) -> None:
+    """Keep the ``system.secret_key`` data alert in step with the start-up key check: firing (kept,
+    not duplicated, across degraded restarts) while ``problem`` is set, resolved once it is not.
+    The caller commits."""
+    open_rows = session.scalars(select(AlertRow).where(AlertRow.rule == SECRET_KEY_RULE,
+                                                       AlertRow.state == "firing")).all()
+    if problem is None:
+        events = [_secret_key_event(r.starts_at, now, r.message, r.message_en) for r in open_rows]
+    elif open_rows:
+        return
+    else:
+        events = [_secret_key_event(
+            now, None,
+            f"【数据】密钥 {where} 无法解密已保存的机密，服务以降级模式运行：在恢复原来的密钥之前，"
+            f"使用这些机密的通知渠道、店铺同步和剧本集成都无法工作（通知发不出去）。{problem}",
+            f"[data] the secret key from {where} cannot decrypt the stored secrets; the service runs degraded: "
+            f"notifications through channels with secrets cannot be sent until the original key is restored.",
+        )]
+    if events:
+        AlertManager().reconcile(session, SYSTEM_PLATFORM, SYSTEM_STORE, events, now=now, create_from=_EPOCH)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _secret_key_event(start: datetime, end: datetime | None, message: str, message_en: str) -> AlertEvent:
+    return AlertEvent(rule=SECRET_KEY_RULE, severity=Severity.CRITICAL, kind="data", category="data",
+                      platform=SYSTEM_PLATFORM, store=SYSTEM_STORE, sku="", metric="secret_key", start=start, end=end,
+                      message=message, message_en=message_en, notify=["运营负责人"])
+
+
+__all__ = ["SECRET_KEY_RULE", "RuleBook", "Service", "build_service", "secret_key_alert"]

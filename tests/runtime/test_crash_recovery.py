@@ -20,110 +20,18 @@ effectively exactly once end to end.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 import pytest
-from cryptography.fernet import Fernet
 
 from shopsentinel.sim.channels import FakeWebhookReceiver, run_fake_server
+from tests.support.processes import Server, serve, service_env, wait_for
 
-ADMIN = "crash-test-admin-token"
 HOOK_SECRET = "crash-test-webhook-secret"
-SHOPSENTINEL = Path(sys.executable).with_name("shopsentinel")
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.05) -> T:
-    """Poll ``probe`` until it returns something other than None/False (bounded; no fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
-    """One ``shopsentinel serve`` subprocess on loopback."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str], name: str) -> None:
-        self.port = free_port()
-        self.log_path = tmp_path / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [str(SHOPSENTINEL), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, cwd=tmp_path, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5.0,
-                                   headers={"Authorization": f"Bearer {ADMIN}"})  # fmt: skip
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def wait_healthy(self) -> None:
-        def healthy() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"service exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=0.5).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for("/healthz", healthy, timeout=30.0)
-
-    def kill9(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        assert self.proc.returncode == -signal.SIGKILL
-
-    def close(self) -> None:
-        self.client.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-
-    def get(self, url: str, **kwargs: Any) -> Any:
-        response = self.client.get(url, **kwargs)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def ticks(self) -> int:
-        text = self.client.get("/metrics").text
-        line = next(x for x in text.splitlines() if x.startswith("shopsentinel_ticks_total "))
-        return int(line.split()[1])
-
-
-def serve(stack: ExitStack, tmp_path: Path, env: dict[str, str], name: str) -> Server:
-    """Start a service (stopped when ``stack`` closes) and wait for /healthz."""
-    server = Server(tmp_path, env, name)
-    stack.callback(server.close)
-    server.wait_healthy()
-    return server
 
 
 @pytest.fixture
@@ -131,18 +39,6 @@ def receiver() -> Iterator[tuple[FakeWebhookReceiver, str]]:
     fake = FakeWebhookReceiver(HOOK_SECRET)  # system clock, like the service
     with run_fake_server(fake.app) as base_url:
         yield fake, base_url
-
-
-def service_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPSENTINEL_")}
-    env.update({
-        "SHOPSENTINEL_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-        "SHOPSENTINEL_BOOTSTRAP_TOKEN": ADMIN,
-        "SHOPSENTINEL_SECRET_KEY": Fernet.generate_key().decode(),
-        "SHOPSENTINEL_SCHEDULE_SECONDS": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-    })  # fmt: skip
-    return env
 
 
 def configure(server: Server, hook_url: str) -> None:

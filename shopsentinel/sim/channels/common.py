@@ -21,22 +21,29 @@ class Faults:
     ``status``: answer every request with this HTTP status (e.g. 500, 503) before any check.
     ``hang``: never answer; the request stays open until the client gives up.
     ``reject_credentials``: answer with the platform's own "bad credential" error.
+    ``delay_seconds``: a slow endpoint — wait this long before handling each request normally.
+    ``retry_after``: with ``status``, the ``Retry-After`` header of that answer (e.g. ``"5"`` on a 429).
     """
 
     status: int | None = None
     hang: bool = False
     reject_credentials: bool = False
+    delay_seconds: float = 0.0
+    retry_after: str | None = None
 
 
 async def injected_fault(request: Request, faults: Faults) -> Response | None:
-    """The response a fault switch dictates, or None to carry on normally."""
+    """The response a fault switch dictates, or None to carry on normally (after ``delay_seconds``)."""
+    if faults.delay_seconds > 0:
+        await asyncio.sleep(faults.delay_seconds)  # the endpoint's own latency, not a test waiting
     if faults.hang:
         # Waits for the client to hang up (its timeout), polling the connection: no fixed sleep.
         while not await request.is_disconnected():
             await asyncio.sleep(0.01)
         return PlainTextResponse("client went away", status_code=499)
     if faults.status is not None:
-        return PlainTextResponse("injected failure", status_code=faults.status)
+        headers = {"Retry-After": faults.retry_after} if faults.retry_after is not None else None
+        return PlainTextResponse("injected failure", status_code=faults.status, headers=headers)
     return None
 
 
