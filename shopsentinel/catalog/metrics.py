@@ -105,6 +105,7 @@ CANONICAL_METRICS: tuple[MetricDefinition, ...] = (
     _m("conversion_rate", "下单转化率", "Order conversion rate", "Orders per visitor", "%", "ratio", "operational", "up", "conversion", formula="orders / uv"),
     _m("pay_conversion_rate", "支付转化率", "Pay conversion rate", "Paid orders per visitor", "%", "ratio", "operational", "up", "conversion", formula="paid_orders / uv"),
     _m("aov", "客单价", "Average order value", "GMV per paid order", "元", "ratio", "operational", "up", "sales", formula="gmv / paid_orders"),
+    _m("order_value", "笔单价", "Average value per order", "GMV per order created (the order value where paid orders are not reported)", "元", "ratio", "operational", "up", "sales", formula="gmv / orders"),
     _m("refund_rate", "退款率", "Refund rate", "Refunds per paid order over 24 h", "%", "ratio", "operational", "down", "service", formula="refunds / paid_orders", window_hours=24),
     _m("payment_failure_rate", "支付失败率", "Payment failure rate", "Failed payment attempts per attempt", "%", "ratio", "operational", "down", "payment", formula="payment_failures / payment_attempts"),
     _m("negative_review_rate", "差评率", "Negative review rate", "Negative reviews per review over 24 h", "%", "ratio", "operational", "down", "service", formula="negative_reviews / reviews", window_hours=24),

@@ -15,6 +15,7 @@ listed in :mod:`shopsentinel.detect.registry`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
@@ -23,6 +24,7 @@ import numpy as np
 
 from shopsentinel.detect.baselines import Baseline, seasonal_history, summarize, usual_low
 from shopsentinel.detect.rules import (
+    BeyondHistoryCondition,
     ChangeCondition,
     Condition,
     ForecastCoverCondition,
@@ -36,6 +38,28 @@ from shopsentinel.detect.significance import count_surprise, extra_variation, ro
 HYSTERESIS = 0.6  # a firing condition clears only when back within 60% of its threshold
 
 
+@dataclass(frozen=True)
+class EvidencePoint:
+    """What one condition saw at one hour of one series: the figures an alert quotes.
+
+    ``value``/``expected``/``lower``/``upper`` are those of the window the condition judged
+    (``window`` hours: a 6-hour refund count, not the last hour's); ``volume`` is the count
+    behind a ratio (its denominator: clicks behind a CPC, paid orders behind an AOV)."""
+
+    metric: str
+    type: str
+    window: int
+    value: float
+    expected: float
+    lower: float
+    upper: float
+    volume: float | None = None
+    history_days: int | None = None  # beyond_history: the days its reference looks back on
+
+
+Explain = Callable[[int, int], list[EvidencePoint]]
+
+
 @dataclass
 class Decision:
     fire: np.ndarray
@@ -45,6 +69,15 @@ class Decision:
     expected: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
+    # The evidence at (hour, column): for a compound, the figures of the conditions that made it
+    # fire (every part of an ``all``, the firing alternative of an ``any``). Set by the evaluator.
+    explain: Explain | None = None
+
+    def evidence(self, at: int, col: int) -> list[EvidencePoint]:
+        if self.explain is not None:
+            return self.explain(at, col)
+        return [EvidencePoint("", "", 1, float(self.value[at, col]), float(self.expected[at, col]),
+                              float(self.lower[at, col]), float(self.upper[at, col]))]
 
 
 @dataclass
@@ -260,7 +293,19 @@ class ChangeScorer:
             relaxed = np.abs(x - expected) >= change * HYSTERESIS * np.abs(expected)
             lower, upper = (1 - change) * expected, (1 + change) * expected
         crossed &= _weekly_agrees(view, cond, exclude, lambda e: _crossed(x, e, direction, factor, cond.change))
+        crossed &= _moved(x, expected, direction)
         return _band_score(view, base, daily, crossed, relaxed, lower, upper, direction)
+
+
+def _moved(x: np.ndarray, expected: np.ndarray, direction: str) -> np.ndarray:
+    """A rise is above what was expected (and above zero), a fall below it: with nothing expected,
+    0 is not "300% of expected", and 0 refunds are never a refund surge."""
+    with np.errstate(invalid="ignore"):
+        if direction == "up":
+            return (x > expected) & (x > 0)
+        if direction == "down":
+            return x < expected
+        return x != expected
 
 
 def _crossed(x: np.ndarray, expected: np.ndarray, direction: str, factor: float, change: float | None) -> np.ndarray:
@@ -375,6 +420,45 @@ class ForecastCoverScorer:
         lower = np.full(cover.shape, cond.cover_days_below)
         return Score(cover, demand, lower, _nan_like(cover), known, crossed, relaxed,
                      volume=demand, volume_floor=1e-9, learned=True)
+
+
+class BeyondHistoryScorer:
+    """Far beyond anything the series has shown: the value is at least ``multiple`` times the
+    highest value of the previous ``history`` days (e.g. an hour's average order value 5× the
+    highest hourly AOV of the last 28 days: a price or quantity typo, or fraud).
+
+    The reference is the maximum of the previous days' maxima (whole days before the hour's day,
+    so it is causal); hours that were themselves beyond their reference are left out of it, so one
+    giant order does not hide the next. No expectation of rhythm is needed: the store's own
+    extreme is the bar, which makes the rule quiet on lumpy and seasonal stores alike."""
+
+    def score(self, view: SeriesView, cond: BeyondHistoryCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
+        x = view.values
+        hours, width = x.shape
+        days = -(-hours // 24)
+        padded = np.full((days * 24, width), np.nan)
+        padded[:hours] = x
+        by_day = padded.reshape(days, 24, width)
+        kept_max = np.full((days, width), np.nan)
+        reference = np.full((days, width), np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=RuntimeWarning)  # all-NaN slices
+            for d in range(days):
+                past = kept_max[max(0, d - cond.history):d]
+                ref = np.nanmax(past, axis=0) if past.shape[0] else np.full(width, np.nan)
+                ref = np.where(ref > 0, ref, np.nan)
+                reference[d] = ref
+                beyond = by_day[d] >= cond.multiple * ref
+                kept_max[d] = np.nanmax(np.where(beyond, np.nan, by_day[d]), axis=0)
+        expected = np.repeat(reference, 24, axis=0)[:hours]
+        upper = cond.multiple * expected
+        with np.errstate(invalid="ignore"):
+            crossed = x >= upper
+            relaxed = x >= (1 + (cond.multiple - 1) * HYSTERESIS) * expected
+        known = ~np.isnan(x) & ~np.isnan(expected)
+        volume = view.denominator if view.kind == "ratio" else None
+        return Score(x, expected, _nan_like(x), upper, known, crossed & known, relaxed & known,
+                     volume=volume, learned=True)
 
 
 def _past_warmup(values: np.ndarray, warmup_hours: float) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from shopsentinel.catalog import Catalog
 from shopsentinel.core.events import AlertEvent
 from shopsentinel.core.types import Severity
-from shopsentinel.detect.detectors import Decision
+from shopsentinel.detect.detectors import Decision, EvidencePoint, Explain
 from shopsentinel.detect.episodes import Episode, Pending, episodes, pending
 from shopsentinel.detect.messages import describe
 from shopsentinel.detect.panel import Panel
@@ -47,7 +47,47 @@ def _decide(cond: Condition, resolver: SeriesResolver, tail: int) -> tuple[Serie
     view = resolver.view(cond.metric, cond.window, cond.demand_days)
     if view is None or view.values.shape[1] == 0:
         return None
-    return view, detect(view, cond, resolver, tail)
+    decision = detect(view, cond, resolver, tail)
+    decision.explain = _leaf_evidence(view, cond, decision)
+    return view, decision
+
+
+def _leaf_evidence(view: SeriesView, cond: Condition, decision: Decision) -> Explain:
+    """The figures of one condition at (hour, column): those of the window it judged."""
+    volume = view.denominator if view.kind == "ratio" else None
+    history: int | None = getattr(cond, "history", None) if cond.type == "beyond_history" else None
+
+    def explain(at: int, col: int) -> list[EvidencePoint]:
+        return [EvidencePoint(
+            view.metric, cond.type, view.window, float(decision.value[at, col]), float(decision.expected[at, col]),
+            float(decision.lower[at, col]), float(decision.upper[at, col]),
+            float(volume[at, col]) if volume is not None else None, history,
+        )]
+
+    return explain
+
+
+def _all_evidence(parts: list[tuple[Decision, np.ndarray]]) -> Explain:
+    """Every part of an ``all`` made it fire: quote them all (parts missing for a series left out)."""
+    def explain(at: int, col: int) -> list[EvidencePoint]:
+        out: list[EvidencePoint] = []
+        for decision, cols in parts:
+            if cols[col] >= 0:
+                out += decision.evidence(at, int(cols[col]))
+        return out
+
+    return explain
+
+
+def _any_evidence(parts: list[tuple[Decision, np.ndarray]]) -> Explain:
+    """An ``any`` fired on its first firing alternative: quote that one (the anchor otherwise)."""
+    def explain(at: int, col: int) -> list[EvidencePoint]:
+        for decision, cols in parts:
+            if cols[col] >= 0 and decision.fire[at, int(cols[col])]:
+                return decision.evidence(at, int(cols[col]))
+        return parts[0][0].evidence(at, col)
+
+    return explain
 
 
 def combine(node: Condition | Compound, resolver: SeriesResolver, tail: int) -> tuple[SeriesView, Decision] | None:
@@ -60,14 +100,20 @@ def combine(node: Condition | Compound, resolver: SeriesResolver, tail: int) -> 
         node = Compound.model_validate({"any": variants})
     parts_src = node.all or node.any or ([node.not_] if node.not_ is not None else [])
     parts = [combine(p, resolver, tail) for p in parts_src]
+    if node.any is not None:
+        # An alternative whose metric the data lacks (no paid orders reported) is left out; the
+        # others still judge. ``all`` and ``not`` need every part.
+        parts = [p for p in parts if p is not None]
     if any(p is None for p in parts) or not parts:
         return None
     anchor_view, anchor = parts[0]  # type: ignore[misc]
     keys = anchor_view.keys
     fire, clear, known = anchor.fire.copy(), anchor.clear.copy(), anchor.known.copy()
+    aligned: list[tuple[Decision, np.ndarray]] = [(anchor, np.arange(len(keys)))]
     for view, decision in parts[1:]:  # type: ignore[misc]
         lookup = {k: i for i, k in enumerate(view.keys)}
-        cols = np.array([lookup.get(k, -1) for k in keys])
+        cols = np.array([lookup.get(k, -1) for k in keys], dtype=np.int64)
+        aligned.append((decision, cols))
         ok = cols >= 0
         safe = np.clip(cols, 0, None)
         f = np.where(ok, decision.fire[:, safe], False)
@@ -79,7 +125,31 @@ def combine(node: Condition | Compound, resolver: SeriesResolver, tail: int) -> 
             fire, clear, known = fire | f, clear & c, known | k
     if node.not_ is not None:
         fire, clear = anchor.clear & anchor.known, anchor.fire
-    return anchor_view, Decision(fire, clear, known, anchor.value, anchor.expected, anchor.lower, anchor.upper)
+        explain = anchor.explain
+    elif node.all is not None:
+        explain = _all_evidence(aligned)
+    else:
+        explain = _any_evidence(aligned)
+    combined = Decision(fire, clear, known, anchor.value, anchor.expected, anchor.lower, anchor.upper, explain)
+    if node.any is not None:
+        # The any's own figures are those of its firing alternative (a 6-hour window that fired
+        # is quoted with its 6-hour count, not the last hour's).
+        combined.value, combined.expected, combined.lower, combined.upper = _chosen(aligned)
+    return anchor_view, combined
+
+
+def _chosen(parts: list[tuple[Decision, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    anchor = parts[0][0]
+    out = [anchor.value.copy(), anchor.expected.copy(), anchor.lower.copy(), anchor.upper.copy()]
+    taken = anchor.fire.copy()
+    for decision, cols in parts[1:]:
+        ok = cols >= 0
+        safe = np.clip(cols, 0, None)
+        take = ~taken & np.where(ok, decision.fire[:, safe], False)
+        for i, arr in enumerate((decision.value, decision.expected, decision.lower, decision.upper)):
+            out[i] = np.where(take, arr[:, safe], out[i])
+        taken |= take
+    return out[0], out[1], out[2], out[3]
 
 
 def evaluate_rule(rule: Rule, panel: Panel, resolver: SeriesResolver, catalog: Catalog, *,
@@ -113,8 +183,9 @@ def evaluate_rule(rule: Rule, panel: Panel, resolver: SeriesResolver, catalog: C
         store = panel.stores[int(view.store_index[col])]
         is_pending = not isinstance(ep, Episode)
         at = ep.start if isinstance(ep, Episode) else ep.since
-        value, expected = float(decision.value[at, col]), float(decision.expected[at, col])
-        lower, upper = float(decision.lower[at, col]), float(decision.upper[at, col])
+        evidence = decision.evidence(at, col)
+        first = evidence[0]
+        value, expected, lower, upper = first.value, first.expected, first.lower, first.upper
         event = AlertEvent(
             rule=rule.id,
             severity=Severity(rule.severity),
@@ -133,7 +204,7 @@ def evaluate_rule(rule: Rule, panel: Panel, resolver: SeriesResolver, catalog: C
             mode="pending" if is_pending else rule.mode,
             notify=list(rule.notify),
         )
-        event.message, event.message_en = describe(event, rule, catalog)
+        event.message, event.message_en = describe(event, rule, catalog, evidence)
         out.append(event)
     return out
 

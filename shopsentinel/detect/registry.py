@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from shopsentinel.detect.auto import AutoScorer
 from shopsentinel.detect.detectors import (
+    BeyondHistoryScorer,
     ChangeScorer,
     Decider,
     Decision,
@@ -28,6 +29,7 @@ from shopsentinel.detect.models import EtsScorer, IsolationForestScorer
 from shopsentinel.detect.rules import (
     CONDITION_MODELS,
     AutoCondition,
+    BeyondHistoryCondition,
     ChangeCondition,
     Condition,
     EtsCondition,
@@ -68,6 +70,9 @@ REGISTRY: dict[str, DetectorSpec[Any]] = {
     "seasonal_band": DetectorSpec(SeasonalBandCondition, SeasonalBandScorer(), example={"sigmas": 4, "history": 3}),
     "forecast_cover": DetectorSpec(ForecastCoverCondition, ForecastCoverScorer(), example={"cover_days_below": 3, "min_expected": 1},
                                    example_metric="stock_cover_days"),
+    "beyond_history": DetectorSpec(BeyondHistoryCondition, BeyondHistoryScorer(),
+                                   example={"history": 28, "multiple": 3, "warmup": "7d", "min_expected": 1},
+                                   example_metric="aov"),
     "ets": DetectorSpec(EtsCondition, EtsScorer(), StandardDecider(guard_clears=False), example={"sigmas": 4}),
     "isolation_forest": DetectorSpec(IsolationForestCondition, IsolationForestScorer(),
                                      example={"features": ["conversion_rate", "aov", "payment_failure_rate"]},

@@ -194,6 +194,15 @@ class ForecastCoverCondition(_Guarded, _UsualLow):
         return self
 
 
+class BeyondHistoryCondition(_Guarded):
+    """Far beyond anything the series has shown: at least ``multiple`` times its highest value of
+    the previous ``history`` days (a giant order: a price or quantity typo, or fraud)."""
+
+    type: Literal["beyond_history"]
+    history: int = Field(default=28, ge=1, le=90, description="days of history whose highest value is the reference")
+    multiple: float = Field(default=3.0, gt=1, description="how many times the reference the value must reach")
+
+
 class EtsCondition(_Directional):
     """Outside an ETS (Holt-Winters) prediction interval."""
 
@@ -226,7 +235,7 @@ class EventCondition(Condition):
 
 _ConditionUnion = (
     ThresholdCondition | ChangeCondition | ZScoreCondition | SeasonalBandCondition | ForecastCoverCondition
-    | EtsCondition | IsolationForestCondition | AutoCondition | EventCondition
+    | BeyondHistoryCondition | EtsCondition | IsolationForestCondition | AutoCondition | EventCondition
 )
 CONDITION_MODELS: dict[str, type[Condition]] = {
     get_args(model.model_fields["type"].annotation)[0]: model for model in get_args(_ConditionUnion)

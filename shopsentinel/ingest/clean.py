@@ -15,9 +15,14 @@ import polars as pl
 from shopsentinel.catalog import Catalog
 
 KEY = ("ts", "platform", "store", "sku", "metric")
-# A point this many times above the largest value of its series' previous week is not believable
-# (an extra zero or three typed into an amount). Promotions stay far below this.
+# A point this many times above the largest value of its series' previous month is not believable
+# (a connector glitch, a unit bug). Promotions stay far below this.
 FAR_OUTSIDE_FACTOR = 20.0
+# Amounts (元) are different: one real order with a mistyped price or quantity (a giant order,
+# 天价订单) can lift an hour's GMV far above anything the store has sold, and that is a business
+# alert for the ``orders.giant_order`` rule, not dirt to hide. What cleaning cannot believe of an
+# amount is a unit slip of a whole series (分 read as 元, ×100 or more): quarantine only from there.
+MONEY_FAR_OUTSIDE_FACTOR = 100.0
 HISTORY_DAYS = 30  # a month of history: restocks and promotions stay believable
 BOUNDED = {"dsr": (0.0, 5.0)}
 
@@ -115,8 +120,9 @@ def quarantine_impossible(df: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFr
     metric_names = df.get_column("metric").unique().to_list()
     non_negative = [m for m in metric_names if catalog.get(m).non_negative]
     custom = [m for m in metric_names if catalog.get(m).custom]
+    money = [m for m in metric_names if catalog.get(m).kind == "money"]
     series = ["platform", "store", "sku", "metric"]
-    checked = _check(df.with_columns(pl.lit(False).alias("_bad")), non_negative, custom)
+    checked = _check(df.with_columns(pl.lit(False).alias("_bad")), non_negative, custom, money)
     # Re-check only the series that had a quarantined point, without it in their history,
     # until nothing changes (a run of typos is caught whole).
     for _ in range(8):
@@ -124,7 +130,7 @@ def quarantine_impossible(df: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFr
         if flagged.height == 0:
             break
         affected = checked.join(flagged, on=series, how="semi").with_columns(pl.col("_reason").is_not_null().alias("_bad"))
-        rechecked = _check(affected, non_negative, custom)
+        rechecked = _check(affected, non_negative, custom, money)
         if rechecked.get_column("_reason").is_not_null().sum() == affected.get_column("_bad").sum():
             checked = pl.concat([checked.join(flagged, on=series, how="anti"), rechecked])
             break
@@ -134,7 +140,7 @@ def quarantine_impossible(df: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFr
     return good, bad.drop("_recent_max", "_bad")
 
 
-def _check(frame: pl.DataFrame, non_negative: list[str], custom: list[str]) -> pl.DataFrame:
+def _check(frame: pl.DataFrame, non_negative: list[str], custom: list[str], money: list[str]) -> pl.DataFrame:
     """Attach each point's "largest value of the previous month" (from daily maxima of the
     previous 30 days, quarantined points left out) and the reason it is impossible, if any."""
     series = ["platform", "store", "sku", "metric"]
@@ -151,11 +157,11 @@ def _check(frame: pl.DataFrame, non_negative: list[str], custom: list[str]) -> p
     return (
         frame.join(daily, on=[*series, "_day"], how="left")
         .drop("_day")
-        .with_columns(_reason(non_negative, custom).alias("_reason"))
+        .with_columns(_reason(non_negative, custom, money).alias("_reason"))
     )
 
 
-def _reason(non_negative: list[str], custom: list[str]) -> pl.Expr:
+def _reason(non_negative: list[str], custom: list[str], money: list[str]) -> pl.Expr:
     reason: Any = pl.when(pl.col("metric").is_in(non_negative) & (pl.col("value") < 0)).then(
         pl.format("impossible negative value {}", pl.col("value"))
     )
@@ -165,8 +171,9 @@ def _reason(non_negative: list[str], custom: list[str]) -> pl.Expr:
         )
     # Only a series with a real past can be "far outside" it: a sparse refund amount whose last
     # month was all zeros has nothing to compare its first refund with.
-    far = ~pl.col("metric").is_in(custom) & (pl.col("_recent_max") > 0) & (pl.col("value").abs() > FAR_OUTSIDE_FACTOR * pl.max_horizontal(pl.col("_recent_max"), pl.lit(1.0)))
+    factor = pl.when(pl.col("metric").is_in(money)).then(pl.lit(MONEY_FAR_OUTSIDE_FACTOR)).otherwise(pl.lit(FAR_OUTSIDE_FACTOR))
+    far = ~pl.col("metric").is_in(custom) & (pl.col("_recent_max") > 0) & (pl.col("value").abs() > factor * pl.max_horizontal(pl.col("_recent_max"), pl.lit(1.0)))
     reason = reason.when(far).then(
-        pl.format("{} is more than {}× the largest value of the previous month ({})", pl.col("value"), pl.lit(int(FAR_OUTSIDE_FACTOR)), pl.col("_recent_max"))
+        pl.format("{} is more than {}× the largest value of the previous month ({})", pl.col("value"), factor.cast(pl.Int64), pl.col("_recent_max"))
     ).otherwise(None)
     return reason  # type: ignore[no-any-return]

@@ -27,6 +27,11 @@ INCIDENT_TYPES: tuple[str, ...] = (
     "traffic_crash", "conversion_drop", "order_burst", "refund_surge", "payment_failures",
     "bad_review_surge", "stock_out", "price_error", "ad_anomaly", "logistics_stuck", "dsr_drop",
 )
+# Incident types drawn as a variant of another type, with the same placement and draws (so adding
+# one moves nothing else in a fleet): an ad account on a daily budget spends as usual while its
+# cost per click climbs and its conversion falls, where the plain ad anomaly's spend runs away.
+INCIDENT_VARIANTS: dict[str, str] = {"ad_budget_squeeze": "ad_anomaly"}
+LABEL_TYPES: tuple[str, ...] = INCIDENT_TYPES + tuple(INCIDENT_VARIANTS)
 TRAP_TYPES: tuple[str, ...] = (
     "outage", "metric_outage", "duplicate", "conflicting_duplicate", "impossible_value", "aftermath",
     "dst", "zero_hours", "price_change", "level_shift", "maintenance", "pre_promo_lull",

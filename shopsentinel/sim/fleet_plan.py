@@ -51,7 +51,9 @@ DURATION_HOURS: dict[str, tuple[int, int]] = {
     "traffic_crash": (2, 12), "conversion_drop": (3, 24), "order_burst": (2, 8),
     "refund_surge": (12, 72), "payment_failures": (1, 6), "bad_review_surge": (12, 48),
     "price_error": (2, 24), "ad_anomaly": (3, 24), "logistics_stuck": (24, 96), "dsr_drop": (24, 120),
+    "ad_budget_squeeze": (3, 24),
 }
+BUDGET_SQUEEZE_SHARE = 0.5  # share of ad anomalies that hit an account on a daily budget
 # Types whose visibility depends on live traffic start preferably in busier local hours.
 TRAFFIC_DRIVEN = frozenset({"traffic_crash", "conversion_drop", "order_burst", "payment_failures",
                             "ad_anomaly", "price_error"})
@@ -104,13 +106,23 @@ def draw_magnitude(kind: str, rng: np.random.Generator) -> tuple[float, str]:
     raise ValueError(f"unknown incident type {kind}")
 
 
+def budget_factors(magnitude: float, draw: float) -> tuple[float, float]:
+    """(cost-per-click multiplier, ad-conversion divisor), each in [1.5, 2], of a budget-capped ad
+    anomaly, mapped from the plain ad anomaly's magnitude (1.6–3) and conversion draw (0.2–0.6)
+    so both variants take the same random draws."""
+    cpc = 1.5 + 0.5 * float(np.clip((magnitude - 1.6) / 1.4, 0.0, 1.0))
+    conversion = 1.5 + 0.5 * float(np.clip((draw - 0.2) / 0.4, 0.0, 1.0))
+    return cpc, conversion
+
+
 def severity_hint(kind: str, magnitude: float, peak_orders: float) -> str:
     """What an operations lead would call it: strength of the effect, scaled by the store's weight."""
     strong = {
         "traffic_crash": magnitude <= 0.25, "conversion_drop": magnitude <= 0.35,
         "order_burst": magnitude >= 4.0, "refund_surge": magnitude >= 5.0,
         "payment_failures": magnitude >= 0.35, "bad_review_surge": magnitude >= 7.0,
-        "price_error": True, "ad_anomaly": magnitude >= 2.3, "logistics_stuck": magnitude >= 12.0,
+        "price_error": True, "ad_anomaly": magnitude >= 2.3, "ad_budget_squeeze": magnitude >= 2.3,
+        "logistics_stuck": magnitude >= 12.0,
         "dsr_drop": magnitude <= 4.45, "stock_out": True,
     }[kind]
     if strong and peak_orders >= 300 and kind in ("traffic_crash", "payment_failures", "price_error",

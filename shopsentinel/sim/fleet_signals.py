@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shopsentinel.sim.fleet_model import StoreProfile
-from shopsentinel.sim.fleet_plan import PlannedIncident
+from shopsentinel.sim.fleet_plan import PlannedIncident, budget_factors
 from shopsentinel.sim.fleet_stores import CN_DAILY, WEST_DAILY, LocalClock
 
 
@@ -96,18 +96,20 @@ class IncidentEffects:
     logistics: np.ndarray
     dsr_target: np.ndarray  # NaN = normal DSR
     extra: dict[str, float] = field(default_factory=dict)
+    ad_cpc: np.ndarray = field(default_factory=lambda: np.ones(0))  # cost-per-click multiplier
 
     @classmethod
     def identity(cls, hours: int) -> IncidentEffects:
         ones = np.ones(hours)
         return cls(ones.copy(), ones.copy(), np.full(hours, np.nan), ones.copy(), ones.copy(), ones.copy(),
-                   ones.copy(), ones.copy(), ones.copy(), np.full(hours, np.nan))
+                   ones.copy(), ones.copy(), ones.copy(), np.full(hours, np.nan), ad_cpc=ones.copy())
 
     def apply(self, incident: PlannedIncident, rng: np.random.Generator) -> None:
         """Imprint one incident. Outages and bugs hit at once; slower problems (a checkout
         regression spreading, complaints piling up) half the time build up over a few hours."""
         s, e, m = incident.start, incident.end, incident.magnitude
-        gradual = incident.type in ("conversion_drop", "refund_surge", "bad_review_surge", "ad_anomaly") \
+        gradual = incident.type in ("conversion_drop", "refund_surge", "bad_review_surge", "ad_anomaly",
+                                    "ad_budget_squeeze") \
             and rng.random() < 0.5
         ramp = np.minimum(1.0, (np.arange(e - s) + 1) / rng.uniform(2, 5)) if gradual else np.ones(e - s)
 
@@ -134,6 +136,13 @@ class IncidentEffects:
         elif incident.type == "ad_anomaly":
             self.ad_clicks[s:e] *= toward(m)
             self.ad_orders[s:e] *= toward(rng.uniform(0.2, 0.6))
+        elif incident.type == "ad_budget_squeeze":
+            # The daily budget caps spend: clicks cost k× as much, so k× fewer of them are bought,
+            # and each converts j× worse — ad orders fall by k·j while spend stays where it was.
+            cpc, conversion = budget_factors(m, float(rng.uniform(0.2, 0.6)))
+            self.ad_cpc[s:e] *= toward(cpc)
+            self.ad_clicks[s:e] /= toward(cpc)
+            self.ad_orders[s:e] /= toward(cpc * conversion)
         elif incident.type == "logistics_stuck":
             build_up = np.minimum(1.0, (np.arange(e - s) + 1) / rng.uniform(3, 10))
             self.logistics[s:e] *= 1 + (m - 1) * build_up
@@ -193,7 +202,7 @@ def store_level_metrics(store: StoreProfile, clock: LocalClock, drivers: StoreDr
         ad_share = rng.uniform(0.08, 0.3)
         cpc = rng.uniform(0.6, 3.0) if store.region == "cn" else rng.uniform(0.4, 1.5)
         ad_clicks = rng.poisson(uv * ad_share * effects.ad_clicks)
-        ad_spend = np.round(ad_clicks * cpc * np.exp(rng.normal(0, 0.08, hours)), 2)
+        ad_spend = np.round(ad_clicks * cpc * effects.ad_cpc * np.exp(rng.normal(0, 0.08, hours)), 2)
         ad_orders = rng.binomial(orders, np.clip(ad_share * rng.uniform(1.0, 1.5) * effects.ad_orders, 0, 0.95))
         ad_gmv = np.round(ad_orders * aov * np.exp(rng.normal(0, 1, hours) * 0.5 / np.sqrt(np.maximum(ad_orders, 1))), 2)
     else:

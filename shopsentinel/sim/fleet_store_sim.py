@@ -22,6 +22,7 @@ from shopsentinel.sim.fleet_model import (
     TrapLabel,
 )
 from shopsentinel.sim.fleet_plan import (
+    BUDGET_SQUEEZE_SHARE,
     TRAFFIC_DRIVEN,
     PlannedIncident,
     Timeline,
@@ -51,6 +52,7 @@ INCIDENT_METRICS: dict[str, tuple[str, ...]] = {
     "stock_out": ("stock", "units_sold"),
     "price_error": ("price", "units_sold"),
     "ad_anomaly": ("ad_spend", "ad_clicks", "ad_orders", "ad_gmv"),
+    "ad_budget_squeeze": ("ad_clicks", "ad_orders", "ad_gmv"),
     "logistics_stuck": ("logistics_stale_orders",),
     "dsr_drop": ("dsr",),
 }
@@ -59,7 +61,7 @@ _TINY_UNSUITED = frozenset({"refund_surge", "bad_review_surge", "payment_failure
 AFTERMATH_METRICS = ("uv;orders;paid_orders;gmv;refunds;refund_amount;negative_reviews;logistics_stale_orders;"
                      "cs_response_seconds;dsr")
 POST_PROMOTION_METRICS = "refunds;refund_amount;reviews;negative_reviews;logistics_stale_orders"
-_STREAMS = {"plan": 1, "signal": 2, "sku": 3, "trap": 4, "shift": 5}
+_STREAMS = {"plan": 1, "signal": 2, "sku": 3, "trap": 4, "shift": 5, "variant": 6}
 
 
 @dataclass
@@ -201,6 +203,11 @@ def simulate_store(spec: FleetSpec, store: StoreProfile, calendar: list[Calendar
         if window is None:
             continue
         magnitude, variant = draw_magnitude(kind, plan_rng)
+        if kind == "ad_anomaly":
+            # Own stream, keyed by the window: choosing the variant moves no other draw.
+            pick = np.random.default_rng([spec.seed, _STREAMS["variant"], store.index, window[0]])
+            if pick.random() < BUDGET_SQUEEZE_SHARE:
+                kind = "ad_budget_squeeze"
         busy = {p.sku_index for p in planned} | {p.sku_index for p in stock_outs}
         sku_index = int(plan_rng.choice([k for k in range(len(setup.ids)) if k not in busy] or [0])) \
             if kind == "price_error" else -1

@@ -23,6 +23,7 @@ DERIVED = {
     "conversion_rate": ("orders / uv", 1),
     "pay_conversion_rate": ("paid_orders / uv", 1),
     "aov": ("gmv / paid_orders", 1),
+    "order_value": ("gmv / orders", 1),
     "refund_rate": ("refunds / paid_orders", 24),
     "payment_failure_rate": ("payment_failures / payment_attempts", 1),
     "negative_review_rate": ("negative_reviews / reviews", 24),

@@ -132,6 +132,17 @@ def _odd_combinations(data: dict[tuple[int, str, str], np.ndarray], rng: np.rand
     return events
 
 
+def _giant_orders(data: dict[tuple[int, str, str], np.ndarray], rng: np.random.Generator) -> list[Event]:
+    """One order worth 30× the hour's whole GMV (a mistyped quantity) once a day."""
+    events = []
+    for s in range(len(STORES)):
+        gmv = data[(s, "gmv", "")]
+        for a, _ in _event_hours(rng, 1):
+            gmv[a] = gmv[a] * 31
+            events.append(Event(s, a, a + 1))
+    return events
+
+
 Injection = Callable[[dict[tuple[int, str, str], np.ndarray], np.random.Generator], list[Event]]
 INJECTIONS: dict[str, Injection] = {
     "threshold": lambda d, r: _spikes_and_dips(d, r, dips=False),
@@ -142,6 +153,7 @@ INJECTIONS: dict[str, Injection] = {
     "auto": lambda d, r: _spikes_and_dips(d, r, dips=True),
     "forecast_cover": _stock_outs,
     "isolation_forest": _odd_combinations,
+    "beyond_history": _giant_orders,
 }
 
 TYPES = sorted(REGISTRY)

@@ -171,14 +171,16 @@ def test_stale_logistics_surge() -> None:
     assert not fired(near, "logistics.stale_surge")
 
 
-def _ads_store(spend_factor: float, conversion_factor: float) -> StoreData:
+def _ads_store(spend_factor: float, conversion_factor: float, cpc_factor: float = 1.0) -> StoreData:
+    """Ten hours of changed ads: spend × ``spend_factor`` at a cost per click × ``cpc_factor``
+    (so clicks × spend/cpc), each click converting × ``conversion_factor``."""
     data = StoreData()
     clicks = data.poisson(0.2)
     spend = clicks * 1.5
     ad_orders = data.rng.binomial(clicks.astype(int), 0.08).astype(float)
     window = last_day(0, 10)
-    spend[window] *= spend_factor
-    clicks[window] = np.round(clicks[window] * spend_factor)
+    clicks[window] = np.round(clicks[window] * spend_factor / cpc_factor)
+    spend[window] = clicks[window] * 1.5 * cpc_factor
     ad_orders[window] = data.rng.binomial(clicks[window].astype(int), 0.08 * conversion_factor)
     data.set("ad_spend", spend)
     data.set("ad_clicks", clicks)
@@ -187,8 +189,12 @@ def _ads_store(spend_factor: float, conversion_factor: float) -> StoreData:
 
 
 def test_paid_cost_up_while_conversion_down() -> None:
-    assert fired(_ads_store(2.0, 0.5), "ads.cost_up_conversion_down")
-    assert not fired(_ads_store(2.0, 0.95), "ads.cost_up_conversion_down")
+    """The seed rule's cost is the cost of a paid visitor (CPC): on a daily budget spend stays flat."""
+    assert fired(_ads_store(1.0, 0.5, cpc_factor=1.8), "ads.cost_up_conversion_down")
+    assert not fired(_ads_store(1.0, 0.95, cpc_factor=1.8), "ads.cost_up_conversion_down")
+    assert not fired(_ads_store(1.0, 0.5, cpc_factor=1.2), "ads.cost_up_conversion_down")
+    # More clicks bought at the usual price is not dearer traffic.
+    assert not fired(_ads_store(2.0, 0.5), "ads.cost_up_conversion_down")
 
 
 def test_ad_spend_rising_while_conversion_collapses() -> None:

@@ -118,10 +118,10 @@ def _hourly(n: int, value: float, metric: str = "gmv") -> list[tuple[int, str, f
 
 
 def test_far_outside_previous_month_quarantined_and_absent() -> None:
-    rows = _hourly(200, 100.0)
-    rows[150] = (150, "gmv", 100.0 * 20 + 1)  # > 20 × the largest of the past
+    rows = _hourly(200, 100.0, metric="orders")
+    rows[150] = (150, "orders", 100.0 * 20 + 1)  # > 20 × the largest of the past
     out, report = clean(frame(rows), default_catalog())
-    got = values_by_hour(out, "gmv")
+    got = values_by_hour(out, "orders")
     assert 150 not in got
     assert len(got) == 199
     assert report.quarantined == 1
