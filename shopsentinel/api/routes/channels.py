@@ -9,7 +9,7 @@ from sqlalchemy import select
 from shopsentinel.api.deps import Admin, DbSession, Now, ServiceDep
 from shopsentinel.api.routing_schemas import ChannelCreate, ChannelPublic
 from shopsentinel.core.errors import InputError
-from shopsentinel.core.secrets import SecretBox, load_key
+from shopsentinel.core.secrets import SecretBox, SecretKeyError
 from shopsentinel.notify import repository as repo
 from shopsentinel.runtime.service import Service
 from shopsentinel.store.repository import audit
@@ -34,9 +34,12 @@ def list_channels(service: ServiceDep, session: DbSession, _admin: Admin) -> lis
 def put_channel(body: ChannelCreate, service: ServiceDep, session: DbSession, principal: Admin, now: Now) -> ChannelPublic:
     """Create or replace the channel called ``body.name``."""
     try:
-        sealed = repo.seal_channel_settings(service.channels, SecretBox(load_key()), body.kind, body.settings)
+        sealed = repo.seal_channel_settings(service.channels, SecretBox(service.secret_key()), body.kind, body.settings)
     except InputError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    except SecretKeyError as exc:  # a degraded start: never seal with a key that was made up just now
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"密钥不可用，无法保存渠道机密 / the secret key is unavailable: {exc}") from None
     row = session.scalars(select(ChannelRow).where(ChannelRow.name == body.name)).first()
     if row is None:
         row = ChannelRow(name=body.name, created_by=principal.user, created_at=now, kind=body.kind, medium=body.medium,
