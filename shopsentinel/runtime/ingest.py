@@ -206,11 +206,39 @@ def write_points(service: ServiceParts, session: Session, points: list[Point], *
         audit(session, user, "store.register", f"{row.platform}/{row.store}", now, timezone=row.timezone)
     session.commit()
     service.points.invalidate(changed)
-    judged_until = floor_hour(service.clock.now())
-    fresh = {key for key, earliest in changed.items() if earliest < judged_until}
-    if fresh:
-        service.scheduler.enqueue(sorted(fresh))
+    live, later = triage(changed, points, floor_hour(service.clock.now()), service.settings.late_data_hours)
+    if live:
+        service.scheduler.enqueue(live)
+    if later:
+        service.scheduler.enqueue_backlog(later)
 
 
-__all__ = ["MAX_ABS_VALUE", "MAX_ID_CHARS", "PointLimits", "Rejection", "default_catalog", "frame_to_raw", "store_spans", "validate_point", "validate_points",
-           "write_points"]
+def triage(changed: dict[tuple[str, str], datetime], points: list[Point], judged_until: datetime,
+           late_data_hours: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Which changed stores are live news and which a backfill: a store whose batch reaches the live
+    edge (a closed hour within ``late_data_hours`` of the last one) is judged first; one whose changes
+    lie only further back (history pushed for the past) waits behind live news in the backlog — its
+    past hours can no longer create alerts, only baselines move. Changes to the open hour alone are
+    judged when it closes.
+
+    >>> from datetime import UTC
+    >>> now = datetime(2026, 11, 11, 12, tzinfo=UTC)
+    >>> pts = [Point(ts=now - timedelta(hours=1), platform="tmall", store="live", metric="uv", value=1.0),
+    ...        Point(ts=now - timedelta(days=20), platform="tmall", store="old", metric="uv", value=1.0)]
+    >>> triage({("tmall", "live"): now - timedelta(hours=1), ("tmall", "old"): now - timedelta(days=20)},
+    ...        pts, now, late_data_hours=6)
+    ([('tmall', 'live')], [('tmall', 'old')])
+    """
+    edge = judged_until - timedelta(hours=max(1, late_data_hours))
+    latest: dict[tuple[str, str], datetime] = {}
+    for p in points:
+        key = (p.platform, p.store)
+        if key in changed and p.ts < judged_until and (key not in latest or p.ts > latest[key]):
+            latest[key] = p.ts
+    live = sorted(key for key, earliest in changed.items() if earliest < judged_until and latest.get(key, earliest) >= edge)
+    later = sorted(key for key, earliest in changed.items() if earliest < judged_until and latest.get(key, earliest) < edge)
+    return live, later
+
+
+__all__ = ["MAX_ABS_VALUE", "MAX_ID_CHARS", "PointLimits", "Rejection", "default_catalog", "frame_to_raw", "store_spans",
+           "triage", "validate_point", "validate_points", "write_points"]

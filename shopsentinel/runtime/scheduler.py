@@ -47,6 +47,7 @@ class Scheduler:
         self._backlog: dict[StoreKey, None] = {}
         self._last_run: dict[StoreKey, int] = {}  # tick number of each store's last evaluation
         self._ticks = 0
+        self._backlog_waited = False  # the last bounded tick with news left the backlog out
         self._lock = threading.Lock()
         self._run_lock = threading.Lock()
         self.next_due: datetime | None = None
@@ -58,6 +59,14 @@ class Scheduler:
             for key in keys:
                 self._fresh[key] = None
                 self._backlog.pop(key, None)
+        self.wake.set()
+
+    def enqueue_backlog(self, keys: list[StoreKey]) -> None:
+        """Ask for these stores to be evaluated behind live news (a backfill of past hours)."""
+        with self._lock:
+            for key in keys:
+                if key not in self._fresh:
+                    self._backlog[key] = None
         self.wake.set()
 
     def pending(self) -> list[StoreKey]:
@@ -78,15 +87,22 @@ class Scheduler:
     def _take(self, limit: int | None) -> list[StoreKey]:
         with self._lock:
             keys: list[StoreKey] = []
-            # fresh data first; a bounded tick still takes a quarter of its share from the backlog,
-            # so closing hours are judged even under a constant stream of new points
-            reserve = 0 if limit is None or not self._backlog else max(1, limit // 4)
+            # fresh data first. With news waiting, the backlog (closing hours, backfills) gets a quarter
+            # of every other bounded tick — so it is never starved by a constant stream of new points,
+            # and live news waits at most one such small tick, never a full one
+            share = not self._fresh or self._backlog_waited
+            reserve = 0 if limit is None or not self._backlog or not share else max(1, limit // 4)
+            self._backlog_waited = bool(self._fresh and self._backlog and not share)
             if limit is not None and len(self._fresh) > limit - reserve:
                 # more fresh stores than fit: the ones judged longest ago first, so a store whose data
                 # keeps changing (running corrections) cannot hold back one with news
                 ordered = sorted(self._fresh, key=lambda k: self._last_run.get(k, -1))
                 self._fresh = dict.fromkeys(ordered)
-            for queue, cap in ((self._fresh, None if limit is None else limit - reserve), (self._backlog, limit)):
+            news = bool(self._fresh)
+            for queue, cap in ((self._fresh, None if limit is None else limit - reserve), (self._backlog, None)):
+                if queue is self._backlog and limit is not None:
+                    # with news waiting, the backlog gets only its reserve; without, the whole tick
+                    cap = len(keys) + reserve if news else limit
                 while queue and (cap is None or len(keys) < cap):
                     key = next(iter(queue))
                     del queue[key]

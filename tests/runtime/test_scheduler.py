@@ -117,14 +117,33 @@ def test_fresh_stores_go_first_and_a_bounded_tick_still_serves_the_backlog(api: 
     api.post("/api/v1/points", json={"points": [_point(hour, "s5", 7), _point(hour, "new", 1)]})
     assert set(scheduler.pending()[:2]) == {("jd", "s5"), ("jd", "new")}  # fresh data ahead of the backlog
     before = api.service.metrics.evaluations
-    scheduler.run_pending(limit=4)  # both fresh stores, then the backlog fills the tick
-    assert api.service.metrics.evaluations == before + 4
-    assert scheduler.pending() == [("jd", "s2"), ("jd", "s3"), ("jd", "s4")]
-    for i in range(3):  # a stream of fresh data cannot starve the backlog: one slot in four is reserved for it
+    scheduler.run_pending(limit=4)  # news waiting: only the news (the backlog waits one small tick at most)
+    assert api.service.metrics.evaluations == before + 2
+    assert scheduler.pending() == [("jd", f"s{i}") for i in range(5)]
+    scheduler.run_pending(limit=4)  # no news: the backlog fills the tick
+    assert api.service.metrics.evaluations == before + 6
+    assert scheduler.pending() == [("jd", "s4")]
+    for i in range(2):  # a stream of fresh data cannot starve the backlog: every other tick serves it
         api.post("/api/v1/points", json={"points": [_point(hour, f"f{i}{j}", 1) for j in range(4)]})
         scheduler.run_pending(limit=4)
-    assert [k for k in scheduler.pending() if k[1].startswith("s")] == []  # s2, s3, s4 served, one per tick
-    assert len(scheduler.pending()) == 3  # 12 fresh stores came, 9 were judged
+    assert [k for k in scheduler.pending() if k[1].startswith("s")] == []  # s4 served in the second tick
+    assert len(scheduler.pending()) == 1  # 8 fresh stores came, 4 + 3 were judged
+
+
+def test_a_backfill_of_past_hours_waits_behind_live_news(api: Any, clock: ManualClock) -> None:
+    """History pushed for the past goes to the backlog; a store whose batch reaches the live edge
+    is judged first — a fresh store's crash is not queued behind somebody's backfill."""
+    scheduler = api.service.scheduler
+    old = clock.now() - timedelta(days=20)
+    api.post("/api/v1/points", json={"points": [_point(old + timedelta(hours=h), f"b{h}", 100) for h in range(6)]})
+    api.post("/api/v1/points", json={"points": [_point(clock.now() - timedelta(hours=1), "live", 5)]})
+    assert scheduler.pending()[0] == ("jd", "live")
+    before = api.service.metrics.evaluations
+    scheduler.run_pending(limit=4)
+    assert api.service.metrics.evaluations == before + 1  # only the live store
+    assert sorted(scheduler.pending()) == [("jd", f"b{h}") for h in range(6)]
+    scheduler.run_pending(limit=None)
+    assert scheduler.pending() == []
 
 
 def test_when_fresh_stores_exceed_a_tick_the_longest_unjudged_go_first(api: Any, clock: ManualClock) -> None:
