@@ -103,27 +103,78 @@ def backtest(
         console.print(f"报告 / report: [bold]{report}[/]")
 
 
+IMPORT_BATCH = 20_000
+
+
+def _import_through_service(directory: Path, url: str, token: str | None) -> dict[str, int]:
+    """Validate and clean the folder here, then send the points to the running service's
+    ``POST /api/v1/points`` in batches: they land in the service's state database through its one
+    write path (point store, store registry, re-evaluation)."""
+    import httpx
+
+    from shopsentinel.catalog import default_catalog
+    from shopsentinel.core.errors import InputError
+    from shopsentinel.ingest.clean import clean
+    from shopsentinel.ingest.reader import read_directory
+
+    dataset = read_directory(directory)
+    cleaned, report = clean(dataset.metrics, default_catalog())
+    rows = cleaned.select("ts", "platform", "store", "sku", "metric", "value").to_dicts()
+    accepted = 0
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=120.0) as client:
+        for i in range(0, len(rows), IMPORT_BATCH):
+            batch = [{**r, "ts": r["ts"].isoformat()} for r in rows[i:i + IMPORT_BATCH]]
+            try:
+                response = client.post("/api/v1/points", json={"points": batch})
+            except httpx.HTTPError as exc:
+                raise InputError(f"服务 {url} 无法连接 / cannot reach the service at {url}: {type(exc).__name__}") from None
+            if response.status_code in (401, 403):
+                raise InputError(f"服务拒绝了令牌（需要 editor 令牌，设置 SHOPSENTINEL_TOKEN 或 --token）/ the service "
+                                 f"refused the token (an editor token is needed): HTTP {response.status_code}", field="token")
+            if response.status_code >= 400:
+                raise InputError(f"服务拒绝了导入 / the service refused the import: HTTP {response.status_code} "
+                                 f"{response.text[:300]}")
+            accepted += int(response.json().get("accepted", len(batch)))
+    summary = report.summary()
+    summary["sent_to_service"] = accepted
+    return summary
+
+
 @app.command("import")
 def import_(
     directory: Annotated[Path, typer.Argument(help="Folder with metrics.csv|parquet (+ stores.csv, calendar.csv)")],
-    db: Annotated[Path, typer.Option("--db", help="DuckDB metric store file")] = Path("shopsentinel.duckdb"),
+    db: Annotated[Path, typer.Option("--db", help="DuckDB metric store file (backtests)")] = Path("shopsentinel.duckdb"),
+    url: Annotated[str | None, typer.Option("--url", envvar="SHOPSENTINEL_URL",
+                                            help="The running service (e.g. http://127.0.0.1:8000): import into it")] = None,
+    token: Annotated[str | None, typer.Option("--token", envvar="SHOPSENTINEL_TOKEN", help="API token (editor) for --url")] = None,
 ) -> None:
-    """Load a folder into the embedded metric store; all or nothing."""
+    """Load a folder: into the running service with --url / SHOPSENTINEL_URL (what it alerts on), else
+    into the embedded metric store --db used by backtests; all or nothing."""
     from shopsentinel.ingest.importer import import_directory
     from shopsentinel.store.metricstore import MetricStore
 
     try:
-        with MetricStore(db) as store:
-            summary = import_directory(store, directory)
+        if url:
+            summary = _import_through_service(directory, url, token)
+            target = url
+        else:
+            with MetricStore(db) as store:
+                summary = import_directory(store, directory)
+            target = str(db)
     except ShopSentinelError as exc:
         _fail(exc)
         return
-    table = Table(title=f"导入 / import into {db}")
+    table = Table(title=f"导入 / import into {target}")
     table.add_column("item")
     table.add_column("count", justify="right")
     for key, value in summary.items():
         table.add_row(key, f"{value:,}")
     console.print(table)
+    if not url:
+        console.print("提示：已写入回测用的指标库；要让运行中的服务据此告警，请加 --url（或设置 SHOPSENTINEL_URL） / "
+                      "note: written to the backtest metric store; add --url (or SHOPSENTINEL_URL) to import into the "
+                      "running service")
 
 
 @metrics_app.command("list")

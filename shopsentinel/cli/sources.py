@@ -50,6 +50,31 @@ def _fail(message: str, code: int = 2) -> None:
     fail(message, code)
 
 
+LOCK_RETRIES = 3
+
+
+def open_sync_db(db: Path | str, *, retries: int = LOCK_RETRIES, pause: float = 0.5) -> SyncDB:
+    """The sync database, or a clear Chinese-first message (exit 2) naming the file when another
+    process — the running ``shopsentinel serve`` — holds it; never a DuckDB traceback. A lock held
+    only briefly (another CLI command finishing) is retried a few times first."""
+    import time
+
+    import duckdb
+
+    for attempt in range(retries + 1):
+        try:
+            return SyncDB(db)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                _fail(f"无法打开同步数据库 {db} / cannot open the sync database {db}: {type(exc).__name__}")
+            if attempt < retries:
+                time.sleep(pause)  # a retry pause in a CLI command, not a test wait
+    _fail(f"同步数据库 {db} 正被另一个进程（通常是运行中的 shopsentinel serve）占用。请在网页「店铺与连接」中添加店铺、"
+          f"导入报表，或停止服务后重试 / the sync database {db} is held by another process (usually the running "
+          f"`shopsentinel serve`): add stores and import exports in the web alert center, or stop the service and retry")
+    raise AssertionError("unreachable")
+
+
 def _validation_summary(exc: ValidationError) -> str:
     """Field locations and reasons only: pydantic's own text repeats input values (secrets)."""
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
@@ -94,7 +119,7 @@ def stores_add(
     if start is None or start.tzinfo is None:
         _fail("config needs a timezone-aware 'start' (where the first sync begins)")
         return
-    with SyncDB(db) as state:
+    with open_sync_db(db) as state:
         state.put_store(StoreRecord(platform, store, timezone, start.astimezone(UTC), sealed))
     hidden = ", ".join(n for n in secret_fields(model) if sealed.get(n)) or "none"
     console.print(f"已添加店铺 / store added: [bold]{platform}/{store}[/] ({timezone}) → {db}; encrypted fields: {hidden}")
@@ -103,7 +128,7 @@ def stores_add(
 @stores_app.command("list")
 def stores_list(db: Annotated[Path, typer.Option("--db")] = DEFAULT_DB) -> None:
     """Stores and their sync health (secrets are never shown)."""
-    with SyncDB(db) as state:
+    with open_sync_db(db) as state:
         table = Table("platform", "store", "timezone", "last success", "synced until", "failures", "last error")
         for record in state.stores():
             h = state.health(record.platform, record.store)
@@ -174,7 +199,7 @@ def sync_import(
     """Import seller-console exports (生意参谋, 京东商智, 抖店罗盘, 多多情报通, Amazon Business Reports); all or nothing."""
     try:
         ZoneInfo(timezone)
-        with SyncDB(db) as state:
+        with open_sync_db(db) as state:
             results = import_exports(state, files, platform=platform, store=store, timezone=timezone, console=console_key)
     except (ZoneInfoNotFoundError, ValueError):
         _fail(f"unknown time zone {timezone!r}")
@@ -197,7 +222,7 @@ def sync_run(
     try:
         overrides = load_state_overrides(states) if states else None
         box = SecretBox(load_key(create=False))
-        with SyncDB(db) as state:
+        with open_sync_db(db) as state:
             reports = asyncio.run(sync_registered(state, box, clock=SystemClock(), overrides=overrides))
     except ShopSentinelError as exc:
         _fail(str(exc))
@@ -217,7 +242,7 @@ def sync_import_folder(
     db: Annotated[Path, typer.Option("--db", help="State database (DuckDB)")] = DEFAULT_DB,
 ) -> None:
     """Import new or changed exports from a watched folder (run it from cron or the scheduler)."""
-    with SyncDB(db) as state:
+    with open_sync_db(db) as state:
         report = import_folder(state, folder, clock=SystemClock())
     for path, points in report.imported.items():
         console.print(f"imported {path}: {points} points")

@@ -333,6 +333,23 @@ class PointRow(Base):
     value: Mapped[float] = mapped_column(Float)
 
 
+class OnCallRow(Base):
+    """Who is on duty for a functional role (revision 0008): a rotation of ``members`` every
+    ``rotation_days`` from ``rotation_start`` (a local moment of ``timezone``, stored UTC) and explicit
+    ``shifts`` (``[{"user", "starts_at", "ends_at"}]``, ISO-8601 UTC) that win over the rotation."""
+
+    __tablename__ = "oncall_schedules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(64), unique=True)
+    members: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    rotation_start: Mapped[datetime]
+    rotation_days: Mapped[int] = mapped_column(Integer, default=7)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    shifts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
 __all__ = [
     "AlertEventRow",
     "AlertRow",
@@ -348,6 +365,7 @@ __all__ = [
     "IncidentRow",
     "NotificationAttemptRow",
     "NotificationGroupRow",
+    "OnCallRow",
     "OutboxRow",
     "PointRow",
     "RoutingConfigRow",

@@ -143,6 +143,17 @@ def ensure_bootstrap_admin(session: Session, spec: str, now: datetime) -> bool:
     return True
 
 
+def duty_members(session: Session) -> dict[str, list[str]]:
+    """Functional role (duty) → the active users holding it, by username: how a role reaches people.
+
+    Subscriptions and escalation steps address roles; this is who those roles are."""
+    members: dict[str, list[str]] = {}
+    for row in session.scalars(select(UserRow).where(UserRow.active.is_(True)).order_by(UserRow.username)).all():
+        for duty in row.duties or []:
+            members.setdefault(str(duty), []).append(row.username)
+    return members
+
+
 _DUMMY = hash_password(secrets.token_hex(8))
 
 __all__ = [
@@ -150,6 +161,7 @@ __all__ = [
     "UserInput",
     "authenticate",
     "create_user",
+    "duty_members",
     "ensure_bootstrap_admin",
     "get_user",
     "hash_password",

@@ -27,7 +27,14 @@ def _is_api(request: Request) -> bool:
 
 def install(app: FastAPI, service: Service) -> None:
     """Mount the pages and static assets; create the bootstrap admin from the settings."""
-    from shopsentinel.web import pages_admin, pages_alerts, pages_config, pages_response, pages_rules
+    from shopsentinel.web import (
+        pages_admin,
+        pages_alerts,
+        pages_config,
+        pages_response,
+        pages_rules,
+        pages_setup,
+    )
 
     settings = service.settings
     secret = settings.session_secret.get_secret_value().encode() if settings.session_secret else secrets.token_bytes(32)
@@ -37,7 +44,7 @@ def install(app: FastAPI, service: Service) -> None:
             ensure_bootstrap_admin(session, settings.bootstrap_admin.get_secret_value(), service.clock.now())
             session.commit()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (pages_admin, pages_alerts, pages_rules, pages_config, pages_response):
+    for module in (pages_admin, pages_alerts, pages_rules, pages_setup, pages_config, pages_response):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

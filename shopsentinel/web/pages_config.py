@@ -156,18 +156,65 @@ def delete_event(event_id: int, request: Request, user: EditorUser, _csrf: Csrf,
 
 
 # --- subscriptions and escalation -----------------------------------------------------------------
+# Every value a subscription or policy names must be able to match: platforms from core.types, metric
+# categories from the catalog (plus ``data`` for data alerts), duties from the routing roles, people
+# from the user directory. Anything else is refused, Chinese first, with the input kept.
+
+DATA_CATEGORY = "data"
+MAX_STEPS = 5
+
 
 def _split(text: str) -> list[str]:
     return [p.strip() for p in text.replace("，", ",").split(",") if p.strip()]
 
 
-def _routing_page(request: Request, web: Web, errors: list[str] | None = None, status_code: int = 200) -> Response:
+def _many(form: Any, name: str) -> list[str]:
+    """A multi-valued field (checkboxes or a multiple select); a value may itself be a comma list."""
+    out: list[str] = []
+    for value in form.getlist(name):
+        out += [v for v in _split(str(value)) if v not in out]
+    return out
+
+
+def categories(web: WebState) -> list[str]:
+    return sorted({m.category for m in web.service.catalog}) + [DATA_CATEGORY]
+
+
+def _people(web: WebState) -> list[tuple[str, str]]:
+    from shopsentinel.store.users import list_users
+
+    with web.service.sessions() as session:
+        return [(u.username, u.display_name or u.username) for u in list_users(session) if u.active]
+
+
+def _choice_errors(lang: str, field: str, values: list[str], allowed: list[str], names: dict[str, str] | None = None) -> list[str]:
+    from shopsentinel.web.i18n import translate
+
+    out = []
+    for value in values:
+        if value in allowed:
+            continue
+        hint = next((k for k, v in (names or {}).items() if v == value), None)
+        out.append(translate(lang, "routing.unknown_" + field, value=value, known=", ".join(allowed))
+                   + (translate(lang, "routing.did_you_mean", value=hint) if hint else ""))
+    return out
+
+
+def _routing_page(request: Request, web: Web, errors: list[str] | None = None, status_code: int = 200,
+                  form: dict[str, Any] | None = None) -> Response:
+    from shopsentinel.alerting.routing_repository import policies_in_tree, stored_routing_config
+    from shopsentinel.core.types import PLATFORM_NAMES_ZH, PLATFORMS
+
     with web.service.sessions() as session:
         subs = [(r.id, Subscription.model_validate(r.body)) for r in session.scalars(select(SubscriptionRow).order_by(SubscriptionRow.id))]
         policies = [(r.name, EscalationPolicy.model_validate(r.body)) for r in
                     session.scalars(select(EscalationPolicyRow).order_by(EscalationPolicyRow.name))]
+        config = stored_routing_config(session)
+        stores = sorted({s.store for s in list_stores(session)})
     return render(request, "routing.html", status_code=status_code, subs=subs, policies=policies, duties=DUTIES,
-                  errors=errors or [])
+                  errors=errors or [], form=form or {}, platforms=PLATFORMS, platform_names=PLATFORM_NAMES_ZH,
+                  categories=categories(web), people=_people(web), stores=stores, in_tree=policies_in_tree(config),
+                  root_policy=config.route.escalation_policy, max_steps=MAX_STEPS)
 
 
 @router.get("/routing")
@@ -175,18 +222,41 @@ def routing(request: Request, user: Viewer, web: Web) -> Response:
     return _routing_page(request, web)
 
 
+def _kept(form: Any) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key in form.keys():
+        if key == "csrf":
+            continue
+        values = [str(v) for v in form.getlist(key)]
+        kept[key] = values if len(values) > 1 or key in ("platforms", "categories", "stores") else values[0]
+    return kept
+
+
 @router.post("/subscriptions")
-def add_subscription(request: Request, user: EditorUser, _csrf: Csrf, web: Web, who: Annotated[str, Form(max_length=200)] = "",
-                     role: Annotated[str, Form()] = "", platforms: Annotated[str, Form()] = "",
-                     stores: Annotated[str, Form()] = "", categories: Annotated[str, Form()] = "",
-                     min_severity: Annotated[str, Form()] = "info") -> Response:
+async def add_subscription(request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
+    from shopsentinel.core.types import PLATFORM_NAMES_ZH, PLATFORMS
+    from shopsentinel.web.i18n import translate
+
+    form = await request.form()
+    kept = _kept(form)
+    lang = request.state.lang
+    who, role = str(form.get("who", "")).strip(), str(form.get("role", "")).strip()
+    platforms, stores, cats = _many(form, "platforms"), _many(form, "stores"), _many(form, "categories")
+    errors = _choice_errors(lang, "platform", platforms, list(PLATFORMS), PLATFORM_NAMES_ZH)
+    errors += _choice_errors(lang, "category", cats, categories(web))
+    if role:
+        errors += _choice_errors(lang, "role", [role], list(DUTIES), {d: translate(lang, "duty." + d) for d in DUTIES})
+    if who and who not in {u for u, _ in _people(web)}:
+        errors.append(translate(lang, "routing.unknown_user", value=who))
+    if not who and not role:
+        errors.append(translate(lang, "routing.needs_who"))
+    if errors:
+        return _routing_page(request, web, errors, 422, kept)
     try:
-        sub = Subscription(user=who or None, role=role or None, platforms=_split(platforms), stores=_split(stores),
-                           categories=_split(categories), min_severity=min_severity)  # type: ignore[arg-type]
+        sub = Subscription(user=who or None, role=role or None, platforms=platforms, stores=stores, categories=cats,
+                           min_severity=str(form.get("min_severity", "info")))  # type: ignore[arg-type]
     except ValidationError as exc:
-        return _routing_page(request, web, _errors(exc), 422)
-    if sub.user is None and sub.role is None:
-        return _routing_page(request, web, ["a subscription needs a user or a role"], 422)
+        return _routing_page(request, web, _errors(exc), 422, kept)
     now = web.service.clock.now()
     with web.service.sessions() as session:
         row = SubscriptionRow(body=sub.model_dump(mode="json"), created_by=user.username, created_at=now)
@@ -210,15 +280,65 @@ def delete_subscription(sub_id: int, request: Request, user: EditorUser, _csrf: 
     return redirect(request, "/routing")
 
 
+def _yaml_error(lang: str, exc: yaml.YAMLError) -> str:
+    from shopsentinel.web.i18n import translate
+
+    mark = getattr(exc, "problem_mark", None)
+    problem = str(getattr(exc, "problem", "") or exc).strip()
+    if mark is not None:
+        return translate(lang, "routing.yaml_line", line=mark.line + 1, column=mark.column + 1, problem=problem)
+    return translate(lang, "routing.yaml_bad", problem=problem)
+
+
+def _policy_from_steps(form: Any) -> dict[str, Any]:
+    """The structured policy form: name, up to MAX_STEPS (minutes, target ``role:x`` / ``user:y``), business hours."""
+    steps = []
+    for i in range(MAX_STEPS):
+        target = str(form.get(f"step{i}_target", "")).strip()
+        if not target:
+            continue
+        kind, _, value = target.partition(":")
+        minutes = str(form.get(f"step{i}_after", "0")).strip() or "0"
+        steps.append({"after_minutes": minutes, ("user" if kind == "user" else "role"): value})
+    body: dict[str, Any] = {"name": str(form.get("name", "")).strip(), "steps": steps}
+    if form.get("business_hours") == "on":
+        body["business_hours"] = {}
+    return body
+
+
 @router.post("/escalation")
-def put_policy(request: Request, user: EditorUser, _csrf: Csrf, web: Web, body: Annotated[str, Form(max_length=50_000)]) -> Response:
-    """A policy as YAML: ``name``, ``steps: [{after_minutes, role|user}]``, optional ``business_hours``."""
+async def put_policy(request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
+    """A policy from the step form, or as YAML (``body``): ``name``, ``steps: [{after_minutes, role|user}]``,
+    optional ``business_hours``. ``scope=all`` (the default) makes it the routing tree's root policy, so
+    it takes effect for every alert at once; ``scope=none`` only saves it (a route names it)."""
+    from shopsentinel.alerting.routing_repository import attach_escalation_policy
+    from shopsentinel.web.i18n import translate
+
+    form = await request.form()
+    kept = _kept(form)
+    lang = request.state.lang
+    text = str(form.get("body", ""))
+    if len(text) > 50_000:
+        return _routing_page(request, web, [translate(lang, "routing.too_long")], 422, kept)
+    if text.strip():
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            return _routing_page(request, web, [_yaml_error(lang, exc)], 422, kept)
+        if not isinstance(raw, dict):
+            return _routing_page(request, web, [translate(lang, "routing.yaml_mapping")], 422, kept)
+    else:
+        raw = _policy_from_steps(form)
     try:
-        policy = EscalationPolicy.model_validate(yaml.safe_load(body) or {})
-    except yaml.YAMLError:
-        return _routing_page(request, web, ["not valid YAML"], 422)
+        policy = EscalationPolicy.model_validate(raw)
     except ValidationError as exc:
-        return _routing_page(request, web, _errors(exc), 422)
+        return _routing_page(request, web, _errors(exc), 422, kept)
+    people = {u for u, _ in _people(web)}
+    errors = _choice_errors(lang, "role", [s.role for s in policy.steps if s.role is not None], list(DUTIES),
+                            {d: translate(lang, "duty." + d) for d in DUTIES})
+    errors += [translate(lang, "routing.unknown_user", value=s.user) for s in policy.steps if s.user is not None and s.user not in people]
+    if errors:
+        return _routing_page(request, web, errors, 422, kept)
     now = web.service.clock.now()
     with web.service.sessions() as session:
         row = session.scalars(select(EscalationPolicyRow).where(EscalationPolicyRow.name == policy.name)).first()
@@ -227,19 +347,27 @@ def put_policy(request: Request, user: EditorUser, _csrf: Csrf, web: Web, body: 
             session.add(EscalationPolicyRow(name=policy.name, body=stored, created_by=user.username, created_at=now))
         else:
             row.body = stored
-        audit(session, user.username, "escalation_policy.put", policy.name, now, steps=len(policy.steps), via="web")
+        session.flush()
+        if str(form.get("scope", "all")) == "all":
+            attach_escalation_policy(session, policy.name, user.username, now)
+        audit(session, user.username, "escalation_policy.put", policy.name, now, steps=len(policy.steps), via="web",
+              scope=str(form.get("scope", "all")))
         session.commit()
     return redirect(request, "/routing")
 
 
 @router.post("/escalation/{name}/delete")
 def delete_policy(name: str, request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
+    from shopsentinel.alerting.routing_repository import attach_escalation_policy, stored_routing_config
+
     now = web.service.clock.now()
     with web.service.sessions() as session:
         row = session.scalars(select(EscalationPolicyRow).where(EscalationPolicyRow.name == name)).first()
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no escalation policy {name!r}")
         session.delete(row)
+        if stored_routing_config(session).route.escalation_policy == name:
+            attach_escalation_policy(session, None, user.username, now)
         audit(session, user.username, "escalation_policy.delete", name, now, via="web")
         session.commit()
     return redirect(request, "/routing")
@@ -276,8 +404,13 @@ def _sync_status(web: WebState, platform: str, store: str) -> dict[str, Any]:
         return {"configured": None, "enabled": True}
     if record is None or health is None:
         return {"configured": False, "enabled": True}
+    now = web.service.clock.now()
+    progress = None  # the backfill: how much of start → now the sync has covered
+    if health.synced_until is not None and now > record.start:
+        progress = max(0, min(100, round(100 * (health.synced_until - record.start) / (now - record.start))))
     return {"configured": True, "enabled": True, "last_success": health.last_success, "last_attempt": health.last_attempt,
-            "synced_until": health.synced_until, "error": health.last_error or ""}
+            "synced_until": health.synced_until, "error": health.last_error or "", "start": record.start,
+            "progress": progress}
 
 
 @router.get("/stores")

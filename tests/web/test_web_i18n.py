@@ -11,7 +11,7 @@ from shopsentinel.web.i18n import MESSAGES, translate
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "shopsentinel" / "web" / "templates"
 DYNAMIC = ("sev.", "state.", "platform.", "role.", "kind.", "light.", "what.", "event.", "verdict.", "matcher.",
-           "event_kind.", "duty.", "level.", "login.", "error.", "same.")
+           "event_kind.", "duty.", "level.", "login.", "error.", "same.", "category.", "cfg.", "channel.", "medium.")
 
 
 def test_every_zh_key_has_an_english_text_and_back() -> None:

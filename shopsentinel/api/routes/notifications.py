@@ -42,7 +42,7 @@ def notifications(session: DbSession, _reader: Reader, limit: int = Query(defaul
 @router.get("/api/v1/routing", response_model=RoutingConfigPublic, tags=["routing"])
 def get_routing(session: DbSession, _reader: Reader) -> RoutingConfigPublic:
     version = session.scalar(select(RoutingConfigRow.version).order_by(RoutingConfigRow.version.desc()).limit(1)) or 0
-    return RoutingConfigPublic(version=version, config=routing_repo.routing_config(session).model_dump(mode="json", by_alias=True))
+    return RoutingConfigPublic(version=version, config=routing_repo.stored_routing_config(session).model_dump(mode="json", by_alias=True))
 
 
 @router.put("/api/v1/routing", response_model=RoutingConfigPublic, tags=["routing"])
