@@ -92,6 +92,7 @@ class GroupMessage:
     muted_count: int
     muted_note: str | None
     repeat: bool
+    escalation_policy: str | None = None  # the route's policy: its first step names who is on duty
 
     def lines(self) -> list[dict[str, Any]]:
         return [a.line for a in self.alerts]
@@ -168,7 +169,7 @@ def flush_due(
                 title=ordered[0].title or ordered[0].labels.get("rule", key),
                 severity=max((_severity(a) for a in shown), key=lambda s: s.rank),
                 alerts=ordered, muted_count=sum(1 for a in members if a.muted_by),
-                muted_note=muted_note(members), repeat=not news,
+                muted_note=muted_note(members), repeat=not news, escalation_policy=route.escalation_policy,
             ))  # fmt: skip
             state = replace(state, last_sent_at=now, sent=frozenset(current))
         if firing:

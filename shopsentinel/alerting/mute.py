@@ -11,6 +11,7 @@ note on the notification, ``reason(alert, now) -> str | None`` (``None`` when it
 :class:`MaintenanceWindow`             a ``maintenance`` event of the business calendar
 :class:`MutedUntilResolved`            "mute until resolved" set by hand on one episode
 :class:`~.inhibit.Inhibition`          a firing root cause mutes its symptoms (same incident/store)
+:class:`CalmStart`                     a new store's first 72 h of data-quality findings: inbox only
 ========================  ==================================================================
 
 :class:`MuteStage` composes them, is built once per pipeline run (:meth:`MuteStage.load`) and is
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select
@@ -44,7 +45,7 @@ from shopsentinel.alerting.labels import labels_of
 from shopsentinel.alerting.routing_config import RoutingConfig
 from shopsentinel.alerting.routing_repository import routing_config
 from shopsentinel.alerting.silences import Matcher, Silence, silence_note
-from shopsentinel.store.state import AlertRow, CalendarRow, SilenceRow
+from shopsentinel.store.state import AlertRow, CalendarRow, SilenceRow, StoreRow
 
 MuteTarget = AlertRow | Mapping[str, str]
 MAINTENANCE = "maintenance"
@@ -118,6 +119,41 @@ class MutedUntilResolved:
         return f"已静默至恢复 / muted until resolved by {alert.muted_by}"
 
 
+CALM_START = timedelta(hours=72)
+# Data alerts a new store still hears about on its channels: a sync the user's own setup makes fail
+# (rejected credentials, a missing permission) needs their hands, not patience.
+CALM_START_EXEMPT_RULES = frozenset({"data.sync_failed"})
+CALM_START_NOTE = "新店铺接入 72 小时内的数据质量提示只进站内信 / a new store's data-quality notices stay in the inbox for its first 72 hours"
+
+
+@dataclass(frozen=True)
+class CalmStart:
+    """A calm start: in a store's first 72 hours (from its first point, ``stores.first_point_at``) its
+    data-quality findings (``kind: data``, except sync failures the user caused) go to the in-app inbox
+    only, flagged with the reason, and reach no channel. ``first_points`` maps ``(platform, store)`` to
+    the store's first point time."""
+
+    first_points: Mapping[tuple[str, str], datetime]
+    hours: timedelta = CALM_START
+
+    def mutes(self, alert: MuteTarget, now: datetime) -> bool:
+        labels = labels_of(alert)
+        if labels.get("kind") != "data" or labels.get("rule", "") in CALM_START_EXEMPT_RULES:
+            return False
+        first = self.first_points.get((labels.get("platform", ""), labels.get("store", "")))
+        return first is not None and now < first + self.hours
+
+    def reason(self, alert: MuteTarget, now: datetime) -> str | None:
+        return CALM_START_NOTE if self.mutes(alert, now) else None
+
+
+def first_points(session: Session, now: datetime, hours: timedelta = CALM_START) -> dict[tuple[str, str], datetime]:
+    """The first point time of every store still in its calm start at ``now``."""
+    rows = session.execute(select(StoreRow.platform, StoreRow.store, StoreRow.first_point_at)
+                           .where(StoreRow.first_point_at.is_not(None), StoreRow.first_point_at > now - hours)).all()
+    return {(platform, store): first for platform, store, first in rows if first is not None}
+
+
 @dataclass(frozen=True)
 class Muted:
     """The mute stage's answer for one alert: why it is muted (empty: it is not)."""
@@ -150,13 +186,15 @@ class MuteStage:
     def load(cls, session: Session, now: datetime, config: RoutingConfig | None = None,
              firing: Iterable[AlertRow] | None = None) -> MuteStage:
         """The muters in force at ``now``: active silences, the routing config's time intervals,
-        open maintenance windows, "mute until resolved", and inhibition among the firing alerts."""
+        open maintenance windows, "mute until resolved", a new store's calm start, and inhibition
+        among the firing alerts."""
         if config is None:
             config = routing_config(session)
         if firing is None:
             firing = session.scalars(select(AlertRow).where(AlertRow.state == "firing")).all()
         muters: list[Muter] = [Silences(tuple(active_silences(session, now))), *config.time_intervals,
-                               *maintenance_windows(session, now), MutedUntilResolved()]
+                               *maintenance_windows(session, now), MutedUntilResolved(),
+                               CalmStart(first_points(session, now))]
         return cls(muters, Inhibition(firing_by_store(firing)))
 
     def check(self, alert: AlertRow, now: datetime, *, state: str | None = None) -> Muted:
@@ -192,5 +230,5 @@ def maintenance_windows(session: Session, now: datetime) -> list[MaintenanceWind
     return [MaintenanceWindow(r.name, r.starts_at, r.ends_at, r.platform, r.store, r.id) for r in rows]
 
 
-__all__ = ["MAINTENANCE", "NOT_MUTED", "MaintenanceWindow", "MuteStage", "MuteTarget", "Muted", "MutedUntilResolved",
-           "Muter", "Silences", "active_silences", "maintenance_windows"]
+__all__ = ["CALM_START", "CALM_START_EXEMPT_RULES", "CALM_START_NOTE", "MAINTENANCE", "NOT_MUTED", "CalmStart", "MaintenanceWindow", "MuteStage", "MuteTarget", "Muted", "MutedUntilResolved",
+           "Muter", "Silences", "active_silences", "first_points", "maintenance_windows"]

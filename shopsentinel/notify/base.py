@@ -20,8 +20,20 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopsentinel.core.types import Severity
+from shopsentinel.notify.charts import ChartSpec
 
 Language = Literal["zh", "en"]
+
+
+class Mention(BaseModel):
+    """A person an IM message @-mentions: the on-duty member, with the mobile and the IM user id
+    (of the channel's platform) the user directory holds for them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    mobile: str = ""
+    user_id: str = ""
 
 
 class Notification(BaseModel):
@@ -45,6 +57,10 @@ class Notification(BaseModel):
     chart_png: bytes | None = Field(default=None, repr=False)
     muted_note: str | None = None
     recipients: list[str] = Field(default_factory=list)
+    mentions: list[Mention] = Field(default_factory=list)
+    chart: ChartSpec | None = None
+    chart_url: str | None = None
+    top_alerts: int | None = Field(default=None, ge=1, description="IM cards of one group: list this many, count the rest")
 
 
 @dataclass(frozen=True, slots=True)

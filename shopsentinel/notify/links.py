@@ -1,8 +1,11 @@
 """Signed, expiring action links, so "认领 / acknowledge" works from a phone without logging in.
 
 A token is ``base64url(claims) + "." + base64url(HMAC-SHA256(key, domain + claims))`` where the
-claims are the alert id, the action and the expiry (Unix seconds). Verification checks the MAC
-in constant time *before* reading the claims, then the action, then the expiry against an
+claims are the alert id, the action and the expiry (Unix seconds), and optionally the user the link
+was issued to (``u``: the on-duty person a message @-mentions, who is recorded as the actor) and the
+message it came with (``m``: the outbox key of a group message, so 认领 acknowledges every alert
+the message listed and the chart link draws the image the message carried). Verification checks
+the MAC in constant time *before* reading the claims, then the action, then the expiry against an
 injected ``now``.
 
 >>> from datetime import UTC, datetime, timedelta
@@ -37,6 +40,7 @@ class LinkAction(StrEnum):
     ACK = "ack"
     VIEW = "view"
     SILENCE = "silence"
+    CHART = "chart"
 
 
 class ActionLinkError(ShopSentinelError):
@@ -60,6 +64,8 @@ class ActionClaim:
     alert_id: str
     action: LinkAction
     expires_at: datetime
+    user: str | None = None  # the person the link was issued to
+    message: str | None = None  # the outbox key of the message the link came with
 
 
 def _key_bytes(key: bytes | SecretStr) -> bytes:
@@ -81,11 +87,17 @@ def _mac(key: bytes, claims_part: str) -> bytes:
     return hmac.new(key, _DOMAIN + claims_part.encode("ascii"), hashlib.sha256).digest()
 
 
-def issue_action_token(key: bytes | SecretStr, alert_id: str, action: LinkAction, *, expires_at: datetime) -> str:
-    """A URL-safe token that lets its bearer perform ``action`` on ``alert_id`` until ``expires_at``."""
+def issue_action_token(key: bytes | SecretStr, alert_id: str, action: LinkAction, *, expires_at: datetime,
+                       user: str | None = None, message: str | None = None) -> str:
+    """A URL-safe token that lets its bearer perform ``action`` on ``alert_id`` (or on every alert of
+    ``message``) until ``expires_at``, in the name of ``user`` when given."""
     if expires_at.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware")
-    claims = {"a": alert_id, "x": LinkAction(action).value, "e": int(expires_at.timestamp())}
+    claims: dict[str, object] = {"a": alert_id, "x": LinkAction(action).value, "e": int(expires_at.timestamp())}
+    if user:
+        claims["u"] = user
+    if message:
+        claims["m"] = message
     claims_part = _b64encode(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode("utf-8"))
     return f"{claims_part}.{_b64encode(_mac(_key_bytes(key), claims_part))}"
 
@@ -109,6 +121,8 @@ def verify_action_token(
             alert_id=str(claims["a"]),
             action=LinkAction(claims["x"]),
             expires_at=datetime.fromtimestamp(int(claims["e"]), UTC),
+            user=str(claims["u"]) if claims.get("u") else None,
+            message=str(claims["m"]) if claims.get("m") else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise ActionLinkInvalid("action link claims are unreadable") from exc
@@ -139,6 +153,8 @@ class ActionLinkSigner:
     def __post_init__(self) -> None:
         _key_bytes(self.key)  # fail at configuration time, not at the first alert
 
-    def url(self, alert_id: str, action: LinkAction, *, now: datetime) -> str:
-        token = issue_action_token(self.key, alert_id, action, expires_at=now + self.ttl)
+    def url(self, alert_id: str, action: LinkAction, *, now: datetime, user: str | None = None,
+            message: str | None = None) -> str:
+        """The link; ``user`` is who it is issued to, ``message`` the outbox key of its group message."""
+        token = issue_action_token(self.key, alert_id, action, expires_at=now + self.ttl, user=user, message=message)
         return f"{self.base_url.rstrip('/')}/actions/{LinkAction(action).value}?token={quote(token, safe='')}"

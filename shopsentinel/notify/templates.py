@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from shopsentinel.core.types import PLATFORM_NAMES_ZH, Severity
 from shopsentinel.notify.base import Language, Notification
-from shopsentinel.notify.digest import AlertLine, build_digest
+from shopsentinel.notify.digest import AlertLine, Digest, IncidentGroup, build_digest
 
 MarkdownDialect = Literal["dingtalk", "wecom", "feishu"]
 
@@ -32,18 +32,22 @@ LABELS: dict[Language, dict[str, str]] = {
     "zh": {
         "level": "级别", "summary": "共 {total} 条告警（告警中 {firing}，已恢复 {resolved}）",
         "root_cause": "根因", "rca": "原因分析", "related": "关联告警", "value": "当前", "expected": "预期",
-        "more": "另有 {count} 条未列出", "ack": "认领", "details": "查看详情", "firing": "告警中",
+        "more": "还有 {count} 条", "ack": "认领", "details": "查看详情", "firing": "告警中",
         "resolved": "已恢复", "data": "数据质量", "chart": "趋势图", "sku": "SKU", "time": "时间",
         "alert": "告警", "short": "【{level}】{title}（共 {count} 条告警）",
         "colon": "：", "comma": "，", "badge": "【{}】", "paren": "（{}）",
+        "recovered_after": "已恢复，持续 {duration}", "recovered_title": "已恢复：{what}，持续 {duration}",
+        "days": "{n} 天", "hours": "{n} 小时", "minutes": "{n} 分", "sep": " ",
     },
     "en": {
         "level": "Severity", "summary": "{total} alerts ({firing} firing, {resolved} resolved)",
         "root_cause": "Root cause", "rca": "Root cause analysis", "related": "Related alerts", "value": "value", "expected": "expected",
-        "more": "{count} more not shown", "ack": "Acknowledge", "details": "View details", "firing": "firing",
+        "more": "{count} more", "ack": "Acknowledge", "details": "View details", "firing": "firing",
         "resolved": "resolved", "data": "data quality", "chart": "Trend chart", "sku": "SKU", "time": "Time",
         "alert": "alert", "short": "[{level}] {title} ({count} alerts)",
         "colon": ": ", "comma": ", ", "badge": "[{}] ", "paren": " ({})",
+        "recovered_after": "recovered after {duration}", "recovered_title": "Recovered: {what} after {duration}",
+        "days": "{n} d", "hours": "{n} h", "minutes": "{n} min", "sep": " ",
     },
 }  # fmt: skip
 
@@ -55,6 +59,8 @@ DISPLAY_ZONE: dict[Language, str] = {"zh": "Asia/Shanghai", "en": "UTC"}
 
 # How many incident groups / consequences per group to show, tried in turn until the text fits.
 _SHOWN_LIMITS: tuple[tuple[int, int], ...] = ((50, 50), (20, 10), (10, 5), (5, 3), (3, 1), (1, 0))
+# An IM card of one group lists its first alerts (root cause first) and counts the rest: "还有 N 条".
+IM_TOP_ALERTS = 3
 
 
 @cache
@@ -97,6 +103,39 @@ def format_time(ts: str, lang: Language) -> str:
     zone = DISPLAY_ZONE[lang]
     local = moment.astimezone(ZoneInfo(zone))
     return local.strftime("%m-%d %H:%M") + ("" if lang == "zh" else " UTC")
+
+
+def format_duration(minutes: int, lang: Language) -> str:
+    """``135`` → ``2 小时 15 分`` (``2 h 15 min``); days when it ran for a day or more; never empty.
+
+    >>> format_duration(135, "zh"), format_duration(1500, "en"), format_duration(0, "zh")
+    ('2 小时 15 分', '1 d 1 h', '0 分')
+    """
+    t = LABELS[lang]
+    days, rest = divmod(max(0, int(minutes)), 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [t["days"].format(n=days)] if days else []
+    if hours:
+        parts.append(t["hours"].format(n=hours))
+    if mins and not days:
+        parts.append(t["minutes"].format(n=mins))
+    return t["sep"].join(parts) or t["minutes"].format(n=0)
+
+
+def _parse(ts: object) -> datetime | None:
+    if not isinstance(ts, str) or not ts:
+        return None
+    try:
+        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def lasted_minutes(alert: dict[str, object]) -> int | None:
+    """How long a resolved alert line (``starts_at`` … ``ts``) was firing, in minutes."""
+    start, end = _parse(alert.get("starts_at")), _parse(alert.get("ts"))
+    return None if start is None or end is None else int((end - start).total_seconds() // 60)
 
 
 def _colorizer(dialect: MarkdownDialect) -> Callable[[str, Severity], str]:
@@ -173,12 +212,40 @@ def _same(text: str) -> str:
     return text
 
 
+def _shown(digest: Digest, groups_shown: int, consequences_shown: int,
+           max_alerts: int | None) -> list[tuple[IncidentGroup, tuple[AlertLine, ...]]]:
+    """The incident groups and consequences to list: at most ``max_alerts`` alerts in all."""
+    budget = max_alerts if max_alerts is not None else digest.total
+    shown: list[tuple[IncidentGroup, tuple[AlertLine, ...]]] = []
+    for group in digest.groups[:groups_shown]:
+        if budget <= 0:
+            break
+        consequences = group.consequences[: max(0, min(consequences_shown, budget - 1))]
+        shown.append((group, consequences))
+        budget -= 1 + len(consequences)
+    return shown
+
+
 def _context(notification: Notification, groups_shown: int, consequences_shown: int,
-             escape: Callable[[str], str] = _same) -> dict[str, object]:
+             escape: Callable[[str], str] = _same, max_alerts: int | None = None) -> dict[str, object]:
     lang = notification.lang
+    digest = build_digest(notification.alerts)
+    shown = _shown(digest, groups_shown, consequences_shown, max_alerts)
+    durations = {str(a.get("id")): lasted_minutes(a) for a in notification.alerts if a.get("state") == "resolved"}
+
+    def lasted(line: AlertLine) -> str:
+        minutes = durations.get(str(line.id))
+        if minutes is None:
+            return LABELS[lang]["resolved"]
+        return LABELS[lang]["recovered_after"].format(duration=format_duration(minutes, lang))
+
     return {
         "n": notification,
-        "digest": build_digest(notification.alerts),
+        "digest": digest,
+        "shown": shown,
+        "hidden": digest.total - sum(1 + len(c) for _, c in shown),
+        "lasted": lasted,
+        "chart_url": notification.chart_url,
         "t": LABELS[lang],
         "groups_shown": groups_shown,
         "consequences_shown": consequences_shown,
@@ -197,7 +264,8 @@ def _deviation_text(line: AlertLine) -> str:
 
 
 def _render_fitting(template_name: str, notification: Notification, max_bytes: int | None,
-                    markup_escape: Callable[[str], str] | None = None, **extra: object) -> str:
+                    markup_escape: Callable[[str], str] | None = None, max_alerts: int | None = None,
+                    **extra: object) -> str:
     """Render, showing fewer alerts until it fits; ``markup_escape`` escapes every user-entered
     string (in the notification and the RCA notes) for the channel's markup first."""
     template = _environment().get_template(template_name)
@@ -205,20 +273,25 @@ def _render_fitting(template_name: str, notification: Notification, max_bytes: i
     if markup_escape is not None:
         notification = _escaped_notification(notification, markup_escape)
     if max_bytes is None:
-        return template.render(**_context(notification, *_SHOWN_LIMITS[0], escape), **extra).strip()
+        return template.render(**_context(notification, *_SHOWN_LIMITS[0], escape, max_alerts), **extra).strip()
     text = ""
     for groups_shown, consequences_shown in _SHOWN_LIMITS:
-        text = template.render(**_context(notification, groups_shown, consequences_shown, escape), **extra).strip()
+        context = _context(notification, groups_shown, consequences_shown, escape, max_alerts)
+        text = template.render(**context, **extra).strip()
         if len(text.encode("utf-8")) <= max_bytes:
             return text
     # Even one alert does not fit (a huge message text): cut on a character boundary.
     return text.encode("utf-8")[: max_bytes - 3].decode("utf-8", errors="ignore") + "..."
 
 
-def render_markdown(notification: Notification, dialect: MarkdownDialect, *, max_bytes: int | None = None) -> str:
-    """Markdown for DingTalk, WeCom (``<font color>``) or Feishu ``lark_md``; fits ``max_bytes``."""
-    return _render_fitting("markdown.md.j2", notification, max_bytes, markdown_escape, color=_colorizer(dialect),
-                           dialect=dialect)
+def render_markdown(notification: Notification, dialect: MarkdownDialect, *, max_bytes: int | None = None,
+                    max_alerts: int | None = None) -> str:
+    """Markdown for DingTalk, WeCom (``<font color>``) or Feishu ``lark_md``: the message's one severity,
+    the first ``max_alerts`` (default: the notification's ``top_alerts``) alerts and "还有 N 条", the chart
+    (an image; a link in Feishu's ``lark_md``, which shows no outside images); fits ``max_bytes``."""
+    limit = max_alerts if max_alerts is not None else notification.top_alerts
+    return _render_fitting("markdown.md.j2", notification, max_bytes, markdown_escape, limit,
+                           color=_colorizer(dialect), dialect=dialect)
 
 
 def render_slack(notification: Notification, *, max_bytes: int | None = 38_000) -> str:

@@ -127,4 +127,4 @@ def test_huge_incident_is_shortened_below_body_limit_and_accepted(fake, clock, d
     alerts = [{**alert, "sku": f"SKU-{i}", "ts": f"2026-11-11T02:{i % 60:02d}:00Z"} for i in range(300)]
     deliver(notifier(url, clock), notification(alerts=alerts))
     text = robot.received[0].payload["actionCard"]["text"]
-    assert "另有" in text and "共 300 条告警" in text
+    assert "还有" in text and "共 300 条告警" in text

@@ -1,10 +1,14 @@
-"""Signed action links from messages (认领 / 查看详情), usable from a phone without logging in.
+"""Signed action links from messages (认领 / 查看详情 / the chart image), usable from a phone without logging in.
 
-``GET /actions/ack?token=`` shows the alert and one 认领 / Acknowledge button (a chat app's link
-preview fetches the URL, so the GET changes nothing); the button POSTs the same token, which
-acknowledges the alert as ``link:<alert id>`` — audited like any acknowledgement. ``GET
-/actions/view?token=`` opens the alert center's page of the alert. A tampered or foreign token is
-403, an expired one 410, each with a page that says so in Chinese and English.
+``GET /actions/ack?token=`` shows what the message listed and one 认领 / Acknowledge button (a chat
+app's link preview fetches the URL, so the GET changes nothing); the button POSTs the same token,
+which acknowledges **every alert of the message** the link came with (a group message lists many),
+each audited, in the name of the person the link was issued to (the on-duty person the message
+@-mentioned). A link issued to nobody in particular (a group robot with nobody on duty) asks for a
+name and records that, marked as given on the link — never a hash. ``GET /actions/view?token=``
+opens the alert center's page of the alert; ``GET /actions/chart?token=`` serves the PNG chart the
+message carried (the same image the e-mail attached). A tampered or foreign token is 403, an
+expired one 410, each with a page that says so in Chinese and English.
 """
 
 from __future__ import annotations
@@ -12,14 +16,18 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Form, Query, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shopsentinel.alerting import repository as alerts
 from shopsentinel.api.deps import DbSession, Now
 from shopsentinel.core.secrets import load_key
+from shopsentinel.notify.charts import ChartSpec, render_png
 from shopsentinel.notify.links import (
+    ActionClaim,
     ActionLinkExpired,
     ActionLinkInvalid,
     LinkAction,
@@ -27,24 +35,26 @@ from shopsentinel.notify.links import (
     verify_action_token,
 )
 from shopsentinel.store.repository import audit
-from shopsentinel.store.state import AlertRow
+from shopsentinel.store.state import AlertRow, OutboxRow, UserRow
 
 router = APIRouter(prefix="/actions", tags=["actions"], include_in_schema=False)
 
+MAX_NAME = 60
 PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>ShopSentinel</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}
-button{{font-size:1.1rem;padding:.6rem 1.4rem}}</style></head><body>{body}</body></html>"""
+button{{font-size:1.1rem;padding:.6rem 1.4rem}} input{{font-size:1rem;padding:.4rem;margin:.4rem 0}}
+li{{margin:.2rem 0}}</style></head><body>{body}</body></html>"""
 
 
 def _page(body: str, code: int = status.HTTP_200_OK) -> HTMLResponse:
     return HTMLResponse(PAGE.format(body=body), status_code=code)
 
 
-def _claim(token: str, action: LinkAction, now: datetime) -> str | Response:
-    """The alert id the token grants ``action`` on, or the error page."""
+def _claim(token: str, action: LinkAction, now: datetime) -> ActionClaim | Response:
+    """What the token grants, or the error page."""
     try:
-        return verify_action_token(link_key(load_key()), token, now=now, expected_action=action).alert_id
+        return verify_action_token(link_key(load_key()), token, now=now, expected_action=action)
     except ActionLinkExpired:
         return _page("<h1>链接已过期 / Link expired</h1><p>请在预警中心处理 / Please use the alert center.</p>",
                      status.HTTP_410_GONE)
@@ -55,36 +65,98 @@ def _claim(token: str, action: LinkAction, now: datetime) -> str | Response:
 @router.get("/view")
 def view(token: str = Query(min_length=1, max_length=2000), *, now: Now) -> Response:
     claim = _claim(token, LinkAction.VIEW, now)
-    return claim if isinstance(claim, Response) else RedirectResponse(f"/alerts/{claim}", status.HTTP_303_SEE_OTHER)
+    return claim if isinstance(claim, Response) else RedirectResponse(f"/alerts/{claim.alert_id}", status.HTTP_303_SEE_OTHER)
 
 
-def _acked_alert(session: Session, token: str, now: datetime) -> AlertRow | Response:
-    """The alert an ack token names, or the page saying why not (bad/expired token, no such alert)."""
-    claim = _claim(token, LinkAction.ACK, now)
-    if isinstance(claim, Response):
-        return claim
-    row = alerts.get_alert(session, claim)
-    return row if row is not None else _page("<h1>告警不存在 / No such alert</h1>", status.HTTP_404_NOT_FOUND)
+def _message(session: Session, claim: ActionClaim) -> OutboxRow | None:
+    if not claim.message:
+        return None
+    return session.scalars(select(OutboxRow).where(OutboxRow.key == claim.message)).first()
+
+
+def _claimed_alerts(session: Session, claim: ActionClaim) -> list[AlertRow]:
+    """Every alert the link's message listed (in its order), or the one alert the link names."""
+    message = _message(session, claim)
+    ids = [str(a["id"]) for a in (message.payload.get("alerts", []) if message else []) if a.get("id")]
+    ids = list(dict.fromkeys(ids)) or [claim.alert_id]
+    rows = {r.id: r for r in session.scalars(select(AlertRow).where(AlertRow.id.in_(ids))).all()}
+    return [rows[i] for i in ids if i in rows]
+
+
+def _person(session: Session, username: str) -> str:
+    row = session.scalars(select(UserRow).where(UserRow.username == username)).first()
+    return row.display_name or row.username if row is not None else username
+
+
+def _listing(rows: list[AlertRow]) -> str:
+    items = "".join(f"<li>{escape(r.message or r.rule)}</li>" for r in rows[:10])
+    more = f"<li>还有 {len(rows) - 10} 条 / {len(rows) - 10} more</li>" if len(rows) > 10 else ""
+    return f"<ul>{items}{more}</ul>"
+
+
+def _ack_form(claim: ActionClaim, session: Session, problem: str = "") -> str:
+    if claim.user:
+        who = escape(_person(session, claim.user))
+        return (f'<p>认领人 / by: {who}</p><form method="post"><button type="submit">认领 / Acknowledge</button></form>')
+    warn = f'<p style="color:#b71c1c">{escape(problem)}</p>' if problem else ""
+    return (f'{warn}<form method="post"><label>您的姓名 / Your name<br><input name="name" required maxlength="{MAX_NAME}">'
+            '</label><br><button type="submit">认领 / Acknowledge</button></form>')
 
 
 @router.get("/ack")
 def confirm_ack(session: DbSession, token: str = Query(min_length=1, max_length=2000), *, now: Now) -> Response:
-    row = _acked_alert(session, token, now)
-    if isinstance(row, Response):
-        return row
-    state = f"<p>已由 {escape(row.acked_by)} 认领 / acknowledged by {escape(row.acked_by)}</p>" if row.acked_by else (
-        '<form method="post"><button type="submit">认领 / Acknowledge</button></form>')
-    return _page(f"<h1>{escape(row.message or row.rule)}</h1><p>{escape(row.message_en)}</p>{state}")
+    claim = _claim(token, LinkAction.ACK, now)
+    if isinstance(claim, Response):
+        return claim
+    rows = _claimed_alerts(session, claim)
+    if not rows:
+        return _page("<h1>告警不存在 / No such alert</h1>", status.HTTP_404_NOT_FOUND)
+    open_rows = [r for r in rows if not r.acked_by]
+    head = f"<h1>{escape(rows[0].message or rows[0].rule)}</h1><p>{escape(rows[0].message_en)}</p>"
+    if not open_rows:
+        by = sorted({r.acked_by or "" for r in rows})
+        names = escape("、".join(by))
+        return _page(f"{head}<p>已由 {names} 认领 / acknowledged by {names}</p>")
+    count = f"<p>认领后本消息的 {len(open_rows)} 条告警都标记为已认领 / acknowledges all {len(open_rows)} alerts of this message</p>"
+    return _page(f"{head}{count}{_listing(open_rows)}{_ack_form(claim, session)}")
 
 
 @router.post("/ack")
-def acknowledge(session: DbSession, token: str = Query(default="", max_length=2000), *, now: Now) -> Response:
-    row = _acked_alert(session, token, now)
-    if isinstance(row, Response):
-        return row
-    if not row.acked_by:
-        actor = f"link:{row.id[:12]}"
+def acknowledge(session: DbSession, token: str = Query(default="", max_length=2000),
+                name: str = Form(default="", max_length=200), *, now: Now) -> Response:
+    claim = _claim(token, LinkAction.ACK, now)
+    if isinstance(claim, Response):
+        return claim
+    rows = _claimed_alerts(session, claim)
+    if not rows:
+        return _page("<h1>告警不存在 / No such alert</h1>", status.HTTP_404_NOT_FOUND)
+    given = " ".join(name.split())[:MAX_NAME]
+    if not claim.user and not given:
+        return _page(_ack_form(claim, session, "请填写您的姓名再认领 / Please give your name"), status.HTTP_400_BAD_REQUEST)
+    # The person the link was issued to; else the name given on the page, marked as such.
+    actor = claim.user or f"{given}（链接认领）"
+    done = [r for r in rows if not r.acked_by]
+    for row in done:
         alerts.acknowledge(session, row, actor, now)
-        audit(session, actor, "alert.ack", row.id, now, via="action-link")
-        session.commit()
-    return _page(f"<h1>已认领 / Acknowledged</h1><p>{escape(row.message or row.rule)}</p>")
+        audit(session, actor, "alert.ack", row.id, now, via="action-link", message=claim.message or "",
+              identity="link-recipient" if claim.user else "name-given")
+    session.commit()
+    return _page(f"<h1>已认领 / Acknowledged</h1><p>{len(done)} 条告警已由 {escape(actor)} 认领 / "
+                 f"{len(done)} alerts acknowledged by {escape(actor)}</p>{_listing(rows)}")
+
+
+@router.get("/chart")
+def chart(session: DbSession, token: str = Query(min_length=1, max_length=2000), *, now: Now) -> Response:
+    """The message's chart as a PNG (the link expires like the others: 403 tampered, 410 expired)."""
+    claim = _claim(token, LinkAction.CHART, now)
+    if isinstance(claim, Response):
+        return claim
+    message = _message(session, claim)
+    raw = message.payload.get("chart") if message is not None else None
+    try:
+        spec = ChartSpec.model_validate(raw) if raw else None
+    except ValidationError:
+        spec = None
+    if spec is None:
+        return _page("<h1>图表不存在 / No such chart</h1>", status.HTTP_404_NOT_FOUND)
+    return Response(render_png(spec), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})

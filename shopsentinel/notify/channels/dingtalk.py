@@ -49,14 +49,25 @@ def sign_dingtalk(secret: str, timestamp_ms: int) -> str:
 
 
 def dingtalk_payload(notification: Notification, message_type: str, *, at_all: bool = False) -> dict[str, Any]:
-    """The JSON body: actionCard with 认领 / 查看详情 buttons when links exist, else markdown."""
+    """The JSON body: actionCard with 认领 / 查看详情 buttons when links exist, else markdown. The on-duty
+    people (``mentions``) are @-mentioned by DingTalk user id when the directory has one, else by mobile."""
     labels = LABELS[notification.lang]
-    mentions = [r for r in notification.recipients if r.lstrip("+").isdigit()]
-    # A mention renders only if "@mobile" also appears in the text.
-    mention_text = "\n\n" + " ".join(f"@{m}" for m in mentions) if mentions else ""
+    mobiles = [r for r in notification.recipients if r.lstrip("+").isdigit()]
+    user_ids: list[str] = []
+    for person in notification.mentions:
+        if person.user_id:
+            if person.user_id not in user_ids:
+                user_ids.append(person.user_id)
+        elif person.mobile and person.mobile not in mobiles:
+            mobiles.append(person.mobile)
+    # A mention renders only if "@mobile" / "@userId" also appears in the text.
+    tags = [f"@{m}" for m in (*mobiles, *user_ids)]
+    mention_text = "\n\n" + " ".join(tags) if tags else ""
     title = f"[{severity_label(notification.severity, notification.lang)}] {notification.title}"
     text = render_markdown(notification, "dingtalk", max_bytes=MAX_BODY_BYTES - 2_000) + mention_text
-    at = {"atMobiles": mentions, "isAtAll": at_all}
+    at: dict[str, Any] = {"atMobiles": mobiles, "isAtAll": at_all}
+    if user_ids:
+        at["atUserIds"] = user_ids
     buttons = [
         {"title": labels[label], "actionURL": url}
         for label, url in (("ack", notification.ack_url), ("details", notification.detail_url))

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from shopsentinel.core.errors import DeliveryError, PermanentDeliveryError, RecoverableDeliveryError
 from shopsentinel.notify.base import DeliveryResult, Notification
+from shopsentinel.notify.charts import render_png
 from shopsentinel.notify.templates import render_email
 
 MESSAGE_ID_DOMAIN = "shopsentinel.local"
@@ -60,9 +61,18 @@ def _checked_address(value: str) -> str:
     return value
 
 
+def chart_image(notification: Notification) -> bytes | None:
+    """The PNG to attach: the one given, else drawn from the message's chart (the same image the
+    chat apps fetch through the signed chart link)."""
+    if notification.chart_png:
+        return notification.chart_png
+    return render_png(notification.chart) if notification.chart is not None else None
+
+
 def build_message(notification: Notification, config: Config, recipients: list[str]) -> EmailMessage:
     """A ``multipart/alternative`` (text, ``multipart/related`` (HTML, chart PNG))."""
-    chart_cid = make_msgid(idstring="chart", domain=MESSAGE_ID_DOMAIN) if notification.chart_png else None
+    png = chart_image(notification)
+    chart_cid = make_msgid(idstring="chart", domain=MESSAGE_ID_DOMAIN) if png else None
     content = render_email(notification, chart_cid=chart_cid[1:-1] if chart_cid else None)
     message = EmailMessage()
     message["Subject"] = content.subject  # the default policy RFC 2047-encodes non-ASCII
@@ -72,10 +82,10 @@ def build_message(notification: Notification, config: Config, recipients: list[s
     message["X-ShopSentinel-Key"] = notification.key
     message.set_content(content.text)
     message.add_alternative(content.html, subtype="html")
-    if notification.chart_png and chart_cid:
+    if png and chart_cid:
         html_part = next(p for p in message.iter_parts() if p.get_content_type() == "text/html")
         html_part.add_related(
-            notification.chart_png, maintype="image", subtype="png", cid=chart_cid, filename="chart.png", disposition="inline"
+            png, maintype="image", subtype="png", cid=chart_cid, filename="chart.png", disposition="inline"
         )
     return message
 
@@ -116,7 +126,7 @@ class EmailNotifier:
         recipients = list(notification.recipients or self.config.to)
         if not recipients:
             raise PermanentDeliveryError("email: no recipients")
-        message = build_message(notification, self.config, recipients)
+        message = await asyncio.to_thread(build_message, notification, self.config, recipients)  # draws the chart
         try:
             refused = await asyncio.to_thread(self._deliver, message, recipients)
         except smtplib.SMTPAuthenticationError as exc:

@@ -21,7 +21,7 @@ from shopsentinel.core.errors import PermanentDeliveryError, RecoverableDelivery
 from shopsentinel.core.types import Severity
 from shopsentinel.notify.base import DeliveryResult, Notification
 from shopsentinel.notify.channels._http import json_body, raise_for_http_status, send_request
-from shopsentinel.notify.templates import LABELS, render_markdown, severity_label
+from shopsentinel.notify.templates import LABELS, markdown_escape, render_markdown, severity_label
 
 MAX_BODY_BYTES = 20_000
 FREQUENCY_LIMIT_RETRY_SECONDS = 1.0
@@ -48,7 +48,10 @@ def sign_feishu(secret: str, timestamp_s: int) -> str:
 
 def feishu_card(notification: Notification) -> dict[str, Any]:
     labels = LABELS[notification.lang]
-    mentions = "".join(f'<at id="{user}"></at>' for user in notification.recipients)
+    users = [*notification.recipients, *(p.user_id for p in notification.mentions if p.user_id)]
+    # A custom bot can @ only by user id (open_id); someone the directory knows only by name is named.
+    named = [p.name for p in notification.mentions if not p.user_id]
+    mentions = "".join(f'<at id="{user}"></at>' for user in dict.fromkeys(users)) + "".join(f" @{markdown_escape(n)}" for n in named)
     content = render_markdown(notification, "feishu", max_bytes=MAX_BODY_BYTES - 3_000)
     elements: list[dict[str, Any]] = [{"tag": "div", "text": {"tag": "lark_md", "content": content + mentions}}]
     buttons = [
