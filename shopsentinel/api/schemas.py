@@ -199,6 +199,30 @@ class StoreList(BaseModel):
     items: list[StorePublic]
 
 
+class RuleLearningPublic(BaseModel):
+    """One rule's learning state for a store: ``learning`` (silent until it has ``starts_after_days``
+    of data), ``partial`` (judging with wide bands until ``ready_after_days``) or ``ready``."""
+
+    rule: str
+    state: Literal["learning", "partial", "ready"]
+    days_left: int
+    starts_after_days: float
+    ready_after_days: float
+    message: str
+    message_en: str
+
+
+class StoreLearning(BaseModel):
+    platform: str
+    store: str
+    history_days: float
+    state: Literal["learning", "partial", "ready"]  # the least advanced of its rules
+    days_left: int  # until every rule is ready
+    message: str
+    message_en: str
+    rules: list[RuleLearningPublic]
+
+
 class StoreUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=200)

@@ -224,3 +224,44 @@ def usual_low(values: np.ndarray, *, days: int = 42, quantile: float = 0.0, igno
         low = np.nanmin(lags, axis=0) if quantile == 0 else np.nanpercentile(lags, quantile, axis=0)
         enough = np.sum(~np.isnan(lags), axis=0) >= 5
     return np.where(enough, low, np.nan)
+
+
+CLOSURE_WEEKS = 6  # weeks of the same local hour a regular closure is learnt from
+CLOSURE_SHARE = 0.5  # closed in at least this share of them (and at least twice once two exist)
+
+
+def expected_closed(activity: np.ndarray, offsets: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Where the series is *expected* to be closed (T × S, causal): the same local hour of the week
+    was closed (zero activity) in at least half of the past :data:`CLOSURE_WEEKS` weeks, and at
+    least twice once two weeks are known. A closure that recurs (a weekday off, nights, a lunch
+    break) is the expectation; one on an open day is news. Weeks inside calendar events (a
+    Christmas closure) and the view's outliers (an outage) never teach a closure."""
+    closed = np.where(np.isnan(activity), np.nan, (activity <= 0).astype(float))
+    stack = seasonal_history(closed, offsets, period_hours=168, count=CLOSURE_WEEKS, exclude=exclude)
+    with np.errstate(invalid="ignore"):
+        samples = np.sum(~np.isnan(stack), axis=0)
+        hits = np.nansum(stack, axis=0)
+    return (samples > 0) & (hits >= np.minimum(samples, 2)) & (hits >= CLOSURE_SHARE * samples)
+
+
+def comparable(stack: np.ndarray, flags: np.ndarray, target_closed: np.ndarray) -> np.ndarray:
+    """Keep only history samples of comparable hours: where the target hour is expected open, the
+    samples that were themselves expected-closed hours (the weekly closed day, a night) are left out,
+    so an open Monday is compared with open days. Where that leaves nothing, all samples stay."""
+    drop = (flags > 0.5) & ~target_closed[None]
+    kept = np.where(drop, np.nan, stack)
+    has_any = np.any(~np.isnan(kept), axis=0)
+    return np.where(has_any[None], kept, stack)
+
+
+def few_sample_cv(cv: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """Honestly wider bands while history is short (fewer than :data:`FULL_SAMPLES` days behind the
+    same hour): the day-to-day variation measured on n samples is floored by a prior (25% ÷ √n) and
+    widened by the expectation's own standard error (× √(1 + 1/n)). From a full week on, unchanged."""
+    n = np.maximum(np.nan_to_num(samples, nan=0.0), 1.0)
+    widened = np.maximum(cv, FEW_SAMPLE_PRIOR_CV / np.sqrt(n)) * np.sqrt(1.0 + 1.0 / n)
+    return np.where(n < FULL_SAMPLES, widened, cv)
+
+
+FEW_SAMPLE_PRIOR_CV = 0.25
+FULL_SAMPLES = 7

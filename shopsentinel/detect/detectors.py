@@ -22,7 +22,15 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from shopsentinel.detect.baselines import Baseline, seasonal_history, summarize, usual_low
+from shopsentinel.detect.baselines import (
+    Baseline,
+    comparable,
+    expected_closed,
+    few_sample_cv,
+    seasonal_history,
+    summarize,
+    usual_low,
+)
 from shopsentinel.detect.rules import (
     BeyondHistoryCondition,
     ChangeCondition,
@@ -33,7 +41,7 @@ from shopsentinel.detect.rules import (
     ZScoreCondition,
 )
 from shopsentinel.detect.series import SeriesResolver, SeriesView
-from shopsentinel.detect.significance import count_surprise, extra_variation, robust_surprise
+from shopsentinel.detect.significance import MAX_SIGMA, count_surprise, extra_variation, robust_surprise
 
 HYSTERESIS = 0.6  # a firing condition clears only when back within 60% of its threshold
 
@@ -176,10 +184,36 @@ def _history_for(view: SeriesView, cond: HistorySpec, values: np.ndarray, exclud
     return replace(level), replace(daily)
 
 
+def closed_expected(view: SeriesView, exclude: np.ndarray) -> np.ndarray:
+    """Where the view's series is expected closed (T × S): a recurring closure learnt from its own
+    weeks (:func:`expected_closed` on its activity: the denominator of a ratio, else the value) or
+    a closed hour of the store's declared opening hours. Cached on the view."""
+    found = view._cache.get("closed")
+    if found is None:
+        activity = view.denominator if view.kind == "ratio" and view.denominator is not None else view.values
+        found = expected_closed(activity, view.offsets, exclude)
+        if view.closed_hours is not None:
+            found = found | view.closed_hours
+        view._cache["closed"] = found
+    return found
+
+
 def _compute_history(view: SeriesView, cond: HistorySpec, values: np.ndarray, exclude: np.ndarray) -> tuple[Baseline, Baseline]:
+    closed = closed_expected(view, exclude)
+    flags_of = np.where(np.isnan(values), np.nan, closed.astype(float)) if closed.any() else None
+
+    def like_with_like(stack: np.ndarray, source: np.ndarray, period: int, count: int, search: int | None) -> np.ndarray:
+        """Daily histories keep only comparable hours: an expected-open hour is compared with the
+        open days' same hour, never with the weekly closed day's zero."""
+        if flags_of is None or period >= 168:
+            return stack
+        flags = seasonal_history(np.where(np.isnan(source), np.nan, flags_of), view.offsets, period_hours=period,
+                                 count=count, exclude=exclude, search=search)
+        return comparable(stack, flags, closed)
 
     def history(period: int, count: int, search: int | None = None) -> Baseline:
         stack = seasonal_history(values, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
+        stack = like_with_like(stack, values, period, count, search)
         how = cond.agg if count > 1 else "median"
         base = summarize(stack, how)
         if view.kind == "ratio" and view.numerator is not None and view.denominator is not None:
@@ -187,6 +221,8 @@ def _compute_history(view: SeriesView, cond: HistorySpec, values: np.ndarray, ex
             # sparse series is 0 and would make every single refund look significant.
             num = seasonal_history(view.numerator, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
             den = seasonal_history(view.denominator, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
+            num = like_with_like(num, view.numerator, period, count, search)
+            den = like_with_like(den, view.denominator, period, count, search)
             both = ~np.isnan(num) & ~np.isnan(den)
             num_sum = np.sum(np.where(both, num, 0), axis=0)
             den_sum = np.sum(np.where(both, den, 0), axis=0)
@@ -254,15 +290,19 @@ def _surprise(view: SeriesView, base: Baseline, daily: Baseline, direction: str,
         # The rate's day-to-day spread, converted into extra variation of the numerator.
         with np.errstate(divide="ignore", invalid="ignore"):
             cv = np.where(base.expected > 0, daily.spread / base.expected, np.nan)
-        cv = extra_variation(expected_num, np.nan_to_num(cv, nan=0.0) * expected_num)
+        cv = few_sample_cv(extra_variation(expected_num, np.nan_to_num(cv, nan=0.0) * expected_num), daily.samples)
         return count_surprise(view.numerator, expected_num, cv, direction, where), view.denominator
     if view.kind == "count":
-        cv = extra_variation(base.expected, daily.spread)
+        cv = few_sample_cv(extra_variation(base.expected, daily.spread), daily.samples)
         # Seven quiet hours do not prove a rate of zero: floor it at 1/(n+1).
         floor = 1.0 / (np.maximum(base.samples, daily.samples) + 1.0)
         expected = np.where(np.isnan(base.expected), np.nan, np.maximum(base.expected, floor))
         return count_surprise(view.values, expected, cv, direction, where), base.expected
-    return robust_surprise(view.values, base.expected, daily.spread, direction), np.abs(base.expected)
+    # Amounts and gauges: the robust spread of few days is widened the same way (as a share of the level).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(np.abs(base.expected) > 0, np.nan_to_num(daily.spread, nan=0.0) / np.abs(base.expected), 0.0)
+    widened = np.where(daily.samples < 7, few_sample_cv(rel, daily.samples) * np.abs(base.expected), daily.spread)
+    return robust_surprise(view.values, base.expected, widened, direction), np.abs(base.expected)
 
 
 class ChangeScorer:
@@ -294,7 +334,20 @@ class ChangeScorer:
             lower, upper = (1 - change) * expected, (1 + change) * expected
         crossed &= _weekly_agrees(view, cond, exclude, lambda e: _crossed(x, e, direction, factor, cond.change))
         crossed &= _moved(x, expected, direction)
+        crossed &= _not_a_regular_closure(view, exclude, x, expected, direction)
         return _band_score(view, base, daily, crossed, relaxed, lower, upper, direction)
+
+
+def _not_a_regular_closure(view: SeriesView, exclude: np.ndarray, x: np.ndarray, expected: np.ndarray, direction: str) -> np.ndarray:
+    """A fall is no news in an hour the store is expected to be closed (its weekly closed day, its
+    nights, its declared closing hours): there the expectation is zero. Rises are still judged."""
+    if direction == "up":
+        return np.ones(x.shape, dtype=bool)
+    closed = closed_expected(view, exclude)
+    if direction == "down":
+        return ~closed
+    with np.errstate(invalid="ignore"):
+        return ~(closed & (x < expected))
 
 
 def _moved(x: np.ndarray, expected: np.ndarray, direction: str) -> np.ndarray:
@@ -319,12 +372,25 @@ def _crossed(x: np.ndarray, expected: np.ndarray, direction: str, factor: float,
 
 def _weekly_agrees(view: SeriesView, cond: ChangeCondition | ZScoreCondition, exclude: np.ndarray,
                    test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Where a daily baseline says "anomaly", check the same hour in the previous weeks agrees
-    (where there are at least two such weeks to ask)."""
+    """Where a daily baseline says "anomaly", check the same hour in the previous weeks agrees (where
+    there is at least one such week to ask): like with like when the week matters. Agreeing means a
+    move against the weekly expectation too — with the rule's volume guard and significance for
+    counts — so 0 visitors on the usual closed Sunday
+    (2 expected) is not a traffic crash, and 0 orders there is not "at most 50% of 0"."""
     if not cond.weekly_check or cond.baseline in ("hour_of_week", "previous_period"):
         return np.ones(view.values.shape, dtype=bool)
-    base, _ = _history_for(view, HistorySpec("hour_of_week", 4, "median"), view.values, exclude)
-    return (base.samples < 2) | np.isnan(base.expected) | test(base.expected)
+    base, daily = _history_for(view, HistorySpec("hour_of_week", 4, "median"), view.values, exclude)
+    x = view.values
+    agrees = test(base.expected) & _moved(x, base.expected, cond.direction)
+    if view.kind == "count":
+        expected = np.nan_to_num(base.expected, nan=0.0)
+        agrees &= expected >= cond.min_expected
+        if cond.required_surprise > 0:
+            cv = few_sample_cv(extra_variation(base.expected, daily.spread), daily.samples)
+            floor = 1.0 / (base.samples + 1.0)
+            surprise = count_surprise(x, np.maximum(base.expected, floor), cv, cond.direction, where=agrees)
+            agrees &= np.nan_to_num(surprise, nan=0.0) >= cond.required_surprise
+    return (base.samples < 1) | np.isnan(base.expected) | agrees
 
 
 class ZScoreScorer:
@@ -352,6 +418,7 @@ class ZScoreScorer:
             crossed = crossed & (rel >= change)
             factor = 1 - change if cond.direction == "down" else 1 + change
             crossed &= _weekly_agrees(view, cond, exclude, lambda e: _crossed(x, e, cond.direction, factor, change))
+        crossed &= _not_a_regular_closure(view, exclude, x, base.expected, cond.direction)
         return _band_score(view, base, daily, crossed, relaxed, lower, upper, cond.direction)
 
 
@@ -375,6 +442,7 @@ class SeasonalBandScorer:
         if cond.change is not None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 crossed = crossed & (np.abs(x - base.expected) >= cond.change * np.abs(base.expected))
+        crossed &= _not_a_regular_closure(view, exclude, x, base.expected, cond.direction)
         return _band_score(view, base, daily, crossed, relaxed, lower, upper, cond.direction)
 
 
@@ -400,7 +468,17 @@ class ThresholdScorer:
             exclude = resolver.exclusion(view, tail_hours)
             base, daily = _history_for(view, HistorySpec.of(cond), x, exclude)
             direction = "up" if cond.above is not None else "down"
-            return _band_score(view, base, daily, crossed, relaxed, lower, upper, direction)
+            score = _band_score(view, base, daily, crossed, relaxed, lower, upper, direction)
+            # A fixed threshold fires from the first point: the store's own level, while there is
+            # none yet, does not stand in the way (the volume guard still does).
+            fresh = np.isnan(base.expected) & ~np.isnan(x)
+            score.known = ~np.isnan(x)
+            if score.surprise is not None:
+                score.surprise = np.where(fresh, MAX_SIGMA, score.surprise)
+            if score.volume is not None and view.kind != "ratio":
+                score.volume = np.where(fresh, x, score.volume)
+            score.learned = False
+            return score
         known = ~np.isnan(x)
         return Score(x, _nan_like(x), lower, upper, known, crossed, relaxed)
 

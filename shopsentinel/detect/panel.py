@@ -44,6 +44,7 @@ class Panel:
     metrics: dict[str, MetricMatrix] = field(default_factory=dict)
     events: list[tuple[CalendarEvent, int]] = field(default_factory=list)  # (event, store index)
     observed: np.ndarray | None = None  # T × n_stores: the store sent any point in the hour
+    closed: np.ndarray | None = None  # T × n_stores: outside the store's declared opening hours (None: none declared)
 
     def time_at(self, index: int) -> datetime:
         return self.start + index * HOUR
@@ -54,6 +55,23 @@ class Panel:
     def local_hour(self) -> np.ndarray:
         utc_hour = (np.arange(self.hours) + self.start.hour)[:, None]
         return np.floor(utc_hour + self.offsets).astype(int) % 24
+
+    def local_weekday(self) -> np.ndarray:
+        """T × n_stores local weekday (Monday = 0) of each hour."""
+        epoch_hours = int(self.start.timestamp() // 3600)
+        local = np.floor((np.arange(self.hours) + epoch_hours)[:, None] + self.offsets).astype(np.int64)
+        return (local // 24 + 3) % 7  # 1970-01-01 was a Thursday
+
+    def closed_window(self, window: int) -> np.ndarray | None:
+        """T × n_stores: every hour of the ``window`` ending here is a declared closed hour."""
+        if self.closed is None:
+            return None
+        if window <= 1:
+            return self.closed
+        counts = np.cumsum(np.vstack([np.zeros((1, self.closed.shape[1])), self.closed]), axis=0)
+        t = np.arange(self.hours)
+        lo = np.clip(t + 1 - window, 0, None)
+        return (counts[t + 1] - counts[lo]) >= (t + 1 - lo)[:, None]
 
     def event_mask(self, kinds: tuple[str, ...], tail_hours: int = 0) -> np.ndarray:
         """T × n_stores: True inside events of these kinds, extended by ``tail_hours`` after each."""
@@ -96,6 +114,7 @@ def build_panel(
     start = start.astimezone(UTC)
     offsets = np.stack([_offsets_for_zone(s.timezone, start, hours) for s in stores], axis=1) if stores else np.zeros((hours, 0))
     panel = Panel(start=start, hours=hours, stores=stores, offsets=offsets)
+    panel.closed = _declared_closed(panel)
     store_pos = {(s.platform, s.store): i for i, s in enumerate(stores)}
     for event in calendar:
         for i, s in enumerate(stores):
@@ -163,6 +182,20 @@ def build_panel(
             cadence_hours=cadence,
         )
     return panel
+
+
+def _declared_closed(panel: Panel) -> np.ndarray | None:
+    """Hours outside each store's declared opening hours (local time); None when no store declares any."""
+    grids = [s.open_hours() for s in panel.stores]
+    if all(g is None for g in grids):
+        return None
+    weekday, hour = panel.local_weekday(), panel.local_hour()
+    closed = np.zeros((panel.hours, len(panel.stores)), dtype=bool)
+    for j, grid in enumerate(grids):
+        if grid is not None:
+            table = np.asarray(grid, dtype=bool)
+            closed[:, j] = ~table[weekday[:, j], hour[:, j]]
+    return closed
 
 
 def _fill_slow_gauges(values: np.ndarray, cadence: np.ndarray, is_gauge: bool) -> np.ndarray:

@@ -47,6 +47,10 @@ Hours = Annotated[float, BeforeValidator(parse_hours)]
 EventKind = Literal["promotion", "holiday", "maintenance"]
 
 
+DEFAULT_WARMUP_HOURS = 3 * 24.0
+"""Dynamic rules start after about 3 days, with honestly wider bands while history is short."""
+
+
 class Localized(BaseModel):
     model_config = ConfigDict(extra="forbid")
     zh: str
@@ -94,8 +98,9 @@ class _Directional(Condition):
 class _Guarded(Condition):
     min_expected: float = Field(default=0.0, ge=0, description="volume guard: expected count or denominator")
     warmup: Hours = Field(
-        default=8 * 24.0,
-        description="learning period: baseline rules stay silent until a series has this much history",
+        default=DEFAULT_WARMUP_HOURS,
+        description="learning period: baseline rules stay silent until a series has this much history, "
+        "then judge with the history they have and honestly wider bands that tighten as days and weeks accrue",
     )
 
 

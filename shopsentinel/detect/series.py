@@ -36,6 +36,7 @@ class SeriesView:
     numerator: np.ndarray | None = None
     denominator: np.ndarray | None = None
     window: int = 1
+    closed_hours: np.ndarray | None = None  # T × S: declared closed (the whole window outside opening hours)
     _exclude: dict[int, np.ndarray] = field(default_factory=dict)
     _cache: dict[str, np.ndarray] = field(default_factory=dict)
     _baselines: dict[tuple[object, ...], Any] = field(default_factory=dict)
@@ -78,7 +79,12 @@ class SeriesResolver:
 
     def _make(self, metric: str, kind: str, values: np.ndarray, base: MetricMatrix, window: int, **extra: np.ndarray | None) -> SeriesView:
         offsets = self.panel.offsets[:, base.store_index] if base.width else np.zeros((self.panel.hours, 0))
-        return SeriesView(metric, kind, values, base.store_index, list(base.skus), offsets, window=window, **extra)  # type: ignore[arg-type]
+        return SeriesView(metric, kind, values, base.store_index, list(base.skus), offsets, window=window,
+                          closed_hours=self._closed(base.store_index, window), **extra)  # type: ignore[arg-type]
+
+    def _closed(self, store_index: np.ndarray, window: int) -> np.ndarray | None:
+        closed = self.panel.closed_window(window)
+        return closed[:, store_index] if closed is not None else None
 
     def _resolve(self, metric: str, window: int, demand_days: int) -> SeriesView | None:
         definition = self.catalog.get(metric)
@@ -137,7 +143,8 @@ class SeriesResolver:
             cols = [lookup.get(k) for k in anchor.keys]
             aligned[name] = np.stack([v.values[:, c] if c is not None else np.full(self.panel.hours, np.nan) for c in cols], axis=1)
         values = np.asarray(formula.evaluate(aligned), dtype=float)
-        return SeriesView(metric, "continuous", values, anchor.store_index, list(anchor.skus), anchor.offsets, window=window)
+        return SeriesView(metric, "continuous", values, anchor.store_index, list(anchor.skus), anchor.offsets, window=window,
+                          closed_hours=self._closed(anchor.store_index, window))
 
     def _supplied(self, metric: str, formula: str, window: int) -> SeriesView | None:
         """A derived metric delivered as data (e.g. a console export's conversion rate) is used

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 
 from shopsentinel.core.errors import ImportFileError
-from shopsentinel.core.types import DEFAULT_TIMEZONES, CalendarEvent, StoreInfo
+from shopsentinel.core.types import DEFAULT_TIMEZONES, CalendarEvent, StoreInfo, parse_opening_hours
 
 METRIC_COLUMNS = ("ts", "platform", "store", "metric", "value", "sku")
 STORE_COLUMNS = ("store", "platform", "name", "timezone")
@@ -134,7 +134,7 @@ def metric_file_stores(path: Path) -> list[tuple[str, str]]:
 
 def read_stores(path: Path) -> list[StoreInfo]:
     path = Path(path)
-    df = _require_columns(_read_csv_strings(path), ("store", "platform"), path, optional=("name", "timezone"))
+    df = _require_columns(_read_csv_strings(path), ("store", "platform"), path, optional=("name", "timezone", "opening_hours"))
     stores: list[StoreInfo] = []
     seen: set[tuple[str, str]] = set()
     for i, row in enumerate(df.iter_rows(named=True)):
@@ -152,7 +152,13 @@ def read_stores(path: Path) -> list[StoreInfo]:
         if (platform, store) in seen:
             raise ImportFileError(f"store {store!r} of {platform!r} is listed twice", file=str(path), line=line, field="store")
         seen.add((platform, store))
-        stores.append(StoreInfo(store, platform, row["name"].strip() or store, tz))
+        hours = (row["opening_hours"] or "").strip()
+        if hours:
+            try:
+                parse_opening_hours(hours)
+            except ValueError as exc:
+                raise ImportFileError(f"opening hours: {exc}", file=str(path), line=line, field="opening_hours") from None
+        stores.append(StoreInfo(store, platform, row["name"].strip() or store, tz, hours))
     return stores
 
 

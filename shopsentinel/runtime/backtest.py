@@ -25,6 +25,7 @@ from shopsentinel.core.events import AlertEvent
 from shopsentinel.core.types import CalendarEvent, StoreInfo
 from shopsentinel.detect.custom import custom_metric_alerts
 from shopsentinel.detect.evaluator import evaluate_panel
+from shopsentinel.detect.learning import RuleLearning, store_learning
 from shopsentinel.detect.panel import build_panel
 from shopsentinel.detect.quality import finding_alerts, silent_metric_alerts, silent_store_alerts
 from shopsentinel.detect.rules import Rule, RulePack, default_rules
@@ -51,6 +52,8 @@ class BacktestResult:
     end: datetime
     rows: int = 0
     findings_total: dict[str, int] = field(default_factory=dict)
+    # Each alerting rule's learning state per store at the end of the data (learning / partial / ready).
+    learning: dict[tuple[str, str], list[RuleLearning]] = field(default_factory=dict)
 
 
 def _time_range(path: Path, frame: pl.DataFrame | None) -> tuple[datetime, datetime]:
@@ -131,6 +134,8 @@ def run_backtest(
     try:
         for done, output in enumerate(outputs, start=1):
             result.rows += output.rows
+            for platform, store, history_hours in output.history:
+                result.learning[(platform, store)] = store_learning([r for r in enabled if r.mode == "alert"], history_hours)
             _merge(result.clean, output.report)
             for e in output.events:
                 (result.tasks if e.mode == "task" else result.events).append(e)
@@ -156,6 +161,7 @@ class ShardOutput:
     events: list[AlertEvent]
     report: CleanReport
     rows: int
+    history: list[tuple[str, str, float]] = field(default_factory=list)  # (platform, store, hours since its first point)
 
 
 def _process_shard(
@@ -177,7 +183,22 @@ def _process_shard(
     cleaned, report = clean(frame, catalog)
     events = _evaluate_shard(cleaned, job.stores, calendar, catalog, rules, start, hours)
     events += finding_alerts(report.findings)
-    return ShardOutput(events, report, frame.height)
+    return ShardOutput(events, report, frame.height, _history_hours(cleaned, job.stores, start + hours * HOUR))
+
+
+def _history_hours(cleaned: pl.DataFrame, shard: list[StoreInfo], end: datetime) -> list[tuple[str, str, float]]:
+    """Hours from each store's first point to the end of the data."""
+    if cleaned.height == 0:
+        return []
+    firsts = cleaned.group_by("platform", "store").agg(pl.col("ts").min().alias("first"))
+    found = {(str(p), str(s)): first for p, s, first in firsts.iter_rows()}
+    out = []
+    for store in shard:
+        first = found.get((store.platform, store.store))
+        if first is not None:
+            first = first if first.tzinfo else first.replace(tzinfo=UTC)
+            out.append((store.platform, store.store, (end - first).total_seconds() / 3600.0))
+    return out
 
 
 def _evaluate_shard(

@@ -56,10 +56,37 @@ def week_table(events: list[AlertEvent]) -> Table:
     return table
 
 
+def learning_table(result: BacktestResult) -> Table | None:
+    """Rules still learning or judging with wide bands at the end of the data, per store (None when all
+    are ready): a dynamic rule never waits in silence without saying so."""
+    table = Table(title="学习期 / Rules still learning (at the end of the data)")
+    for c in ("platform", "store", "history_days", "learning", "partial", "days_left", "note"):
+        table.add_column(c, justify="right" if c in ("history_days", "learning", "partial", "days_left") else "left")
+    rows = 0
+    for (platform, store), states in sorted(result.learning.items()):
+        learning = [s for s in states if s.state == "learning"]
+        partial = [s for s in states if s.state == "partial"]
+        if not learning and not partial:
+            continue
+        left = max(s.days_left for s in learning + partial)
+        if learning:
+            note = f"{len(learning)} 条规则学习期：还需 {max(s.days_left for s in learning)} 天数据"
+        else:
+            note = f"{len(partial)} 条规则历史较短、判断从宽：还需 {left} 天数据达到完整精度"
+        table.add_row(platform, store, f"{states[0].history_days:.1f}", str(len(learning)), str(len(partial)), str(left), note)
+        rows += 1
+    return table if rows else None
+
+
 def print_summary(result: BacktestResult, console: Console) -> None:
     console.print(rule_table(result.events))
     console.print(store_table(result.events))
     console.print(week_table(result.events))
+    learning = learning_table(result)
+    if learning is not None:
+        console.print(learning)
+    elif result.learning:
+        console.print(f"学习期 / learning: all {sum(len(v) for v in result.learning.values())} rule × store pairs ready")
     c = result.clean
     console.print(
         f"数据清洗 / cleaning: {c.rows_in:,} rows read, {c.exact_duplicates:,} exact duplicates dropped, "
