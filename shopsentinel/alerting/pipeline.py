@@ -194,7 +194,7 @@ def route_and_group(session: Session, now: datetime, links: ActionLinkSigner | N
     outbox. Returns how many outbox entries were written; the caller commits. With ``links`` (the
     service has a public address) each message carries signed 认领 / 查看详情 links for its group and
     a signed link to its chart image."""
-    config = repo.routing_config(session)
+    config = repo.routing_config(session, now)  # each role starts with the person on duty now
     subs = [s for _, s in repo.subscriptions(session)]
     old_states = repo.group_states(session)
     candidates = _candidates(session, old_states)
