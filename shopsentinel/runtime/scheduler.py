@@ -69,6 +69,11 @@ class Scheduler:
                     self._backlog[key] = None
         self.wake.set()
 
+    def has_news(self) -> bool:
+        """Whether fresh data waits to be judged."""
+        with self._lock:
+            return bool(self._fresh)
+
     def pending(self) -> list[StoreKey]:
         with self._lock:
             return [*self._fresh, *self._backlog]

@@ -110,6 +110,7 @@ class Service:
     sync: SyncRunner | None = None  # platform syncs (settings.sync_db), run before each notification step
     workers: DeliveryWorkers | None = None  # per-channel delivery threads of the background runner
     key_problem: str | None = None  # why the secret key failed its start-up check (a degraded start), else None
+    _response_waited: bool = False  # the last background tick left the response loop out (news was waiting)
 
     @property
     def degraded(self) -> bool:
@@ -129,12 +130,14 @@ class Service:
         self.notify()
         return len(changes)
 
-    def notify(self, *, deliver: bool = True) -> None:
+    def notify(self, *, deliver: bool = True, respond: bool = True) -> None:
         """Run the notification pipeline (mute, in-app inbox, route, group, escalate) into the outbox,
         then (``deliver``) deliver it synchronously, channel after channel (inbox entries through
         :attr:`dispatcher`). The background runner passes ``deliver=False`` and hands delivery to
-        the per-channel workers instead (:meth:`background_tick`)."""
-        self.response.tick(self)
+        the per-channel workers instead (:meth:`background_tick`); ``respond=False`` leaves the
+        response loop (RCA notes, predictive alerts, playbooks) for a later tick."""
+        if respond:
+            self.response.tick(self)
         if self.settings.sync_db is not None:
             self.sync_runner().run_due()
         with self.sessions() as session:
@@ -177,8 +180,12 @@ class Service:
 
     def background_tick(self) -> None:
         """What the background runner does after each evaluation step: the pipeline into the
-        outbox, then wake the channels' delivery workers — never waiting for a send."""
-        self.notify(deliver=False)
+        outbox, then wake the channels' delivery workers — never waiting for a send. While fresh
+        data waits to be judged (a burst), the response loop runs only every other tick: its RCA
+        notes and forecasts are worth seconds, a crash's first message is not."""
+        respond = not self.scheduler.has_news() or self._response_waited
+        self._response_waited = not respond
+        self.notify(deliver=False, respond=respond)
         self.delivery_workers().kick()
         self.metrics.count_tick()
 

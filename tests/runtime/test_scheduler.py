@@ -3,7 +3,7 @@ a store that stops sending is caught by the scheduled evaluation alone."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import typer
@@ -158,3 +158,21 @@ def test_when_fresh_stores_exceed_a_tick_the_longest_unjudged_go_first(api: Any,
                                                 _point(hour, "quiet", 5)]})  # the quiet store has news
     scheduler.run_pending(limit=1)
     assert scheduler.pending() == [("jd", "busy1"), ("jd", "busy2")]  # the quiet store went first
+
+
+def test_while_news_waits_the_response_loop_runs_every_other_background_tick(
+        api: Any, clock: ManualClock, monkeypatch: Any) -> None:
+    """A crash's first message must not wait behind RCA notes and forecasts: while fresh data waits
+    to be judged, the response loop runs only every other tick; when the queue is empty, every tick."""
+    service = api.service
+    calls: list[datetime] = []
+    monkeypatch.setattr(service.response, "tick", lambda _service, now=None: calls.append(clock.now()))
+    service.scheduler.enqueue([("jd", "busy")])
+    for _ in range(3):
+        service.background_tick()
+    assert len(calls) == 1  # skipped, ran, skipped
+    service.scheduler.run_pending(limit=None)  # the news is judged
+    service.background_tick()
+    service.background_tick()
+    assert len(calls) == 3
+    assert service.metrics.ticks >= 5
