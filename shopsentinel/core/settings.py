@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -51,9 +52,9 @@ class Settings(BaseSettings):
     schedule_seconds: float = Field(default=60.0, gt=0, description="every store is re-evaluated this often")
     max_points_per_request: int = Field(default=200_000, ge=1)
     max_ingest_in_flight: int = Field(
-        default=8, ge=1,
-        description="write requests (points, push, imports) processed at once; the next is answered 503 with "
-        "Retry-After at once instead of queueing (load shedding under a burst)",
+        default_factory=lambda: min(16, 2 * (os.cpu_count() or 2)), ge=1,
+        description="write requests (points, push, imports) processed at once, by default two per CPU core; the "
+        "next is answered 503 with Retry-After at once instead of queueing (load shedding under a burst)",
     )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024,

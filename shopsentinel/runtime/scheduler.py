@@ -92,11 +92,11 @@ class Scheduler:
     def _take(self, limit: int | None) -> list[StoreKey]:
         with self._lock:
             keys: list[StoreKey] = []
-            # fresh data first. With news waiting, the backlog (closing hours, backfills) gets a quarter
+            # fresh data first. With news waiting, the backlog (closing hours, backfills) gets an eighth
             # of every other bounded tick — so it is never starved by a constant stream of new points,
             # and live news waits at most one such small tick, never a full one
             share = not self._fresh or self._backlog_waited
-            reserve = 0 if limit is None or not self._backlog or not share else max(1, limit // 4)
+            reserve = 0 if limit is None or not self._backlog or not share else max(1, limit // 8)
             self._backlog_waited = bool(self._fresh and self._backlog and not share)
             if limit is not None and len(self._fresh) > limit - reserve:
                 # more fresh stores than fit: the ones judged longest ago first, so a store whose data
