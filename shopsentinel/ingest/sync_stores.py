@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
+from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import InputError, ShopSentinelError
@@ -27,7 +30,15 @@ from shopsentinel.core.secrets import SecretBox
 from shopsentinel.ingest.sync import Sleep, SyncEngine, SyncReport
 from shopsentinel.ingest.sync_state import StockGroup, StockMember, StoreRecord, SyncDB
 from shopsentinel.sources.kit import Tokens
-from shopsentinel.sources.registry import StateOverrides, build_source, open_config
+from shopsentinel.sources.registry import (
+    StateOverrides,
+    build_source,
+    earliest_start,
+    entry,
+    history_start,
+    open_config,
+    seal_config,
+)
 
 
 class TokenSaver:
@@ -63,6 +74,41 @@ async def sync_registered(
     return reports
 
 
+def register_store(
+    db: SyncDB, box: SecretBox, platform: str, store: str, timezone: str, fields: Mapping[str, Any], *, now: datetime
+) -> StoreRecord:
+    """Connect a store: its Config sealed, its history from ``fields["start"]`` — or, without one, as
+    far back as the platform allows (history on connect: baselines are warm on day one). A start
+    older than the platform keeps is moved up to its limit (before it the platform returns nothing,
+    which would read as hours of zero orders)."""
+    given = fields.get("start")
+    if isinstance(given, str) and given:
+        given = datetime.fromisoformat(given.replace("Z", "+00:00"))
+    if isinstance(given, datetime) and given.tzinfo is None:
+        raise InputError("start needs a time zone", field="start")
+    start = earliest_start(platform, given, now) if isinstance(given, datetime) else history_start(platform, now)
+    config = entry(platform).config_model(**{**fields, "store": store, "start": start})
+    record = StoreRecord(platform, store, timezone, start, seal_config(platform, config, box))
+    db.put_store(record)
+    return record
+
+
+def _first_sync_start(db: SyncDB, record: StoreRecord, config: Any, now: datetime) -> tuple[StoreRecord, Any]:
+    """Before a store's first read, a start older than the platform's history is moved up to it
+    (Config and record, so hours the platform cannot show are not written as zeros)."""
+    if db.cursors(record.platform, record.store) or not isinstance(getattr(config, "start", None), datetime):
+        return record, config
+    limit = history_start(record.platform, now)
+    if record.start.astimezone(UTC) >= limit and config.start.astimezone(UTC) >= limit:
+        return record, config
+    record = replace(record, start=max(record.start.astimezone(UTC), limit))
+    current = db.store(record.platform, record.store)
+    if current is not None:
+        db.put_store(replace(current, start=record.start))
+    start = max(config.start.astimezone(UTC), limit)
+    return record, config.model_copy(update={"start": start})
+
+
 async def _sync_one(
     db: SyncDB, box: SecretBox, engine: SyncEngine, record: StoreRecord, clock: Clock, sleep: Sleep
 ) -> SyncReport:
@@ -72,6 +118,7 @@ async def _sync_one(
         error = f"cannot open stored config: {type(exc).__name__}"
         db.record_failure(record.platform, record.store, clock.now(), error)
         return SyncReport(record.platform, record.store, clock.now(), error=error)
+    record, config = _first_sync_start(db, record, config, clock.now())
     source = build_source(record.platform, config, clock=clock, sleep=sleep,
                           on_tokens=TokenSaver(db, box, record.platform, record.store))
     try:

@@ -10,6 +10,7 @@ SKU is comparable).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,7 @@ from shopsentinel.sim.platforms.dataset_intl import HourlyTraffic, make_traffic,
 from shopsentinel.sim.platforms.gateway import RateLimit
 from shopsentinel.sim.platforms.harness import ClockSleep
 from shopsentinel.sim.platforms.serve import serve_in_thread
-from shopsentinel.sources.base import Entity, Order
+from shopsentinel.sources.base import Entity, Order, Refund
 from shopsentinel.sources.hourly import (
     HOUR,
     families_of_streams,
@@ -266,3 +267,95 @@ def compare(env: SimEnv, synced: pl.DataFrame, truth: pl.DataFrame, until: datet
         if not stock_ok:
             examples.append(f"latest stock per SKU {synced_latest} != {expected}")
     return Comparison(stock_ok and not missing and not extra, len(missing), len(extra), examples)
+
+
+# ---------------------------------------------------------------- a given dataset, labelled incidents
+
+
+@contextmanager
+def serving_dataset(
+    platform: str, dataset: Dataset, clock: ManualClock, *, store: str, **app_options: Any
+) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Serve ``dataset`` (already ``prepare``d) on the platform's fake over loopback on ``clock``;
+    yields the app and the connector Config fields pointing at it (no ``start``: the caller, or
+    history on connect, decides it)."""
+    spec = sim_store(platform)
+    if spec.traffic:
+        raise ValueError(f"{platform}: traffic fakes need hourly traffic; use running_sim")
+    app = spec.create_app(dataset, clock=clock, **{**spec.app_options, **app_options})
+    with serve_in_thread(app) as root:
+        fields = {k: v.format(url=root + spec.path, root=root) if isinstance(v, str) else v for k, v in spec.config.items()}
+        yield app, {**fields, "store": store}
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A labelled business incident injected into a store's platform data over ``[start, end)``."""
+
+    platform: str
+    store: str
+    kind: str  # order_crash | refund_surge | price_error
+    start: datetime
+    end: datetime
+    sku: str = ""
+    label_zh: str = ""
+
+
+def _drop_orders(ds: Dataset, start: datetime, end: datetime, keep: float, rng_seed: int) -> None:
+    rng = random.Random(rng_seed)
+    gone = {o.order_id for o in ds.orders if start <= o.created_at < end and rng.random() >= keep}
+    ds.orders = [o for o in ds.orders if o.order_id not in gone]
+    ds.refunds = [r for r in ds.refunds if r.order_id not in gone]
+    ds.reviews = [r for r in ds.reviews if r.order_id not in gone]
+
+
+def inject_order_crash(ds: Dataset, start: datetime, end: datetime, *, keep: float = 0.05, seed: int = 1) -> None:
+    """下单骤降 (e.g. a broken checkout or a delisted bestseller): only ``keep`` of the orders created
+    in ``[start, end)`` happen (their refunds and reviews with them)."""
+    _drop_orders(ds, start, end, keep, seed)
+
+
+def inject_refund_surge(ds: Dataset, start: datetime, end: datetime, *, share: float = 0.5, seed: int = 2) -> None:
+    """退款激增 (a bad batch): ``share`` of the paid orders of the 3 days before ``start`` without a
+    refund get one, requested at a moment in ``[start, end)`` and granted an hour later."""
+    rng = random.Random(seed)
+    refunded = {r.order_id for r in ds.refunds}
+    span = (end - start).total_seconds()
+    changed: dict[str, Order] = {}
+    for order in ds.orders:
+        if (order.paid_at is not None and start - timedelta(days=3) <= order.created_at < start
+                and order.order_id not in refunded and rng.random() < share):
+            at = start + timedelta(seconds=int(rng.random() * span))
+            ds.refunds.append(Refund(f"{order.order_id}09", order.order_id, at, order.amount, "已退款"))
+            changed[order.order_id] = replace(order, status="已退款", updated_at=max(at + timedelta(hours=1),
+                                                                                   order.updated_at or at))
+    ds.orders = [changed.get(o.order_id, o) for o in ds.orders]
+
+
+def inject_price_error(ds: Dataset, sku: str, start: datetime, end: datetime, *, factor: float = 0.1) -> None:
+    """价格错误 (a misplaced decimal point): the SKU's listed price is ``factor`` of itself from
+    ``start`` until ``end``, when it is corrected; stock snapshots are added at both moments."""
+    snaps = sorted((s for s in ds.stock if s.sku == sku), key=lambda s: s.at)
+    before = [s for s in snaps if s.at <= start]
+    if not before:
+        raise ValueError(f"no stock snapshot of {sku} before {start}")
+    base = before[-1]
+    price = base.price or 0.0
+    ds.stock = [replace(s, price=round(price * factor, 2)) if s.sku == sku and start <= s.at < end else s for s in ds.stock]
+    ds.stock.append(replace(base, at=start, price=round(price * factor, 2)))
+    after = [s for s in snaps if s.at <= end]
+    ds.stock.append(replace(after[-1], at=end, price=price))
+    ds.stock.sort(key=lambda s: (s.at, s.sku))
+
+
+INJECT: dict[str, Callable[..., None]] = {"order_crash": inject_order_crash, "refund_surge": inject_refund_surge}
+
+
+def inject(ds: Dataset, incident: Incident) -> None:
+    """Apply one labelled incident to the dataset the store's fake serves."""
+    if incident.kind == "price_error":
+        inject_price_error(ds, incident.sku, incident.start, incident.end)
+    elif incident.kind in INJECT:
+        INJECT[incident.kind](ds, incident.start, incident.end)
+    else:
+        raise ValueError(f"unknown incident kind {incident.kind!r}")

@@ -4,6 +4,8 @@
 example Config (what the credentials form shows and the contract suite builds the connector from).
 
 Entries are plain imports (no import paths built from strings, nothing registers itself on import).
+Each entry also says how far back the platform's history reaches (``history_days``): a store
+connected without a start backfills that far (:func:`history_start`).
 The Config model is what a credentials form is generated from (:func:`config_fields`); secret
 fields are ``SecretStr``.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -81,6 +84,9 @@ class PlatformEntry:
     rotates_tokens: bool = False
     # the generic source: each store's own Config carries its state map, so the entry has no tables
     states_in_config: bool = False
+    # how far back the platform's order/refund/review APIs reach (days): a new store's first sync
+    # starts here (history on connect), and an older start would only read as false zeros
+    history_days: int = 90
 
     @property
     def platform(self) -> str:
@@ -124,13 +130,13 @@ CONNECTORS: dict[str, PlatformEntry] = {
     "amazon": PlatformEntry(AmazonSource, AmazonConfig, {
         "store": "example", "client_id": "amzn1.application-oa2-client.example", "client_secret": "client-secret",
         "refresh_token": "Atzr|refresh", "start": _START,
-    }, {"ORDER_STATUS": amazon_mapping.ORDER_STATUS}),
+    }, {"ORDER_STATUS": amazon_mapping.ORDER_STATUS}, history_days=730),  # Orders API: the last two years
     "shopify": PlatformEntry(ShopifySource, ShopifyConfig, {
         "store": "example", "shop_url": "https://example.myshopify.com", "access_token": "shpat_example", "start": _START,
     }, {
         "FINANCIAL_STATUS": shopify_mapping.FINANCIAL_STATUS,
         "FULFILLMENT_STATUS": shopify_mapping.FULFILLMENT_STATUS,
-    }),
+    }, history_days=60),  # orders older than 60 days need the read_all_orders scope
     # any HTTP/JSON aggregator (R1.3): its state map is part of each store's own config
     "generic": PlatformEntry(GenericSource, GenericConfig, {
         "store": "example", "base_url": "https://api.example.com", "start": _START, "app_secret": "api-key",
@@ -146,6 +152,18 @@ def entry(platform: str) -> PlatformEntry:
     if platform not in CONNECTORS:
         raise SourceError(f"unknown platform {platform!r}; known: {', '.join(sorted(CONNECTORS))}")
     return CONNECTORS[platform]
+
+
+def history_start(platform: str, now: datetime) -> datetime:
+    """Where a new store's first sync starts: as far back as the platform allows (TOP, JD, Douyin,
+    PDD, Kuaishou about 3 months; Amazon two years; Shopify 60 days), at a whole UTC hour."""
+    moment = now.astimezone(UTC) - timedelta(days=entry(platform).history_days)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def earliest_start(platform: str, start: datetime, now: datetime) -> datetime:
+    """``start``, moved up to :func:`history_start` if it lies before what the platform keeps."""
+    return max(start.astimezone(UTC), history_start(platform, now))
 
 
 def build_source(
@@ -291,7 +309,9 @@ __all__ = [
     "apply_state_overrides",
     "build_source",
     "config_fields",
+    "earliest_start",
     "entry",
+    "history_start",
     "load_state_overrides",
     "open_config",
     "override_page",

@@ -24,6 +24,7 @@ from shopsentinel.api.routes import (
     silences,
     stores,
     subscriptions,
+    sync_status,
     tokens,
     users,
 )
@@ -38,6 +39,7 @@ ROUTERS: list[APIRouter] = [
     silences.router,
     rules.router,
     stores.router,
+    sync_status.router,
     catalog.router,
     calendar.router,
     tokens.router,

@@ -12,6 +12,7 @@ True
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -123,12 +124,13 @@ def _stock(
     quantity = {sku: rng.randint(50, 500) for sku in prices}
     snapshots: list[StockSnapshot] = []
     at = start
+    by_time = sorted(orders, key=lambda o: o.created_at)
+    created = [o.created_at for o in by_time]
     while at < end:
         sold = {sku: 0 for sku in prices}
-        for order in orders:
-            if at - STOCK_INTERVAL <= order.created_at < at:
-                for line in order.lines:
-                    sold[line.sku] += line.quantity
+        for order in by_time[bisect_left(created, at - STOCK_INTERVAL):bisect_left(created, at)]:
+            for line in order.lines:
+                sold[line.sku] += line.quantity
         for sku, price in prices.items():
             quantity[sku] = max(quantity[sku] - sold[sku], 0)
             if quantity[sku] < 20:
