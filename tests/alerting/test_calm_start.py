@@ -4,33 +4,22 @@ failure the user's own setup causes; after 72 hours they reach the channels agai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from shopsentinel.alerting.mute import CALM_START_NOTE, CalmStart
 from shopsentinel.core.clock import ManualClock
 from shopsentinel.notify.outbox import INBOX
-from shopsentinel.sim.channels import FakeDingTalk, run_fake_server
+from shopsentinel.sim.channels import FakeDingTalk
 from shopsentinel.store.state import AlertEventRow, AlertRow, OutboxRow, StoreRow
 
 TOKEN, SECRET = "calm-robot-token", "SECcalm-robot-secret-0001"
 
 
-@pytest.fixture(autouse=True)
-def secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHOPSENTINEL_SECRET_KEY", Fernet.generate_key().decode())
-
-
-@pytest.fixture
-def robot(clock: ManualClock) -> Iterator[tuple[FakeDingTalk, str]]:
-    fake = FakeDingTalk({TOKEN: SECRET}, clock=clock)
-    with run_fake_server(fake.app) as base_url:
-        yield fake, base_url
+pytestmark = pytest.mark.usefixtures("secret_key")  # robot and secret_key: tests/support/channels.py
 
 
 def data_alert(api: Any, alert_id: str, rule: str, now: datetime, message: str, store: str = "tm-new") -> None:

@@ -7,17 +7,15 @@ A recovery says what recovered and after how long."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from shopsentinel.core.clock import ManualClock
-from shopsentinel.sim.channels import FakeDingTalk, Received, run_fake_server
+from shopsentinel.sim.channels import FakeDingTalk, Received
 from shopsentinel.store.state import AlertEventRow, AlertRow, UserRow
 
 TOKEN, SECRET = "group-robot-token", "SECgroup-robot-secret-0001"
@@ -25,16 +23,7 @@ PUBLIC = "https://sentinel.example.com"
 ON_DUTY_MOBILE, DIRECTOR_MOBILE = "13900000009", "13900000011"
 
 
-@pytest.fixture(autouse=True)
-def secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHOPSENTINEL_SECRET_KEY", Fernet.generate_key().decode())
-
-
-@pytest.fixture
-def robot(clock: ManualClock) -> Iterator[tuple[FakeDingTalk, str]]:
-    fake = FakeDingTalk({TOKEN: SECRET}, clock=clock)
-    with run_fake_server(fake.app) as base_url:
-        yield fake, base_url
+pytestmark = pytest.mark.usefixtures("secret_key")  # robot and secret_key: tests/support/channels.py
 
 
 def user(username: str, name: str, phone: str, duties: list[str], now: datetime) -> UserRow:

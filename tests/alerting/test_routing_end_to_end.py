@@ -10,26 +10,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from shopsentinel.core.clock import ManualClock
-from shopsentinel.sim.channels import FakeAliyun, FakeDingTalk, run_fake_server
+from shopsentinel.sim.channels import FakeAliyun, run_fake_server
 from shopsentinel.store.state import ChannelRow
 
 TOKEN, SECRET = "ops-robot-token", "SECops-robot-secret-0001"
 
 
-@pytest.fixture(autouse=True)
-def secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHOPSENTINEL_SECRET_KEY", Fernet.generate_key().decode())
-
-
-@pytest.fixture
-def robot(clock: ManualClock) -> Iterator[tuple[FakeDingTalk, str]]:
-    fake = FakeDingTalk({TOKEN: SECRET}, clock=clock)
-    with run_fake_server(fake.app) as base_url:
-        yield fake, base_url
+pytestmark = pytest.mark.usefixtures("secret_key")  # robot and secret_key: tests/support/channels.py
 
 
 def _rule(rule_id: str, metric: str, below: float, name: str) -> dict[str, Any]:
@@ -220,6 +210,9 @@ def test_signed_links_acknowledge_from_a_phone_and_refuse_tampered_or_expired_to
 
     page = api.get(ack_path)  # what a chat app's link preview fetches: shows, changes nothing
     assert page.status_code == 200 and "认领 / Acknowledge" in page.text
+    # no inline <style> for the Content-Security-Policy to block: the phone page keeps its layout
+    assert "<style" not in page.text and 'href="/static/action.css"' in page.text
+    assert api.get("/static/action.css").status_code == 200
     assert api.get(f"/api/v1/alerts/{alert['id']}").json()["acked_by"] is None
     token = parse_qs(urlsplit(ack_url).query)["token"][0]
     forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")

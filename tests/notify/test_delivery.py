@@ -7,7 +7,6 @@ a channel secret the key cannot open fails its entries for good instead of retry
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -34,16 +33,7 @@ def clock() -> ManualClock:
 TOKEN, SECRET = "rl-robot-token", "SECrl-robot-secret-0001"
 
 
-@pytest.fixture(autouse=True)
-def secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHOPSENTINEL_SECRET_KEY", Fernet.generate_key().decode())
-
-
-@pytest.fixture
-def robot(clock: ManualClock) -> Iterator[tuple[FakeDingTalk, str]]:
-    fake = FakeDingTalk({TOKEN: SECRET}, clock=clock)
-    with run_fake_server(fake.app) as base_url:
-        yield fake, base_url
+pytestmark = pytest.mark.usefixtures("secret_key")  # robot and secret_key: tests/support/channels.py
 
 
 def add_robot(api: Any, base_url: str, medium: str = "im") -> None:

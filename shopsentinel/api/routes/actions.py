@@ -23,8 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shopsentinel.alerting import repository as alerts
-from shopsentinel.api.deps import DbSession, Now
-from shopsentinel.core.secrets import load_key
+from shopsentinel.api.deps import DbSession, Now, ServiceDep
+from shopsentinel.core.secrets import SecretKeyError
 from shopsentinel.notify.charts import ChartSpec, render_png
 from shopsentinel.notify.links import (
     ActionClaim,
@@ -34,6 +34,7 @@ from shopsentinel.notify.links import (
     link_key,
     verify_action_token,
 )
+from shopsentinel.runtime.service import Service
 from shopsentinel.store.repository import audit
 from shopsentinel.store.state import AlertRow, OutboxRow, UserRow
 
@@ -42,19 +43,20 @@ router = APIRouter(prefix="/actions", tags=["actions"], include_in_schema=False)
 MAX_NAME = 60
 PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>ShopSentinel</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}
-button{{font-size:1.1rem;padding:.6rem 1.4rem}} input{{font-size:1rem;padding:.4rem;margin:.4rem 0}}
-li{{margin:.2rem 0}}</style></head><body>{body}</body></html>"""
+<link rel="stylesheet" href="/static/action.css"></head><body class="action">{body}</body></html>"""
 
 
 def _page(body: str, code: int = status.HTTP_200_OK) -> HTMLResponse:
     return HTMLResponse(PAGE.format(body=body), status_code=code)
 
 
-def _claim(token: str, action: LinkAction, now: datetime) -> ActionClaim | Response:
-    """What the token grants, or the error page."""
+def _claim(service: Service, token: str, action: LinkAction, now: datetime) -> ActionClaim | Response:
+    """What the token grants, or the error page (the key is the service's: never a new one)."""
     try:
-        return verify_action_token(link_key(load_key()), token, now=now, expected_action=action)
+        return verify_action_token(link_key(service.secret_key()), token, now=now, expected_action=action)
+    except SecretKeyError:
+        return _page("<h1>服务密钥不可用 / Service key unavailable</h1><p>请在预警中心处理 / Please use the alert "
+                     "center.</p>", status.HTTP_503_SERVICE_UNAVAILABLE)
     except ActionLinkExpired:
         return _page("<h1>链接已过期 / Link expired</h1><p>请在预警中心处理 / Please use the alert center.</p>",
                      status.HTTP_410_GONE)
@@ -63,8 +65,8 @@ def _claim(token: str, action: LinkAction, now: datetime) -> ActionClaim | Respo
 
 
 @router.get("/view")
-def view(token: str = Query(min_length=1, max_length=2000), *, now: Now) -> Response:
-    claim = _claim(token, LinkAction.VIEW, now)
+def view(service: ServiceDep, token: str = Query(min_length=1, max_length=2000), *, now: Now) -> Response:
+    claim = _claim(service, token, LinkAction.VIEW, now)
     return claim if isinstance(claim, Response) else RedirectResponse(f"/alerts/{claim.alert_id}", status.HTTP_303_SEE_OTHER)
 
 
@@ -81,6 +83,17 @@ def _claimed_alerts(session: Session, claim: ActionClaim) -> list[AlertRow]:
     ids = list(dict.fromkeys(ids)) or [claim.alert_id]
     rows = {r.id: r for r in session.scalars(select(AlertRow).where(AlertRow.id.in_(ids))).all()}
     return [rows[i] for i in ids if i in rows]
+
+
+def _ack_claim(service: Service, session: DbSession, token: str, now: datetime) -> tuple[ActionClaim, list[AlertRow]] | Response:
+    """The 认领 token's claim and the alerts of its message, or the error page."""
+    claim = _claim(service, token, LinkAction.ACK, now)
+    if isinstance(claim, Response):
+        return claim
+    rows = _claimed_alerts(session, claim)
+    if not rows:
+        return _page("<h1>告警不存在 / No such alert</h1>", status.HTTP_404_NOT_FOUND)
+    return claim, rows
 
 
 def _person(session: Session, username: str) -> str:
@@ -104,13 +117,12 @@ def _ack_form(claim: ActionClaim, session: Session, problem: str = "") -> str:
 
 
 @router.get("/ack")
-def confirm_ack(session: DbSession, token: str = Query(min_length=1, max_length=2000), *, now: Now) -> Response:
-    claim = _claim(token, LinkAction.ACK, now)
-    if isinstance(claim, Response):
-        return claim
-    rows = _claimed_alerts(session, claim)
-    if not rows:
-        return _page("<h1>告警不存在 / No such alert</h1>", status.HTTP_404_NOT_FOUND)
+def confirm_ack(service: ServiceDep, session: DbSession, token: str = Query(min_length=1, max_length=2000), *,
+                now: Now) -> Response:
+    found = _ack_claim(service, session, token, now)
+    if isinstance(found, Response):
+        return found
+    claim, rows = found
     open_rows = [r for r in rows if not r.acked_by]
     head = f"<h1>{escape(rows[0].message or rows[0].rule)}</h1><p>{escape(rows[0].message_en)}</p>"
     if not open_rows:
@@ -122,14 +134,12 @@ def confirm_ack(session: DbSession, token: str = Query(min_length=1, max_length=
 
 
 @router.post("/ack")
-def acknowledge(session: DbSession, token: str = Query(default="", max_length=2000),
+def acknowledge(service: ServiceDep, session: DbSession, token: str = Query(default="", max_length=2000),
                 name: str = Form(default="", max_length=200), *, now: Now) -> Response:
-    claim = _claim(token, LinkAction.ACK, now)
-    if isinstance(claim, Response):
-        return claim
-    rows = _claimed_alerts(session, claim)
-    if not rows:
-        return _page("<h1>告警不存在 / No such alert</h1>", status.HTTP_404_NOT_FOUND)
+    found = _ack_claim(service, session, token, now)
+    if isinstance(found, Response):
+        return found
+    claim, rows = found
     given = " ".join(name.split())[:MAX_NAME]
     if not claim.user and not given:
         return _page(_ack_form(claim, session, "请填写您的姓名再认领 / Please give your name"), status.HTTP_400_BAD_REQUEST)
@@ -146,9 +156,10 @@ def acknowledge(session: DbSession, token: str = Query(default="", max_length=20
 
 
 @router.get("/chart")
-def chart(session: DbSession, token: str = Query(min_length=1, max_length=2000), *, now: Now) -> Response:
+def chart(service: ServiceDep, session: DbSession, token: str = Query(min_length=1, max_length=2000), *,
+          now: Now) -> Response:
     """The message's chart as a PNG (the link expires like the others: 403 tampered, 410 expired)."""
-    claim = _claim(token, LinkAction.CHART, now)
+    claim = _claim(service, token, LinkAction.CHART, now)
     if isinstance(claim, Response):
         return claim
     message = _message(session, claim)
