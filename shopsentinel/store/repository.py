@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import case, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from shopsentinel.catalog.festivals import seed_events
 from shopsentinel.core.secrets import sealed_values
 from shopsentinel.core.types import DEFAULT_TIMEZONES, CalendarEvent
 from shopsentinel.store.response_state import PlaybookRow
@@ -113,6 +114,23 @@ def add_calendar_event(session: Session, event: CalendarEvent) -> CalendarRow:
     session.add(row)
     session.flush()
     return row
+
+
+def seed_calendar(session: Session, year: int, countries: Sequence[str]) -> tuple[list[str], int]:
+    """Add ``year``'s holidays and platform festivals (:mod:`shopsentinel.catalog.festivals`) that are
+    not there yet (same name, start, platform and store); returns (names added, how many skipped).
+    ``NotImplementedError``/``KeyError`` for a country the holidays package does not know."""
+    events = seed_events(year, [c.strip().upper() for c in countries if c.strip()])
+    have = {(r.name, r.starts_at if r.starts_at.tzinfo else r.starts_at.replace(tzinfo=UTC), r.platform, r.store)
+            for r in list_calendar(session)}
+    added: list[str] = []
+    for event in events:
+        key = (event.name, event.start, event.platform, event.store)
+        if key not in have:
+            have.add(key)
+            add_calendar_event(session, event)
+            added.append(event.name)
+    return added, len(events) - len(added)
 
 
 def delete_calendar_event(session: Session, event_id: int) -> bool:
@@ -253,6 +271,7 @@ __all__ = [
     "calendar_events",
     "create_token",
     "delete_calendar_event",
+    "seed_calendar",
     "BOOTSTRAP_TOKEN_MIN_LENGTH",
     "check_bootstrap_token",
     "ensure_bootstrap_token",

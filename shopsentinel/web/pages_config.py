@@ -26,6 +26,7 @@ from shopsentinel.store.repository import (
     get_store,
     list_calendar,
     list_stores,
+    seed_calendar,
 )
 from shopsentinel.store.state import EscalationPolicyRow, SubscriptionRow
 from shopsentinel.web.core import (
@@ -121,7 +122,7 @@ def calendar(request: Request, user: Viewer, web: Web) -> Response:
     with web.service.sessions() as session:
         rows = list_calendar(session)
         session.expunge_all()
-    return render(request, "calendar.html", rows=rows, errors=[])
+    return render(request, "calendar.html", rows=rows, errors=[], now_year=web.service.clock.now().year)
 
 
 @router.post("/calendar")
@@ -140,6 +141,22 @@ def add_event(request: Request, user: EditorUser, _csrf: Csrf, web: Web, name: A
     with web.service.sessions() as session:
         row = add_calendar_event(session, CalendarEvent(starts, ends, platform, store, name, kind))
         audit(session, user.username, "calendar.add", str(row.id), now, name=name, kind=kind, via="web")
+        session.commit()
+    return redirect(request, "/calendar")
+
+
+@router.post("/calendar/seed")
+def seed_year(request: Request, user: EditorUser, _csrf: Csrf, web: Web, year: Annotated[int, Form(ge=2004, le=2100)],
+              countries: Annotated[str, Form(max_length=200)] = "US") -> Response:
+    """导入节假日与大促: the year's Chinese holidays (调休 named), overseas holidays and platform festivals."""
+    now = web.service.clock.now()
+    with web.service.sessions() as session:
+        try:
+            added, _skipped = seed_calendar(session, year, countries.replace("，", ",").split(","))
+        except (NotImplementedError, KeyError):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"未知国家代码 / unknown country code: {countries}") from None
+        audit(session, user.username, "calendar.seed", str(year), now, added=len(added), via="web")
         session.commit()
     return redirect(request, "/calendar")
 

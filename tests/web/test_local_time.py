@@ -71,3 +71,19 @@ def test_a_silence_until_a_local_time_ends_at_that_local_time(tmp_path: Path, cl
 def test_an_unknown_display_zone_is_refused_in_chinese_first() -> None:
     with pytest.raises(ValueError, match="未知时区"):
         Settings(database_url="sqlite://", display_timezone="Asia/Beijing", _env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_calendar_page_seeds_the_year_and_shows_it_in_beijing_time(tmp_path: Path, clock: ManualClock) -> None:
+    admin, api = _clients(tmp_path, clock)
+    try:
+        page = admin.get("/calendar").text
+        assert "导入节假日与大促" in page and f'value="{clock.now().year}"' in page
+        assert admin.form("/calendar/seed", {"year": "2026", "countries": "US"}).status_code == 303
+        events = api.get("/api/v1/calendar").json()["items"]
+        assert any(e["name"] == "双11" and e["start"] == "2026-11-10T16:00:00Z" for e in events)
+        page = admin.get("/calendar").text
+        assert "双11" in page and "2026-11-11 00:00" in page  # shown as entered by the platform: Beijing midnight
+        assert admin.form("/calendar/seed", {"year": "2026", "countries": "ZZ"}).status_code == 422
+        assert len(api.get("/api/v1/calendar").json()["items"]) == len(events)
+    finally:
+        api.service.close()

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, Field
 
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader, RowId, ServiceDep
 from shopsentinel.api.schemas import CalendarCreate, CalendarList, CalendarPublic
 from shopsentinel.core.types import CalendarEvent
-from shopsentinel.store.repository import add_calendar_event, audit, delete_calendar_event, list_calendar
+from shopsentinel.store.repository import (
+    add_calendar_event,
+    audit,
+    delete_calendar_event,
+    list_calendar,
+    seed_calendar,
+)
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["calendar"])
 
@@ -35,3 +42,29 @@ def delete_event(event_id: RowId, session: DbSession, principal: Editor, now: No
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no calendar event {event_id}")
     audit(session, principal.user, "calendar.delete", str(event_id), now)
     session.commit()
+
+
+class SeedIn(BaseModel):
+    year: int = Field(ge=2004, le=2100)
+    countries: list[str] = Field(default_factory=lambda: ["US"], max_length=20,
+                                 description="ISO codes of overseas markets whose public holidays to add")
+
+
+class SeedResult(BaseModel):
+    added: int
+    skipped: int
+    names: list[str]
+
+
+@router.post("/seed", response_model=SeedResult)
+def seed(body: SeedIn, session: DbSession, principal: Editor, now: Now) -> SeedResult:
+    """Add the year's Chinese holidays (调休 named), overseas holidays and platform festivals (双11, 618,
+    双12, 年货节, Black Friday, Prime Day). Events already there (same name, start, platform, store) are
+    skipped, so seeding twice adds nothing; each event can then be edited or deleted like any other."""
+    try:
+        added, skipped = seed_calendar(session, body.year, body.countries)
+    except (NotImplementedError, KeyError) as exc:  # a country the holidays package does not know
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"未知国家或年份 / unknown country or year: {exc}") from None
+    audit(session, principal.user, "calendar.seed", str(body.year), now, added=len(added), countries=",".join(body.countries))
+    session.commit()
+    return SeedResult(added=len(added), skipped=skipped, names=sorted(set(added)))
