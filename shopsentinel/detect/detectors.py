@@ -40,7 +40,7 @@ from shopsentinel.detect.rules import (
     ThresholdCondition,
     ZScoreCondition,
 )
-from shopsentinel.detect.series import SeriesResolver, SeriesView
+from shopsentinel.detect.series import SeriesResolver, SeriesView, with_dispersion
 from shopsentinel.detect.significance import MAX_SIGMA, count_surprise, extra_variation, robust_surprise
 
 HYSTERESIS = 0.6  # a firing condition clears only when back within 60% of its threshold
@@ -63,6 +63,7 @@ class EvidencePoint:
     upper: float
     volume: float | None = None
     history_days: int | None = None  # beyond_history: the days its reference looks back on
+    largest_unit: bool = False  # beyond_history: value and reference are implied largest units (one order)
 
 
 Explain = Callable[[int, int], list[EvidencePoint]]
@@ -282,6 +283,14 @@ def _weekly_rate(view: SeriesView) -> np.ndarray:
     return view._cache["weekly_rate"]
 
 
+def _lumpiness(view: SeriesView, direction: str) -> np.ndarray | None:
+    """The count series' pooled lumpiness (see :meth:`SeriesResolver.dispersion`, measured when its
+    exclusions were), for rises only: lumpiness is a few big buyers, it makes spikes, not holes. A
+    fall is judged against the hour's own day-to-day spread as before, so a traffic crash on a store
+    with bursty hours is not explained away."""
+    return view._cache.get("dispersion") if direction == "up" else None
+
+
 def _surprise(view: SeriesView, base: Baseline, daily: Baseline, direction: str, where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(surprise in sigmas, volume) for the view's kind, computed where ``where`` is True."""
     if view.kind == "ratio" and view.numerator is not None and view.denominator is not None:
@@ -293,7 +302,8 @@ def _surprise(view: SeriesView, base: Baseline, daily: Baseline, direction: str,
         cv = few_sample_cv(extra_variation(expected_num, np.nan_to_num(cv, nan=0.0) * expected_num), daily.samples)
         return count_surprise(view.numerator, expected_num, cv, direction, where), view.denominator
     if view.kind == "count":
-        cv = few_sample_cv(extra_variation(base.expected, daily.spread), daily.samples)
+        cv = with_dispersion(few_sample_cv(extra_variation(base.expected, daily.spread), daily.samples),
+                             _lumpiness(view, direction))
         # Seven quiet hours do not prove a rate of zero: floor it at 1/(n+1).
         floor = 1.0 / (np.maximum(base.samples, daily.samples) + 1.0)
         expected = np.where(np.isnan(base.expected), np.nan, np.maximum(base.expected, floor))
@@ -333,6 +343,11 @@ class ChangeScorer:
             relaxed = np.abs(x - expected) >= change * HYSTERESIS * np.abs(expected)
             lower, upper = (1 - change) * expected, (1 + change) * expected
         crossed &= _weekly_agrees(view, cond, exclude, lambda e: _crossed(x, e, direction, factor, cond.change))
+        if cond.baseline == "previous_day":
+            # Like with like: yesterday stands for the usual day only if the recent days agree. After a
+            # livestream evening (or before the weekly history knows it) the same hour of the last
+            # week's days must show the move too, so "down 60% on yesterday's 5× evening" is no crash.
+            crossed &= np.isnan(daily.expected) | _crossed(x, daily.expected, direction, factor, cond.change)
         crossed &= _moved(x, expected, direction)
         crossed &= _not_a_regular_closure(view, exclude, x, expected, direction)
         return _band_score(view, base, daily, crossed, relaxed, lower, upper, direction)
@@ -386,7 +401,8 @@ def _weekly_agrees(view: SeriesView, cond: ChangeCondition | ZScoreCondition, ex
         expected = np.nan_to_num(base.expected, nan=0.0)
         agrees &= expected >= cond.min_expected
         if cond.required_surprise > 0:
-            cv = few_sample_cv(extra_variation(base.expected, daily.spread), daily.samples)
+            cv = with_dispersion(few_sample_cv(extra_variation(base.expected, daily.spread), daily.samples),
+                                 _lumpiness(view, cond.direction))
             floor = 1.0 / (base.samples + 1.0)
             surprise = count_surprise(x, np.maximum(base.expected, floor), cv, cond.direction, where=agrees)
             agrees &= np.nan_to_num(surprise, nan=0.0) >= cond.required_surprise
@@ -511,7 +527,7 @@ class BeyondHistoryScorer:
     extreme is the bar, which makes the rule quiet on lumpy and seasonal stores alike."""
 
     def score(self, view: SeriesView, cond: BeyondHistoryCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
-        x = view.values
+        x = largest_unit(view) if cond.largest_unit else view.values
         hours, width = x.shape
         days = -(-hours // 24)
         padded = np.full((days * 24, width), np.nan)
@@ -539,6 +555,36 @@ class BeyondHistoryScorer:
                      volume=volume, learned=True)
 
 
+UNIT_VALUE_DAYS = 7  # the usual value per unit is pooled over this many days before the hour
+
+
+def largest_unit(view: SeriesView) -> np.ndarray:
+    """The implied largest unit of each window of a per-unit ratio (T × S, causal): the numerator
+    minus (denominator − 1) units at the usual value per unit (Σ numerator ÷ Σ denominator of the
+    previous :data:`UNIT_VALUE_DAYS` days). Where one order is far beyond the rest it is that order's
+    value, give or take the spread of the others; with a single unit it is exactly that unit. Other
+    views (no numerator and denominator) are returned as they are."""
+    if view.kind != "ratio" or view.numerator is None or view.denominator is None:
+        return view.values
+    cached = view._cache.get("largest_unit")
+    if cached is not None:
+        return cached
+    num, den = view.numerator, view.denominator
+    span = 24 * UNIT_VALUE_DAYS
+    width = num.shape[1]
+    known = ~np.isnan(num) & ~np.isnan(den)
+    sums = []
+    for series in (np.where(known, num, 0.0), np.where(known, den, 0.0)):
+        csum = np.vstack([np.zeros((1, width)), np.cumsum(series, axis=0)])
+        t = np.arange(num.shape[0])
+        sums.append(csum[t] - csum[np.clip(t - span, 0, None)])  # the span of hours before t
+    with np.errstate(invalid="ignore", divide="ignore"):
+        usual = np.where(sums[1] > 0, sums[0] / sums[1], np.nan)
+        implied = np.where(den > 0, num - (den - 1.0) * usual, np.nan)
+    view._cache["largest_unit"] = implied
+    return implied
+
+
 def _past_warmup(values: np.ndarray, warmup_hours: float) -> np.ndarray:
     """True once each series has been reporting for ``warmup_hours`` (a new store's learning period)."""
     present = ~np.isnan(values)
@@ -547,7 +593,10 @@ def _past_warmup(values: np.ndarray, warmup_hours: float) -> np.ndarray:
 
 
 def _below_usual_low(view: SeriesView, below_usual_low: float | None) -> np.ndarray:
-    """True where the value is under the series' usual low point (or no history says otherwise)."""
+    """True where the value is under the series' usual low point. While the usual low is not yet
+    known (fewer than 5 days of minima) the condition cannot be met: "lower than this SKU usually
+    gets" is no claim a first decline after onboarding can support (a stock-out still raises the
+    sold-out rule, which asks no history)."""
     if below_usual_low is None:
         return np.ones(view.values.shape, dtype=bool)
     key = -1  # cached per view: the usual low does not depend on the rule
@@ -555,7 +604,7 @@ def _below_usual_low(view: SeriesView, below_usual_low: float | None) -> np.ndar
         view._exclude[key] = usual_low(view.values)
     low = view._exclude[key]
     with np.errstate(invalid="ignore"):
-        return np.isnan(low) | (view.values < below_usual_low * low)
+        return ~np.isnan(low) & (view.values < below_usual_low * low)
 
 
 def _band_score(

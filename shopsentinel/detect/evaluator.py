@@ -56,12 +56,13 @@ def _leaf_evidence(view: SeriesView, cond: Condition, decision: Decision) -> Exp
     """The figures of one condition at (hour, column): those of the window it judged."""
     volume = view.denominator if view.kind == "ratio" else None
     history: int | None = getattr(cond, "history", None) if cond.type == "beyond_history" else None
+    largest = bool(getattr(cond, "largest_unit", False)) and view.kind == "ratio"
 
     def explain(at: int, col: int) -> list[EvidencePoint]:
         return [EvidencePoint(
             view.metric, cond.type, view.window, float(decision.value[at, col]), float(decision.expected[at, col]),
             float(decision.lower[at, col]), float(decision.upper[at, col]),
-            float(volume[at, col]) if volume is not None else None, history,
+            float(volume[at, col]) if volume is not None else None, history, largest,
         )]
 
     return explain

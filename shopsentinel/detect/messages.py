@@ -75,6 +75,13 @@ def _evidence_text(point: EvidencePoint, catalog: Catalog) -> tuple[str, str]:
     if point.type == "beyond_history":
         times = point.value / point.expected if point.expected and not math.isnan(point.expected) else float("nan")
         days = point.history_days or 0
+        if point.largest_unit and metric.formula:
+            units = catalog.get(metric.inputs()[-1])
+            count = format_value(point.volume or 0.0, units.unit)
+            return (f"{_window_zh(point.window)}最大一笔订单约 {zh_v}，为近 {days} 天最大单笔 {zh_e} 的 {_number(times)} 倍"
+                    f"（{units.name_zh} {count}）",
+                    f"largest order {_window_en(point.window)} about {en_v}, {_number(times)}× the largest of the last "
+                    f"{days} days ({en_e}; {_number(point.volume or 0.0)} {units.name_en.lower()})")
         zh = f"{_window_zh(point.window)}{metric.name_zh} {zh_v} 为近 {days} 天最高值 {zh_e} 的 {_number(times)} 倍"
         en = f"{metric.name_en} {_window_en(point.window)} {en_v} is {_number(times)}× the highest of the last {days} days ({en_e})"
         if point.volume is not None and metric.formula:

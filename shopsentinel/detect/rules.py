@@ -206,6 +206,12 @@ class BeyondHistoryCondition(_Guarded):
     type: Literal["beyond_history"]
     history: int = Field(default=28, ge=1, le=90, description="days of history whose highest value is the reference")
     multiple: float = Field(default=3.0, gt=1, description="how many times the reference the value must reach")
+    largest_unit: bool = Field(
+        default=False,
+        description="for a value per unit (per order: AOV), judge the implied largest unit of the window instead "
+        "of the average: numerator − (denominator − 1) × the usual value per unit of the last 7 days. One giant "
+        "order among 20 ordinary ones barely moves an hour's average, but it is the whole of this figure",
+    )
 
 
 class EtsCondition(_Directional):

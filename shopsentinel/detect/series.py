@@ -18,7 +18,12 @@ from shopsentinel.catalog import Catalog
 from shopsentinel.catalog.formula import Formula
 from shopsentinel.detect.baselines import rolling_mean_daily, rolling_sum, seasonal_history, summarize
 from shopsentinel.detect.panel import MetricMatrix, Panel
-from shopsentinel.detect.significance import count_surprise, extra_variation, robust_surprise
+from shopsentinel.detect.significance import (
+    count_surprise,
+    extra_variation,
+    pooled_dispersion,
+    robust_surprise,
+)
 
 OUTLIER_SIGMAS = 5.0
 OUTLIER_CHANGE = 0.3
@@ -55,6 +60,13 @@ def _align(source: MetricMatrix, store_index: np.ndarray, skus: list[str], *, st
         if i is not None:
             out[:, j] = source.values[:, i]
     return out
+
+
+def with_dispersion(cv: np.ndarray, dispersion: np.ndarray | None) -> np.ndarray:
+    """The larger of a baseline's own extra variation and the series' pooled lumpiness."""
+    if dispersion is None:
+        return cv
+    return np.fmax(cv, dispersion)
 
 
 class SeriesResolver:
@@ -167,6 +179,16 @@ class SeriesResolver:
             view._exclude[tail_hours] = events | self._outliers(view, events)
         return view._exclude[tail_hours]
 
+    def dispersion(self, view: SeriesView) -> np.ndarray | None:
+        """A count view's own lumpiness (:func:`pooled_dispersion`, T × S; None for other kinds).
+        Only calendar events are left out of it: spikes are what lumpiness is made of."""
+        if view.kind != "count":
+            return None
+        if "dispersion" not in view._cache:
+            events = self.event_mask(view.window - 1)[:, view.store_index]
+            view._cache["dispersion"] = pooled_dispersion(view.values, view.offsets, events, view.window)
+        return view._cache["dispersion"]
+
     def _outliers(self, view: SeriesView, events: np.ndarray) -> np.ndarray:
         """Far from both the same hour of recent days and the same hour of recent weeks
         (a weekly routine such as a Tuesday livestream is not an outlier)."""
@@ -178,7 +200,7 @@ class SeriesResolver:
                 change = np.abs(view.values - base.expected) / np.abs(base.expected)
             moved = np.nan_to_num(change, nan=0.0) >= OUTLIER_CHANGE
             if view.kind == "count":
-                cv = extra_variation(base.expected, base.spread)
+                cv = with_dispersion(extra_variation(base.expected, base.spread), self.dispersion(view))
                 surprise = count_surprise(view.values, base.expected, cv, "both", where=moved & outlier)
             else:
                 surprise = robust_surprise(view.values, base.expected, base.spread, "both")

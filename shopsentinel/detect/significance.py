@@ -14,6 +14,8 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from shopsentinel.detect.baselines import seasonal_history, summarize
+
 MIN_EXTRA_CV = 0.05
 MAX_SIGMA = 12.0
 
@@ -74,3 +76,70 @@ def robust_surprise(observed: np.ndarray, expected: np.ndarray, spread: np.ndarr
 def _tail_to_sigma(tail: np.ndarray) -> np.ndarray:
     tail = np.clip(np.nan_to_num(tail, nan=1.0), 1e-300, 1.0)
     return np.clip(stats.norm.isf(tail), 0.0, MAX_SIGMA)
+
+
+DISPERSION_DAYS = 28  # the window a count series' own lumpiness is measured over
+DISPERSION_MIN_HOURS = 72  # fewer comparable hours than this: no opinion (NaN)
+DISPERSION_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0)
+DISPERSION_TAIL = 0.005  # each tail: a calibrated model leaves 1% of hours outside its central 99%
+DISPERSION_ALLOWED = 0.02  # the share of hours allowed outside (incidents and the odd spike)
+
+
+def pooled_dispersion(values: np.ndarray, offsets: np.ndarray, exclude: np.ndarray | None = None,
+                      window: int = 1) -> np.ndarray:
+    """A count series' own extra variation beyond Poisson (a coefficient of variation, T × S, causal),
+    learnt from every hour of its last :data:`DISPERSION_DAYS` days up to yesterday.
+
+    Seven samples of one hour cannot show how lumpy a series is: a wholesaler whose hours read
+    13, 0, 4, 0, 5, 0, 26 has calm and busy hours alike, and its last seven Tuesdays at 16:00 may all
+    have been calm. Each hour is compared with the closer of its same-hour mean of the last week and
+    its same-hour-of-week median of the last four weeks (a weekly routine is no lumpiness). The
+    dispersion is the smallest negative-binomial variation under which at most
+    :data:`DISPERSION_ALLOWED` of those hours fall outside the central 99%: a calibration by
+    quantiles, so the few hours of a past incident do not make a calm series look lumpy, while a
+    series that is lumpy everywhere is recognised as such. Calendar events are left out.
+
+    For ``window``-hour sums only every ``window``-th one is counted: overlapping sums are not
+    independent, and one incident hour would reach ``window`` of them (a 24-hour view has too few
+    independent points in four weeks to tell, and gets no opinion)."""
+    hours, width = values.shape
+    daily = summarize(seasonal_history(values, offsets, period_hours=24, count=7, exclude=exclude), "mean")
+    weekly = summarize(seasonal_history(values, offsets, period_hours=168, count=4, exclude=exclude), "median")
+    with np.errstate(invalid="ignore"):
+        use_weekly = (weekly.samples >= 2) & (np.abs(values - weekly.expected) < np.abs(values - daily.expected))
+        expected = np.where(use_weekly, weekly.expected, daily.expected)
+        usable = ~np.isnan(values) & ~np.isnan(expected) & (expected > 0) & (daily.samples >= 3)
+    if exclude is not None:
+        usable &= ~exclude
+    if window > 1:
+        usable &= (np.arange(hours) % window == 0)[:, None]
+    lam = np.where(usable, expected, 1.0)
+    x = np.where(usable, values, 0.0)
+    t = np.arange(hours)
+    hi = np.clip(t - 24 + 1, 0, None)  # sums over [t − window, t − 24): up to yesterday
+    lo = np.minimum(np.clip(t - 24 * DISPERSION_DAYS + 1, 0, None), hi)
+
+    def trailing(series: np.ndarray) -> np.ndarray:
+        csum = np.vstack([np.zeros((1, width)), np.cumsum(series, axis=0)])
+        return csum[hi] - csum[lo]
+
+    n = trailing(usable.astype(float))
+    chosen = np.full(values.shape, np.nan)
+    undecided = n >= DISPERSION_MIN_HOURS
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        for cv in DISPERSION_GRID:
+            if not undecided.any():
+                break
+            if cv == 0:
+                low, high = stats.poisson.cdf(x, lam), stats.poisson.sf(x - 1, lam)
+            else:
+                r = 1.0 / cv**2
+                low, high = stats.nbinom.cdf(x, r, r / (r + lam)), stats.nbinom.sf(x - 1, r, r / (r + lam))
+            outside = usable & ((low < DISPERSION_TAIL) | (high < DISPERSION_TAIL))
+            share = trailing(outside.astype(float)) / np.maximum(n, 1.0)
+            fits = undecided & (share <= DISPERSION_ALLOWED)
+            chosen[fits] = cv
+            undecided &= ~fits
+    chosen[undecided] = DISPERSION_GRID[-1]
+    return chosen

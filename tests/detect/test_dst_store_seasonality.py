@@ -61,7 +61,9 @@ def test_ignoring_dst_would_page_people() -> None:
     """The control: the same clean data judged on a fixed UTC-7 clock raises false alerts after
     the change, so the quiet result above is the time-zone handling at work."""
     false_alerts = [e for seed in (1, 2, 3) for e in evaluate(la_store(seed), FIXED)]
-    assert len(false_alerts) >= 3
+    # ≥ 2, was ≥ 3 (issue 12, deliberate): a count's pooled dispersion learns within days that the
+    # mis-clocked hours keep missing their baseline, so the wrong clock pages for a shorter while.
+    assert len(false_alerts) >= 2
     assert all(e.start >= datetime(2026, 11, 1, 9, tzinfo=UTC) for e in false_alerts)
 
 
