@@ -129,7 +129,22 @@ class Scheduler:
             keys = self._take(limit)
             if not keys:
                 return []
-            return self._evaluator.evaluate(keys)
+            try:
+                return self._evaluator.evaluate(keys)
+            except Exception:
+                # e.g. SQLite's write lock held past busy_timeout under a burst: the stores stay queued
+                # (behind the others, so one that always fails cannot starve them) — never dropped,
+                # or their alerts would be missed
+                self.enqueue_later(keys)
+                raise
+
+    def enqueue_later(self, keys: list[StoreKey]) -> None:
+        """Put stores whose evaluation failed back at the end of the fresh queue."""
+        with self._lock:
+            for key in keys:
+                self._backlog.pop(key, None)
+                self._fresh.setdefault(key, None)
+        self.wake.set()
 
 
 class BackgroundRunner:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -176,3 +177,30 @@ def test_while_news_waits_the_response_loop_runs_every_other_background_tick(
     service.background_tick()
     assert len(calls) == 3
     assert service.metrics.ticks >= 5
+
+
+class _FlakyEvaluator:
+    """Fails its first call (as SQLite's lock can under a burst), then judges normally."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[tuple[str, str]]] = []
+
+    def evaluate(self, keys: list[tuple[str, str]]) -> list[Any]:
+        self.calls.append(list(keys))
+        if len(self.calls) == 1:
+            raise RuntimeError("database is locked")
+        return []
+
+
+def test_stores_whose_evaluation_failed_stay_queued_instead_of_being_dropped(clock: ManualClock) -> None:
+    from shopsentinel.runtime.scheduler import Scheduler
+
+    evaluator = _FlakyEvaluator()
+    scheduler = Scheduler(clock, timedelta(minutes=1), evaluator, lambda _before, _all: [])  # type: ignore[arg-type]
+    scheduler.run_pending()  # the first periodic pass, nothing stored
+    scheduler.enqueue([("jd", "crash"), ("jd", "other")])
+    with pytest.raises(RuntimeError, match="locked"):  # the failure reaches the runner, which logs it
+        scheduler.run_pending()
+    assert scheduler.has_news() and sorted(scheduler.pending()) == [("jd", "crash"), ("jd", "other")]
+    scheduler.run_pending()
+    assert evaluator.calls[-1] == [("jd", "crash"), ("jd", "other")] and scheduler.pending() == []
