@@ -18,7 +18,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from shopsentinel.store.migrations import MIGRATION_LOCK_KEY, MIGRATIONS_DIR
-from tests.support.service import PG_HOST, pg_user
+from tests.support.service import PG_HOST, pg_schema
 
 # Import everything, say so, wait for the go file, then migrate: both children start upgrading together.
 CHILD = r"""
@@ -49,17 +49,8 @@ def head_revision() -> str:
 @pytest.fixture
 def fresh_schema() -> Iterator[tuple[str, str, str]]:
     """(user, schema, database URL) of a brand-new empty PostgreSQL schema, dropped after."""
-    user = pg_user()
-    if user is None:
-        pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:5432")
-    schema = f"lock_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(host=PG_HOST, dbname="test", user=user, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield user, schema, f"postgresql+psycopg://{user}@{PG_HOST}:5432/test?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(host=PG_HOST, dbname="test", user=user, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with pg_schema("lock") as found:
+        yield found
 
 
 def child(url: str, tmp: Path, name: str) -> tuple[subprocess.Popen[str], Path]:

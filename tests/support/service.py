@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,16 +54,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'state.db'}"
         return
+    with pg_schema("t") as (_user, _schema, url):
+        yield url
+
+
+@contextmanager
+def pg_schema(prefix: str) -> Iterator[tuple[str, str, str]]:
+    """(user, schema, database URL) of a brand-new empty PostgreSQL schema, dropped after; skips the
+    test when PostgreSQL is not reachable."""
     user = pg_user()
     if user is None:
         pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:5432 (database 'test', user postgres/root)")
     import psycopg
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(host=PG_HOST, dbname="test", user=user, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield f"postgresql+psycopg://{user}@{PG_HOST}:5432/test?options=-csearch_path%3D{schema}"
+        yield user, schema, f"postgresql+psycopg://{user}@{PG_HOST}:5432/test?options=-csearch_path%3D{schema}"
     finally:
         with psycopg.connect(host=PG_HOST, dbname="test", user=user, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
