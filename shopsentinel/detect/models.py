@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from shopsentinel.core.extras import require_extra
 from shopsentinel.detect.detectors import Score
 from shopsentinel.detect.rules import EtsCondition, IsolationForestCondition
 from shopsentinel.detect.series import SeriesResolver, SeriesView
@@ -130,7 +131,7 @@ class IsolationForestScorer:
     weeks (lower scores are more unusual)."""
 
     def score(self, view: SeriesView, cond: IsolationForestCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
-        from sklearn.ensemble import IsolationForest
+        IsolationForest = require_extra("sklearn.ensemble", "ml", "Isolation Forest 检测器 / the Isolation Forest detector").IsolationForest
 
         features = cond.features or DEFAULT_FEATURES
         views = [v for v in (resolver.view(m, max(cond.window, 3)) for m in features) if v is not None]

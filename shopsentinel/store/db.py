@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
+from shopsentinel.core.extras import require_extra
 from shopsentinel.store.migrations import upgrade_to_head
 
 
@@ -40,6 +41,8 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if make_url(url).get_driver_name() == "psycopg":  # create_engine imports the driver: say which extra brings it
+        require_extra("psycopg", "postgres", "PostgreSQL 数据库 / the PostgreSQL database")
     return create_engine(url, pool_pre_ping=True, **pool)
 
 
