@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -31,8 +32,9 @@ class Admission:
 
     def __init__(self, app: ASGIApp, max_in_flight: int, retry_after: int = 1,
                  prefixes: tuple[str, ...] = WRITE_PREFIXES, small_bytes: int = 16 * 1024,
-                 reserved_small: int | None = None) -> None:
+                 reserved_small: int | None = None, on_refused: Callable[[], object] | None = None) -> None:
         self.app = app
+        self.on_refused = on_refused  # told of every shed request (the service's metrics)
         self.max_in_flight = max_in_flight
         self.small_bytes = small_bytes
         # a quarter of the slots (at least one, never all) are kept for small requests
@@ -62,6 +64,8 @@ class Admission:
             else:
                 self.refused += 1
         if not admitted:
+            if self.on_refused is not None:
+                self.on_refused()
             await self._busy(send)
             return
         try:

@@ -68,7 +68,7 @@ def test_same_point_twice_is_one_point_latest_value_wins(api: Any) -> None:
         assert session.scalar(select(func.count()).select_from(PointRow)) == 1
         assert session.scalar(select(PointRow.value)) == 16.0
     text = api.get("/metrics").text
-    assert "shopsentinel_points_ingested_total 3\n" in text
+    assert "shopsentinel_points_ingested_total 3.0\n" in text
 
 
 def test_malformed_body_is_422_not_500(api: Any) -> None:
