@@ -22,6 +22,7 @@ import polars as pl
 from shopsentinel.alerting.incidents import assign_incidents
 from shopsentinel.catalog import Catalog, default_catalog
 from shopsentinel.core.events import AlertEvent
+from shopsentinel.core.logs import configure_worker
 from shopsentinel.core.types import CalendarEvent, StoreInfo
 from shopsentinel.detect.custom import custom_metric_alerts
 from shopsentinel.detect.evaluator import evaluate_panel
@@ -126,7 +127,8 @@ def run_backtest(
     run = partial(_process_shard, calendar=calendar, catalog=catalog, rules=enabled, start=data_start, hours=hours)
     outputs: Iterable[ShardOutput]
     if workers > 1 and len(jobs) > 1:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=configure_worker)  # the workers log like the parent (redacted)
         outputs = pool.map(run, jobs)
     else:
         pool = None
