@@ -51,8 +51,10 @@ def _save(web: WebState, pack: RulePack, actor: str, action: str) -> int:
 
 
 def _page(request: Request, web: WebState, *, text: str | None = None, error: RuleError | None = None,
-          result: PreviewResult | None = None, saved: int | None = None, status_code: int = 200) -> Response:
+          result: PreviewResult | None = None, saved: int | None = None, status_code: int = 200,
+          refused: bool = False) -> Response:
     pack = web.service.rules.current()
+    origin = web.service.rules.origin()
     with web.service.sessions() as session:
         versions = [(v.version, v.created_by, v.created_at, len(v.body.get("rules", []))) for v in rule_pack_versions(session)[:20]]
     chart = None
@@ -62,7 +64,7 @@ def _page(request: Request, web: WebState, *, text: str | None = None, error: Ru
                           grouped=True, title="backtest preview", chart_id="preview-chart")
     return render(request, "rules.html", status_code=status_code, pack=pack, version=web.service.rules.version(),
                   text=text if text is not None else pack_yaml(pack), error=error, result=result, chart=chart,
-                  versions=versions, saved=saved)
+                  versions=versions, saved=saved, origin=origin, origin_key=f"rules.origin.{origin.reason}", refused=refused)
 
 
 @router.get("/rules")
@@ -80,6 +82,8 @@ def edit_rules(request: Request, user: EditorUser, _csrf: Csrf, web: Web, yaml_t
     except RuleError as exc:
         return _page(request, web, text=yaml_text, error=exc, status_code=422)
     if action == "save":
+        if web.service.rules.read_only:  # rules_source=file: the file wins, nothing is saved
+            return _page(request, web, text=yaml_text, refused=True, status_code=409)
         version = _save(web, edited, user.username, "rules.replace")
         return redirect(request, f"/rules?saved={version}")
     result = None
@@ -96,6 +100,8 @@ def edit_rules(request: Request, user: EditorUser, _csrf: Csrf, web: Web, yaml_t
 
 @router.post("/rules/{rule_id}/toggle")
 def toggle(rule_id: str, request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
+    if web.service.rules.read_only:
+        return _page(request, web, refused=True, status_code=409)
     pack = web.service.rules.current()
     if rule_id not in {r.id for r in pack.rules}:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no rule {rule_id}")

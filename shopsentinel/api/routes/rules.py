@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, status
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader, ServiceDep
 from shopsentinel.api.schemas import RulePackPublic, RulePackVersion
@@ -15,16 +15,44 @@ from shopsentinel.store.repository import audit, rule_pack_versions, save_rule_p
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 
 
+class RuleSourcePublic(BaseModel):
+    """Where the pack in effect comes from (SHOPSENTINEL_RULES_SOURCE against versions saved in the web)."""
+
+    setting: str  # auto | file | web
+    source: str  # web | file | builtin
+    version: int
+    file: str | None
+    read_only: bool  # rules_source=file: PUT is refused
+    reason: str
+    message: str
+    message_en: str
+
+
+class RulePackWithSource(RulePackPublic):
+    source: RuleSourcePublic
+
+
+def _source(service: Any) -> RuleSourcePublic:
+    return RuleSourcePublic.model_validate(service.rules.origin().public())
+
+
 def _field(loc: tuple[int | str, ...]) -> str:
     # pydantic names union members and validators in the path ("Condition", "function-after[...]")
     parts = [str(p) for p in loc if not (isinstance(p, str) and (p in ("Condition", "Compound") or "[" in p))]
     return ".".join(parts) or "(pack)"
 
 
-@router.get("", response_model=RulePackPublic)
-def get_rules(service: ServiceDep, _reader: Reader) -> RulePackPublic:
+@router.get("", response_model=RulePackWithSource)
+def get_rules(service: ServiceDep, _reader: Reader) -> RulePackWithSource:
     pack = service.rules.current()
-    return RulePackPublic(version=service.rules.version(), pack=pack.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return RulePackWithSource(version=service.rules.version(), pack=pack.model_dump(mode="json", by_alias=True, exclude_none=True),
+                              source=_source(service))
+
+
+@router.get("/source", response_model=RuleSourcePublic)
+def get_source(service: ServiceDep, _reader: Reader) -> RuleSourcePublic:
+    """Which pack is in effect and why (rules_source, the rules file, the newest saved version)."""
+    return _source(service)
 
 
 @router.get("/versions", response_model=list[RulePackVersion])
@@ -34,9 +62,12 @@ def versions(session: DbSession, _reader: Reader) -> list[RulePackVersion]:
             for r in rule_pack_versions(session)]
 
 
-@router.put("", response_model=RulePackPublic)
+@router.put("", response_model=RulePackPublic, responses={409: {"description": "rules_source=file: the rule file wins"}})
 def put_rules(service: ServiceDep, session: DbSession, principal: Editor, now: Now,
               body: dict[str, Any] = Body(description="a rule pack: {version?, rules: [...]}, the YAML schema as JSON")) -> RulePackPublic:
+    if service.rules.read_only:
+        origin = service.rules.origin()
+        raise HTTPException(status.HTTP_409_CONFLICT, f"规则只读 / the rules are read-only: {origin.text('zh')} / {origin.text('en')}")
     try:
         pack = RulePack.model_validate(body)
     except ValidationError as exc:
