@@ -19,6 +19,7 @@ class SubscriptionPublic(BaseModel):
     subscription: Subscription
     created_by: str
     created_at: datetime
+    provisioned_from: str | None = Field(default=None, description="the provisioning file that manages it (read-only)")
 
 
 class EscalationPolicyPublic(BaseModel):
@@ -26,6 +27,7 @@ class EscalationPolicyPublic(BaseModel):
     policy: EscalationPolicy
     created_by: str
     created_at: datetime
+    provisioned_from: str | None = Field(default=None, description="the provisioning file that manages it (read-only)")
 
 
 class ChannelCreate(BaseModel):
@@ -49,11 +51,13 @@ class ChannelPublic(BaseModel):
     per_minute: int | None
     created_by: str
     created_at: datetime
+    provisioned_from: str | None = Field(default=None, description="the provisioning file that manages it (read-only)")
 
 
 class RoutingConfigPublic(BaseModel):
     version: int
     config: dict[str, Any]
+    provisioned_from: str | None = Field(default=None, description="the provisioning file that manages it (read-only)")
 
 
 class NotificationAttemptPublic(BaseModel):

@@ -19,6 +19,7 @@ from shopsentinel.alerting.routing import ROLES as DUTIES
 from shopsentinel.alerting.routing import Subscription
 from shopsentinel.alerting.silences import Matcher
 from shopsentinel.core.types import CalendarEvent
+from shopsentinel.store import provisioned
 from shopsentinel.store.repository import (
     add_calendar_event,
     audit,
@@ -228,7 +229,10 @@ def _routing_page(request: Request, web: Web, errors: list[str] | None = None, s
                     session.scalars(select(EscalationPolicyRow).order_by(EscalationPolicyRow.name))]
         config = stored_routing_config(session)
         stores = sorted({s.store for s in list_stores(session)})
+        managed_subs = {int(ref): src for ref, src in provisioned.sources(session, "subscription").items() if ref.isdigit()}
+        managed_policies = provisioned.sources(session, "escalation_policy")
     return render(request, "routing.html", status_code=status_code, subs=subs, policies=policies, duties=DUTIES,
+                  managed_subs=managed_subs, managed_policies=managed_policies,
                   errors=errors or [], form=form or {}, platforms=PLATFORMS, platform_names=PLATFORM_NAMES_ZH,
                   categories=categories(web), people=_people(web), stores=stores, in_tree=policies_in_tree(config),
                   root_policy=config.route.escalation_policy, max_steps=MAX_STEPS)
@@ -288,6 +292,7 @@ async def add_subscription(request: Request, user: EditorUser, _csrf: Csrf, web:
 def delete_subscription(sub_id: int, request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
     now = web.service.clock.now()
     with web.service.sessions() as session:
+        _refuse_managed(session, "subscription", str(sub_id))
         row = session.get(SubscriptionRow, sub_id)
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription {sub_id}")
@@ -295,6 +300,13 @@ def delete_subscription(sub_id: int, request: Request, user: EditorUser, _csrf: 
         audit(session, user.username, "subscription.delete", str(sub_id), now, via="web")
         session.commit()
     return redirect(request, "/routing")
+
+
+def _refuse_managed(session: Any, kind: str, ref: str) -> None:
+    """A provisioned object is read-only here too: 409 naming its file."""
+    source = provisioned.source_of(session, kind, ref)
+    if source is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, provisioned.managed_message(source))
 
 
 def _yaml_error(lang: str, exc: yaml.YAMLError) -> str:
@@ -358,6 +370,12 @@ async def put_policy(request: Request, user: EditorUser, _csrf: Csrf, web: Web) 
         return _routing_page(request, web, errors, 422, kept)
     now = web.service.clock.now()
     with web.service.sessions() as session:
+        source = provisioned.source_of(session, "escalation_policy", policy.name)
+        if source is not None:
+            return _routing_page(request, web, [translate(lang, "provisioning.managed", file=source)], 409, kept)
+        routing_source = provisioned.source_of(session, "routing", provisioned.ROUTING_REF)
+        if routing_source is not None and str(form.get("scope", "all")) == "all":
+            return _routing_page(request, web, [translate(lang, "provisioning.routing_managed", file=routing_source)], 409, kept)
         row = session.scalars(select(EscalationPolicyRow).where(EscalationPolicyRow.name == policy.name)).first()
         stored = policy.model_dump(mode="json")
         if row is None:
@@ -379,6 +397,7 @@ def delete_policy(name: str, request: Request, user: EditorUser, _csrf: Csrf, we
 
     now = web.service.clock.now()
     with web.service.sessions() as session:
+        _refuse_managed(session, "escalation_policy", name)
         row = session.scalars(select(EscalationPolicyRow).where(EscalationPolicyRow.name == name)).first()
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no escalation policy {name!r}")
@@ -469,7 +488,7 @@ def store_detail(platform: str, store: str, request: Request, user: Viewer, web:
 async def save_credentials(platform: str, store: str, request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
     """Validate the connector Config from the form, seal its secret fields and store it for the sync engine.
     Secrets are never echoed back: errors name the field and the reason only."""
-    from shopsentinel.core.secrets import SecretBox, load_key
+    from shopsentinel.core.secrets import SecretBox, load_keys
     from shopsentinel.ingest.sync_state import StoreRecord
     from shopsentinel.sources.registry import PLATFORMS, entry, seal_config
 
@@ -496,7 +515,7 @@ async def save_credentials(platform: str, store: str, request: Request, user: Ed
         with _sync_db(web, wait=3.0) as db:
             if db is None:
                 return _store_page(request, web, platform, store, [translate(lang, "stores.sync_off")], status_code=503)
-            db.put_store(StoreRecord(platform, store, timezone, start, seal_config(platform, config, SecretBox(load_key()))))
+            db.put_store(StoreRecord(platform, store, timezone, start, seal_config(platform, config, SecretBox(load_keys()))))
     except SyncBusy:
         return _store_page(request, web, platform, store, [translate(lang, "stores.sync_busy")], status_code=503)
     with web.service.sessions() as session:

@@ -10,12 +10,14 @@ from sqlalchemy import select
 from shopsentinel.alerting import routing_repository as routing_repo
 from shopsentinel.alerting.routing_config import RoutingConfig
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader
+from shopsentinel.api.provisioned import refuse_if_provisioned
 from shopsentinel.api.routing_schemas import (
     NotificationAttemptList,
     NotificationAttemptPublic,
     RoutingConfigPublic,
 )
 from shopsentinel.notify import repository as repo
+from shopsentinel.store import provisioned
 from shopsentinel.store.repository import audit
 from shopsentinel.store.state import OutboxRow, RoutingConfigRow
 
@@ -42,11 +44,13 @@ def notifications(session: DbSession, _reader: Reader, limit: int = Query(defaul
 @router.get("/api/v1/routing", response_model=RoutingConfigPublic, tags=["routing"])
 def get_routing(session: DbSession, _reader: Reader) -> RoutingConfigPublic:
     version = session.scalar(select(RoutingConfigRow.version).order_by(RoutingConfigRow.version.desc()).limit(1)) or 0
-    return RoutingConfigPublic(version=version, config=routing_repo.stored_routing_config(session).model_dump(mode="json", by_alias=True))
+    return RoutingConfigPublic(version=version, config=routing_repo.stored_routing_config(session).model_dump(mode="json", by_alias=True),
+                               provisioned_from=provisioned.source_of(session, "routing", provisioned.ROUTING_REF))
 
 
 @router.put("/api/v1/routing", response_model=RoutingConfigPublic, tags=["routing"])
 def put_routing(body: dict[str, object], session: DbSession, principal: Editor, now: Now) -> RoutingConfigPublic:
+    refuse_if_provisioned(session, "routing", provisioned.ROUTING_REF)
     try:
         config = RoutingConfig.model_validate(body)
     except ValidationError as exc:

@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shopsentinel.alerting.routing import ROLES
 from shopsentinel.api.deps import DbSession, Editor, Now, Reader
+from shopsentinel.api.provisioned import refuse_if_provisioned
 from shopsentinel.core.errors import InputError
-from shopsentinel.store import oncall
+from shopsentinel.store import oncall, provisioned
 from shopsentinel.store.repository import audit
 
 router = APIRouter(prefix="/api/v1/oncall", tags=["routing"])
@@ -38,6 +39,7 @@ class ScheduleBody(BaseModel):
 class SchedulePublic(ScheduleBody):
     on_duty: str | None = Field(description="who is on duty now")
     next_change: datetime | None
+    provisioned_from: str | None = Field(default=None, description="the provisioning file that manages it (read-only)")
 
 
 class OnCallBody(BaseModel):
@@ -51,9 +53,10 @@ class OnCallPublic(BaseModel):
 
 
 def _public(session: DbSession, now: datetime) -> OnCallPublic:
+    managed = provisioned.sources(session, "oncall")
     items = [SchedulePublic(role=s.role, members=s.members, rotation_start=s.rotation_start, rotation_days=s.rotation_days,
                             timezone=s.timezone, shifts=[ShiftBody(**x.as_json()) for x in s.shifts],  # type: ignore[arg-type]
-                            on_duty=s.on_duty(now), next_change=s.next_change(now))
+                            on_duty=s.on_duty(now), next_change=s.next_change(now), provisioned_from=managed.get(s.role))
              for s in oncall.list_schedules(session)]
     return OnCallPublic(now=now, schedules=items)
 
@@ -65,6 +68,8 @@ def get_oncall(session: DbSession, _reader: Reader, now: Now) -> OnCallPublic:
 
 @router.put("", response_model=OnCallPublic)
 def put_oncall(body: OnCallBody, session: DbSession, principal: Editor, now: Now) -> OnCallPublic:
+    for item in body.schedules:
+        refuse_if_provisioned(session, "oncall", item.role)
     for item in body.schedules:
         if not item.members and not item.shifts:
             oncall.delete_schedule(session, item.role)
