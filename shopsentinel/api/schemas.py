@@ -69,7 +69,7 @@ class AlertPublic(BaseModel):
     metric: str
     rule: str
     severity: Literal["fatal", "critical", "warning", "info"]
-    kind: Literal["business", "data"]
+    kind: Literal["business", "data", "external"]
     value: float | None
     expected: float | None
     lower: float | None

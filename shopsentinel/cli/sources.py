@@ -25,7 +25,7 @@ from rich.table import Table
 from shopsentinel.core.clock import SystemClock
 from shopsentinel.core.console import console, err, fail
 from shopsentinel.core.errors import ShopSentinelError
-from shopsentinel.core.secrets import SecretBox, load_key
+from shopsentinel.core.secrets import SecretBox, load_keys
 from shopsentinel.ingest.folder import import_exports, import_folder
 from shopsentinel.ingest.sync import SyncEngine, SyncReport
 from shopsentinel.ingest.sync_state import StoreRecord, SyncDB
@@ -110,7 +110,7 @@ def stores_add(
         _fail(f"{platform} config: {_validation_summary(exc)}")
         return
     try:
-        box = SecretBox(load_key())
+        box = SecretBox(load_keys())
         sealed = seal_config(platform, config, box)
     except ShopSentinelError as exc:
         _fail(str(exc))
@@ -221,7 +221,7 @@ def sync_run(
     """Sync every registered store once (cursors, health and rotated tokens are kept in --db)."""
     try:
         overrides = load_state_overrides(states) if states else None
-        box = SecretBox(load_key(create=False))
+        box = SecretBox(load_keys(create=False))
         with open_sync_db(db) as state:
             reports = asyncio.run(sync_registered(state, box, clock=SystemClock(), overrides=overrides))
     except ShopSentinelError as exc:

@@ -29,6 +29,7 @@ class Severity(StrEnum):
 class AlertKind(StrEnum):
     BUSINESS = "business"
     DATA = "data"
+    EXTERNAL = "external"  # from another monitoring system (Alertmanager / Grafana webhook intake)
 
 
 class AlertState(StrEnum):

@@ -2,7 +2,7 @@
 
 >>> from shopsentinel.notify import Notification, builtin_registry
 >>> sorted(builtin_registry().keys())[:3]
-['aliyun_sms', 'aliyun_voice', 'dingtalk']
+['alertmanager_webhook', 'aliyun_sms', 'aliyun_voice']
 """
 
 from shopsentinel.notify.base import DeliveryResult, Language, Notification, Notifier

@@ -22,6 +22,7 @@ from shopsentinel.core.clock import Clock, SystemClock
 from shopsentinel.core.errors import InputError
 from shopsentinel.notify.base import Notifier
 from shopsentinel.notify.channels import (
+    alertmanager,
     aliyun_sms,
     aliyun_voice,
     dingtalk,
@@ -127,6 +128,11 @@ BUILTIN_CHANNELS: tuple[ChannelSpec, ...] = (
                 {"webhook_url": "https://hooks.slack.com/services/T000/B000/example"}),
     ChannelSpec("webhook", webhook.Config, lambda c, clock: webhook.WebhookNotifier(c, clock=clock),
                 "generic signed JSON webhook", {"url": "https://example.com/hooks/shopsentinel", "secret": "hook-secret"}),
+    ChannelSpec("alertmanager_webhook", alertmanager.Config, lambda c, clock: alertmanager.AlertmanagerWebhookNotifier(c),
+                "Alertmanager 格式的 webhook（FlashDuty、夜莺、PagerDuty、Grafana OnCall、Keep 直接接收）/ "
+                "outgoing webhook in Alertmanager's format",
+                {"url": "https://example.com/prometheus/alertmanager", "auth": "bearer", "credentials": "receiver-token",
+                 "external_url": "https://alerts.example.com"}),
 )  # fmt: skip
 
 

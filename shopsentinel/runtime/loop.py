@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shopsentinel.actions.runner import PlaybookEngine
-from shopsentinel.core.secrets import SecretBox, load_key
+from shopsentinel.core.secrets import SecretBox, load_keys
 from shopsentinel.insight.predictive import PredictiveAlerts, ServiceParts
 from shopsentinel.insight.rca_service import NOTES, alerts_without_note, note_rca
 from shopsentinel.notify.templates import ROOT_CAUSE_NOTES
@@ -31,7 +31,7 @@ def install_root_cause_notes() -> None:
 class ResponseLoop:
     playbooks: PlaybookEngine = field(default_factory=PlaybookEngine)
     predictive: PredictiveAlerts = field(default_factory=PredictiveAlerts)
-    box: Callable[[], SecretBox] = field(default=lambda: SecretBox(load_key()))
+    box: Callable[[], SecretBox] = field(default=lambda: SecretBox(load_keys()))
 
     def tick(self, service: ServiceParts, now: datetime | None = None) -> None:
         """Never raises: the notification pipeline runs after it whatever happens here."""

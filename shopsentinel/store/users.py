@@ -1,10 +1,13 @@
 """The user directory: people who log in to the alert center and whom channels reach.
 
-Passwords are stored as ``scrypt$n$r$p$salt_hex$hash_hex`` (``hashlib.scrypt``, a random 16-byte
-salt per password) and compared in constant time. Nothing here logs a password.
+New passwords are stored as argon2id hashes (argon2-cffi's ``PasswordHasher``, its recommended
+parameters, a random salt per password: ``$argon2id$v=19$m=…,t=…,p=…$salt$hash``). Hashes of the
+earlier format, ``scrypt$n$r$p$salt_hex$hash_hex`` (``hashlib.scrypt``), still verify (in constant
+time) and are rewritten as argon2id at the user's next successful login, as are argon2 hashes whose
+parameters are out of date (``check_needs_rehash``). Nothing here logs a password.
 
 >>> stored = hash_password("s3cret-pass")
->>> stored.startswith("scrypt$"), verify_password("s3cret-pass", stored), verify_password("nope", stored)
+>>> stored.startswith("$argon2id$"), verify_password("s3cret-pass", stored), verify_password("nope", stored)
 (True, True, False)
 """
 
@@ -17,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,13 +35,22 @@ LOCALES = ("zh-CN", "en")
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
 
+_HASHER = PasswordHasher()  # argon2id with argon2-cffi's recommended parameters (RFC 9106, low memory)
+
+
 def hash_password(password: str) -> str:
+    """An argon2id hash of ``password`` (random salt)."""
+    return _HASHER.hash(password)
+
+
+def _scrypt_hash(password: str) -> str:
+    """The earlier format (``scrypt$n$r$p$salt$hash``): kept to verify, and for tests of the upgrade."""
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
 
 
-def verify_password(password: str, stored: str) -> bool:
+def _verify_scrypt(password: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt, expected = stored.split("$")
         if scheme != "scrypt":
@@ -46,6 +60,27 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, MemoryError):
         return False
     return hmac.compare_digest(digest.hex(), expected)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored`` (argon2, or the earlier scrypt format)."""
+    if stored.startswith("$argon2"):
+        try:
+            return _HASHER.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+    return _verify_scrypt(password, stored)
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether a hash that just verified should be rewritten: any non-argon2 hash, or argon2 with
+    parameters other than the current ones."""
+    if not stored.startswith("$argon2id$"):
+        return True
+    try:
+        return _HASHER.check_needs_rehash(stored)
+    except (InvalidHashError, ValueError):
+        return True
 
 
 @dataclass
@@ -118,12 +153,20 @@ def update_user(session: Session, row: UserRow, user: UserInput) -> UserRow:
 
 
 def authenticate(session: Session, username: str, password: str) -> UserRow | None:
-    """The active user with this password, else None (same work whether or not the user exists)."""
+    """The active user with this password, else None (same work whether or not the user exists).
+
+    A hash of an earlier format or with outdated parameters is rewritten as argon2id on the way (the
+    caller commits the session, as the login does with its audit entry)."""
     row = get_user(session, username)
     if row is None or not row.password_hash:
         verify_password(password, _DUMMY)  # keep timing similar for unknown users
         return None
-    return row if verify_password(password, row.password_hash) and row.active else None
+    if not verify_password(password, row.password_hash) or not row.active:
+        return None
+    if needs_rehash(row.password_hash):
+        row.password_hash = hash_password(password)
+        session.flush()
+    return row
 
 
 def set_locale(session: Session, username: str, locale: str) -> None:
@@ -166,6 +209,7 @@ __all__ = [
     "get_user",
     "hash_password",
     "list_users",
+    "needs_rehash",
     "set_locale",
     "update_user",
     "validate",

@@ -96,7 +96,7 @@ def _filter(request: Request) -> queries.AlertFilter:
         state=q.get("state", "") if q.get("state") in ("firing", "resolved") else "",
         platform=q.get("platform", ""), store=q.get("store", ""),
         severity=q.get("severity", "") if q.get("severity") in queries.SEVERITIES else "",
-        kind=q.get("kind", "") if q.get("kind") in ("business", "data") else "",
+        kind=q.get("kind", "") if q.get("kind") in ("business", "data", "external") else "",
         text=q.get("q", "")[:100], sort=sort if sort in queries.SORTS else "starts_at",
         desc=q.get("dir", "desc") != "asc", page=page, per_page=per_page)
 

@@ -25,6 +25,7 @@ SECRETS = {
     "tencent_sms": {"secret_id": "AKID", "secret_key": "TC-SECRET-9", "sms_sdk_app_id": "1", "sign_name": "s", "template_id": "1"},
     "slack": {"webhook_url": "https://hooks.slack.com/services/T/B/SLACK-SECRET-10"},
     "webhook": {"url": "https://example.com/hook?token=HOOK-SECRET-11", "secret": "HOOK-SECRET-12"},
+    "alertmanager_webhook": {"url": "https://example.com/am?token=AM-SECRET-13", "auth": "bearer", "credentials": "AM-SECRET-14"},
 }  # fmt: skip
 
 

@@ -21,9 +21,9 @@ from tests.web.conftest import ADMIN_TOKEN, PASSWORDS, Client
 CLI = str(Path(sys.executable).parent / "shopsentinel")
 
 
-def test_passwords_are_salted_scrypt_hashes() -> None:
+def test_passwords_are_salted_argon2id_hashes() -> None:
     a, b = hash_password("same-password"), hash_password("same-password")
-    assert a != b and a.startswith("scrypt$") and "same-password" not in a
+    assert a != b and a.startswith("$argon2id$") and "same-password" not in a
     assert verify_password("same-password", a) and not verify_password("other-password", a)
     assert not verify_password("x", "garbage") and not verify_password("x", "scrypt$1$2$3$zz$zz")
 
@@ -122,7 +122,7 @@ def test_users_api_is_admin_only_and_never_returns_hashes(web_app: FastAPI) -> N
     created = admin.post("/api/v1/users", json={"username": "zhang", "role": "editor", "password": "long-enough-1",
                                                 "duties": ["ops_lead"], "phone": "13800000001", "display_name": "张运营"})
     assert created.status_code == 201, created.text
-    assert "long-enough-1" not in created.text and "scrypt" not in created.text
+    assert "long-enough-1" not in created.text and "scrypt" not in created.text and "argon2" not in created.text
     listed = admin.get("/api/v1/users").json()
     assert {u["username"] for u in listed} == {"admin", "editor", "viewer", "zhang"}
     assert all("password" not in u and "password_hash" not in u for u in listed)

@@ -13,6 +13,7 @@ from shopsentinel.api.routes import (
     health,
     imports,
     incidents,
+    intake,
     notifications,
     oncall,
     outbox,
@@ -54,6 +55,7 @@ ROUTERS: list[APIRouter] = [
     response_playbooks.router,
     response_insight.router,
     users.router,
+    intake.router,
 ]
 
 __all__ = ["ROUTERS"]
