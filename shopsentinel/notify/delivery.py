@@ -25,15 +25,21 @@ Channels are independent: :meth:`OutboxDelivery.deliver_channel` delivers one ch
 time budget, and :class:`DeliveryWorkers` runs it on one thread per channel, off the evaluation
 path, so a hung endpoint delays only its own messages. :meth:`OutboxDelivery.deliver` (tests,
 ``service.tick()``) runs the same per-channel passes one after another, synchronously.
+
+An optional :class:`DeliveryObserver` hears the outcome of every channel send (``sent``, or
+``failed`` with a short bounded reason from :func:`failure_reason`); the runtime wires it to its
+Prometheus counters, so this package never imports the runtime.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import httpx
 from sqlalchemy import or_, select
@@ -41,11 +47,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import PermanentDeliveryError, RecoverableDeliveryError
-from shopsentinel.core.secrets import SecretBox, SecretKeyError, load_key
+from shopsentinel.core.secrets import SecretBox, SecretKeyError, load_keys
 from shopsentinel.core.types import Severity
 from shopsentinel.notify import ChannelRegistry, Notification, builtin_registry
 from shopsentinel.notify import repository as repo
 from shopsentinel.notify.outbox import INBOX, Dispatcher, LogDispatcher, NotifierDispatcher, backoff
+from shopsentinel.store.coordination import HeldLocks
 from shopsentinel.store.state import ChannelRow, NotificationAttemptRow, OutboxRow
 
 logger = logging.getLogger(__name__)
@@ -56,6 +63,49 @@ INTERRUPTED = "interrupted: the service stopped while sending; offered again onc
 MAX_DIGEST_LINES = 30
 BUDGET_SECONDS = 30.0  # one channel's pass stops starting new sends after this (wall time)
 
+# The reasons a channel send failed, as :func:`failure_reason` names them (a bounded set: metric labels).
+FAILURE_REASONS = ("timeout", "transport", "throttled", "http_5xx", "http_4xx", "rejected", "secret_key",
+                   "unconfigured", "error")
+
+
+class DeliveryObserver(Protocol):
+    """Hears the outcome of each channel send (never of the in-app inbox)."""
+
+    def sent(self, channel: str) -> None: ...
+
+    def failed(self, channel: str, reason: str) -> None: ...
+
+
+_HTTP_STATUS = re.compile(r"\bHTTP (\d{3})\b")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A short label from :data:`FAILURE_REASONS` for a failed send — never the raw error text.
+
+    >>> failure_reason(RecoverableDeliveryError("robot: HTTP 502"))
+    'http_5xx'
+    >>> failure_reason(PermanentDeliveryError("robot: errcode 300001 token is not exist"))
+    'rejected'
+    >>> failure_reason(RecoverableDeliveryError("robot: errcode 130101 send too fast", retry_after=600))
+    'throttled'
+    """
+    if isinstance(exc, SecretKeyError):
+        return "secret_key"
+    if not isinstance(exc, (RecoverableDeliveryError, PermanentDeliveryError)):
+        return "error"
+    text = str(exc)
+    status = _HTTP_STATUS.search(text)
+    code = int(status.group(1)) if status else None
+    if code == 429 or (isinstance(exc, RecoverableDeliveryError) and exc.retry_after is not None):
+        return "throttled"
+    if "timed out" in text:
+        return "timeout"
+    if "transport error" in text:
+        return "transport"
+    if code is not None:
+        return "http_5xx" if code >= 500 else "http_4xx"
+    return "rejected"  # the endpoint answered and refused (an errcode, a bad shape, bad credentials)
+
 
 class OutboxDelivery:
     """Deliver the due entries of the outbox: the in-app inbox's through ``inbox`` (a
@@ -65,8 +115,10 @@ class OutboxDelivery:
 
     def __init__(self, registry: ChannelRegistry, secret_box: Callable[[], SecretBox], clock: Clock,
                  client: Callable[[], httpx.AsyncClient] = httpx.AsyncClient, inbox: Dispatcher | None = None,
-                 budget_seconds: float = BUDGET_SECONDS) -> None:
+                 budget_seconds: float = BUDGET_SECONDS, locks: HeldLocks | None = None,
+                 observer: DeliveryObserver | None = None) -> None:
         self._registry = registry
+        self._locks = locks  # one sender per channel across processes sharing the database
         self._secret_box = secret_box
         self._box: SecretBox | None = None
         self._box_lock = threading.Lock()
@@ -76,17 +128,23 @@ class OutboxDelivery:
         self._budget = budget_seconds
         self._paused: dict[str, datetime] = {}  # channel -> no sends before (a timed back-off)
         self._recovered = False
+        self.observer = observer  # hears every channel send's outcome (the runtime's metrics)
 
     def recover(self, sessions: sessionmaker[Session]) -> int:
         """Start-up: entries left ``sending`` by a crash (at most one per channel) are offered again,
         once, now; their open attempt is recorded ``interrupted``. Returns how many. Runs once per
         instance; call it before any pass (the passes call it themselves)."""
-        if self._recovered:
+        if self._recovered or self._locks is not None:  # with locks: per channel, when its lock is taken
             return 0
         self._recovered = True
+        return self._recover(sessions, None)
+
+    def _recover(self, sessions: sessionmaker[Session], channel: str | None) -> int:
+        """Offer again the entries left ``sending`` (of ``channel``, or of every channel)."""
         with sessions() as session:
             now = self._clock.now()
-            rows = session.scalars(select(OutboxRow).where(OutboxRow.status == "sending")).all()
+            query = select(OutboxRow).where(OutboxRow.status == "sending")
+            rows = session.scalars(query if channel is None else query.where(OutboxRow.channel == channel)).all()
             for row in rows:
                 row.status, row.next_attempt_at, row.last_error = "pending", now, INTERRUPTED
             ids = [r.id for r in rows]
@@ -121,8 +179,17 @@ class OutboxDelivery:
     def deliver_channel(self, sessions: sessionmaker[Session], name: str, limit: int = 500, *,
                         inbox: Dispatcher | None = None) -> int:
         """One pass over one channel's due entries (within its time budget); returns how many
-        were sent."""
-        self.recover(sessions)
+        were sent. With :class:`~shopsentinel.store.coordination.HeldLocks`, only the process holding
+        the channel's lock sends; whoever takes the lock over first offers again the entry its
+        predecessor left in flight."""
+        if self._locks is None:
+            self.recover(sessions)
+        else:
+            state = self._locks.acquire(f"channel:{name}")
+            if state == "busy":
+                return 0
+            if state == "taken":
+                self._recover(sessions, name)
         with sessions() as session:
             now = self._clock.now()
             paused = self._paused.get(name)
@@ -167,6 +234,7 @@ class OutboxDelivery:
         if channel is None:
             for row in rows:
                 self._finish(session, row, name, now, "failed", "channel no longer configured")
+                self._observe(name, "unconfigured")
             return 0
         per_minute = channel.per_minute or rate_limits.get(channel.kind)
         recent = repo.sent_since(session, name, now - WINDOW)
@@ -255,7 +323,9 @@ class OutboxDelivery:
             row.last_error = attempt.error = f"{type(exc).__name__}: {exc}"
             attempt.outcome = "failed"
             outcome = "failed"
+            self._observe(name, failure_reason(exc))
         except SecretKeyError as exc:  # the key cannot open the channel's secrets: no retry can help
+            self._observe(name, failure_reason(exc))
             row.status = "failed"
             row.last_error = attempt.error = secret_failure(name, exc)
             attempt.outcome = "failed"
@@ -271,11 +341,26 @@ class OutboxDelivery:
                 self._paused[name] = row.next_attempt_at
             attempt.outcome = "throttled" if timed else "retry"
             outcome = "paused" if timed else "retry"
+            self._observe(name, failure_reason(exc))
         else:
             row.status, row.sent_at, row.last_error = "sent", now, ""
             attempt.outcome = outcome = "sent"
+            self._observe(name, None)
         session.commit()
         return outcome
+
+    def _observe(self, channel: str, reason: str | None) -> None:
+        """Tell the observer (if any) how one send ended: sent (``reason`` None) or failed. An
+        observer's own fault never disturbs delivery."""
+        if self.observer is None:
+            return
+        try:
+            if reason is None:
+                self.observer.sent(channel)
+            else:
+                self.observer.failed(channel, reason)
+        except Exception:  # noqa: BLE001 - metrics must not stop a send
+            logger.exception("delivery observer failed")
 
     @staticmethod
     def _finish(session: Session, row: OutboxRow, name: str, now: datetime, status: str, error: str) -> None:
@@ -366,8 +451,9 @@ def deliver_outbox(sessions: sessionmaker[Session], dispatcher: Dispatcher, cloc
                    registry: ChannelRegistry | None = None) -> int:
     """One pass of the delivery loop with ``dispatcher`` for the in-app inbox; returns how many
     entries were sent."""
-    delivery = OutboxDelivery(registry or builtin_registry(), lambda: SecretBox(load_key()), clock, inbox=dispatcher)
+    delivery = OutboxDelivery(registry or builtin_registry(), lambda: SecretBox(load_keys()), clock, inbox=dispatcher)
     return delivery.deliver(sessions, limit)
 
 
-__all__ = ["HELD", "INTERRUPTED", "DeliveryWorkers", "OutboxDelivery", "RoutedDelivery", "deliver_outbox"]
+__all__ = ["FAILURE_REASONS", "HELD", "INTERRUPTED", "DeliveryObserver", "DeliveryWorkers", "OutboxDelivery",
+           "RoutedDelivery", "deliver_outbox", "failure_reason"]

@@ -48,6 +48,7 @@ from shopsentinel.detect.quality import (
 from shopsentinel.detect.rules import RulePack
 from shopsentinel.ingest.clean import clean
 from shopsentinel.runtime.metrics import ServiceMetrics
+from shopsentinel.store.coordination import xact_lock
 from shopsentinel.store.points import PointStore
 from shopsentinel.store.repository import calendar_events, stores_by_key
 from shopsentinel.store.state import AlertRow, StoreRow
@@ -180,6 +181,9 @@ class LiveEvaluator:
         events += _filled_metric_gaps(open_data, events, window.end)
         changes: list[StateChange] = []
         with self._sessions() as session:
+            # replicas on one PostgreSQL database: one reconciliation of a store at a time, so two
+            # evaluators of one store can never open twin alerts (a no-op on SQLite)
+            xact_lock(session, [f"store:{platform}/{store}" for platform, store in keys])
             for row in stores_by_key(session, keys):
                 changes += self._manager.reconcile(
                     session, row.platform, row.store, events, now=now, create_from=create_from(row, window, self._late),

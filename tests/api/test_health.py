@@ -37,7 +37,7 @@ def test_healthz_answers_while_every_pool_connection_is_taken(
             held.enter_context(engine.connect())
         assert engine.pool.checkedout() == 3  # every connection the pool may open is taken
         health = api.get("/healthz")
-        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        assert health.status_code == 200 and health.json()["status"] == "ok"
         busy = api.post("/api/v1/points", json={"points": [{**POINT, "value": 6}]})
         assert busy.status_code == 503, busy.text
         assert busy.headers["retry-after"] == "1"
@@ -127,7 +127,7 @@ def test_a_database_that_goes_away_is_503_with_retry_after_never_500(
     assert through_hop != database_url
     api = api_factory(through_hop, clock)
     assert api.post("/api/v1/points", json={"points": [POINT]}).status_code == 200
-    assert api.get("/healthz").json() == {"status": "ok"}
+    assert api.get("/healthz").json()["status"] == "ok"
 
     hop.cut()
     down = "数据库暂不可用，请稍后重试 / database unavailable, retry shortly"
@@ -145,6 +145,6 @@ def test_a_database_that_goes_away_is_503_with_retry_after_never_500(
 
     hop.mend()  # the server is back: the next requests reconnect, no restart
     assert api.post("/api/v1/points", json={"points": [{**POINT, "value": 7}]}).status_code == 200
-    assert api.get("/healthz").json() == {"status": "ok"}
+    assert api.get("/healthz").json()["status"] == "ok"
     with api.service.sessions() as session:
         assert session.scalars(select(PointRow.value)).all() == [7.0]
