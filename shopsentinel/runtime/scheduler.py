@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 
@@ -27,17 +28,27 @@ from shopsentinel.core.clock import Clock
 from shopsentinel.runtime.evaluation import LiveEvaluator, StoreKey, floor_hour
 
 logger = logging.getLogger(__name__)
+# A tick of backlog only (closing hours, backfills) stops after about this much evaluation, so a crash that
+# arrives meanwhile waits behind a short tick, never a long one. Sized from the measured cost per store.
+BACKLOG_TICK_SECONDS = 0.5
 
 
 class Scheduler:
     """``store_keys(before, everything)`` returns the stores to judge in a periodic pass: those
     evaluated up to before ``before`` (or never), or all of them when ``everything``.
-    ``generation()`` names the inputs every store depends on (rule pack and calendar versions)."""
+    ``generation()`` names the inputs every store depends on (rule pack and calendar versions).
+    ``leader()`` says whether this process runs the periodic pass (one process among replicas
+    sharing a database; stores whose data arrived here are judged here whatever it says)."""
 
     def __init__(self, clock: Clock, interval: timedelta, evaluator: LiveEvaluator,
                  store_keys: Callable[[datetime, bool], list[StoreKey]],
-                 generation: Callable[[], Hashable] = lambda: None) -> None:
+                 generation: Callable[[], Hashable] = lambda: None, leader: Callable[[], bool] = lambda: True,
+                 timer: Callable[[], float] = time.perf_counter, backlog_tick_seconds: float = BACKLOG_TICK_SECONDS) -> None:
         self._clock = clock
+        self._timer = timer
+        self.backlog_tick_seconds = backlog_tick_seconds
+        self.seconds_per_store: float | None = None  # moving average of the measured evaluation cost
+        self._leader = leader  # replicas on one database: only the leader runs the periodic pass
         self._interval = interval
         self._evaluator = evaluator
         self._store_keys = store_keys
@@ -104,6 +115,9 @@ class Scheduler:
                 ordered = sorted(self._fresh, key=lambda k: self._last_run.get(k, -1))
                 self._fresh = dict.fromkeys(ordered)
             news = bool(self._fresh)
+            if not news and limit is not None and self.seconds_per_store and self.backlog_tick_seconds < limit * self.seconds_per_store:
+                # backlog only: as many stores as fit in a short tick (news may arrive any moment)
+                limit = max(1, min(limit, int(self.backlog_tick_seconds / self.seconds_per_store)))
             for queue, cap in ((self._fresh, None if limit is None else limit - reserve), (self._backlog, None)):
                 if queue is self._backlog and limit is not None:
                     # with news waiting, the backlog gets only its reserve; without, the whole tick
@@ -124,19 +138,24 @@ class Scheduler:
         at most ``limit`` stores (all when None); what is left stays queued for the next tick."""
         with self._run_lock:
             now = self._clock.now()
-            if self.next_due is None or now >= self.next_due:
+            if (self.next_due is None or now >= self.next_due) and self._leader():
                 self._periodic_pass(now)
             keys = self._take(limit)
             if not keys:
                 return []
+            started = self._timer()
             try:
-                return self._evaluator.evaluate(keys)
+                changes = self._evaluator.evaluate(keys)
             except Exception:
                 # e.g. SQLite's write lock held past busy_timeout under a burst: the stores stay queued
                 # (behind the others, so one that always fails cannot starve them) — never dropped,
                 # or their alerts would be missed
                 self.enqueue_later(keys)
                 raise
+            per_store = (self._timer() - started) / len(keys)
+            average = self.seconds_per_store
+            self.seconds_per_store = per_store if average is None else 0.7 * average + 0.3 * per_store
+            return changes
 
     def enqueue_later(self, keys: list[StoreKey]) -> None:
         """Put stores whose evaluation failed back at the end of the fresh queue."""

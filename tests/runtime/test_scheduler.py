@@ -109,6 +109,7 @@ def test_the_periodic_pass_takes_stores_behind_the_last_closed_hour_and_all_afte
 
 def test_fresh_stores_go_first_and_a_bounded_tick_still_serves_the_backlog(api: Any, clock: ManualClock) -> None:
     scheduler = api.service.scheduler
+    scheduler.backlog_tick_seconds = float("inf")  # ticks bounded by count here (by time: the test further down)
     hour = clock.now() - timedelta(hours=1)
     api.post("/api/v1/points", json={"points": [_point(hour, f"s{i}", 100) for i in range(6)]})
     scheduler.run_pending(limit=None)
@@ -204,3 +205,46 @@ def test_stores_whose_evaluation_failed_stay_queued_instead_of_being_dropped(clo
     assert scheduler.has_news() and sorted(scheduler.pending()) == [("jd", "crash"), ("jd", "other")]
     scheduler.run_pending()
     assert evaluator.calls[-1] == [("jd", "crash"), ("jd", "other")] and scheduler.pending() == []
+
+
+class _TimedEvaluator:
+    """Costs ``per_store`` seconds of a fake timer per store judged (no real time passes)."""
+
+    def __init__(self, per_store: float) -> None:
+        self.now = 0.0
+        self.per_store = per_store
+        self.calls: list[list[tuple[str, str]]] = []
+
+    def timer(self) -> float:
+        return self.now
+
+    def evaluate(self, keys: list[tuple[str, str]]) -> list[Any]:
+        self.calls.append(list(keys))
+        self.now += self.per_store * len(keys)
+        return []
+
+
+def test_backlog_ticks_are_sized_by_the_measured_cost_so_news_never_waits_behind_a_long_one(clock: ManualClock) -> None:
+    from shopsentinel.runtime.scheduler import Scheduler
+
+    evaluator = _TimedEvaluator(per_store=0.1)
+    backlog = [("jd", f"old-{i:02d}") for i in range(60)]
+    scheduler = Scheduler(clock, timedelta(minutes=1), evaluator, lambda _before, _all: [],  # type: ignore[arg-type]
+                          timer=evaluator.timer, backlog_tick_seconds=0.5)
+    scheduler.run_pending(limit=40)  # the first periodic pass, nothing stored
+    scheduler.enqueue_backlog(backlog)
+    scheduler.run_pending(limit=40)  # no cost known yet: a full tick of 40 (4 s of work)
+    assert len(evaluator.calls[-1]) == 40 and scheduler.seconds_per_store == pytest.approx(0.1)
+    scheduler.run_pending(limit=40)  # now known: 0.5 s / 0.1 s = 5 stores per backlog tick
+    assert len(evaluator.calls[-1]) == 5
+    scheduler.enqueue([("jd", "crash")])  # news arrives between two short ticks
+    scheduler.run_pending(limit=40)
+    assert evaluator.calls[-1][0] == ("jd", "crash")
+    evaluator.per_store = 0.5  # the machine got slower: the ticks shrink to one store, never to none
+    for _ in range(4):
+        scheduler.run_pending(limit=40)
+    assert len(evaluator.calls[-1]) == 1
+    while scheduler.pending():
+        scheduler.run_pending(limit=40)
+    judged = [key for call in evaluator.calls for key in call]
+    assert sorted(set(judged)) == sorted({*backlog, ("jd", "crash")})  # all judged, none dropped
