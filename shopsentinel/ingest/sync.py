@@ -217,17 +217,23 @@ def data_health_problems(
     """Failed syncs (critical after ``critical_failures`` in a row) and syncs behind ``max_lag_hours``."""
     problems: list[DataProblem] = []
     for h in health:
+        lag = None if h.synced_until is None else (now - h.synced_until).total_seconds() / 3600
         if h.consecutive_failures:
-            severity = "critical" if h.consecutive_failures >= critical_failures else "warning"
+            # one problem, one alert: the lag a failing sync causes is said in its alert, not raised again
+            behind = lag if lag is not None and lag > max_lag_hours else None
+            critical = h.consecutive_failures >= critical_failures or (behind is not None and behind > 4 * max_lag_hours)
+            note = "" if behind is None else f"；数据已延迟 {behind:.1f} 小时 / data {behind:.1f} h behind"
             problems.append(DataProblem(
-                h.platform, h.store, "sync_failed", severity,
-                f"同步失败 sync failed {h.consecutive_failures}× in a row: {h.last_error}", h.last_attempt,
+                h.platform, h.store, "sync_failed", "critical" if critical else "warning",
+                f"同步失败 sync failed {h.consecutive_failures}× in a row: {h.last_error}{note}", h.last_attempt,
+                None if behind is None else round(behind, 2),
             ))
+            continue
         if h.synced_until is None:
             if not h.consecutive_failures:
                 problems.append(DataProblem(h.platform, h.store, "never_synced", "warning", "never synced"))
             continue
-        lag = (now - h.synced_until).total_seconds() / 3600
+        assert lag is not None
         if lag > max_lag_hours:
             problems.append(DataProblem(
                 h.platform, h.store, "sync_lagging", "critical" if lag > 4 * max_lag_hours else "warning",

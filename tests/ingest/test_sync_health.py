@@ -43,6 +43,18 @@ def test_failed_lagging_and_never_synced_stores_are_problems_healthy_ones_are_no
         jsonschema.validate(problem.alert_fields(NOW, max_lag_hours=3), schema)
 
 
+def test_a_failing_sync_that_fell_behind_is_one_alert_that_says_both() -> None:
+    failing = Health("tmall", "tm-3", synced_until=NOW - timedelta(hours=8), last_error="AuthError: revoked",
+                     consecutive_failures=1, last_attempt=NOW)
+    [problem] = data_health_problems([failing], NOW, max_lag_hours=3)  # not also "sync_lagging"
+    assert problem.problem == "sync_failed" and problem.severity == "warning" and problem.lag_hours == 8.0
+    assert "AuthError: revoked" in problem.message and "数据已延迟 8.0 小时" in problem.message
+    [later] = data_health_problems([failing], NOW + timedelta(hours=6), max_lag_hours=3)
+    assert later.problem == "sync_failed" and later.severity == "critical"  # 14 h behind: over 4× the limit
+    recovered = Health("tmall", "tm-3", synced_until=NOW - timedelta(hours=8))  # the failure cleared, still behind
+    assert [p.problem for p in data_health_problems([recovered], NOW, max_lag_hours=3)] == ["sync_lagging"]
+
+
 def test_health_round_trips_through_the_database() -> None:
     with SyncDB(":memory:") as db:
         db.record_failure("jd", "s1", NOW, "PlatformError: [19] invalid sign")
