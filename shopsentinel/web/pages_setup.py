@@ -27,7 +27,7 @@ from starlette.datastructures import UploadFile
 from shopsentinel.alerting.routing import ROLES as DUTIES
 from shopsentinel.core.errors import ImportFileError, InputError, ShopSentinelError
 from shopsentinel.core.types import DEFAULT_TIMEZONES, PLATFORM_NAMES_ZH, PLATFORMS, Severity
-from shopsentinel.store import oncall
+from shopsentinel.store import oncall, provisioned
 from shopsentinel.store.repository import audit, get_store
 from shopsentinel.store.state import ChannelRow, StoreRow
 from shopsentinel.store.users import list_users
@@ -70,9 +70,10 @@ def _oncall_page(request: Request, web: WebState, errors: list[str] | None = Non
     now = web.service.clock.now()
     with web.service.sessions() as session:
         schedules = oncall.list_schedules(session)
+        managed = provisioned.sources(session, "oncall")
     zone = view_zone(request)
     rows = [{"spec": s, "on_duty": s.on_duty(now), "next_change": s.next_change(now),
-             "shift": s.shift_at(now)} for s in schedules]
+             "shift": s.shift_at(now), "managed": managed.get(s.role)} for s in schedules]
     return render(request, "oncall.html", status_code=status_code, rows=rows, duties=DUTIES, users=_usernames(web),
                   errors=errors or [], form=form or {}, now=now, max_members=MAX_MEMBERS,
                   default_start=local_time(now, "%Y-%m-%dT00:00", zone))
@@ -135,6 +136,10 @@ async def save_oncall(request: Request, user: EditorUser, _csrf: Csrf, web: Web)
         errors.append(translate(lang, "oncall.bad_days"))
         days = 7
     spec = oncall.OnCallSpec(kept.get("role", ""), members, start, days, zone.key, shifts)
+    with web.service.sessions() as session:
+        source = provisioned.source_of(session, "oncall", spec.role)
+    if source is not None:
+        return _oncall_page(request, web, [translate(lang, "provisioning.managed", file=source)], kept, status_code=409)
     if not errors:
         with web.service.sessions() as session:
             try:
@@ -153,6 +158,9 @@ async def save_oncall(request: Request, user: EditorUser, _csrf: Csrf, web: Web)
 def delete_oncall(role: str, request: Request, user: EditorUser, _csrf: Csrf, web: Web) -> Response:
     now = web.service.clock.now()
     with web.service.sessions() as session:
+        source = provisioned.source_of(session, "oncall", role)
+        if source is not None:
+            raise HTTPException(status.HTTP_409_CONFLICT, provisioned.managed_message(source))
         if not oncall.delete_schedule(session, role):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no on-call schedule for {role!r}")
         audit(session, user.username, "oncall.delete", role, now, via="web")
@@ -233,8 +241,10 @@ def _channel_page(request: Request, web: WebState, kind: str, errors: list[str] 
     fields = model_fields(spec.config_model, set(channel_repo.secret_field_names(registry, kind)))
     with web.service.sessions() as session:
         rows = [(r, channel_repo.public_settings(registry, r)) for r in session.scalars(select(ChannelRow).order_by(ChannelRow.id))]
+        managed = provisioned.sources(session, "channel")
         session.expunge_all()
     return render(request, "channels.html", status_code=status_code, rows=rows, kinds=registry.keys(), kind=kind,
+                  managed=managed,
                   description=spec.description, fields=fields, errors=errors or [], form=form or {}, outcome=outcome,
                   media=MEDIA, medium=CHANNEL_MEDIA.get(kind, "im"))
 
@@ -265,8 +275,12 @@ async def save_channel(request: Request, user: AdminUser, _csrf: Csrf, web: Web)
     kept = {k: v for k, v in form.items() if not any(k == f"cfg_{f['name']}" and f["secret"] for f in fields)}
     if errors:
         return _channel_page(request, web, kind, errors, kept, status_code=422)
+    with web.service.sessions() as session:
+        source = provisioned.source_of(session, "channel", name)
+    if source is not None:
+        return _channel_page(request, web, kind, [translate(lang, "provisioning.managed", file=source)], kept, status_code=409)
     try:
-        sealed = channel_repo.seal_channel_settings(registry, SecretBox(web.service.secret_key()), kind, values)
+        sealed = channel_repo.seal_channel_settings(registry, SecretBox(web.service.secret_keys()), kind, values)
     except InputError as exc:
         return _channel_page(request, web, kind, [exc.reason], kept, status_code=422)
     except SecretKeyError:
@@ -296,7 +310,7 @@ async def send_test(web: WebState, row: ChannelRow, lang: str) -> dict[str, Any]
     secrets: list[str] = []
     try:
         names = [n for n in channel_repo.secret_field_names(registry, row.kind) if n in row.settings]
-        opened = SecretBox(web.service.secret_key()).open_fields(row.settings, names)
+        opened = SecretBox(web.service.secret_keys()).open_fields(row.settings, names)
         secrets = [str(opened[n]) for n in names if opened.get(n)]
         notifier = registry.build(row.kind, opened, clock=web.service.clock)
         note = Notification(key=f"test:{row.name}:{int(now.timestamp())}", severity=Severity.INFO,
@@ -333,7 +347,8 @@ def _store_form_fields(platform: str) -> list[dict[str, Any]]:
 
 
 def _new_store_page(request: Request, web: WebState, platform: str, errors: list[str] | None = None,
-                    form: dict[str, str] | None = None, check: dict[str, Any] | None = None, status_code: int = 200) -> Response:
+                    form: dict[str, str] | None = None, check: dict[str, Any] | None = None, status_code: int = 200,
+                    held: str = "") -> Response:
     platform = platform if platform in PLATFORMS else "tmall"
     now = web.service.clock.now()
     fields = _store_form_fields(platform)
@@ -343,7 +358,41 @@ def _new_store_page(request: Request, web: WebState, platform: str, errors: list
     return render(request, "store_new.html", status_code=status_code, platforms=PLATFORMS, names=PLATFORM_NAMES_ZH,
                   platform=platform, fields=fields, errors=errors or [], form=form or {}, check=check,
                   timezone=(form or {}).get("timezone") or DEFAULT_TIMEZONES.get(platform, "Asia/Shanghai"),
-                  sync_enabled=web.service.settings.sync_db is not None, backfill_days=BACKFILL_DAYS)
+                  sync_enabled=web.service.settings.sync_db is not None, backfill_days=BACKFILL_DAYS, held=held)
+
+
+# After a successful 测试连接 the page comes back without the secrets (they are never rendered); the
+# tested ones ride along sealed with the service key (ciphertext only, valid for half an hour), so
+# 保存 right after the test does not make the operator type the AppSecret again.
+HELD_FIELD, HELD_TTL_SECONDS = "held_secrets", 1800
+
+
+def _hold_secrets(web: WebState, fields: list[dict[str, Any]], form: dict[str, str]) -> str:
+    from shopsentinel.core.secrets import SecretBox, SecretKeyError
+
+    values = {f["name"]: form.get(f"cfg_{f['name']}", "") for f in fields if f["secret"]}
+    try:
+        return SecretBox(web.service.secret_keys()).seal(json.dumps(values))
+    except SecretKeyError:
+        return ""
+
+
+def _held_secrets(web: WebState, form: dict[str, str]) -> dict[str, str]:
+    """The secrets a successful test held for the form (empty when absent, expired or tampered)."""
+    from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+    from shopsentinel.core.secrets import SecretKeyError
+
+    token = form.get(HELD_FIELD, "").removeprefix("enc:")
+    if not token:
+        return {}
+    try:
+        keys = web.service.secret_keys()
+        opened = MultiFernet([Fernet(k) for k in keys]).decrypt(token.encode(), ttl=HELD_TTL_SECONDS)
+        values = json.loads(opened)
+    except (InvalidToken, SecretKeyError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {}
 
 
 @router.get("/stores/new")
@@ -390,7 +439,11 @@ async def create_store(request: Request, user: EditorUser, _csrf: Csrf, web: Web
     if platform not in PLATFORMS:
         return _new_store_page(request, web, "tmall", [translate(lang, "setup.bad_platform", value=platform)], form, status_code=422)
     fields = _store_form_fields(platform)
-    kept = {k: v for k, v in form.items() if not any(k == f"cfg_{f['name']}" and f["secret"] for f in fields)}
+    for name, value in _held_secrets(web, form).items():  # typed again wins over what a test held
+        if not form.get(f"cfg_{name}"):
+            form[f"cfg_{name}"] = value
+    kept = {k: v for k, v in form.items()
+            if k != HELD_FIELD and not any(k == f"cfg_{f['name']}" and f["secret"] for f in fields)}
     store, timezone = form.get("store", "").strip(), form.get("timezone", "").strip()
     errors: list[str] = []
     if not store or len(store) > 200:
@@ -420,12 +473,12 @@ async def create_store(request: Request, user: EditorUser, _csrf: Csrf, web: Web
             audit(session, user.username, "store.test_connection", f"{platform}/{store}", now, ok=ok, via="web")
             session.commit()
         return _new_store_page(request, web, platform, form=kept, check={"ok": ok, "detail": detail},
-                               status_code=200 if ok else 502)
+                               status_code=200 if ok else 502, held=_hold_secrets(web, fields, form) if ok else "")
     if web.service.settings.sync_db is None:
         return _new_store_page(request, web, platform, [translate(lang, "stores.sync_off")], kept, status_code=503)
     start = getattr(config, "start", None) or now - timedelta(days=BACKFILL_DAYS)
     try:
-        sealed = seal_config(platform, config, SecretBox(web.service.secret_key()))
+        sealed = seal_config(platform, config, SecretBox(web.service.secret_keys()))
         with _sync_db(web, wait=3.0) as db:
             if db is None:
                 return _new_store_page(request, web, platform, [translate(lang, "stores.sync_off")], kept, status_code=503)

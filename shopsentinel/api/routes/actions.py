@@ -13,8 +13,9 @@ expired one 410, each with a page that says so in Chinese and English.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -101,6 +102,17 @@ def _person(session: Session, username: str) -> str:
     return row.display_name or row.username if row is not None else username
 
 
+def _started(service: Service, row: AlertRow) -> str:
+    """When the alert started, in the team's local time (the display time zone, Beijing by default)."""
+    zone = ZoneInfo(service.settings.display_timezone)
+    start = row.starts_at if row.starts_at.tzinfo else row.starts_at.replace(tzinfo=UTC)
+    local = start.astimezone(zone)
+    offset = local.strftime("%z")
+    name = "北京时间" if service.settings.display_timezone == "Asia/Shanghai" else service.settings.display_timezone
+    return (f'<p class="started">开始于 / started <time datetime="{start.isoformat()}">{local:%Y-%m-%d %H:%M}</time>'
+            f"（{escape(name)}，UTC{offset[:3]}:{offset[3:]}）</p>")
+
+
 def _listing(rows: list[AlertRow]) -> str:
     items = "".join(f"<li>{escape(r.message or r.rule)}</li>" for r in rows[:10])
     more = f"<li>还有 {len(rows) - 10} 条 / {len(rows) - 10} more</li>" if len(rows) > 10 else ""
@@ -124,7 +136,8 @@ def confirm_ack(service: ServiceDep, session: DbSession, token: str = Query(min_
         return found
     claim, rows = found
     open_rows = [r for r in rows if not r.acked_by]
-    head = f"<h1>{escape(rows[0].message or rows[0].rule)}</h1><p>{escape(rows[0].message_en)}</p>"
+    head = (f"<h1>{escape(rows[0].message or rows[0].rule)}</h1><p>{escape(rows[0].message_en)}</p>"
+            f"{_started(service, rows[0])}")
     if not open_rows:
         by = sorted({r.acked_by or "" for r in rows})
         names = escape("、".join(by))
