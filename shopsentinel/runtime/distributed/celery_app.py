@@ -1,0 +1,104 @@
+"""The Celery app of the scale-out roles and :class:`TaskSender`, the one place tasks are sent from.
+
+Configuration (docs/DEPLOY.md): acks late and rejected back to the queue when a worker is lost, so a
+task dies with its worker only to run again elsewhere; one message prefetched per worker thread, so a
+slow task never holds others hostage; JSON only; on Redis a visibility timeout (when an unacknowledged
+task goes back to the queue) and a key prefix (kombu ``global_keyprefix``) so installations and tests
+can share one Redis. Celery is imported through :func:`~shopsentinel.core.extras.require_celery`, which
+names the ``shopsentinel[workers]`` extra when it is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shopsentinel.core.extras import require_celery
+from shopsentinel.core.settings import Settings
+from shopsentinel.runtime.distributed.shards import (
+    DELIVER_QUEUE,
+    RESPOND_QUEUE,
+    SYNC_QUEUE,
+    StoreKey,
+    by_shard,
+    eval_queue,
+)
+
+logger = logging.getLogger(__name__)
+
+EVALUATE = "shopsentinel.evaluate"
+PIPELINE = "shopsentinel.pipeline"
+DELIVER = "shopsentinel.deliver"
+SYNC_DUE = "shopsentinel.sync_due"
+RESPOND = "shopsentinel.respond"
+
+
+def is_redis(url: str) -> bool:
+    return url.split(":", 1)[0] in ("redis", "rediss", "redis+socket")
+
+
+def make_celery(settings: Settings) -> Any:
+    """The Celery app for ``settings.broker_url`` (tasks are registered by the worker role)."""
+    if not settings.broker_url:
+        raise ValueError("未设置 SHOPSENTINEL_BROKER_URL / SHOPSENTINEL_BROKER_URL is not set")
+    celery = require_celery()
+    app = celery.Celery("shopsentinel", broker=settings.broker_url, set_as_current=False)
+    transport: dict[str, Any] = {}
+    if is_redis(settings.broker_url):
+        transport["visibility_timeout"] = settings.broker_visibility_timeout_seconds
+        if settings.broker_key_prefix:
+            transport["global_keyprefix"] = settings.broker_key_prefix
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        result_backend=None,
+        task_default_queue=DELIVER_QUEUE,
+        task_create_missing_queues=True,
+        broker_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,  # our one handler (core/logs.py) stays
+        worker_redirect_stdouts=False,
+        worker_enable_remote_control=False,  # no pidbox fan-out: nothing here is controlled remotely
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+    )
+    return app
+
+
+class TaskSender:
+    """Sends the roles' tasks to their queues: ``evaluate`` to the store's ``eval.<n>`` shard (in
+    batches of ``batch`` stores), ``pipeline`` and ``deliver`` to ``deliver``, ``sync_due`` to ``sync``,
+    ``respond`` to ``respond``."""
+
+    def __init__(self, app: Any, shards: int, batch: int) -> None:
+        self.app = app
+        self.shards = shards
+        self.batch = batch
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TaskSender:
+        return cls(make_celery(settings), settings.shards, settings.stores_per_shard)
+
+    def evaluate(self, keys: list[StoreKey]) -> None:
+        for shard, batch in by_shard(keys, self.shards, self.batch):
+            self.app.send_task(EVALUATE, args=[[list(k) for k in batch]], queue=eval_queue(shard))
+
+    def pipeline(self) -> None:
+        self.app.send_task(PIPELINE, queue=DELIVER_QUEUE)
+
+    def deliver(self, channel: str) -> None:
+        self.app.send_task(DELIVER, args=[channel], queue=DELIVER_QUEUE)
+
+    def sync_due(self) -> None:
+        self.app.send_task(SYNC_DUE, queue=SYNC_QUEUE)
+
+    def respond(self) -> None:
+        self.app.send_task(RESPOND, queue=RESPOND_QUEUE)
+
+
+__all__ = ["DELIVER", "EVALUATE", "PIPELINE", "RESPOND", "SYNC_DUE", "TaskSender", "is_redis", "make_celery"]

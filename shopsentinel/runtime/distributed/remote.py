@@ -1,0 +1,114 @@
+""":class:`RemoteScheduler`: the scheduler ingest talks to when a broker is configured.
+
+It keeps :class:`~shopsentinel.runtime.scheduler.Scheduler`'s interface (``enqueue``,
+``enqueue_backlog``, ``has_news``, ``pending``, ``wake``, ``run_pending``) and its periodic pass
+(stores behind the last closed hour, or every store after a rule-pack or calendar change), but
+judges nothing itself: every store it is given becomes an ``evaluate`` task on the store's shard.
+
+Live news is first counted in the database (:mod:`shopsentinel.store.evaluation_marks`), then sent.
+The periodic pass adds the stores whose counted news no evaluation has seen ``retry_after`` after it
+arrived — the task died with a ``kill -9``-ed worker, or the broker was unreachable — so they are
+judged within about one ``eval_retry_seconds``, not only when the broker's visibility timeout expires.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from shopsentinel.alerting.manager import StateChange
+from shopsentinel.runtime.scheduler import Scheduler
+from shopsentinel.store.evaluation_marks import mark_changed, touch, unjudged
+
+logger = logging.getLogger(__name__)
+StoreKey = tuple[str, str]
+
+
+class Sender(Protocol):
+    """What sends the roles' tasks (:class:`~shopsentinel.runtime.distributed.celery_app.TaskSender`; tests fake it)."""
+
+    def evaluate(self, keys: list[StoreKey]) -> None: ...
+
+    def pipeline(self) -> None: ...
+
+    def deliver(self, channel: str) -> None: ...
+
+    def sync_due(self) -> None: ...
+
+    def respond(self) -> None: ...
+
+
+class RemoteScheduler(Scheduler):
+    """Built from the service's own scheduler (``replacing``), whose periodic pass it reuses."""
+
+    def __init__(self, base: Scheduler, sender: Sender, sessions: sessionmaker[Session], retry_after: timedelta,
+                 leader: Callable[[], bool] | None = None) -> None:
+        super().__init__(base._clock, base._interval, base._evaluator, self._stale_or_unjudged,
+                         base._generation, base._leader if leader is None else leader)
+        self._base_keys = base._store_keys
+        self._sender = sender
+        self._sessions = sessions
+        self._retry_after = retry_after
+
+    def _stale_or_unjudged(self, before: datetime, everything: bool) -> list[StoreKey]:
+        """The periodic pass's stores (``Scheduler``'s own choice) plus those with unjudged live news."""
+        keys = self._base_keys(before, everything)
+        now = self._clock.now()
+        with self._sessions() as session:
+            late = unjudged(session, now - self._retry_after)
+            touch(session, late, now)  # sent again now: the next resend waits as long again
+            session.commit()
+        if late:
+            logger.warning("调度：%d 个店铺的新数据尚未评估（评估任务可能随工作进程丢失），重新发送 / "
+                           "scheduler: %d stores with unjudged news (their task may have died with a worker); "
+                           "sending them again", len(late), len(late))
+        return list(dict.fromkeys([*keys, *late]))
+
+    def enqueue(self, keys: list[StoreKey]) -> None:
+        """Live news: count it durably, then send the stores to their shards."""
+        if not keys:
+            return
+        with self._sessions() as session:
+            mark_changed(session, keys, self._clock.now())
+            session.commit()
+        self._send(keys)
+
+    def enqueue_backlog(self, keys: list[StoreKey]) -> None:
+        """A backfill of past hours: sent as well (the periodic pass catches it if the send fails)."""
+        self._send(keys)
+
+    def enqueue_later(self, keys: list[StoreKey]) -> None:
+        self._send(keys)
+
+    def has_news(self) -> bool:
+        return False  # nothing waits here: it is all on the broker
+
+    def pending(self) -> list[StoreKey]:
+        return []
+
+    def run_pending(self, limit: int | None = None) -> list[StateChange]:
+        """The periodic pass when due (and this process leads), its stores sent as tasks. Judges
+        nothing here, so it returns no state changes."""
+        with self._run_lock:
+            now = self._clock.now()
+            if (self.next_due is None or now >= self.next_due) and self._leader():
+                self._periodic_pass(now)
+            keys = self._take(None)
+        self._send(keys)
+        return []
+
+    def _send(self, keys: list[StoreKey]) -> None:
+        if not keys:
+            return
+        try:
+            self._sender.evaluate(keys)
+        except Exception:  # the broker is down: the marks (live news) or the periodic pass bring them back
+            logger.exception("发送评估任务失败，稍后由调度器补发 / could not send evaluation tasks; the scheduler "
+                             "sends them again later")
+
+
+__all__ = ["RemoteScheduler", "Sender"]
