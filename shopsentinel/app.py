@@ -14,12 +14,16 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shopsentinel.api import docs_ui
 from shopsentinel.api.admission import Admission, content_length
+from shopsentinel.api.provisioning.startup import provision
 from shopsentinel.api.routes import ROUTERS
 from shopsentinel.api.routes.push import build_push_router
 from shopsentinel.core.clock import Clock
+from shopsentinel.core.logs import RequestIdMiddleware
 from shopsentinel.core.settings import Settings
 from shopsentinel.notify.outbox import Dispatcher
+from shopsentinel.runtime.metrics import RequestMetrics
 from shopsentinel.runtime.scheduler import BackgroundRunner
 from shopsentinel.runtime.service import build_service
 from shopsentinel.store.db import DatabaseContact
@@ -35,7 +39,21 @@ def create_app(
 ) -> FastAPI:
     """The ASGI app. ``background=False`` (tests) leaves ticking to the caller:
     ``app.state.service.tick()``."""
-    service = build_service(settings or Settings(), clock=clock, dispatcher=dispatcher)
+    settings = settings or Settings()
+    if settings.broker_url:  # points are written by several processes: no point cache (runtime/distributed)
+        settings = settings.model_copy(update={"point_cache_stores": 0})
+    service = build_service(settings, clock=clock, dispatcher=dispatcher)
+    try:
+        provision(service)  # SHOPSENTINEL_PROVISIONING_DIR: all files applied in one transaction, or none
+    except Exception:
+        service.close()
+        raise
+    if service.settings.broker_url:  # scale-out (docs/DEPLOY.md): workers judge and deliver, the scheduler role leads
+        from shopsentinel.runtime.distributed.celery_app import TaskSender
+        from shopsentinel.runtime.distributed.tasks import use_broker
+
+        use_broker(service, TaskSender.from_settings(service.settings))
+        background = False  # no background runner here; /readyz does not wait for its ticks
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -55,8 +73,11 @@ def create_app(
         description="多平台店铺异常预警 — multi-platform store alerting API",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN; docs_ui serves them from the installed package
+        redoc_url=None,
     )
     app.state.service = service
+    app.state.background = background  # /readyz checks the background runner's heartbeat only when there is one
     app.state.database_contact = DatabaseContact.watch(service.engine)  # /healthz answers from it, not the pool
     app.add_exception_handler(PoolTimeout, _busy)
     app.add_exception_handler(OperationalError, _database_down)
@@ -65,12 +86,16 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(build_push_router(service))
+    docs_ui.install(app)  # /docs, /redoc: public as before, assets under /docs/assets
     install_web(app, service)  # the alert center (pages under /, assets under /static)
     settings_ = service.settings
     app.add_middleware(BodyLimit, limit=settings_.max_body_bytes,
                        larger={IMPORT_PATH: settings_.max_upload_bytes + UPLOAD_FRAMING_BYTES})
-    app.add_middleware(Admission, max_in_flight=settings_.max_ingest_in_flight)  # shed before reading a body
+    app.add_middleware(Admission, max_in_flight=settings_.max_ingest_in_flight,  # shed before reading a body
+                       on_refused=service.metrics.refused)
+    app.add_middleware(RequestMetrics, observe=service.metrics.observe_request)  # latency by route template
     app.add_middleware(SecurityHeaders)  # outermost: the 413 above carries the headers too
+    app.add_middleware(RequestIdMiddleware)  # X-Request-ID on every response and log record, one access line each
     return app
 
 
@@ -86,14 +111,9 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'"
 )
-# FastAPI's interactive docs are an inline script plus Swagger UI / ReDoc from jsDelivr.
-DOCS_CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "connect-src 'self'; worker-src blob:; base-uri 'none'; frame-ancestors 'none'"
-)
-DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+# The interactive docs (docs_ui): Swagger UI and ReDoc from our own origin, the one inline start script by hash.
+DOCS_CONTENT_SECURITY_POLICY = docs_ui.CONTENT_SECURITY_POLICY
+DOCS_PATHS = docs_ui.DOCS_PATHS
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),

@@ -24,6 +24,17 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(sim_app, name="sim")
 
 
+@app.callback()
+def _logging() -> None:
+    # Before any command: SHOPSENTINEL_LOG_LEVEL / SHOPSENTINEL_LOG_FORMAT, with secret redaction (core/logs.py).
+    from shopsentinel.core.logs import configure_from_env
+
+    try:
+        configure_from_env()
+    except ValueError as exc:
+        fail(str(exc), code=2)
+
+
 def _add_connector_commands() -> None:
     from shopsentinel.cli.serve import serve
     from shopsentinel.cli.sources import stores_app, sync_app
@@ -34,6 +45,19 @@ def _add_connector_commands() -> None:
     from shopsentinel.cli.web import users_app
 
     app.add_typer(users_app, name="users", help="Users of the alert center (login, role, duties, contact).")
+    from shopsentinel.cli.config import config_app
+
+    app.add_typer(config_app, name="config", help="Configuration as code (配置即代码): check and export provisioning files.")
+    from shopsentinel.cli.rules import add_rule_commands
+
+    add_rule_commands(rules_app)  # rules test | check | schema (rules as code)
+    from shopsentinel.cli.keys import keys_app
+
+    app.add_typer(keys_app, name="keys", help="The secret key: re-seal stored secrets with the newest key (密钥轮换).")
+    from shopsentinel.cli.roles import scheduler, worker
+
+    app.command(help="Scale-out: a Celery worker (evaluations, notifications, deliveries, syncs); needs a broker.")(worker)
+    app.command(help="Scale-out: the periodic work, one leader among instances; needs a broker.")(scheduler)
 
 
 _add_connector_commands()

@@ -8,14 +8,33 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A store that reports every hour and is fully silent for this many hours gets a data alert (also
 # the backtest's threshold for historic whole-store outages).
 STORE_SILENT_HOURS = 2
+
+
+# Logging (shopsentinel/core/logs.py, docs/OPERATIONS.md 日志 / Logs): SHOPSENTINEL_LOG_LEVEL, SHOPSENTINEL_LOG_FORMAT.
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                     BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v)]
+LogFormat = Annotated[Literal["text", "json"], BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)]
+LOG_LEVEL_HELP = "root log level: DEBUG, INFO, WARNING, ERROR or CRITICAL"
+LOG_FORMAT_HELP = "text (one readable line per record) or json (one JSON object per line)"
+
+
+class LogSettings(BaseSettings):
+    """Only the logging settings: what the CLI reads before any command runs (a bad unrelated
+    setting must not stop ``shopsentinel backtest``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOPSENTINEL_", env_file=".env", extra="ignore")
+
+    log_level: LogLevel = Field(default="INFO", description=LOG_LEVEL_HELP)
+    log_format: LogFormat = Field(default="text", description=LOG_FORMAT_HELP)
 
 
 class PushSourceSetting(BaseModel):
@@ -36,6 +55,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     rules_file: Path | None = Field(default=None, description="rule pack YAML; default: the built-in pack")
+    rules_source: Literal["auto", "file", "web"] = Field(
+        default="auto",
+        description="which pack wins: auto = the newest version saved in the web, else rules_file, else the built-in "
+        "pack (a web version overriding the file is logged and shown); file = rules_file (or the built-in pack) "
+        "always, web/API editing read-only; web = the newest saved version (the file only until one is saved)",
+    )
     eval_window_days: int = Field(default=35, ge=2, le=400, description="trailing history each evaluation sees")
     late_data_hours: int = Field(
         default=48, ge=1, le=24 * 60,
@@ -116,6 +141,34 @@ class Settings(BaseSettings):
     token_max_failures: int = Field(default=20, ge=1, description="unknown bearer tokens per IP within "
                                     "token_failure_window_seconds before the API answers 429")
     token_failure_window_seconds: float = Field(default=300.0, gt=0)
+    log_level: LogLevel = Field(default="INFO", description=LOG_LEVEL_HELP)
+    log_format: LogFormat = Field(default="text", description=LOG_FORMAT_HELP)
+    provisioning_dir: Path | None = Field(
+        default=None,
+        description="configuration as code: a directory of YAML files (channels, routing tree, subscriptions, "
+        "escalation policies, on-call schedules) applied at start in one transaction; objects from it are "
+        "read-only in the API and the web (docs/OPERATIONS.md, 配置即代码 / Provisioning)",
+    )
+    # Scale-out on Celery (docs/DEPLOY.md): unset = everything runs inside `serve` (the embedded default).
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker (redis://… by default, amqp://… for RabbitMQ); when set, `serve` runs no background "
+        "runner and hands the stores to judge to `shopsentinel worker` processes, `shopsentinel scheduler` runs "
+        "the periodic work",
+    )
+    broker_key_prefix: str = Field(default="", description="Redis broker: prefix of every key (kombu global_keyprefix), "
+                                   "so several installations or tests share one Redis")
+    broker_visibility_timeout_seconds: float = Field(
+        default=3600.0, gt=0,
+        description="Redis broker: a task a dead worker had taken is handed to another after this long (acks_late)",
+    )
+    shards: int = Field(default=4, ge=1, le=256, description="evaluation queues eval.0 … eval.<n-1>; each store "
+                        "always goes to the same one (a stable hash of platform/store)")
+    eval_retry_seconds: float = Field(
+        default=60.0, gt=0,
+        description="with a broker: a store whose live data is still unjudged this long after it arrived (its "
+        "evaluation task died with a worker) is sent again by the scheduler's periodic pass",
+    )
 
 
-__all__ = ["STORE_SILENT_HOURS", "PushSourceSetting", "Settings"]
+__all__ = ["STORE_SILENT_HOURS", "LogFormat", "LogLevel", "LogSettings", "PushSourceSetting", "Settings"]

@@ -26,6 +26,7 @@ from shopsentinel.core.secrets import (
     SecretKeyError,
     key_location,
     load_key,
+    load_keys,
     sealed_values,
     startup_key,
 )
@@ -40,8 +41,10 @@ from shopsentinel.notify.outbox import Dispatcher, LogDispatcher
 from shopsentinel.runtime.evaluation import LiveEvaluator
 from shopsentinel.runtime.loop import ResponseLoop, install_root_cause_notes
 from shopsentinel.runtime.metrics import ServiceMetrics
+from shopsentinel.runtime.rule_source import RuleOrigin, rule_origin
 from shopsentinel.runtime.scheduler import Scheduler
 from shopsentinel.runtime.sync_runner import SyncRunner
+from shopsentinel.store.coordination import HeldLocks, xact_lock
 from shopsentinel.store.db import open_database
 from shopsentinel.store.points import PointStore
 from shopsentinel.store.repository import (
@@ -57,6 +60,7 @@ from shopsentinel.store.repository import (
 from shopsentinel.store.state import AlertRow
 
 key_log = logging.getLogger("shopsentinel.secrets")
+rules_log = logging.getLogger("shopsentinel.rules")
 
 # The system alert of a degraded start (SHOPSENTINEL_ALLOW_DEGRADED_KEY): one ``kind: data`` alert on
 # the service itself, firing while the key cannot open the stored secrets, resolved at the first start
@@ -67,28 +71,51 @@ SYSTEM_PLATFORM, SYSTEM_STORE = "system", "shopsentinel"
 
 @dataclass
 class RuleBook:
-    """The active rule pack: the newest saved version, else the configured file or the default."""
+    """The active rule pack: the newest saved version, else the configured file or the default —
+    or, with ``source="file"`` (SHOPSENTINEL_RULES_SOURCE), always the file (see runtime/rule_source.py)."""
 
     sessions: sessionmaker[Session]
     fallback: RulePack
     _cached: tuple[int, RulePack] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    source: str = "auto"  # Settings.rules_source: auto | file | web
+    file: str | None = None  # Settings.rules_file, for the origin shown
 
     def current(self) -> RulePack:
         with self._lock:
             if self._cached is None:
+                if self.source == "file":
+                    self._cached = (0, self.fallback)
+                    return self.fallback
                 with self.sessions() as session:
                     row = latest_rule_pack(session)
                     self._cached = (row.version, RulePack.model_validate(row.body)) if row else (0, self.fallback)
+                if row and self.source == "auto" and self.file:
+                    self._warn_override(row.version)
             return self._cached[1]
+
+    def _warn_override(self, version: int) -> None:
+        origin = rule_origin(self.source, version, self.file)
+        rules_log.warning("规则来源 / rule source: %s / %s", origin.text("zh"), origin.text("en"))
 
     def version(self) -> int:
         self.current()
         return self._cached[0] if self._cached else 0
 
+    def origin(self) -> RuleOrigin:
+        return rule_origin(self.source, self.version(), self.file)
+
+    @property
+    def read_only(self) -> bool:
+        return self.source == "file"
+
     def replace(self, version: int, pack: RulePack) -> None:
+        if self.read_only:  # the file wins: a saved version never becomes active (callers refuse to save)
+            return
         with self._lock:
             self._cached = (version, pack)
+        if self.source == "auto" and self.file:
+            self._warn_override(version)
 
 
 @dataclass
@@ -110,6 +137,7 @@ class Service:
     sync: SyncRunner | None = None  # platform syncs (settings.sync_db), run before each notification step
     workers: DeliveryWorkers | None = None  # per-channel delivery threads of the background runner
     key_problem: str | None = None  # why the secret key failed its start-up check (a degraded start), else None
+    locks: HeldLocks | None = None  # leadership and per-channel sending among replicas sharing the database
     _response_waited: bool = False  # the last background tick left the response loop out (news was waiting)
 
     @property
@@ -122,6 +150,17 @@ class Service:
         not open what is stored, and would hide the problem at the next start): it raises
         :class:`SecretKeyError` instead."""
         return load_key(create=not self.degraded)
+
+    def secret_keys(self) -> list[bytes]:
+        """Every configured key, newest first (key rotation): what :class:`SecretBox` opens with; it
+        seals with the first. Never creates a key file when degraded, like :meth:`secret_key`."""
+        return load_keys(create=not self.degraded)
+
+    def is_leader(self) -> bool:
+        """Whether this process runs the periodic work (periodic pass, platform syncs, the response
+        loop). Always true on SQLite; among replicas on one PostgreSQL database, the one holding the
+        ``scheduler`` advisory lock — taken over by another at once if it dies."""
+        return self.locks is None or self.locks.acquire("scheduler") != "busy"
 
     def tick(self) -> int:
         """One scheduler tick, then the notification pipeline and delivery; returns the number
@@ -136,11 +175,13 @@ class Service:
         :attr:`dispatcher`). The background runner passes ``deliver=False`` and hands delivery to
         the per-channel workers instead (:meth:`background_tick`); ``respond=False`` leaves the
         response loop (RCA notes, predictive alerts, playbooks) for a later tick."""
-        if respond:
+        leader = self.is_leader()
+        if respond and leader:
             self.response.tick(self)
-        if self.settings.sync_db is not None:
+        if self.settings.sync_db is not None and leader:
             self.sync_runner().run_due()
         with self.sessions() as session:
+            xact_lock(session, ["pipeline"])  # replicas: one pipeline run at a time, so no message is enqueued twice
             route_and_group(session, self.clock.now(), self.action_links())
             session.commit()
         if deliver:
@@ -150,7 +191,8 @@ class Service:
         """The one delivery loop of the outbox, created on first use (it then recovers the entry a
         crash left in flight)."""
         if self.routed is None:
-            self.routed = OutboxDelivery(self.channels, lambda: SecretBox(self.secret_key()), self.clock)
+            self.routed = OutboxDelivery(self.channels, lambda: SecretBox(self.secret_keys()), self.clock, locks=self.locks,
+                                         observer=self.metrics)  # sent / failed per channel and reason
         return self.routed
 
     def delivery_workers(self) -> DeliveryWorkers:
@@ -166,6 +208,8 @@ class Service:
             self.sync = SyncRunner.from_settings(self)
         if self.sync is None:
             raise ValueError("settings.sync_db is not set")
+        if self.sync.observer is None:
+            self.sync.observer = self.metrics.sync  # sync lag and failures per store and stream
         return self.sync
 
     def action_links(self) -> ActionLinkSigner | None:
@@ -192,6 +236,8 @@ class Service:
     def close(self) -> None:
         if self.workers is not None:
             self.workers.close()
+        if self.locks is not None:
+            self.locks.release_all()
         self.engine.dispose()
 
 
@@ -232,9 +278,14 @@ def build_service(settings: Settings, *, clock: Clock | None = None, dispatcher:
         session.commit()
     catalog = default_catalog()
     fallback = load_rules(settings.rules_file) if settings.rules_file else default_rules()
-    rules = RuleBook(sessions, fallback)
-    metrics = ServiceMetrics()
+    rules = RuleBook(sessions, fallback, source=settings.rules_source,
+                     file=str(settings.rules_file) if settings.rules_file else None)
+    origin = rules.origin()
+    rules_log.log(logging.WARNING if origin.reason == "web_over_file" else logging.INFO,
+                  "规则来源 / rule source: %s / %s", origin.text("zh"), origin.text("en"))
+    metrics = ServiceMetrics(clock)
     metrics.secret_key_degraded = key_problem is not None
+    metrics.watch_state(sessions)  # alerts and outbox depth, read at scrape time
     points = PointStore(engine, cache_stores=settings.point_cache_stores)
     evaluator = LiveEvaluator(sessions, points, catalog, rules.current, clock, metrics,
                               window_days=settings.eval_window_days, late_data_hours=settings.late_data_hours,
@@ -248,10 +299,12 @@ def build_service(settings: Settings, *, clock: Clock | None = None, dispatcher:
         with sessions() as session:
             return rules.version(), calendar_signature(session)
 
-    scheduler = Scheduler(clock, timedelta(seconds=settings.schedule_seconds), evaluator, store_keys, generation)
+    locks = HeldLocks(engine)
+    scheduler = Scheduler(clock, timedelta(seconds=settings.schedule_seconds), evaluator, store_keys, generation,
+                          leader=lambda: locks.acquire("scheduler") != "busy")
     service = Service(settings, clock, engine, sessions, points, catalog, rules, metrics, evaluator, scheduler,
-                      dispatcher or LogDispatcher(), key_problem=key_problem)
-    service.response.box = lambda: SecretBox(service.secret_key())  # playbook integrations: never a new key either
+                      dispatcher or LogDispatcher(), key_problem=key_problem, locks=locks)
+    service.response.box = lambda: SecretBox(service.secret_keys())  # playbook integrations: never a new key either
     return service
 
 

@@ -15,6 +15,10 @@ beyond its tolerance for longer than its sync lag (库存同步失败, R1.8; fil
 member; no group declared, no comparison: different stock per platform is normal). An open one
 keeps its start while the problem lasts (same fingerprint, so nothing new is created), and is
 resolved at the tick that finds the problem gone.
+
+An optional :class:`SyncObserver` (the service's metrics) hears each store's sync report with the
+end of its last successful window before it, and, at the first run, which streams the sync state
+already knows and how far they were synced.
 """
 
 from __future__ import annotations
@@ -26,13 +30,13 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from shopsentinel.alerting.manager import AlertManager, StateChange
 from shopsentinel.alerting.repository import list_alerts
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.events import AlertEvent
-from shopsentinel.core.secrets import SecretBox, load_key
+from shopsentinel.core.secrets import SecretBox, load_keys
 from shopsentinel.core.types import PLATFORM_NAMES_ZH, Severity
 from shopsentinel.ingest.sync import (
     Sleep,
@@ -57,6 +61,12 @@ PROBLEM_RULES = {"sync_failed": "data.sync_failed", "sync_lagging": "data.sync_l
 STOCK_RULE = "data.stock_sync_failed"
 SYNC_RULES = frozenset({*PROBLEM_RULES.values(), STOCK_RULE})
 EVERY_EPISODE = datetime(1970, 1, 1, tzinfo=UTC)  # create_from: a sync problem is new whenever it is found
+
+
+class SyncObserver(Protocol):
+    def seed(self, platform: str, store: str, streams: list[str], since: datetime) -> None: ...
+
+    def synced(self, report: SyncReport, since: datetime) -> None: ...
 
 
 @dataclass
@@ -128,6 +138,8 @@ class SyncRunner:
         self._box: SecretBox | None = None
         self._manager = AlertManager()
         self._lock = threading.Lock()
+        self.observer: SyncObserver | None = None  # the service's metrics (attached by Service.sync_runner)
+        self._seeded = False
 
     @classmethod
     def from_settings(cls, service: ServiceParts) -> SyncRunner | None:
@@ -135,7 +147,7 @@ class SyncRunner:
         settings = service.settings
         if settings.sync_db is None:
             return None
-        return cls(service, SyncDB(settings.sync_db), lambda: SecretBox(load_key(create=False)), clock=service.clock,
+        return cls(service, SyncDB(settings.sync_db), lambda: SecretBox(load_keys(create=False)), clock=service.clock,
                    interval=timedelta(seconds=settings.sync_interval_seconds), max_lag_hours=settings.sync_max_lag_hours)
 
     def close(self) -> None:
@@ -182,18 +194,46 @@ class SyncRunner:
             return tick
 
     def _sync_due(self, tick: SyncTick) -> None:
+        self._seed_observer()
         due = [(r.platform, r.store) for r in self.due(self.clock.now())]
+        before = {(r.platform, r.store): self._synced_until(r) for r in self.db.stores() if (r.platform, r.store) in due}
         if due:
             if self._box is None:
                 self._box = self._box_factory()
             tick.reports = _run(sync_registered(self.db, self._box, clock=self.clock, sleep=self.sleep, only=due))
         for report in tick.reports:
+            self._observe(report, before.get((report.platform, report.store), report.until))
             if not report.ok:
                 logger.warning("sync %s/%s failed: %s", report.platform, report.store, report.error)
             if report.recomputed_from is not None:
                 forwarded, rejected = self._forward(report)
                 tick.points_forwarded += forwarded
                 tick.points_rejected += rejected
+
+    def _synced_until(self, record: StoreRecord) -> datetime:
+        """The end of the store's last successful sync window, or its start if it never had one."""
+        return self.db.health(record.platform, record.store).synced_until or record.start
+
+    def _seed_observer(self) -> None:
+        """Once: tell the observer how far each stream the sync state knows was synced."""
+        if self.observer is None or self._seeded:
+            return
+        self._seeded = True
+        try:
+            for record in self.db.stores():
+                streams = list(self.db.cursors(record.platform, record.store))
+                if streams:
+                    self.observer.seed(record.platform, record.store, streams, self._synced_until(record))
+        except Exception:  # noqa: BLE001 - metrics must not stop a sync
+            logger.exception("sync metrics could not be seeded")
+
+    def _observe(self, report: SyncReport, since: datetime) -> None:
+        if self.observer is None:
+            return
+        try:
+            self.observer.synced(report, since)
+        except Exception:  # noqa: BLE001 - metrics must not stop a sync
+            logger.exception("sync metrics observer failed")
 
     def _forward(self, report: SyncReport) -> tuple[int, int]:
         """The store's points from the recomputed window on, into the service's point store."""
@@ -288,4 +328,4 @@ def _closing(row: Any, now: datetime) -> AlertEvent:
                       end=now, message=row.message, message_en=row.message_en)
 
 
-__all__ = ["SYNC_RULES", "SyncRunner", "SyncTick"]
+__all__ = ["SYNC_RULES", "SyncObserver", "SyncRunner", "SyncTick"]

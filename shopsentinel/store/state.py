@@ -350,6 +350,22 @@ class OnCallRow(Base):
     updated_at: Mapped[datetime]
 
 
+
+class ProvisionedObjectRow(Base):
+    """An object of the routing configuration managed by a provisioning file (revision 0009): read-only
+    in the API and the web, removed at a start whose files no longer hold it. ``kind`` is ``channel``,
+    ``subscription``, ``escalation_policy``, ``oncall`` or ``routing``; ``name`` its name in the files;
+    ``ref`` the stored object's own key (channel or policy name, role, subscription id, ``routing``)."""
+
+    __tablename__ = "provisioned_objects"
+    __table_args__ = (UniqueConstraint("kind", "name"), Index("ix_provisioned_objects_kind_ref", "kind", "ref"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    ref: Mapped[str] = mapped_column(String(200))
+    source_file: Mapped[str] = mapped_column(String(1000))
+    updated_at: Mapped[datetime]
+
 __all__ = [
     "AlertEventRow",
     "AlertRow",
@@ -368,6 +384,7 @@ __all__ = [
     "OnCallRow",
     "OutboxRow",
     "PointRow",
+    "ProvisionedObjectRow",
     "RoutingConfigRow",
     "RulePackRow",
     "SilenceRow",

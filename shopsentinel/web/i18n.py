@@ -53,6 +53,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "state.acked": ("已确认", "Acknowledged"),
     "kind.business": ("业务", "Business"),
     "kind.data": ("数据", "Data"),
+    "kind.external": ("外部", "External"),
     "light.red": ("红灯：有致命或严重告警", "Red: fatal or critical firing"),
     "light.yellow": ("黄灯：有警告", "Yellow: warnings firing"),
     "light.green": ("绿灯：正常", "Green: healthy"),
@@ -200,6 +201,25 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "rules.version_col": ("版本", "Version"),
     "rules.count": ("规则数", "Rules"),
     "rules.builtin": ("尚未保存过版本（使用内置规则包）", "No saved versions (the built-in pack is active)"),
+    "rules.source_label": ("规则来源", "Rule source"),
+    "rules.read_only": ("规则只读：SHOPSENTINEL_RULES_SOURCE=file，规则文件优先，网页修改不会保存",
+                        "The rules are read-only: SHOPSENTINEL_RULES_SOURCE=file, the rule file wins and web edits are not saved"),
+    # The same sentences as runtime/rule_source.py ORIGIN_TEXTS (what the API returns).
+    "rules.origin.web_over_file": ("网页保存的版本 v{v} 覆盖了规则文件 {file}（rules_source=auto）；设置 SHOPSENTINEL_RULES_SOURCE=file 可让文件优先",
+                                   "Version v{v} saved in the web overrides the rule file {file} (rules_source=auto); set "
+                                   "SHOPSENTINEL_RULES_SOURCE=file to make the file win"),
+    "rules.origin.web": ("网页保存的版本 v{v} 生效（rules_source={setting}）", "Version v{v} saved in the web is in effect (rules_source={setting})"),
+    "rules.origin.file_unsaved": ("规则文件 {file} 生效：网页尚未保存过版本（rules_source={setting}）",
+                                  "The rule file {file} is in effect: no version has been saved in the web (rules_source={setting})"),
+    "rules.origin.builtin_unsaved": ("内置规则包生效：未配置规则文件，网页尚未保存过版本（rules_source={setting}）",
+                                     "The built-in pack is in effect: no rule file is configured and no version has been saved "
+                                     "in the web (rules_source={setting})"),
+    "rules.origin.file_locked": ("规则文件 {file} 生效（rules_source=file）：网页保存的版本不生效，网页与 API 编辑为只读",
+                                 "The rule file {file} is in effect (rules_source=file): versions saved in the web do not apply, "
+                                 "editing in the web and the API is read-only"),
+    "rules.origin.builtin_locked": ("内置规则包生效（rules_source=file，未配置规则文件）：网页与 API 编辑为只读",
+                                    "The built-in pack is in effect (rules_source=file, no rule file configured): editing in the "
+                                    "web and the API is read-only"),
     "silences.title": ("静默", "Silences"),
     "silences.new": ("新建静默", "New silence"),
     "silences.label": ("匹配条件", "Matcher"),
@@ -226,6 +246,9 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "calendar.name": ("名称", "Name"),
     "calendar.start": ("开始（{zone}）", "Start ({zone})"),
     "calendar.end": ("结束（{zone}）", "End ({zone})"),
+    "setup.secrets_held": ("刚才测试通过的密钥已加密暂存（30 分钟内有效），直接点「保存」即可，无需重新输入",
+                           "The secrets that just passed the test are held encrypted for 30 minutes: press Save, no need "
+                           "to type them again"),
     "calendar.seed": ("导入节假日与大促", "Add holidays and festivals"),
     "calendar.seed_year": ("年份", "Year"),
     "calendar.seed_countries": ("海外市场（国家代码）", "Overseas markets (country codes)"),
@@ -530,6 +553,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "channel.tencent_sms": ("腾讯云短信", "Tencent SMS"),
     "channel.slack": ("Slack", "Slack"),
     "channel.webhook": ("Webhook", "Webhook"),
+    "channel.alertmanager_webhook": ("Alertmanager 格式 Webhook", "Alertmanager webhook"),
     "setup.add_store": ("添加店铺", "Add a store"),
     "setup.store_id": ("店铺 ID（指标里用的名字）", "Store id (as used in metrics)"),
     "setup.store_name": ("店铺名称", "Store name"),
@@ -607,6 +631,10 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "cfg.secret_key": ("SecretKey", "Secret key"),
     "cfg.region": ("地域", "Region"),
     "cfg.marketplace_id": ("站点 ID", "Marketplace id"),
+    "provisioning.badge": ("由配置文件管理", "Managed by a provisioning file"),
+    "provisioning.managed": ("该配置由文件 {file} 管理，请修改文件后重启", "Managed by provisioning file {file}: change the file and restart"),
+    "provisioning.routing_managed": ("路由树由文件 {file} 管理，无法把策略设为全部告警的策略：请选择仅保存，或在文件中引用它",
+                                     "The routing tree is managed by provisioning file {file}: the policy cannot apply to every alert; save it only, or name it in the file"),
 }
 
 MESSAGES: dict[str, dict[str, str]] = {
