@@ -7,7 +7,11 @@ level. The expected value is the local level (median of the last few known point
 season, the median deviation from the local level at the same phase in recent periods; so a
 trend or a level shift is followed within a few points instead of alerting for days. The band
 is the spread of the point's phase (or of the recent prediction errors without a season),
-widened for series whose own past has heavy tails. Skewed non-negative series (counts, volumes,
+widened for series whose own past has heavy tails, and never narrower than the bulk of the
+recent errors (a quantised gauge that visits a second level a fifth of the time is not an alert
+storm). On a sub-hourly grid, a peak or trough the series reaches at this time of most days (a
+nightly backup a few minutes early or late) does not fire unless it goes beyond the recent
+days' highest peak (lowest trough) by a band. Skewed non-negative series (counts, volumes,
 latencies) are judged on a log-like scale, and a run of exactly repeated values far longer than
 any before (a stuck sensor) fires too. Everything at time t uses data before t only.
 Sensitivity 1.0 is the default: higher finds more, lower finds less.
@@ -35,6 +39,9 @@ TAIL_MARGIN = 3.0
 STUCK_MIN_RUN = 6
 SKEW_RATIO = 2.0
 DECIDE_POINTS = 100  # points seen before choosing the log-like scale
+BULK_Q = 0.9  # the deviations' quantile that bounds sigma from below (mixtures, quantised gauges)
+RECUR_DAYS = 3  # days looked back for a recurring daily peak or trough
+BULK_Q_MAX_SIGMAS = 3.3  # ... lying at most this many sigmas out: 1.64 for normal noise, 2.1-2.3 for t3 or Laplace
 
 
 @dataclass
@@ -183,11 +190,21 @@ def _seasonal_base(x: np.ndarray, ts: np.ndarray, period: int) -> tuple[np.ndarr
 
 def _sigma(abs_dev: np.ndarray) -> float:
     """Robust sigma from absolute deviations; when most are exactly zero (sparse counts, a
-    quantised gauge) the MAD says nothing, so the mean absolute deviation stands in."""
+    quantised gauge) the MAD says nothing, so the mean absolute deviation stands in.
+
+    The MAD ignores whatever happens in less than half of the points, so a series that sits on
+    one value most of the time and on another a fifth of the time (a quantised CPU gauge between
+    two levels, a request count that drops every few minutes) would get a band as narrow as its
+    quiet half and fire at every visit of the other value. The sigma is therefore at least the one
+    that puts the 90th percentile of the deviations 3.3 sigmas out. Unimodal noise, even heavy
+    tailed, has it nearer (1.64 sigmas for normal noise, about 2.2 for a Laplace or a Student t
+    with 3 degrees of freedom), so the floor binds only for such mixtures: a regular visitor in the
+    top tenth then stays inside the band, while rarer excursions still leave it."""
     if not (~np.isnan(abs_dev)).any():
         return float("nan")
     mad = float(np.nanmedian(abs_dev))
-    return MAD_TO_SIGMA * mad if mad > 0 else MEAN_AD_TO_SIGMA * float(np.nanmean(abs_dev))
+    base = MAD_TO_SIGMA * mad if mad > 0 else MEAN_AD_TO_SIGMA * float(np.nanmean(abs_dev))
+    return max(base, float(np.nanquantile(abs_dev, BULK_Q)) / BULK_Q_MAX_SIGMAS)
 
 
 def _log_unit(head: np.ndarray) -> float:
@@ -208,6 +225,37 @@ def _log_unit(head: np.ndarray) -> float:
     if positive.size == head.size:
         return float(positive.min()) * 0.1
     return float(np.median(positive))
+
+
+def _recurring_extremes(x: np.ndarray, step: int) -> tuple[np.ndarray, ...] | None:
+    """The peak and the trough this time of day (± 1 hour) reaches day after day: each of the last
+    RECUR_DAYS days gives its maximum (minimum) within an hour of t's time of day; returned are the
+    median and the highest of the maxima, the median and the lowest of the minima (NaN where fewer
+    than two days are known). None for steps above an hour.
+
+    A nightly backup or cron job lifts a server metric at about the same time every night, a few
+    minutes earlier or later, too briefly to make a daily season: without this every night fires."""
+    day = 86400 // step
+    if day < 24:
+        return None
+    half = max(1, 3600 // step)
+    n = x.size
+    padded = np.concatenate([np.full(half, np.nan), x, np.full(half, np.nan)])
+    windows = sliding_window_view(padded, 2 * half + 1)  # windows[j] = x[j-half .. j+half]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        top, bottom = np.nanmax(windows, axis=1), np.nanmin(windows, axis=1)
+        lagged_top = np.full((RECUR_DAYS, n), np.nan)
+        lagged_bottom = np.full((RECUR_DAYS, n), np.nan)
+        for d in range(1, RECUR_DAYS + 1):  # day d back: the window ends d days minus an hour ago
+            lagged_top[d - 1, d * day :] = top[: n - d * day] if n > d * day else []
+            lagged_bottom[d - 1, d * day :] = bottom[: n - d * day] if n > d * day else []
+        enough = (~np.isnan(lagged_top)).sum(axis=0) >= 2
+        hi = np.where(enough, np.nanmedian(lagged_top, axis=0), np.nan)
+        highest = np.where(enough, np.nanmax(lagged_top, axis=0), np.nan)
+        lo = np.where(enough, np.nanmedian(lagged_bottom, axis=0), np.nan)
+        lowest = np.where(enough, np.nanmin(lagged_bottom, axis=0), np.nan)
+    return hi, highest, lo, lowest
 
 
 def _stuck(x: np.ndarray, warm: int, sensitivity: float) -> np.ndarray:
@@ -299,7 +347,17 @@ def _judge(x: np.ndarray, step: int, warm: int, refit_every: int, sensitivity: f
     known = judged & ~np.isnan(x) & ~np.isnan(expected)
     stuck = _stuck(x, warm, sensitivity)
     with np.errstate(invalid="ignore"):
-        fire = (known & ((x < lower) | (x > upper))) | stuck
+        outside = (x < lower) | (x > upper)
+        extremes = _recurring_extremes(x, step)
+        if extremes is not None:
+            # An excursion the series makes at this time of most days (its usual peak or trough
+            # this hour is itself outside the band) is no anomaly as long as it stays within the
+            # recent days' highest peak (lowest trough) and a band; going beyond that still is.
+            hi, highest, lo, lowest = extremes
+            usual_up = (x > upper) & (hi > upper) & (x <= highest + k * scale)
+            usual_down = (x < lower) & (lo < lower) & (x >= lowest - k * scale)
+            outside &= ~(usual_up | usual_down)
+        fire = (known & outside) | stuck
         clear = known & (np.abs(x - expected) <= 0.5 * k * scale) & ~stuck
     return _Judged(expected, lower, upper, fire, clear, known | stuck, period)
 
