@@ -168,6 +168,11 @@ class OutboxDelivery:
                 or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now, OutboxRow.last_error == HELD),
             ).distinct()
             names = set(session.scalars(query).all())
+            if self._locks is not None:
+                # an entry left ``sending`` by a dead sender: its channel is due for whoever can take it over
+                # (taking the channel's lock re-offers it); never for the process that holds it and is sending
+                in_flight = select(OutboxRow.channel).where(OutboxRow.status == "sending").distinct()
+                names |= {n for n in session.scalars(in_flight).all() if not self._locks.acquired(f"channel:{n}")}
         return sorted(names, key=lambda n: (n != INBOX, n))
 
     def deliver(self, sessions: sessionmaker[Session], limit: int = 500, *, inbox: Dispatcher | None = None) -> int:

@@ -115,6 +115,11 @@ class HeldLocks:
         with self._lock:
             return not self._shared or name in self._held
 
+    def acquired(self, name: str) -> bool:
+        """Whether this process has taken ``name`` (on SQLite too: taken once, on first use)."""
+        with self._lock:
+            return name in self._held
+
     def release(self, name: str) -> None:
         with self._lock:
             connection = self._held.pop(name, None)
