@@ -67,7 +67,7 @@ def test_the_shard_of_a_store_is_stable_and_stores_spread_over_the_shards() -> N
     assert set(counts) == {0, 1, 2, 3}
     assert all(400 <= n <= 600 for n in counts.values()), counts  # 500 each, give or take
     assert shard_of(("tmall", "a/b"), 4) == shard_of(("tmall", "a/b"), 4)
-    assert all_queues(2) == ["eval.0", "eval.1", "deliver", "sync", "respond"]
+    assert all_queues(2) == ["eval.0", "eval.1", "deliver", "backlog", "sync", "respond"]
     batches = by_shard(keys[:100], 4, 10)
     assert sorted(k for _, batch in batches for k in batch) == sorted(keys[:100])  # each store once
     assert all(len(batch) <= 10 and {shard_of(k, 4) for k in batch} == {n} for n, batch in batches)
@@ -82,7 +82,7 @@ class FakeSender:
         self.delivered: list[str] = []
         self.pipelines = 0
 
-    def evaluate(self, keys: list[StoreKey]) -> None:
+    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False) -> None:
         self.evaluated += keys
 
     def pipeline(self) -> None:
@@ -394,3 +394,24 @@ def test_serve_worker_and_scheduler_roles_deliver_every_crash_once_across_kill_9
         wait_for("every webhook entry to be marked sent", lambda: all(
             e["status"] == "sent" for e in b.get("/api/v1/outbox", params={"limit": 10_000})["items"]
             if e["key"].endswith(f">{CHANNEL}")), timeout=30)
+
+
+class _CapturingApp:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, Any]] = []
+
+    def send_task(self, name: str, args: Any = None, queue: str = "") -> None:
+        self.sent.append((name, queue, args))
+
+
+def test_live_news_goes_to_its_shard_and_a_backfill_to_the_backlog_queue() -> None:
+    from shopsentinel.runtime.distributed.celery_app import EVALUATE, TaskSender
+
+    app = _CapturingApp()
+    sender = TaskSender(app, shards=4, batch=40)
+    news, old = ("tmall", "crash"), [("tmall", f"old-{i}") for i in range(3)]
+    sender.evaluate([news])
+    sender.evaluate(old, backlog=True)
+    assert app.sent[0] == (EVALUATE, f"eval.{shard_of(news, 4)}", [[[*news]]])
+    assert [q for _n, q, _a in app.sent[1:]] == ["backlog"] * (len(app.sent) - 1)
+    assert sorted(tuple(k) for _n, _q, a in app.sent[1:] for k in a[0]) == sorted(old)

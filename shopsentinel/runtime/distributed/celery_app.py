@@ -16,6 +16,7 @@ from typing import Any
 from shopsentinel.core.extras import require_celery
 from shopsentinel.core.settings import Settings
 from shopsentinel.runtime.distributed.shards import (
+    BACKLOG_QUEUE,
     DELIVER_QUEUE,
     RESPOND_QUEUE,
     SYNC_QUEUE,
@@ -84,9 +85,10 @@ class TaskSender:
     def from_settings(cls, settings: Settings) -> TaskSender:
         return cls(make_celery(settings), settings.shards, settings.stores_per_shard)
 
-    def evaluate(self, keys: list[StoreKey]) -> None:
+    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False) -> None:
         for shard, batch in by_shard(keys, self.shards, self.batch):
-            self.app.send_task(EVALUATE, args=[[list(k) for k in batch]], queue=eval_queue(shard))
+            queue = BACKLOG_QUEUE if backlog else eval_queue(shard)
+            self.app.send_task(EVALUATE, args=[[list(k) for k in batch]], queue=queue)
 
     def pipeline(self) -> None:
         self.app.send_task(PIPELINE, queue=DELIVER_QUEUE)

@@ -31,7 +31,7 @@ StoreKey = tuple[str, str]
 class Sender(Protocol):
     """What sends the roles' tasks (:class:`~shopsentinel.runtime.distributed.celery_app.TaskSender`; tests fake it)."""
 
-    def evaluate(self, keys: list[StoreKey]) -> None: ...
+    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False) -> None: ...
 
     def pipeline(self) -> None: ...
 
@@ -78,8 +78,9 @@ class RemoteScheduler(Scheduler):
         self._send(keys)
 
     def enqueue_backlog(self, keys: list[StoreKey]) -> None:
-        """A backfill of past hours: sent as well (the periodic pass catches it if the send fails)."""
-        self._send(keys)
+        """A backfill of past hours: sent to the backlog queue, behind no news (the periodic pass catches
+        it if the send fails)."""
+        self._send(keys, backlog=True)
 
     def enqueue_later(self, keys: list[StoreKey]) -> None:
         self._send(keys)
@@ -98,14 +99,14 @@ class RemoteScheduler(Scheduler):
             if (self.next_due is None or now >= self.next_due) and self._leader():
                 self._periodic_pass(now)
             keys = self._take(None)
-        self._send(keys)
+        self._send(keys, backlog=True)  # closing hours and resends: not news (news went out at ingest)
         return []
 
-    def _send(self, keys: list[StoreKey]) -> None:
+    def _send(self, keys: list[StoreKey], *, backlog: bool = False) -> None:
         if not keys:
             return
         try:
-            self._sender.evaluate(keys)
+            self._sender.evaluate(keys, backlog=backlog)
         except Exception:  # the broker is down: the marks (live news) or the periodic pass bring them back
             logger.exception("发送评估任务失败，稍后由调度器补发 / could not send evaluation tasks; the scheduler "
                              "sends them again later")

@@ -18,6 +18,10 @@ from collections.abc import Iterable
 StoreKey = tuple[str, str]
 EVAL_PREFIX = "eval."
 DELIVER_QUEUE, SYNC_QUEUE, RESPOND_QUEUE = "deliver", "sync", "respond"
+# Stores to judge for past hours (backfills, the periodic pass of closing hours) go to ``backlog``, never in
+# front of live news on the ``eval.<n>`` shards: a worker takes from both queues in turn, so a crash waits
+# behind at most one backlog task per worker thread, however long a backfill's queue.
+BACKLOG_QUEUE = "backlog"
 
 
 def shard_of(key: StoreKey, shards: int) -> int:
@@ -32,7 +36,7 @@ def eval_queue(shard: int) -> str:
 
 def all_queues(shards: int) -> list[str]:
     """Every queue of an installation with ``shards`` evaluation shards."""
-    return [*(eval_queue(i) for i in range(max(1, shards))), DELIVER_QUEUE, SYNC_QUEUE, RESPOND_QUEUE]
+    return [*(eval_queue(i) for i in range(max(1, shards))), DELIVER_QUEUE, BACKLOG_QUEUE, SYNC_QUEUE, RESPOND_QUEUE]
 
 
 def by_shard(keys: Iterable[StoreKey], shards: int, batch: int) -> list[tuple[int, list[StoreKey]]]:
@@ -49,5 +53,5 @@ def by_shard(keys: Iterable[StoreKey], shards: int, batch: int) -> list[tuple[in
             for i in range(0, len(members), size)]
 
 
-__all__ = ["DELIVER_QUEUE", "EVAL_PREFIX", "RESPOND_QUEUE", "SYNC_QUEUE", "all_queues", "by_shard", "eval_queue",
+__all__ = ["BACKLOG_QUEUE", "DELIVER_QUEUE", "EVAL_PREFIX", "RESPOND_QUEUE", "SYNC_QUEUE", "all_queues", "by_shard", "eval_queue",
            "shard_of"]
