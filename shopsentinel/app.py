@@ -92,7 +92,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings_.max_body_bytes,
                        larger={IMPORT_PATH: settings_.max_upload_bytes + UPLOAD_FRAMING_BYTES})
     app.add_middleware(Admission, max_in_flight=settings_.max_ingest_in_flight,  # shed before reading a body
-                       on_refused=service.metrics.refused)
+                       on_refused=service.metrics.refused, judging=service.scheduler.judging_news)
     app.add_middleware(RequestMetrics, observe=service.metrics.observe_request)  # latency by route template
     app.add_middleware(SecurityHeaders)  # outermost: the 413 above carries the headers too
     app.add_middleware(RequestIdMiddleware)  # X-Request-ID on every response and log record, one access line each

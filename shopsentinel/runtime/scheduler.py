@@ -28,9 +28,12 @@ from shopsentinel.core.clock import Clock
 from shopsentinel.runtime.evaluation import LiveEvaluator, StoreKey, floor_hour
 
 logger = logging.getLogger(__name__)
-# A tick of backlog only (closing hours, backfills) stops after about this much evaluation, so a crash that
-# arrives meanwhile waits behind a short tick, never a long one. Sized from the measured cost per store.
+# Ticks are sized from the measured evaluation cost per store: one of backlog only (closing hours,
+# backfills) takes about BACKLOG_TICK_SECONDS of work, so a crash arriving meanwhile waits behind a short
+# tick, never a long one; one with news about NEWS_TICK_SECONDS, the stores judged longest ago (or never)
+# first, so the first message of a crash is not held back by a dozen stores whose data merely changed.
 BACKLOG_TICK_SECONDS = 0.5
+NEWS_TICK_SECONDS = 1.0
 
 
 class Scheduler:
@@ -43,11 +46,14 @@ class Scheduler:
     def __init__(self, clock: Clock, interval: timedelta, evaluator: LiveEvaluator,
                  store_keys: Callable[[datetime, bool], list[StoreKey]],
                  generation: Callable[[], Hashable] = lambda: None, leader: Callable[[], bool] = lambda: True,
-                 timer: Callable[[], float] = time.perf_counter, backlog_tick_seconds: float = BACKLOG_TICK_SECONDS) -> None:
+                 timer: Callable[[], float] = time.perf_counter, backlog_tick_seconds: float = BACKLOG_TICK_SECONDS,
+                 news_tick_seconds: float = NEWS_TICK_SECONDS) -> None:
         self._clock = clock
         self._timer = timer
         self.backlog_tick_seconds = backlog_tick_seconds
+        self.news_tick_seconds = news_tick_seconds
         self.seconds_per_store: float | None = None  # moving average of the measured evaluation cost
+        self._news_in_hand = False  # the tick under way took fresh stores
         self._leader = leader  # replicas on one database: only the leader runs the periodic pass
         self._interval = interval
         self._evaluator = evaluator
@@ -85,6 +91,11 @@ class Scheduler:
         with self._lock:
             return bool(self._fresh)
 
+    def judging_news(self) -> bool:
+        """Whether fresh data waits to be judged or the tick under way is judging it (and notifying)."""
+        with self._lock:
+            return bool(self._fresh) or self._news_in_hand
+
     def pending(self) -> list[StoreKey]:
         with self._lock:
             return [*self._fresh, *self._backlog]
@@ -103,6 +114,11 @@ class Scheduler:
     def _take(self, limit: int | None) -> list[StoreKey]:
         with self._lock:
             keys: list[StoreKey] = []
+            if limit is not None and self.seconds_per_store:
+                budget = self.news_tick_seconds if self._fresh else self.backlog_tick_seconds
+                if budget < limit * self.seconds_per_store:  # more than fits: as many as fit, never none
+                    least = 2 if self._fresh and self._backlog else 1  # room for news beside the backlog's share
+                    limit = max(least, int(budget / self.seconds_per_store))
             # fresh data first. With news waiting, the backlog (closing hours, backfills) gets an eighth
             # of every other bounded tick — so it is never starved by a constant stream of new points,
             # and live news waits at most one such small tick, never a full one
@@ -115,9 +131,7 @@ class Scheduler:
                 ordered = sorted(self._fresh, key=lambda k: self._last_run.get(k, -1))
                 self._fresh = dict.fromkeys(ordered)
             news = bool(self._fresh)
-            if not news and limit is not None and self.seconds_per_store and self.backlog_tick_seconds < limit * self.seconds_per_store:
-                # backlog only: as many stores as fit in a short tick (news may arrive any moment)
-                limit = max(1, min(limit, int(self.backlog_tick_seconds / self.seconds_per_store)))
+            self._news_in_hand = news
             for queue, cap in ((self._fresh, None if limit is None else limit - reserve), (self._backlog, None)):
                 if queue is self._backlog and limit is not None:
                     # with news waiting, the backlog gets only its reserve; without, the whole tick

@@ -109,3 +109,27 @@ def test_small_requests_keep_a_lane_of_their_own_under_a_burst_of_big_batches() 
             assert sorted(bodies) == [200, 5000, 5000, 5000]
 
     asyncio.run(scenario())
+
+
+def test_while_news_is_judged_bulk_writes_go_one_at_a_time_and_small_live_updates_keep_their_lane() -> None:
+    async def scenario() -> None:
+        app, gate, bodies = gated_app()
+        judging = {"now": False}
+        admission = Admission(app, max_in_flight=4, small_bytes=100, judging=lambda: judging["now"])
+        transport = httpx.ASGITransport(app=admission)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            judging["now"] = True
+            first = asyncio.create_task(client.post("/api/v1/points", content=b"b" * 1000))
+            await _until(lambda: admission.in_flight == 1, "one bulk write in flight")
+            second = await client.post("/api/v1/points", content=b"b" * 1000)
+            assert second.status_code == 503  # a second bulk write waits until the crash is judged
+            small = asyncio.create_task(client.post("/api/v1/points", content=b"s" * 50))
+            await _until(lambda: admission.in_flight == 2, "a small live update admitted beside it")
+            judging["now"] = False  # judged: bulk writes get their usual slots back
+            more = asyncio.create_task(client.post("/api/v1/points", content=b"b" * 1000))
+            await _until(lambda: admission.in_flight == 3, "a second bulk write admitted again")
+            gate.set()
+            assert [r.status_code for r in await asyncio.gather(first, small, more)] == [200] * 3
+            assert admission.refused == 1 and sorted(bodies) == [50, 1000, 1000]
+
+    asyncio.run(scenario())

@@ -109,7 +109,7 @@ def test_the_periodic_pass_takes_stores_behind_the_last_closed_hour_and_all_afte
 
 def test_fresh_stores_go_first_and_a_bounded_tick_still_serves_the_backlog(api: Any, clock: ManualClock) -> None:
     scheduler = api.service.scheduler
-    scheduler.backlog_tick_seconds = float("inf")  # ticks bounded by count here (by time: the test further down)
+    scheduler.backlog_tick_seconds = scheduler.news_tick_seconds = float("inf")  # by count here (by time: further down)
     hour = clock.now() - timedelta(hours=1)
     api.post("/api/v1/points", json={"points": [_point(hour, f"s{i}", 100) for i in range(6)]})
     scheduler.run_pending(limit=None)
@@ -230,7 +230,7 @@ def test_backlog_ticks_are_sized_by_the_measured_cost_so_news_never_waits_behind
     evaluator = _TimedEvaluator(per_store=0.1)
     backlog = [("jd", f"old-{i:02d}") for i in range(60)]
     scheduler = Scheduler(clock, timedelta(minutes=1), evaluator, lambda _before, _all: [],  # type: ignore[arg-type]
-                          timer=evaluator.timer, backlog_tick_seconds=0.5)
+                          timer=evaluator.timer, backlog_tick_seconds=0.5, news_tick_seconds=1.0)
     scheduler.run_pending(limit=40)  # the first periodic pass, nothing stored
     scheduler.enqueue_backlog(backlog)
     scheduler.run_pending(limit=40)  # no cost known yet: a full tick of 40 (4 s of work)
@@ -240,6 +240,19 @@ def test_backlog_ticks_are_sized_by_the_measured_cost_so_news_never_waits_behind
     scheduler.enqueue([("jd", "crash")])  # news arrives between two short ticks
     scheduler.run_pending(limit=40)
     assert evaluator.calls[-1][0] == ("jd", "crash")
+    assert scheduler.judging_news()  # the tick under way took news (ingest admission holds bulk writes back)
+    busy = [("jd", f"busy-{i:02d}") for i in range(30)]  # stores whose data keeps changing, then a crash
+    scheduler.enqueue(busy)
+    scheduler.run_pending(limit=40)  # about a second of news: 1.0 s / 0.1 s = 10 stores, not 40
+    assert len(evaluator.calls[-1]) == 10
+    while scheduler.has_news():
+        scheduler.run_pending(limit=40)
+    scheduler.enqueue(busy)  # their data changed again …
+    scheduler.enqueue([("jd", "crash-2")])  # … and a store never judged before has a crash
+    scheduler.run_pending(limit=40)
+    assert evaluator.calls[-1][0] == ("jd", "crash-2")  # never judged before: ahead of the busy ones
+    while scheduler.has_news():
+        scheduler.run_pending(limit=40)
     evaluator.per_store = 0.5  # the machine got slower: the ticks shrink to one store, never to none
     for _ in range(4):
         scheduler.run_pending(limit=40)
@@ -247,4 +260,4 @@ def test_backlog_ticks_are_sized_by_the_measured_cost_so_news_never_waits_behind
     while scheduler.pending():
         scheduler.run_pending(limit=40)
     judged = [key for call in evaluator.calls for key in call]
-    assert sorted(set(judged)) == sorted({*backlog, ("jd", "crash")})  # all judged, none dropped
+    assert sorted(set(judged)) == sorted({*backlog, *busy, ("jd", "crash"), ("jd", "crash-2")})  # all judged, none dropped
