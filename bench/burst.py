@@ -12,7 +12,7 @@ before), so nothing is de-duplicated away and "no point lost" is checkable: the 
 run must equal the distinct points of every batch answered 200. A 429/503 is retried after its
 ``Retry-After``; the client timeout is 30 s. Every ``--crash-every`` seconds one fresh store's last two
 hours arrive with ``uv`` at 5 % of normal (a traffic crash, rule ``traffic.uv_drop_vs_yesterday``);
-its latency is the time from the first attempt to post it to its notification. A third thread probes
+its latency is the time from the first attempt to post it to its notification. A third process probes
 ``GET /healthz`` every 100 ms.
 
 Reported per database: status counts (5xx must be 0), overload answers (429/503) and client
@@ -142,9 +142,13 @@ def load_generator(url: str, seconds: float, rate: int, batch: int, in_flight: i
     }))
 
 
-def probe_health(url: str, stop: threading.Event, out: list[float], failures: list[str]) -> None:
+def probe_health(url: str, stop: Any, out_path: str) -> None:
+    """Child process (like a real monitor, it does not share the service's interpreter lock): GET
+    /healthz every 100 ms until ``stop`` is set; latencies and failures to ``out_path``."""
     import httpx
 
+    out: list[float] = []
+    failures: list[str] = []
     with httpx.Client(base_url=url, timeout=5) as client:
         while not stop.is_set():
             t0 = time.time()
@@ -156,6 +160,7 @@ def probe_health(url: str, stop: threading.Event, out: list[float], failures: li
                 failures.append(type(exc).__name__)
             out.append(time.time() - t0)
             stop.wait(0.1)
+    Path(out_path).write_text(json.dumps({"latencies": out, "failures": failures}))
 
 
 def count_points(service: Any) -> int:
@@ -206,16 +211,16 @@ def run(database: str, url_db: str, args: argparse.Namespace) -> dict[str, Any]:
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    stop = threading.Event()
-    health: list[float] = []
-    health_failures: list[str] = []
-    prober = threading.Thread(target=probe_health, args=(base, stop, health, health_failures), daemon=True)
+    tmp = tempfile.mkdtemp(prefix="ss-burst-")
+    spawn = mp.get_context("spawn")
+    stop = spawn.Event()
+    health_path = os.path.join(tmp, "health.json")
+    prober = spawn.Process(target=probe_health, args=(base, stop, health_path))
     prober.start()
 
-    tmp = tempfile.mkdtemp(prefix="ss-burst-")
     out_path = os.path.join(tmp, "load.json")
     oldest = (first - timedelta(hours=1)).isoformat()
-    proc = mp.get_context("spawn").Process(target=load_generator, args=(
+    proc = spawn.Process(target=load_generator, args=(
         base, args.seconds, args.rate, args.batch, args.in_flight, len(normal), oldest, crash, args.crash_every,
         [h.isoformat() for h in recent], out_path))
     proc.start()
@@ -225,7 +230,9 @@ def run(database: str, url_db: str, args: argparse.Namespace) -> dict[str, Any]:
     while time.time() < deadline and not all(s in recorder.first for s in load["sent_at"]):
         time.sleep(0.5)
     stop.set()
-    prober.join(timeout=10)
+    prober.join(timeout=30)
+    probed = json.loads(Path(health_path).read_text())
+    health, health_failures = probed["latencies"], probed["failures"]
     server.should_exit = True
     thread.join(timeout=60)
     stored = count_points(service) - stored_before

@@ -4,7 +4,9 @@ alert center together. Everything below it imports only the layers beneath it (s
 
 from __future__ import annotations
 
+import gc
 import json
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,6 +31,8 @@ from shopsentinel.runtime.service import build_service
 from shopsentinel.store.db import DatabaseContact
 from shopsentinel.web import install as install_web
 
+SWITCH_INTERVAL_SECONDS = 0.001
+
 
 def create_app(
     settings: Settings | None = None,
@@ -40,6 +44,11 @@ def create_app(
     """The ASGI app. ``background=False`` (tests) leaves ticking to the caller:
     ``app.state.service.tick()``."""
     settings = settings or Settings()
+    if background:
+        # the event loop (probes, admission's 503s, every request's first bytes) shares the interpreter lock
+        # with the evaluation and request threads: hand it over every millisecond instead of every five, so
+        # /healthz stays quick while the threads are busy
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
     if settings.broker_url:  # points are written by several processes: no point cache (runtime/distributed)
         settings = settings.model_copy(update={"point_cache_stores": 0})
     service = build_service(settings, clock=clock, dispatcher=dispatcher)
@@ -60,6 +69,10 @@ def create_app(
         runner = None
         if background:
             runner = BackgroundRunner(service.scheduler, after_tick=service.background_tick, limit=service.settings.stores_per_shard)
+            # everything imported and built so far lives as long as the process: out of the collector's
+            # sight, so a full collection under load scans the request's garbage, not every module (its
+            # pauses stall the event loop and /healthz with it)
+            gc.freeze()
             runner.start()
         try:
             yield

@@ -31,6 +31,8 @@ RUNTIME_EXTRAS = ("ml", "postgres", "workers")
 # Declared but never imported by our code, each for a reason; nothing else may be.
 IMPORTED_BY_OTHERS = {
     "python-multipart": "FastAPI imports it (python_multipart) to parse the alert center's forms",
+    "httptools": "uvicorn picks it up: HTTP parsing in C keeps the event loop (and /healthz) quick under a burst",
+    "uvloop": "uvicorn picks it up: a faster event loop for the same reason (docs/BENCHMARKS.md, 双11 burst)",
 }
 
 
