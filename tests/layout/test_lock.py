@@ -38,7 +38,7 @@ def declared_requirements(project: dict) -> set[tuple[str, str, tuple[str, ...],
     for extra, specs in groups:
         for spec in specs:
             req = Requirement(spec)
-            parts = ([str(req.marker)] if req.marker else []) + ([f"extra == '{extra}'"] if extra else [])
+            parts = ([str(req.marker).replace('"', "'")] if req.marker else []) + ([f"extra == '{extra}'"] if extra else [])
             marker = " and ".join(parts)  # as uv records it: the requirement's own marker, then the extra
             found.add((canonicalize_name(req.name), str(req.specifier), tuple(sorted(req.extras)), marker))
     return found
