@@ -57,6 +57,16 @@ def change_counts(session: Session, keys: Iterable[StoreKey]) -> dict[StoreKey, 
     return {(p, s): int(n) for p, s, n in rows}
 
 
+def judged_counts(session: Session, keys: Iterable[StoreKey]) -> dict[StoreKey, int]:
+    """How many changes of each store an evaluation has seen (for stores with a mark)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    rows = session.execute(select(EvaluationMarkRow.platform, EvaluationMarkRow.store, EvaluationMarkRow.judged)
+                           .where(tuple_(EvaluationMarkRow.platform, EvaluationMarkRow.store).in_(wanted))).all()
+    return {(p, s): int(n) for p, s, n in rows}
+
+
 def mark_judged(session: Session, counts: dict[StoreKey, int]) -> None:
     """An evaluation that read the points after ``counts`` were taken has judged those changes
     (never moves a mark back). The caller commits."""
@@ -85,4 +95,4 @@ def touch(session: Session, keys: Iterable[StoreKey], now: datetime) -> None:
                         .values(changed_at=now))
 
 
-__all__ = ["EvaluationMarkRow", "change_counts", "mark_changed", "mark_judged", "touch", "unjudged"]
+__all__ = ["EvaluationMarkRow", "change_counts", "judged_counts", "mark_changed", "mark_judged", "touch", "unjudged"]

@@ -82,7 +82,7 @@ class FakeSender:
         self.delivered: list[str] = []
         self.pipelines = 0
 
-    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False) -> None:
+    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None:
         self.evaluated += keys
 
     def pipeline(self) -> None:
@@ -415,3 +415,23 @@ def test_live_news_goes_to_its_shard_and_a_backfill_to_the_backlog_queue() -> No
     assert app.sent[0] == (EVALUATE, f"eval.{shard_of(news, 4)}", [[[*news]]])
     assert [q for _n, q, _a in app.sent[1:]] == ["backlog"] * (len(app.sent) - 1)
     assert sorted(tuple(k) for _n, _q, a in app.sent[1:] for k in a[0]) == sorted(old)
+
+
+def test_a_task_whose_changes_an_evaluation_has_already_seen_is_skipped(
+    remote: tuple[Service, FakeSender, ManualClock], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service, sender, _clock = remote
+    judged: list[list[StoreKey]] = []
+    original = service.evaluator.evaluate
+    monkeypatch.setattr(service.evaluator, "evaluate", lambda keys: judged.append(list(keys)) or original(keys))
+    store = ("tmall", "backfilled")
+    service.scheduler.enqueue_backlog([store])  # batch 1 of a backfill: change 1
+    service.scheduler.enqueue_backlog([store])  # batch 2: change 2, before any task ran
+    assert sender.evaluated == [store, store]
+    evaluate(service, sender, [store], {store: 2})  # the second task happens to run first: judges both changes
+    assert judged == [[store]]
+    evaluate(service, sender, [store], {store: 1})  # the first task: its change was seen, nothing to do
+    assert judged == [[store]]
+    service.scheduler.enqueue_backlog([store])  # batch 3 arrives later: change 3 is judged again
+    evaluate(service, sender, [store], {store: 3})
+    assert judged == [[store], [store]]

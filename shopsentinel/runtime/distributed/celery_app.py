@@ -85,10 +85,13 @@ class TaskSender:
     def from_settings(cls, settings: Settings) -> TaskSender:
         return cls(make_celery(settings), settings.shards, settings.stores_per_shard)
 
-    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False) -> None:
+    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None:
+        """``counts``: each store's change count when the task was sent ([platform, store, count]); the
+        worker skips a store an evaluation has since judged at least that far."""
         for shard, batch in by_shard(keys, self.shards, self.batch):
             queue = BACKLOG_QUEUE if backlog else eval_queue(shard)
-            self.app.send_task(EVALUATE, args=[[list(k) for k in batch]], queue=queue)
+            items = [[*k, counts[k]] if counts and k in counts else list(k) for k in batch]
+            self.app.send_task(EVALUATE, args=[items], queue=queue)
 
     def pipeline(self) -> None:
         self.app.send_task(PIPELINE, queue=DELIVER_QUEUE)

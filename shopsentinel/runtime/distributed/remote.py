@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shopsentinel.alerting.manager import StateChange
 from shopsentinel.runtime.scheduler import Scheduler
-from shopsentinel.store.evaluation_marks import mark_changed, touch, unjudged
+from shopsentinel.store.evaluation_marks import change_counts, mark_changed, touch, unjudged
 
 logger = logging.getLogger(__name__)
 StoreKey = tuple[str, str]
@@ -31,7 +31,7 @@ StoreKey = tuple[str, str]
 class Sender(Protocol):
     """What sends the roles' tasks (:class:`~shopsentinel.runtime.distributed.celery_app.TaskSender`; tests fake it)."""
 
-    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False) -> None: ...
+    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None: ...
 
     def pipeline(self) -> None: ...
 
@@ -72,15 +72,20 @@ class RemoteScheduler(Scheduler):
         """Live news: count it durably, then send the stores to their shards."""
         if not keys:
             return
-        with self._sessions() as session:
-            mark_changed(session, keys, self._clock.now())
-            session.commit()
-        self._send(keys)
+        self._send(keys, counts=self._count(keys))
 
     def enqueue_backlog(self, keys: list[StoreKey]) -> None:
         """A backfill of past hours: sent to the backlog queue, behind no news (the periodic pass catches
-        it if the send fails)."""
-        self._send(keys, backlog=True)
+        it if the send fails). Counted like news, so a task whose changes an evaluation has already seen
+        is skipped: a backfill posted in a hundred batches costs a few evaluations, not a hundred."""
+        self._send(keys, backlog=True, counts=self._count(keys))
+
+    def _count(self, keys: list[StoreKey]) -> dict[StoreKey, int]:
+        """Count one change of each store (durably) and return the counts the tasks carry."""
+        with self._sessions() as session:
+            mark_changed(session, keys, self._clock.now())
+            session.commit()
+            return change_counts(session, keys)
 
     def enqueue_later(self, keys: list[StoreKey]) -> None:
         self._send(keys)
@@ -102,11 +107,11 @@ class RemoteScheduler(Scheduler):
         self._send(keys, backlog=True)  # closing hours and resends: not news (news went out at ingest)
         return []
 
-    def _send(self, keys: list[StoreKey], *, backlog: bool = False) -> None:
+    def _send(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None:
         if not keys:
             return
         try:
-            self._sender.evaluate(keys, backlog=backlog)
+            self._sender.evaluate(keys, backlog=backlog, counts=counts)
         except Exception:  # the broker is down: the marks (live news) or the periodic pass bring them back
             logger.exception("发送评估任务失败，稍后由调度器补发 / could not send evaluation tasks; the scheduler "
                              "sends them again later")

@@ -42,7 +42,7 @@ from shopsentinel.runtime.distributed.celery_app import (
 from shopsentinel.runtime.distributed.remote import RemoteScheduler, Sender
 from shopsentinel.runtime.service import Service, build_service
 from shopsentinel.store.coordination import HeldLocks
-from shopsentinel.store.evaluation_marks import change_counts, mark_judged
+from shopsentinel.store.evaluation_marks import change_counts, judged_counts, mark_judged
 from shopsentinel.store.repository import latest_rule_pack
 from shopsentinel.store.state import OutboxRow, RulePackRow
 
@@ -104,10 +104,19 @@ def channels_to_deliver(service: Service) -> list[str]:
     return [*due, *sorted(stuck - set(due))]
 
 
-def evaluate(service: Service, sender: Sender, keys: list[StoreKey]) -> int:
+def evaluate(service: Service, sender: Sender, keys: list[StoreKey], counts: dict[StoreKey, int] | None = None) -> int:
     """Judge ``keys`` (none: only the pipeline), run the notification pipeline, send the deliveries
-    due. Returns the number of alert state changes."""
+    due. Returns the number of alert state changes. ``counts`` (each store's change count when the task
+    was sent): a store an evaluation has judged at least that far since is skipped — its data was seen;
+    when every store is, the task does nothing."""
     changes = 0
+    if keys and counts:
+        with service.sessions() as session:
+            judged = judged_counts(session, keys)
+        wanted = [k for k in keys if k not in counts or judged.get(k, 0) < counts[k]]
+        if not wanted:
+            return 0
+        keys = wanted
     if keys:
         refresh_rules(service)
         with service.sessions() as session:
@@ -205,8 +214,10 @@ def register_tasks(app: Any, context: WorkerContext) -> None:
     """The roles' tasks on ``app``, each a thin wrapper over the functions above."""
 
     @app.task(name=EVALUATE)  # type: ignore[untyped-decorator]
-    def evaluate_task(keys: list[list[str]]) -> int:
-        return evaluate(context.service(), context.sender, [(str(p), str(s)) for p, s in keys])
+    def evaluate_task(keys: list[list[Any]]) -> int:
+        stores = [(str(k[0]), str(k[1])) for k in keys]
+        counts = {(str(k[0]), str(k[1])): int(k[2]) for k in keys if len(k) > 2}
+        return evaluate(context.service(), context.sender, stores, counts or None)
 
     @app.task(name=PIPELINE)  # type: ignore[untyped-decorator]
     def pipeline_task() -> int:
