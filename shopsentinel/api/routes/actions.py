@@ -52,9 +52,20 @@ def _page(body: str, code: int = status.HTTP_200_OK) -> HTMLResponse:
 
 
 def _claim(service: Service, token: str, action: LinkAction, now: datetime) -> ActionClaim | Response:
-    """What the token grants, or the error page (the key is the service's: never a new one)."""
+    """What the token grants, or the error page (the key is the service's: never a new one). Links are
+    signed with the newest key and accepted with any configured one, so a key rotation does not void the
+    认领 links already sent (until the old key is removed)."""
     try:
-        return verify_action_token(link_key(service.secret_key()), token, now=now, expected_action=action)
+        newest, *older = service.secret_keys()
+        try:
+            return verify_action_token(link_key(newest), token, now=now, expected_action=action)
+        except ActionLinkInvalid:
+            for key in older:  # signed before a rotation
+                try:
+                    return verify_action_token(link_key(key), token, now=now, expected_action=action)
+                except ActionLinkInvalid:
+                    continue
+            raise
     except SecretKeyError:
         return _page("<h1>服务密钥不可用 / Service key unavailable</h1><p>请在预警中心处理 / Please use the alert "
                      "center.</p>", status.HTTP_503_SERVICE_UNAVAILABLE)
