@@ -1,10 +1,14 @@
 """Logs that never leak (issue 16, item 3, "Must show"): a real ``shopsentinel serve`` at DEBUG, in
 the text and the JSON format, with every kind of secret configured — DingTalk (access token + 加签
 secret), WeCom (robot key), Feishu (hook token in the URL path + secret), a signed webhook with a token
-in its query, e-mail (SMTP password, against aiosmtpd), Aliyun SMS (AccessKey secret), Taobao (app
-secret, session and refresh token) and Shopify (access token) stores on their fakes, the bootstrap
-token, a bootstrap admin's password, the session secret, a signed-in user's session cookie and an ack
-link. Every channel sends a test message (from the alert center) and a real alert; both stores sync.
+in its query, e-mail (SMTP password, against aiosmtpd), Aliyun SMS and voice (AccessKey secrets),
+Tencent SMS (TC3 secret key), Slack (the incoming-webhook URL), an Alertmanager-format webhook (a token
+in its URL and a bearer credential), Taobao (app secret, session and refresh token), Shopify (access
+token), JD and PDD (app secret, access and refresh token), Douyin (app secret), Kuaishou (app secret,
+sign secret, refresh token) and Amazon (LWA client secret and refresh token) stores on their fakes —
+plus the tokens those fakes mint —, the bootstrap token, a bootstrap admin's password, the session
+secret, a signed-in user's session cookie and an ack link. Every channel sends a test message (from the
+alert center) and a real alert; every store syncs.
 Then the whole stdout and stderr, every API response body and the main pages' HTML hold none of the
 secret values — while the log does hold the httpx request lines, with the secrets masked."""
 
@@ -26,6 +30,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography.fernet import Fernet
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from shopsentinel.core.clock import SystemClock
 from shopsentinel.core.secrets import SecretBox
@@ -34,13 +42,22 @@ from shopsentinel.sim.channels import (
     FakeAliyun,
     FakeDingTalk,
     FakeFeishu,
+    FakeSlack,
+    FakeTencentSms,
     FakeWebhookReceiver,
     FakeWeCom,
+    SlidingWindowLimit,
     run_fake_server,
 )
+from shopsentinel.sim.platforms import amazon as amazon_fake
+from shopsentinel.sim.platforms import douyin as douyin_fake
+from shopsentinel.sim.platforms import jd as jd_fake
+from shopsentinel.sim.platforms import kuaishou as kuaishou_fake
+from shopsentinel.sim.platforms import pdd as pdd_fake
 from shopsentinel.sim.platforms import shopify as shopify_fake
 from shopsentinel.sim.platforms import taobao as taobao_fake
 from shopsentinel.sim.platforms.dataset import make_dataset
+from shopsentinel.sim.platforms.dataset_intl import only_states
 from shopsentinel.sim.platforms.serve import serve_in_thread
 from shopsentinel.sources.registry import entry, seal_config
 from tests.support.processes import ADMIN, SHOPSENTINEL, crash_points, free_port, service_env, wait_for
@@ -53,6 +70,17 @@ SMTP_USER, SMTP_PASSWORD = "alerts-mailer", "smtp-password-c81d"
 ALI_KEY_ID, ALI_SECRET = "LTAI5tLogTestKeyId", "aliyun-access-secret-55f0"
 TB_KEY, TB_SECRET, TB_SESSION, TB_REFRESH = "tb-app-key", "tb-app-secret-3e7c", "tb-session-token-a4d2", "tb-refresh-9c1b"
 SHOP_TOKEN = "shpat_logtest_71e0c3"
+VOICE_KEY_ID, VOICE_SECRET = "LTAI5tLogTestVoiceId", "aliyun-voice-secret-b3a6"
+TC_SECRET_ID, TC_SECRET_KEY, TC_APP_ID = "AKIDlogtest4f2a", "tencent-secret-key-19ce", "1400123456"
+SLACK_HOOK = "T0LOGTEST/B0LOGTEST/slack-hook-secret-8d2f"
+AM_PATH_TOKEN, AM_BEARER = "am-url-token-7c35", "am-bearer-credential-e41a"
+JD_KEY, JD_SECRET, JD_TOKEN, JD_REFRESH = "jd-app-key", "jd-app-secret-6a1f", "jd-access-token-2c9e", "jd-refresh-d07b"
+PDD_KEY, PDD_SECRET, PDD_TOKEN, PDD_REFRESH = (
+    "pdd-client-id", "pdd-client-secret-8b3d", "pdd-access-token-51fa", "pdd-refresh-e6c2")
+DY_KEY, DY_SECRET, DY_SHOP = "dy-logs-app", "douyin-app-secret-4e9b", "4463798"
+KS_KEY, KS_SECRET, KS_SIGN, KS_REFRESH = "ks-logs-app", "ks-app-secret-0d7a", "ks-sign-secret-93b1", "ks-refresh-c5e8"
+AMZ_CLIENT, AMZ_SECRET, AMZ_REFRESH = (
+    "amzn1.application-oa2-client.logtest", "amzn-client-secret-7f2d", "Atzr|logtest-refresh-a91c")
 ADMIN_PASSWORD = "admin-password-d5e7"
 SESSION_SECRET = "session-signing-secret-2f8b4c6d1e3a5b7c"
 STORE = "tm-logs-1"
@@ -70,6 +98,30 @@ class Fakes:
     smtp_port: int
     taobao: Any
     shopify: Any
+    voice: FakeAliyun
+    tencent: FakeTencentSms
+    slack: FakeSlack
+    am: AlertmanagerReceiver
+    platforms: dict[str, Any]
+
+
+class AlertmanagerReceiver:
+    """A receiver of Alertmanager-format webhooks: the token in its URL and the bearer credential must match."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.app = Starlette(routes=[Route("/am/{token}/alerts", self.receive, methods=["POST"])])
+
+    async def receive(self, request: Request) -> JSONResponse:
+        if request.path_params["token"] != AM_PATH_TOKEN:
+            return JSONResponse({"error": "unknown receiver"}, status_code=404)
+        if request.headers.get("authorization") != f"Bearer {AM_BEARER}":
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        payload = await request.json()
+        if payload.get("version") != "4" or not payload.get("alerts"):
+            return JSONResponse({"error": "not an Alertmanager message"}, status_code=400)
+        self.received.append(payload)
+        return JSONResponse({"status": "ok"})
 
 
 class _Mailbox:
@@ -101,16 +153,35 @@ def running_fakes() -> Iterator[Fakes]:
         taobao=taobao_fake.create_app(dataset, app_key=TB_KEY, app_secret=TB_SECRET, clock=clock, session=TB_SESSION,
                                       refresh_token=TB_REFRESH),
         shopify=shopify_fake.create_app(dataset, clock=clock, access_token=SHOP_TOKEN),
+        voice=FakeAliyun({VOICE_KEY_ID: VOICE_SECRET}, templates={"TTS_460000002": {"level", "title"}},
+                         sign_names=set(), per_number_per_minute=20),
+        tencent=FakeTencentSms({TC_SECRET_ID: TC_SECRET_KEY}, sdk_app_id=TC_APP_ID, sign_names={"店铺预警"},
+                               templates={"2460001": 3}),
+        slack=FakeSlack({SLACK_HOOK}, per_second=5), am=AlertmanagerReceiver(),
+        platforms={
+            "jd": jd_fake.create_app(dataset, app_key=JD_KEY, app_secret=JD_SECRET, clock=clock, access_token=JD_TOKEN,
+                                     refresh_token=JD_REFRESH),
+            "pdd": pdd_fake.create_app(dataset, app_key=PDD_KEY, app_secret=PDD_SECRET, clock=clock,
+                                       access_token=PDD_TOKEN, refresh_token=PDD_REFRESH),
+            "douyin": douyin_fake.create_app(dataset, clock=clock, app_key=DY_KEY, app_secret=DY_SECRET, shop_id=DY_SHOP),
+            "kuaishou": kuaishou_fake.create_app(dataset, clock=clock, app_key=KS_KEY, app_secret=KS_SECRET,
+                                                 sign_secret=KS_SIGN, refresh_token=KS_REFRESH),
+            "amazon": amazon_fake.create_app(only_states(dataset, amazon_fake.STATES), clock=clock, client_id=AMZ_CLIENT,
+                                             client_secret=AMZ_SECRET, refresh_token=AMZ_REFRESH, report_seconds=1.0),
+        },
     )  # fmt: skip
+    fakes.tencent.per_number = SlidingWindowLimit(20, timedelta(minutes=1))  # the test message, then the alert
     controller = Controller(_Mailbox(fakes.mailbox), hostname="127.0.0.1", port=fakes.smtp_port,
                             authenticator=_authenticate, auth_require_tls=False, ready_timeout=5)
     controller.start()
     try:
         with ExitStack() as stack:
-            for name in ("dingtalk", "wecom", "feishu", "hook", "sms"):
+            for name in ("dingtalk", "wecom", "feishu", "hook", "sms", "voice", "tencent", "slack", "am"):
                 fakes.urls[name] = stack.enter_context(run_fake_server(getattr(fakes, name).app))
             fakes.urls["taobao"] = stack.enter_context(serve_in_thread(fakes.taobao))
             fakes.urls["shopify"] = stack.enter_context(serve_in_thread(fakes.shopify))
+            for platform, app in fakes.platforms.items():
+                fakes.urls[platform] = stack.enter_context(serve_in_thread(app))
             yield fakes
     finally:
         controller.stop()
@@ -135,6 +206,16 @@ def channels(fakes: Fakes) -> list[dict[str, Any]]:
         {"name": "sms", "kind": "aliyun_sms", "medium": "im", "settings": {
             "access_key_id": ALI_KEY_ID, "access_key_secret": ALI_SECRET, "sign_name": "店铺预警",
             "template_code": "SMS_460000001", "endpoint": u["sms"], "phone_numbers": ["+8613800000000"]}},
+        {"name": "voice", "kind": "aliyun_voice", "medium": "im", "settings": {
+            "access_key_id": VOICE_KEY_ID, "access_key_secret": VOICE_SECRET, "tts_code": "TTS_460000002",
+            "endpoint": u["voice"], "phone_numbers": ["+8613800000001"]}},
+        {"name": "tencent", "kind": "tencent_sms", "medium": "im", "settings": {
+            "secret_id": TC_SECRET_ID, "secret_key": TC_SECRET_KEY, "sms_sdk_app_id": TC_APP_ID, "sign_name": "店铺预警",
+            "template_id": "2460001", "endpoint": u["tencent"], "phone_numbers": ["+8613800000002"]}},
+        {"name": "slack", "kind": "slack", "medium": "im", "settings": {
+            "webhook_url": f"{u['slack']}/services/{SLACK_HOOK}"}},
+        {"name": "am", "kind": "alertmanager_webhook", "medium": "im", "settings": {
+            "url": f"{u['am']}/am/{AM_PATH_TOKEN}/alerts", "auth": "bearer", "credentials": AM_BEARER}},
     ]  # fmt: skip
 
 
@@ -145,12 +226,25 @@ def register_stores(fakes: Fakes, sync_db: Path, key: bytes) -> None:
                                 "refresh_token": TB_REFRESH, "base_url": fakes.urls["taobao"] + "/router/rest",
                                 "page_size": 50, "window_hours": 12},
         ("shopify", "shop-logs"): {"shop_url": fakes.urls["shopify"], "access_token": SHOP_TOKEN, "page_size": 50},
+        ("jd", "jd-logs"): {"app_key": JD_KEY, "app_secret": JD_SECRET, "access_token": JD_TOKEN,
+                            "refresh_token": JD_REFRESH, "base_url": fakes.urls["jd"] + "/routerjson",
+                            "oauth_url": fakes.urls["jd"] + "/oauth2", "page_size": 50, "window_hours": 12},
+        ("pdd", "pdd-logs"): {"app_key": PDD_KEY, "app_secret": PDD_SECRET, "access_token": PDD_TOKEN,
+                              "refresh_token": PDD_REFRESH, "base_url": fakes.urls["pdd"] + "/api/router",
+                              "page_size": 50, "window_hours": 12},
+        ("douyin", "dy-logs"): {"app_key": DY_KEY, "app_secret": DY_SECRET, "shop_id": DY_SHOP,
+                                "base_url": fakes.urls["douyin"], "page_size": 50},
+        ("kuaishou", "ks-logs"): {"app_key": KS_KEY, "app_secret": KS_SECRET, "sign_secret": KS_SIGN,
+                                  "refresh_token": KS_REFRESH, "base_url": fakes.urls["kuaishou"], "page_size": 50},
+        ("amazon", "amz-logs"): {"client_id": AMZ_CLIENT, "client_secret": AMZ_SECRET, "refresh_token": AMZ_REFRESH,
+                                 "endpoint": fakes.urls["amazon"], "lwa_url": fakes.urls["amazon"] + "/auth/o2/token",
+                                 "page_size": 50, "report_poll_seconds": 0.5},
     }  # fmt: skip
     box = SecretBox(key)
     with SyncDB(sync_db) as db:
         for (platform, store), fields in configs.items():
             config = entry(platform).config_model(**fields, store=store, start=start)
-            tz = "America/New_York" if platform == "shopify" else "Asia/Shanghai"
+            tz = {"shopify": "America/New_York", "amazon": "America/Los_Angeles"}.get(platform, "Asia/Shanghai")
             db.put_store(StoreRecord(platform, store, tz, start, seal_config(platform, config, box)))
 
 
@@ -184,7 +278,23 @@ def sms_count(fakes: Fakes) -> int:
 
 def received(fakes: Fakes) -> dict[str, int]:
     return {"robot": len(fakes.dingtalk.received), "wecom": len(fakes.wecom.received), "feishu": len(fakes.feishu.received),
-            "hook": len(fakes.hook.received), "mail": len(fakes.mailbox), "sms": sms_count(fakes)}
+            "hook": len(fakes.hook.received), "mail": len(fakes.mailbox), "sms": sms_count(fakes),
+            "voice": len(fakes.voice.received), "tencent": len(fakes.tencent.received), "slack": len(fakes.slack.received),
+            "am": len(fakes.am.received)}
+
+
+STORES = (("taobao", "tb-logs"), ("shopify", "shop-logs"), ("jd", "jd-logs"), ("pdd", "pdd-logs"),
+          ("douyin", "dy-logs"), ("kuaishou", "ks-logs"), ("amazon", "amz-logs"))
+
+
+def minted_tokens(fakes: Fakes) -> dict[str, str]:
+    """The access and refresh tokens the Douyin, Kuaishou and Amazon fakes issued during the run."""
+    minted: dict[str, str] = {}
+    for platform in ("douyin", "kuaishou", "amazon"):
+        tokens = fakes.platforms[platform].state.sim.tokens
+        for n, token in enumerate([*tokens.access, *tokens.refresh]):
+            minted[f"{platform} minted token {n}"] = token
+    return minted
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
@@ -265,7 +375,7 @@ def test_no_secret_reaches_the_log_an_api_response_or_a_page(tmp_path: Path, log
         assert acked.status_code in (200, 303), acked.text
         seen.ack_pages.append(acked.text)
 
-        # Both stores synced through their connectors.
+        # Every store synced through its connector.
         def synced(platform: str, store: str) -> bool:
             response = api.get(f"/api/v1/stores/{platform}/{store}/sync")
             if response.status_code != 200:
@@ -274,7 +384,7 @@ def test_no_secret_reaches_the_log_an_api_response_or_a_page(tmp_path: Path, log
             assert body["last_error"] is None, body
             return body["last_success"] is not None
 
-        for platform, store in (("taobao", "tb-logs"), ("shopify", "shop-logs")):
+        for platform, store in STORES:
             wait_for(f"{platform} to sync", lambda p=platform, s=store: synced(p, s), timeout=90.0)
             seen.keep(api.get(f"/api/v1/stores/{platform}/{store}/sync"))
 
@@ -294,7 +404,13 @@ def test_no_secret_reaches_the_log_an_api_response_or_a_page(tmp_path: Path, log
         "feishu hook token": FEISHU_TOKEN, "feishu secret": FEISHU_SECRET, "webhook query token": HOOK_QUERY_TOKEN,
         "webhook secret": HOOK_SECRET, "smtp password": SMTP_PASSWORD, "aliyun secret": ALI_SECRET,
         "taobao app secret": TB_SECRET, "taobao session": TB_SESSION, "taobao refresh token": TB_REFRESH,
-        "shopify token": SHOP_TOKEN, "bootstrap token": ADMIN, "admin password": ADMIN_PASSWORD,
+        "shopify token": SHOP_TOKEN, "aliyun voice secret": VOICE_SECRET, "tencent secret key": TC_SECRET_KEY,
+        "slack webhook": SLACK_HOOK, "alertmanager url token": AM_PATH_TOKEN, "alertmanager bearer": AM_BEARER,
+        "jd app secret": JD_SECRET, "jd access token": JD_TOKEN, "jd refresh token": JD_REFRESH,
+        "pdd client secret": PDD_SECRET, "pdd access token": PDD_TOKEN, "pdd refresh token": PDD_REFRESH,
+        "douyin app secret": DY_SECRET, "kuaishou app secret": KS_SECRET, "kuaishou sign secret": KS_SIGN,
+        "kuaishou refresh token": KS_REFRESH, "amazon client secret": AMZ_SECRET, "amazon refresh token": AMZ_REFRESH,
+        **minted_tokens(fakes), "bootstrap token": ADMIN, "admin password": ADMIN_PASSWORD,
         "session secret": SESSION_SECRET, "session cookie": session_cookie, "secret key": key.decode(),
     }  # fmt: skip
     said = "\n".join(seen.bodies)
@@ -307,9 +423,22 @@ def test_no_secret_reaches_the_log_an_api_response_or_a_page(tmp_path: Path, log
     assert "DEBUG" in log and "HTTP Request: POST" in log
     masked = ["/robot/send?access_token=[redacted]", "&sign=[redacted]", "/cgi-bin/webhook/send?key=[redacted]",
               "/open-apis/bot/v2/hook/[redacted]", "/hook?token=[redacted]", "Signature=[redacted]"]
+    u = fakes.urls
+    masked += [
+        "Action=SingleCallByTts&Version=2017-05-25&Format=JSON&AccessKeyId=[redacted]",  # Aliyun voice
+        f"HTTP Request: POST {u['tencent']}/ ",  # Tencent SMS: TC3 signs in a header, never in the line
+        "HTTP Request: POST [redacted] ",  # Slack and Alertmanager: the whole URL is a secret
+        "/token/create?method=token.create&app_key=[redacted]", "&sign=[redacted]&access_token=[redacted]",  # Douyin
+        "/oauth2/refresh_token?app_id=ks-logs-app&app_secret=[redacted]&grant_type=refresh_token&refresh_token=[redacted]",
+        "/open/seller/order/pcursor/list?appkey=[redacted]&method=open.seller.order.pcursor.list&version=1"
+        "&access_token=[redacted]",  # Kuaishou
+    ]  # fmt: skip
     for line in masked:
         assert line in log, f"no {line!r} in the log"
-    assert f"{fakes.urls['taobao']}/router/rest" in log and fakes.urls["shopify"] in log  # the connectors' requests
+    requests = [f"{u['taobao']}/router/rest", u["shopify"], f"{u['jd']}/routerjson", f"{u['pdd']}/api/router",
+                f"{u['amazon']}/auth/o2/token", f"{u['amazon']}/orders/v0/orders?"]  # the connectors' requests
+    for line in requests:
+        assert f"HTTP Request: POST {line}" in log or f"HTTP Request: GET {line}" in log, f"no {line!r} in the log"
     assert "GET /actions/ack 200" in log and "POST /api/v1/points 200" in log  # access lines, no query string
     if log_format == "json":
         entries = [json.loads(line) for line in stderr.splitlines() if line.strip()]
