@@ -14,6 +14,7 @@ from shopsentinel.core.secrets import SecretBox, load_keys
 from shopsentinel.insight.predictive import PredictiveAlerts, ServiceParts
 from shopsentinel.insight.rca_service import NOTES, alerts_without_note, note_rca
 from shopsentinel.notify.templates import ROOT_CAUSE_NOTES
+from shopsentinel.store.coordination import xact_lock
 
 logger = logging.getLogger(__name__)
 RCA_LOOKBACK = timedelta(days=2)
@@ -39,6 +40,7 @@ class ResponseLoop:
         self.playbooks.rules = service.rules.current  # the stock tiers the ERP action reads are the service's own
         try:
             with service.sessions() as session:
+                xact_lock(session, ["rca-notes"])  # replicas and workers: one writer of the notes at a time
                 for alert in alerts_without_note(session, now - RCA_LOOKBACK, RCA_PER_TICK):
                     note_rca(session, service.points, alert, now)
                 session.commit()
