@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -83,6 +84,15 @@ class Topology:
                 process.proc.wait(10)
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def start(env: Mapping[str, str], run_dir: Path, base_port: int, roles: Sequence[Role] = ROLES,
           replicas: Mapping[str, int] | None = None) -> Topology:
     """Start every role's processes (all at once: a cold start imports a lot). ``replicas`` overrides
@@ -91,6 +101,10 @@ def start(env: Mapping[str, str], run_dir: Path, base_port: int, roles: Sequence
     if missing:
         raise SystemExit("缺少环境变量 / missing environment: " + ", ".join(missing))
     run_dir.mkdir(parents=True, exist_ok=True)
+    http = sum((replicas or {}).get(r.name, r.replicas) for r in roles if r.serves_http)
+    busy = [p for p in range(base_port, base_port + http) if not _port_free(p)]
+    if busy:  # another topology (or anything) there would answer our readiness probe in our place
+        raise SystemExit(f"端口已被占用 / ports already in use: {busy}")
     topology = Topology()
     port = base_port
     for role in roles:
