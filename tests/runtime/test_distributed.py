@@ -35,9 +35,10 @@ from shopsentinel.runtime.distributed.remote import RemoteScheduler
 from shopsentinel.runtime.distributed.shards import all_queues, by_shard, shard_of
 from shopsentinel.runtime.distributed.tasks import FollowerLocks, evaluate, use_broker
 from shopsentinel.runtime.service import Service, build_service
-from shopsentinel.sim.channels import FakeWebhookReceiver, run_fake_server
+from shopsentinel.sim.channels import FakeWebhookReceiver
 from shopsentinel.store.evaluation_marks import change_counts, mark_changed, mark_judged, unjudged
-from tests.runtime.test_fault_delivery import HOOK_SECRET, add_webhook
+from tests.runtime.test_fault_delivery import add_webhook
+from tests.support.once import assert_each_once, hook_receiver, stores_in
 from tests.support.processes import (
     SHOPSENTINEL,
     Server,
@@ -254,10 +255,7 @@ def broker_prefix() -> Iterator[str]:
 
 @pytest.fixture
 def hook() -> Iterator[FakeWebhookReceiver]:
-    fake = FakeWebhookReceiver(HOOK_SECRET)
-    with run_fake_server(fake.app) as base_url:
-        fake.base_url = base_url  # type: ignore[attr-defined]
-        yield fake
+    yield from hook_receiver()
 
 
 VIA_A = [f"tm-dist-a{i:02d}" for i in range(12)]
@@ -265,18 +263,6 @@ VIA_B = [f"tm-dist-b{i:02d}" for i in range(12)]
 LATE = [f"tm-dist-late{i}" for i in range(3)]
 CHANNEL = "ops-hook"
 LEADING, TICK = "scheduler: leading", "scheduler tick"
-
-
-def arrived(fake: FakeWebhookReceiver) -> list[tuple[str, str]]:
-    out = []
-    for message in fake.received:
-        headers = {k.lower(): v for k, v in message.headers.items()}
-        out.append((str(message.payload["key"]), headers.get("idempotency-key", "")))
-    return out
-
-
-def stores_in(fake: FakeWebhookReceiver, stores: list[str]) -> set[str]:
-    return {s for m in fake.received for s in stores if s in str(m.payload)}
 
 
 def open_pass(worker: Role) -> int | None:
@@ -375,14 +361,7 @@ def test_serve_worker_and_scheduler_roles_deliver_every_crash_once_across_kill_9
         everyone = [*VIA_A, *VIA_B, *LATE]
         wait_for("every crash to arrive", lambda: stores_in(fake, everyone) == set(everyone) or None, timeout=90)
 
-        messages = arrived(fake)
-        counts = Counter(key for key, _ in messages)
-        repeated = {key: n for key, n in counts.items() if n > 1}
-        # exactly once, except at most the one message in flight at the kill, resent with the same key
-        assert len(repeated) <= 1 and all(n == 2 for n in repeated.values()), repeated
-        for key in repeated:
-            assert len({idem for k, idem in messages if k == key}) == 1
-        assert len(counts) == len(everyone)  # one message per crash, none missing, none extra
+        assert_each_once(fake, everyone)  # at most the one message in flight at a kill sent twice, same key
 
         items = b.get("/api/v1/alerts", params={"state": "firing", "limit": 1000})["items"]
         firing = Counter(x["store"] for x in items if x["store"].startswith("tm-dist-"))

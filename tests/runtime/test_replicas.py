@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from shopsentinel.sim.channels import FakeWebhookReceiver, run_fake_server
-from tests.runtime.test_fault_delivery import HOOK_SECRET, add_webhook
+from shopsentinel.sim.channels import FakeWebhookReceiver
+from tests.runtime.test_fault_delivery import add_webhook
+from tests.support.once import assert_each_once, hook_receiver, stores_in
 from tests.support.processes import (
     Server,
     post_crashes,
@@ -35,28 +36,12 @@ LATE = [f"tm-rep-late{i}" for i in range(3)]
 
 @pytest.fixture
 def hook() -> Iterator[FakeWebhookReceiver]:
-    fake = FakeWebhookReceiver(HOOK_SECRET)
-    with run_fake_server(fake.app) as base_url:
-        fake.base_url = base_url  # type: ignore[attr-defined]
-        yield fake
+    yield from hook_receiver()
 
 
 def role(server: Server) -> str | None:
     body = server.client.get("/healthz").json()
     return str(body.get("role"))
-
-
-def arrived(fake: FakeWebhookReceiver) -> list[tuple[str, str]]:
-    """(notification key, Idempotency-Key) of every message the receiver accepted."""
-    out = []
-    for message in fake.received:
-        headers = {k.lower(): v for k, v in message.headers.items()}
-        out.append((str(message.payload["key"]), headers.get("idempotency-key", "")))
-    return out
-
-
-def stores_in(fake: FakeWebhookReceiver, stores: list[str]) -> set[str]:
-    return {s for m in fake.received for s in stores if s in str(m.payload)}
 
 
 def firing_per_store(server: Server) -> Counter[str]:
@@ -91,15 +76,7 @@ def test_two_replicas_send_each_message_once_and_the_survivor_takes_over_after_k
         everyone = [*VIA_A, *VIA_B, *LATE]
         wait_for("every crash to arrive", lambda: stores_in(fake, everyone) == set(everyone) or None, timeout=90)
 
-        messages = arrived(fake)
-        counts = Counter(key for key, _ in messages)
-        repeated = {key: n for key, n in counts.items() if n > 1}
-        # exactly once, except at most the single message in flight at the kill, sent again with
-        # the same Idempotency-Key (a receiver that honours it sees it once)
-        assert len(repeated) <= 1 and all(n == 2 for n in repeated.values()), repeated
-        for key in repeated:
-            assert len({idem for k, idem in messages if k == key}) == 1
-        assert len(counts) == len(everyone)  # one message per crash, none missing, none extra
+        assert_each_once(fake, everyone)  # at most the one message in flight at a kill sent twice, same key
 
         twins = {store: n for store, n in firing_per_store(b).items() if n != 1}
         assert twins == {}  # one firing alert per store, though two replicas judged them
