@@ -232,12 +232,13 @@ def latency(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             if time.time() > settle:
                 raise TimeoutError("the first pass did not settle")
             time.sleep(0.5)
-        for rate, crash in zip(rates, crash_sets, strict=True):
+        for index, (rate, crash) in enumerate(zip(rates, crash_sets, strict=True)):
             stored_before = count_points(url)
             out = [str(run_dir / f"load-{rate}-{i}.json") for i in (0, 1)]
             halves = [crash[0::2], crash[1::2]]
             # each load process walks back from its own oldest hour, so their batches never share a key
-            starts = [oldest - timedelta(hours=k * 3_000) for k in (0, 1)]
+            # (and from every other rate's: re-sent keys would be upserts, not new rows, and look lost)
+            starts = [oldest - timedelta(hours=(2 * index + k) * 3_000) for k in (0, 1)]
             procs = [mp.get_context("spawn").Process(target=load_generator, args=(
                 base, args.seconds, rate // 2, args.batch_points, args.in_flight // 2, len(normal), starts[i].isoformat(),
                 halves[i], args.crash_every * 2, [h.isoformat() for h in recent], out[i]))
