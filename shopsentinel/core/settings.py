@@ -162,6 +162,11 @@ class Settings(BaseSettings):
         default=3600.0, gt=0,
         description="Redis broker: a task a dead worker had taken is handed to another after this long (acks_late)",
     )
+    backlog_delay_seconds: float = Field(
+        default=20.0, ge=0, le=600,
+        description="with a broker: evaluations for past hours (backfills) run this long after they are sent, so the "
+        "batches of one backfill that arrive meanwhile are judged by one evaluation (the others are skipped)",
+    )
     shards: int = Field(default=4, ge=1, le=256, description="evaluation queues eval.0 … eval.<n-1>; each store "
                         "always goes to the same one (a stable hash of platform/store)")
     eval_retry_seconds: float = Field(

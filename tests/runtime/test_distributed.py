@@ -378,21 +378,24 @@ def test_serve_worker_and_scheduler_roles_deliver_every_crash_once_across_kill_9
 class _CapturingApp:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, Any]] = []
+        self.countdowns: list[float | None] = []
 
-    def send_task(self, name: str, args: Any = None, queue: str = "") -> None:
+    def send_task(self, name: str, args: Any = None, queue: str = "", countdown: float | None = None) -> None:
         self.sent.append((name, queue, args))
+        self.countdowns.append(countdown)
 
 
 def test_live_news_goes_to_its_shard_and_a_backfill_to_the_backlog_queue() -> None:
     from shopsentinel.runtime.distributed.celery_app import EVALUATE, TaskSender
 
     app = _CapturingApp()
-    sender = TaskSender(app, shards=4, batch=40)
+    sender = TaskSender(app, shards=4, batch=40, backlog_delay=20.0)
     news, old = ("tmall", "crash"), [("tmall", f"old-{i}") for i in range(3)]
     sender.evaluate([news])
     sender.evaluate(old, backlog=True)
     assert app.sent[0] == (EVALUATE, f"eval.{shard_of(news, 4)}", [[[*news]]])
     assert [q for _n, q, _a in app.sent[1:]] == ["backlog"] * (len(app.sent) - 1)
+    assert app.countdowns[0] is None and set(app.countdowns[1:]) == {20.0}  # news at once, backfills a little later
     assert sorted(tuple(k) for _n, _q, a in app.sent[1:] for k in a[0]) == sorted(old)
 
 

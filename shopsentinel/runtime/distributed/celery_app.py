@@ -76,14 +76,15 @@ class TaskSender:
     batches of ``batch`` stores), ``pipeline`` and ``deliver`` to ``deliver``, ``sync_due`` to ``sync``,
     ``respond`` to ``respond``."""
 
-    def __init__(self, app: Any, shards: int, batch: int) -> None:
+    def __init__(self, app: Any, shards: int, batch: int, backlog_delay: float = 0.0) -> None:
         self.app = app
         self.shards = shards
         self.batch = batch
+        self.backlog_delay = backlog_delay  # seconds a backlog evaluation waits, so one judges many batches
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TaskSender:
-        return cls(make_celery(settings), settings.shards, settings.stores_per_shard)
+        return cls(make_celery(settings), settings.shards, settings.stores_per_shard, settings.backlog_delay_seconds)
 
     def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None:
         """``counts``: each store's change count when the task was sent ([platform, store, count]); the
@@ -91,7 +92,8 @@ class TaskSender:
         for shard, batch in by_shard(keys, self.shards, self.batch):
             queue = BACKLOG_QUEUE if backlog else eval_queue(shard)
             items = [[*k, counts[k]] if counts and k in counts else list(k) for k in batch]
-            self.app.send_task(EVALUATE, args=[items], queue=queue)
+            delay = {"countdown": self.backlog_delay} if backlog and self.backlog_delay > 0 else {}
+            self.app.send_task(EVALUATE, args=[items], queue=queue, **delay)
 
     def pipeline(self) -> None:
         self.app.send_task(PIPELINE, queue=DELIVER_QUEUE)

@@ -53,6 +53,7 @@ class RemoteScheduler(Scheduler):
         self._sender = sender
         self._sessions = sessions
         self._retry_after = retry_after
+        self._late: list[StoreKey] = []
 
     def _stale_or_unjudged(self, before: datetime, everything: bool) -> list[StoreKey]:
         """The periodic pass's stores (``Scheduler``'s own choice) plus those with unjudged live news."""
@@ -66,6 +67,7 @@ class RemoteScheduler(Scheduler):
             logger.warning("调度：%d 个店铺的新数据尚未评估（评估任务可能随工作进程丢失），重新发送 / "
                            "scheduler: %d stores with unjudged news (their task may have died with a worker); "
                            "sending them again", len(late), len(late))
+        self._late = late  # lost live news: resent on its shard, not behind the backlog's delay
         return list(dict.fromkeys([*keys, *late]))
 
     def enqueue(self, keys: list[StoreKey]) -> None:
@@ -104,7 +106,9 @@ class RemoteScheduler(Scheduler):
             if (self.next_due is None or now >= self.next_due) and self._leader():
                 self._periodic_pass(now)
             keys = self._take(None)
-        self._send(keys, backlog=True)  # closing hours and resends: not news (news went out at ingest)
+            late, self._late = set(self._late), []
+        self._send([k for k in keys if k in late])  # news whose task died with a worker: at once, on its shard
+        self._send([k for k in keys if k not in late], backlog=True)  # closing hours: behind live news
         return []
 
     def _send(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None:
