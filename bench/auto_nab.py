@@ -30,7 +30,6 @@ import argparse
 import csv
 import json
 import sys
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from auto_realworld import Series, score_series, write_dataset  # noqa: E402
+from auto_realworld import Series, auto_starts, score_series  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 NAB_REPO = "numenta/NAB"
@@ -114,20 +113,6 @@ def load_set(nab: Path, names: tuple[str, ...]) -> list[Series]:
         raise _missing(labels)
     windows = json.loads(labels.read_text())
     return [load(nab, name, windows) for name in names]
-
-
-def auto_starts(series: list[Series]) -> dict[str, list[np.datetime64]]:
-    """Episode starts of ``custom.auto`` from the real backtest path."""
-    from shopsentinel.runtime.backtest import run_backtest
-
-    with tempfile.TemporaryDirectory() as tmp:
-        write_dataset(series, Path(tmp))
-        result = run_backtest(Path(tmp), workers=1)
-    starts: dict[str, list[np.datetime64]] = {s.name: [] for s in series}
-    for e in result.events:
-        if e.rule == "custom.auto":
-            starts[e.store].append(np.datetime64(e.start.replace(tzinfo=None), "s"))
-    return {k: sorted(v) for k, v in starts.items()}
 
 
 def _probation_end(s: Series) -> np.datetime64:

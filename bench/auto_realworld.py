@@ -202,13 +202,10 @@ def score_series(s: Series, starts: list[np.datetime64]) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "auto_realworld.json")
-    args = parser.parse_args(argv)
+def auto_starts(series: list[Series]) -> dict[str, list[np.datetime64]]:
+    """Episode starts of ``custom.auto`` from the real backtest path."""
     from shopsentinel.runtime.backtest import run_backtest
 
-    series = load_all()
     with tempfile.TemporaryDirectory() as tmp:
         write_dataset(series, Path(tmp))
         result = run_backtest(Path(tmp), workers=1)
@@ -216,7 +213,17 @@ def main(argv: list[str] | None = None) -> int:
     for e in result.events:
         if e.rule == "custom.auto":
             starts[e.store].append(np.datetime64(e.start.replace(tzinfo=None), "s"))
-    rows = {s.name: score_series(s, sorted(starts[s.name])) for s in series}
+    return {k: sorted(v) for k, v in starts.items()}
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "auto_realworld.json")
+    args = parser.parse_args(argv)
+    series = load_all()
+    starts = auto_starts(series)
+    rows = {s.name: score_series(s, starts[s.name]) for s in series}
     total = {k: sum(r[k] for r in rows.values()) for k in ("points", "windows", "hit", "alerts", "false_alarms")}
     recall = total["hit"] / total["windows"]
     precision = (total["alerts"] - total["false_alarms"]) / total["alerts"] if total["alerts"] else 0.0
