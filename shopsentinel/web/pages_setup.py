@@ -44,6 +44,7 @@ from shopsentinel.web.core import (
     render,
     view_zone,
 )
+from shopsentinel.web.held_secrets import HELD_FIELD, held_secrets, hold_secrets
 from shopsentinel.web.i18n import translate
 
 router = APIRouter(include_in_schema=False)
@@ -361,40 +362,6 @@ def _new_store_page(request: Request, web: WebState, platform: str, errors: list
                   sync_enabled=web.service.settings.sync_db is not None, backfill_days=BACKFILL_DAYS, held=held)
 
 
-# After a successful 测试连接 the page comes back without the secrets (they are never rendered); the
-# tested ones ride along sealed with the service key (ciphertext only, valid for half an hour), so
-# 保存 right after the test does not make the operator type the AppSecret again.
-HELD_FIELD, HELD_TTL_SECONDS = "held_secrets", 1800
-
-
-def _hold_secrets(web: WebState, fields: list[dict[str, Any]], form: dict[str, str]) -> str:
-    from shopsentinel.core.secrets import SecretBox, SecretKeyError
-
-    values = {f["name"]: form.get(f"cfg_{f['name']}", "") for f in fields if f["secret"]}
-    try:
-        return SecretBox(web.service.secret_keys()).seal(json.dumps(values))
-    except SecretKeyError:
-        return ""
-
-
-def _held_secrets(web: WebState, form: dict[str, str]) -> dict[str, str]:
-    """The secrets a successful test held for the form (empty when absent, expired or tampered)."""
-    from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-
-    from shopsentinel.core.secrets import SecretKeyError
-
-    token = form.get(HELD_FIELD, "").removeprefix("enc:")
-    if not token:
-        return {}
-    try:
-        keys = web.service.secret_keys()
-        opened = MultiFernet([Fernet(k) for k in keys]).decrypt(token.encode(), ttl=HELD_TTL_SECONDS)
-        values = json.loads(opened)
-    except (InvalidToken, SecretKeyError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {}
-
-
 @router.get("/stores/new")
 def new_store(request: Request, user: EditorUser, web: Web) -> Response:
     return _new_store_page(request, web, request.query_params.get("platform", "tmall"))
@@ -439,7 +406,7 @@ async def create_store(request: Request, user: EditorUser, _csrf: Csrf, web: Web
     if platform not in PLATFORMS:
         return _new_store_page(request, web, "tmall", [translate(lang, "setup.bad_platform", value=platform)], form, status_code=422)
     fields = _store_form_fields(platform)
-    for name, value in _held_secrets(web, form).items():  # typed again wins over what a test held
+    for name, value in held_secrets(web.service.secret_keys, form).items():  # typed again wins over what a test held
         if not form.get(f"cfg_{name}"):
             form[f"cfg_{name}"] = value
     kept = {k: v for k, v in form.items()
@@ -473,7 +440,7 @@ async def create_store(request: Request, user: EditorUser, _csrf: Csrf, web: Web
             audit(session, user.username, "store.test_connection", f"{platform}/{store}", now, ok=ok, via="web")
             session.commit()
         return _new_store_page(request, web, platform, form=kept, check={"ok": ok, "detail": detail},
-                               status_code=200 if ok else 502, held=_hold_secrets(web, fields, form) if ok else "")
+                               status_code=200 if ok else 502, held=hold_secrets(web.service.secret_keys, fields, form) if ok else "")
     if web.service.settings.sync_db is None:
         return _new_store_page(request, web, platform, [translate(lang, "stores.sync_off")], kept, status_code=503)
     start = getattr(config, "start", None) or now - timedelta(days=BACKFILL_DAYS)
