@@ -36,15 +36,19 @@ class EvaluationMarkRow(Base):
 
 
 def mark_changed(session: Session, keys: Iterable[StoreKey], now: datetime) -> None:
-    """Count one live change of each store (an upsert; safe under concurrency). The caller commits."""
+    """Count one live change of each store: one multi-row upsert for the whole batch (safe under
+    concurrency; rows in key order, so two writers never deadlock on them). The caller commits."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for platform, store in sorted(set(keys)):  # sorted: two writers never deadlock on the rows
-        stmt = insert(EvaluationMarkRow).values(platform=platform, store=store, changes=1, judged=0, changed_at=now)
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=["platform", "store"],
-            set_={"changes": EvaluationMarkRow.changes + 1, "changed_at": now},
-        ))
+    stmt = insert(EvaluationMarkRow).values(
+        [{"platform": p, "store": s, "changes": 1, "judged": 0, "changed_at": now} for p, s in wanted])
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["platform", "store"],
+        set_={"changes": EvaluationMarkRow.changes + 1, "changed_at": stmt.excluded.changed_at},
+    ))
 
 
 def change_counts(session: Session, keys: Iterable[StoreKey]) -> dict[StoreKey, int]:
