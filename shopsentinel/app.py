@@ -59,9 +59,13 @@ def create_app(
         raise
     if service.settings.broker_url:  # scale-out (docs/DEPLOY.md): workers judge and deliver, the scheduler role leads
         from shopsentinel.runtime.distributed.celery_app import TaskSender
+        from shopsentinel.runtime.distributed.monitor import BrokerCollector
+        from shopsentinel.runtime.distributed.shards import all_queues
         from shopsentinel.runtime.distributed.tasks import use_broker
 
-        use_broker(service, TaskSender.from_settings(service.settings))
+        sender = TaskSender.from_settings(service.settings)
+        use_broker(service, sender)
+        service.metrics.registry.register(BrokerCollector(sender.app, all_queues(service.settings.shards)))
         background = False  # no background runner here; /readyz does not wait for its ticks
 
     @asynccontextmanager

@@ -24,6 +24,7 @@ from shopsentinel.core.clock import Clock
 from shopsentinel.core.types import Severity
 from shopsentinel.ingest.sync import SyncReport
 from shopsentinel.notify.outbox import INBOX
+from shopsentinel.store.evaluation_marks import EvaluationMarkRow
 from shopsentinel.store.state import AlertRow, ChannelRow, OutboxRow
 
 INBOX_LABEL = "inbox"  # the in-app inbox's outbox channel is "" in the database
@@ -37,7 +38,8 @@ def _utc(moment: datetime) -> datetime:
 
 class StateCollector(Collector):
     """``shopsentinel_alerts{state}``, ``shopsentinel_alerts_firing{severity}``,
-    ``shopsentinel_outbox_depth{channel}`` and ``shopsentinel_outbox_oldest_pending_age_seconds{channel}``."""
+    ``shopsentinel_outbox_depth{channel}``, ``shopsentinel_outbox_oldest_pending_age_seconds{channel}``,
+    ``shopsentinel_evaluation_unjudged_stores`` and ``shopsentinel_evaluation_oldest_unjudged_age_seconds``."""
 
     def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
         self._sessions = sessions
@@ -52,6 +54,9 @@ class StateCollector(Collector):
             pending = list(session.execute(select(OutboxRow.channel, func.count(), func.min(OutboxRow.created_at))
                                            .where(OutboxRow.status.in_(PENDING)).group_by(OutboxRow.channel)))
             channels = session.scalars(select(ChannelRow.name)).all()
+            unjudged, oldest_change = session.execute(
+                select(func.count(), func.min(EvaluationMarkRow.changed_at))
+                .where(EvaluationMarkRow.changes > EvaluationMarkRow.judged)).one()
         alerts = GaugeMetricFamily("shopsentinel_alerts", "Alerts stored, by state.", labels=["state"])
         for state in sorted({"firing", "resolved", *states}):
             alerts.add_metric([state], states.get(state, 0))
@@ -69,7 +74,13 @@ class StateCollector(Collector):
             label = channel or INBOX_LABEL
             depth.add_metric([label], count)
             age.add_metric([label], max(0.0, (now - _utc(oldest)).total_seconds()) if oldest is not None else 0.0)
-        yield from (alerts, by_severity, depth, age)
+        stores = GaugeMetricFamily("shopsentinel_evaluation_unjudged_stores", "Stores whose live data no evaluation "
+                                   "has judged yet (scale-out roles; 0 in the embedded default).")
+        stores.add_metric([], int(unjudged))
+        lag = GaugeMetricFamily("shopsentinel_evaluation_oldest_unjudged_age_seconds", "Age of the oldest unjudged "
+                                "live change (since it arrived or was last sent again), 0 when none waits.")
+        lag.add_metric([], max(0.0, (now - _utc(oldest_change)).total_seconds()) if oldest_change is not None else 0.0)
+        yield from (alerts, by_severity, depth, age, stores, lag)
 
 
 class SyncMetrics(Collector):
