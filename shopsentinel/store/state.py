@@ -190,6 +190,8 @@ class UserRow(Base):
     phone: Mapped[str] = mapped_column(String(40), default="")
     im_ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"dingtalk": userid, "wecom": ..., "feishu": ...}
     locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    # the zone this person reads times in (IANA name); "" = the installation's display zone
+    timezone: Mapped[str] = mapped_column(String(64), default="", server_default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped by logout, a password change or deactivation: web sessions of an older generation are refused.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

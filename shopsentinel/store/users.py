@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -96,7 +97,21 @@ class UserInput:
     phone: str = ""
     im_ids: dict[str, Any] = field(default_factory=dict)
     locale: str = "zh-CN"
+    timezone: str = ""  # IANA zone; "" follows the installation's display zone
     active: bool = True
+
+
+def valid_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows.
+
+    >>> valid_zone("Europe/London"), valid_zone("Beijing"), valid_zone("../etc")
+    (True, False, False)
+    """
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def validate(user: UserInput, *, creating: bool) -> None:
@@ -106,6 +121,9 @@ def validate(user: UserInput, *, creating: bool) -> None:
         raise InputError(f"role must be one of {', '.join(ROLES)}", field="role")
     if user.locale not in LOCALES:
         raise InputError(f"locale must be one of {', '.join(LOCALES)}", field="locale")
+    if user.timezone and not valid_zone(user.timezone):
+        raise InputError(f"未知时区 {user.timezone!r}（例如 Asia/Shanghai、Europe/London）/ unknown time zone "
+                         f"{user.timezone!r} (e.g. Asia/Shanghai, Europe/London)", field="timezone")
     if creating and not user.password:
         raise InputError("a new user needs a password", field="password")
     if user.password is not None and len(user.password) < MIN_PASSWORD:
@@ -132,7 +150,7 @@ def create_user(session: Session, user: UserInput, now: datetime) -> UserRow:
     row = UserRow(username=user.username, display_name=user.display_name or user.username,
                   password_hash=hash_password(user.password), role=user.role, duties=list(user.duties),
                   email=user.email, phone=user.phone, im_ids=dict(user.im_ids), locale=user.locale,
-                  active=user.active, created_at=now)
+                  timezone=user.timezone, active=user.active, created_at=now)
     session.add(row)
     session.flush()
     return row
@@ -144,6 +162,7 @@ def update_user(session: Session, row: UserRow, user: UserInput) -> UserRow:
     row.role, row.duties, row.email, row.phone = user.role, list(user.duties), user.email, user.phone
     revoke = bool(user.password) or (row.active and not user.active)
     row.im_ids, row.locale, row.active = dict(user.im_ids), user.locale, user.active
+    row.timezone = user.timezone
     if user.password:
         row.password_hash = hash_password(user.password)
     if revoke:  # a new password or a deactivation ends the user's open web sessions

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -109,7 +109,14 @@ def parse_local(text: str, now: datetime, zone: ZoneInfo) -> datetime:
 
 
 def view_zone(request: Request) -> ZoneInfo:
-    """The zone this request's pages use."""
+    """The zone this request's pages use: the signed-in person's own (users.timezone), else the
+    installation's display zone."""
+    own = getattr(request.state, "zone", "")
+    if own:
+        try:
+            return ZoneInfo(own)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass  # validated when saved; a zone this machine no longer knows falls back
     web: WebState = request.app.state.web
     return ZoneInfo(web.service.settings.display_timezone)
 
@@ -216,8 +223,10 @@ def current_user(request: Request, web: Annotated[WebState, Depends(web_state)])
             row.locale = lang  # the switch is remembered per user
             db.commit()
         user = WebUser(row.username, row.display_name or row.username, row.role, lang, session.csrf)
+        zone = row.timezone or ""
     request.state.session_cookie = web.codec.touch(session, now)
     request.state.lang = lang
+    request.state.zone = zone
     request.state.user = user
     return user
 

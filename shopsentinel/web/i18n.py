@@ -326,6 +326,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "users.add": ("添加或修改用户", "Add or update a user"),
     "users.password": ("密码（至少 8 位）", "Password (8+ characters)"),
     "users.locale": ("语言", "Language"),
+    "users.timezone": ("时区", "Time zone"),
+    "users.timezone_default": ("跟随系统设置", "Installation default"),
     "users.update_existing": ("修改已有用户（密码留空则不变）", "Update an existing user (empty password keeps it)"),
     "users.save": ("保存", "Save"),
     "users.note": ("通知渠道按这里的手机、邮箱和职能找到人。", "Notifications reach people through these phones, e-mails and duties."),

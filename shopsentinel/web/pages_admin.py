@@ -35,6 +35,10 @@ from shopsentinel.web.sessions import CSRF_COOKIE, SESSION_COOKIE
 
 router = APIRouter(include_in_schema=False)
 ROLES_SHOWN = ("viewer", "editor", "admin")
+# the zones offered in the user form (any IANA name is accepted through the API)
+USER_ZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo", "Asia/Seoul",
+              "Asia/Bangkok", "Asia/Kolkata", "Asia/Dubai", "Europe/London", "Europe/Berlin", "Europe/Paris",
+              "America/New_York", "America/Chicago", "America/Los_Angeles", "Australia/Sydney", "UTC")
 
 
 def _login_page(request: Request, error: str = "", status_code: int = 200) -> Response:
@@ -115,7 +119,7 @@ def _users_page(request: Request, web: Web, error: str = "", status_code: int = 
         rows = list_users(session)
         session.expunge_all()
     return render(request, "users.html", status_code=status_code, rows=rows, roles=ROLES_SHOWN, duties=ROLES,
-                  duty_names=ROLE_NAMES_ZH, error=error)
+                  duty_names=ROLE_NAMES_ZH, error=error, zones=USER_ZONES)
 
 
 @router.post("/users")
@@ -126,7 +130,8 @@ async def save_user(request: Request, user: AdminUser, _csrf: Csrf, web: Web) ->
     data = UserInput(username=username, role=str(form.get("role", "viewer")), password=str(form.get("password", "")) or None,
                      display_name=str(form.get("display_name", "")).strip(), duties=[str(d) for d in form.getlist("duties")],
                      email=str(form.get("email", "")).strip(), phone=str(form.get("phone", "")).strip(),
-                     locale=str(form.get("locale", "zh-CN")), active=form.get("active", "on") == "on")
+                     locale=str(form.get("locale", "zh-CN")), timezone=str(form.get("timezone", "")).strip(),
+                     active=form.get("active", "on") == "on")
     now = web.service.clock.now()
     with web.service.sessions() as session:
         try:

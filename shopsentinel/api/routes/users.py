@@ -28,6 +28,8 @@ class UserBody(BaseModel):
     phone: str = ""
     im_ids: dict[str, Any] = Field(default_factory=dict)
     locale: str = "zh-CN"
+    timezone: str = Field(default="", description="IANA zone the person reads the alert center in; empty: the "
+                          "installation's display zone (SHOPSENTINEL_DISPLAY_TIMEZONE)")
     active: bool = True
 
 
@@ -44,14 +46,15 @@ class UserPublic(BaseModel):
     phone: str
     im_ids: dict[str, Any]
     locale: str
+    timezone: str
     active: bool
     created_at: datetime
 
 
 def _public(row: UserRow) -> UserPublic:
     return UserPublic(username=row.username, display_name=row.display_name, role=row.role, duties=list(row.duties),
-                      email=row.email, phone=row.phone, im_ids=dict(row.im_ids), locale=row.locale, active=row.active,
-                      created_at=row.created_at)
+                      email=row.email, phone=row.phone, im_ids=dict(row.im_ids), locale=row.locale,
+                      timezone=row.timezone or "", active=row.active, created_at=row.created_at)
 
 
 def _input(username: str, body: UserBody) -> repo.UserInput:
