@@ -162,6 +162,11 @@ class Settings(BaseSettings):
         default=3600.0, gt=0,
         description="Redis broker: a task a dead worker had taken is handed to another after this long (acks_late)",
     )
+    backlog_stores_per_task: int = Field(
+        default=5, ge=1, le=1000,
+        description="with a broker: stores per backlog evaluation task (backfills, closing hours). Small, so a worker "
+        "thread judging the past is free again within a fraction of a second for a crash on a live shard",
+    )
     backlog_delay_seconds: float = Field(
         default=20.0, ge=0, le=600,
         description="with a broker: evaluations for past hours (backfills) run this long after they are sent, so the "

@@ -31,15 +31,19 @@ from pydantic import SecretStr
 
 from shopsentinel.core.clock import ManualClock
 from shopsentinel.core.settings import Settings
+from shopsentinel.core.types import Point
+from shopsentinel.detect.rules import RulePack
 from shopsentinel.runtime.distributed.remote import RemoteScheduler
 from shopsentinel.runtime.distributed.shards import all_queues, by_shard, shard_of
 from shopsentinel.runtime.distributed.tasks import FollowerLocks, evaluate, use_broker
+from shopsentinel.runtime.ingest import write_points
 from shopsentinel.runtime.service import Service, build_service
 from shopsentinel.sim.channels import FakeWebhookReceiver
 from shopsentinel.store.evaluation_marks import change_counts, mark_changed, mark_judged, unjudged
 from tests.runtime.test_fault_delivery import add_webhook
 from tests.support.once import assert_each_once, hook_receiver, stores_in
 from tests.support.processes import (
+    CRASH_RULE,
     SHOPSENTINEL,
     Server,
     crash_points,
@@ -417,3 +421,40 @@ def test_a_task_whose_changes_an_evaluation_has_already_seen_is_skipped(
     service.scheduler.enqueue_backlog([store])  # batch 3 arrives later: change 3 is judged again
     evaluate(service, sender, [store], {store: 3})
     assert judged == [[store], [store]]
+
+
+def test_backlog_tasks_are_small_and_live_news_keeps_the_shard_batch() -> None:
+    from shopsentinel.runtime.distributed.celery_app import TaskSender
+
+    app = _CapturingApp()
+    sender = TaskSender(app, shards=1, batch=40, backlog_batch=5)
+    stores = [("tmall", f"s{i:02d}") for i in range(12)]
+    sender.evaluate(stores)
+    sender.evaluate(stores, backlog=True)
+    live = [len(a[0]) for _n, q, a in app.sent if q == "eval.0"]
+    backlog = [len(a[0]) for _n, q, a in app.sent if q == "backlog"]
+    assert live == [12] and backlog == [5, 5, 2]
+
+
+def test_an_evaluation_that_changes_nothing_leaves_the_pipeline_alone(
+    remote: tuple[Service, FakeSender, ManualClock], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service, sender, clock = remote
+    pipelines: list[int] = []
+    original = service.notify
+    monkeypatch.setattr(service, "notify", lambda **kw: pipelines.append(1) or original(**kw))
+    quiet, crash = ("tmall", "quiet"), ("tmall", "crash")
+    service.rules.replace(service.rules.version(), RulePack.model_validate({"rules": [CRASH_RULE]}))
+    hour = clock.now().replace(minute=0, second=0, microsecond=0)
+    values = [1000.0] * 6 + [8.0] * 4  # a traffic crash in the last hours
+    points = [Point(hour - timedelta(hours=len(values) - i), "tmall", "crash", "uv", v) for i, v in enumerate(values)]
+    points += [Point(hour - timedelta(hours=h), "tmall", "quiet", "uv", 1000.0) for h in range(1, 11)]
+    with service.sessions() as session:
+        write_points(service, session, points, user="test", now=clock.now())  # the API's write path
+    assert sender.evaluated == [crash, quiet]
+    assert evaluate(service, sender, [quiet]) == 0
+    assert pipelines == []  # no alert changed: no pipeline run, no delivery sent
+    assert evaluate(service, sender, [crash]) > 0
+    assert pipelines == [1]
+    assert evaluate(service, sender, []) == 0  # the scheduler's pipeline task always runs it
+    assert pipelines == [1, 1]

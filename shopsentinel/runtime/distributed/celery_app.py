@@ -73,23 +73,28 @@ def make_celery(settings: Settings) -> Any:
 
 class TaskSender:
     """Sends the roles' tasks to their queues: ``evaluate`` to the store's ``eval.<n>`` shard (in
-    batches of ``batch`` stores), ``pipeline`` and ``deliver`` to ``deliver``, ``sync_due`` to ``sync``,
+    batches of ``batch`` stores; backlog evaluations to ``backlog`` in batches of ``backlog_batch``), ``pipeline`` and ``deliver`` to ``deliver``, ``sync_due`` to ``sync``,
     ``respond`` to ``respond``."""
 
-    def __init__(self, app: Any, shards: int, batch: int, backlog_delay: float = 0.0) -> None:
+    def __init__(self, app: Any, shards: int, batch: int, backlog_delay: float = 0.0,
+                 backlog_batch: int | None = None) -> None:
         self.app = app
         self.shards = shards
         self.batch = batch
+        # backlog tasks stay small: a thread judging the past frees up quickly for live news (its task waits
+        # for a free thread of the worker, and a 40-store panel holds one for about a second)
+        self.backlog_batch = batch if backlog_batch is None else backlog_batch
         self.backlog_delay = backlog_delay  # seconds a backlog evaluation waits, so one judges many batches
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TaskSender:
-        return cls(make_celery(settings), settings.shards, settings.stores_per_shard, settings.backlog_delay_seconds)
+        return cls(make_celery(settings), settings.shards, settings.stores_per_shard, settings.backlog_delay_seconds,
+                   settings.backlog_stores_per_task)
 
     def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None:
         """``counts``: each store's change count when the task was sent ([platform, store, count]); the
         worker skips a store an evaluation has since judged at least that far."""
-        for shard, batch in by_shard(keys, self.shards, self.batch):
+        for shard, batch in by_shard(keys, self.shards, self.backlog_batch if backlog else self.batch):
             queue = BACKLOG_QUEUE if backlog else eval_queue(shard)
             items = [[*k, counts[k]] if counts and k in counts else list(k) for k in batch]
             delay = {"countdown": self.backlog_delay} if backlog and self.backlog_delay > 0 else {}

@@ -105,8 +105,8 @@ def channels_to_deliver(service: Service) -> list[str]:
 
 
 def evaluate(service: Service, sender: Sender, keys: list[StoreKey], counts: dict[StoreKey, int] | None = None) -> int:
-    """Judge ``keys`` (none: only the pipeline), run the notification pipeline, send the deliveries
-    due. Returns the number of alert state changes. ``counts`` (each store's change count when the task
+    """Judge ``keys`` (none: only the pipeline), run the notification pipeline when alerts changed
+    (or no keys were given), send the deliveries due. Returns the number of alert state changes. ``counts`` (each store's change count when the task
     was sent): a store an evaluation has judged at least that far since is skipped — its data was seen;
     when every store is, the task does nothing."""
     changes = 0
@@ -125,6 +125,10 @@ def evaluate(service: Service, sender: Sender, keys: list[StoreKey], counts: dic
         with service.sessions() as session:
             mark_judged(session, seen)
             session.commit()
+        if not changes:
+            # nothing new to notify: the pipeline (under its lock, which a crash's evaluation would wait for)
+            # is left to the tasks that changed something and to the scheduler's periodic pipeline task
+            return 0
     service.notify(deliver=False, respond=False)
     for channel in channels_to_deliver(service):
         sender.deliver(channel)
