@@ -16,8 +16,10 @@ verifies signatures records when each message arrives. For each offered rate, tw
 (one per API replica, half the rate each) post for ``--seconds`` — every batch new points for the
 normal stores (a backfill, which goes to the ``backlog`` queue), and every 2 s one fresh store's traffic
 crash (live news on its ``eval.<n>`` shard). Reported per rate: 5xx, points accepted = points stored,
-crash arrival → message p50 / p99, and how long after the load stopped the queues were empty and every
-crash notified (the backlog cleared). One JSON line per measurement in bench/results/distributed.jsonl.
+crash arrival → message p50 / p99, and how long after the load stopped every crash was notified and the
+service's own /metrics showed nothing left: no message waiting in a queue or held by a worker (backlog
+tasks wait out their countdown inside the workers), no store with unjudged data, no undelivered outbox
+entry (the backlog cleared). One JSON line per measurement in bench/results/distributed.jsonl.
 """
 
 from __future__ import annotations
@@ -138,6 +140,24 @@ def queue_depth(prefix: str) -> int:
         client.close()
 
 
+def outstanding(api_url: str) -> dict[str, float]:
+    """What the service's /metrics says is still to do: messages waiting in the queues, messages workers
+    hold unacknowledged (running, or held for their countdown), stores with unjudged live data, outbox
+    entries not yet delivered. The backlog is cleared when all four are 0."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{api_url}/metrics", timeout=10).text
+    totals = {"waiting": 0.0, "reserved": 0.0, "unjudged": 0.0, "outbox": 0.0}
+    names = {"shopsentinel_queue_depth": "waiting", "shopsentinel_queue_reserved": "reserved",
+             "shopsentinel_evaluation_unjudged_stores": "unjudged", "shopsentinel_outbox_depth": "outbox"}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in names:
+                totals[names[sample.name]] += sample.value
+    return totals
+
+
 def clean_redis(prefix: str) -> None:
     import redis
 
@@ -255,9 +275,10 @@ def latency(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                 times = [m.at.timestamp() for m in list(fake.received) if store in json.dumps(m.payload)]
                 return min(times) if times else None
 
-            cleared = None
+            cleared, left = None, {}
             while time.time() - ended < args.drain_seconds:
-                if all(first_message(s) is not None for s in sent_at) and queue_depth(prefix) == 0:
+                left = outstanding(topology.api_urls()[0])
+                if all(first_message(s) is not None for s in sent_at) and not any(left.values()):
                     cleared = time.time() - ended
                     break
                 time.sleep(0.5)
@@ -276,7 +297,9 @@ def latency(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                 "crashes_sent": len(sent_at), "crashes_notified": len(latencies),
                 "crash_latency_p50_s": round(pct(latencies, 0.5) or 0, 2) if latencies else None,
                 "crash_latency_p99_s": round(pct(latencies, 0.99) or 0, 2) if latencies else None,
+                # every crash notified and /metrics shows nothing waiting, held, unjudged or undelivered
                 "backlog_cleared_after_s": None if cleared is None else round(cleared, 1),
+                "left_at_drain_end": left if cleared is None else {},
             })
             print(json.dumps(results[-1]), flush=True)
     return results
