@@ -11,6 +11,7 @@ from shopsentinel.api.routes import (
     channels,
     escalation,
     health,
+    im_callbacks,
     imports,
     incidents,
     intake,
@@ -56,6 +57,7 @@ ROUTERS: list[APIRouter] = [
     response_insight.router,
     users.router,
     intake.router,
+    im_callbacks.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -40,6 +40,9 @@ class Config(BaseModel):
     message_type: Literal["actionCard", "markdown"] = "actionCard"
     at_all: bool = False
     timeout_seconds: float = 10.0
+    # AppSecret of an enterprise-internal robot whose 消息接收地址 is /api/v1/im/dingtalk/<channel>: group members
+    # then 认领 by @-mentioning it (api/routes/im_callbacks.py); empty = no callbacks
+    callback_secret: SecretStr | None = None
 
 
 def sign_dingtalk(secret: str, timestamp_ms: int) -> str:
