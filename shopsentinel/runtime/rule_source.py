@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# reason → (zh, en); the alert center shows the same sentences through web/i18n.py ("rules.origin.<reason>").
+# reason → (zh, en); the alert center shows the same sentences through web/i18n/config.py ("rules.origin.<reason>").
 ORIGIN_TEXTS: dict[str, tuple[str, str]] = {
     "web_over_file": ("网页保存的版本 v{v} 覆盖了规则文件 {file}（rules_source=auto）；设置 SHOPSENTINEL_RULES_SOURCE=file 可让文件优先",
                       "Version v{v} saved in the web overrides the rule file {file} (rules_source=auto); set "
