@@ -9,7 +9,9 @@ hold until they change, so a price that did not move or a SKU that sold nothing 
 "stopped reporting". Per-SKU silence is not a data alert at all.
 
 * :func:`silent_store_alerts` — the backtest's view: every historic whole-store outage of
-  ``hours`` (default :data:`STORE_SILENT_HOURS`, 2) closed hours or more is one alert.
+  ``hours`` (default :data:`STORE_SILENT_HOURS`, 2) closed hours or more is one alert — for a store
+  that reports hourly; one that reports daily (an export) is silent after two missed reports
+  (:func:`silence_tolerance`, from its cadence before the gap).
 * :func:`live_silent_store_alerts` — the live service's view: freshness judged at the live edge
   only (the panel ends at the service clock's last closed hour). A store that was fresh at the
   previous evaluation and has now been silent for ``hours`` fires; a gap in the past (filled by a
@@ -93,17 +95,52 @@ def _store_silent(platform: str, store: str, since: datetime, hours: int, start:
     )
 
 
+# A store's reporting cadence: the median gap between its last CADENCE_POINTS reporting hours before a
+# silence. A store that reports every hour is silent after ``hours`` without data; one that reports once
+# a day (a daily export) only after it missed two reports in a row (2 × its cadence).
+CADENCE_POINTS = 24
+CADENCE_MIN_POINTS = 2  # one gap already tells: a store's first report alone does not
+MISSED_REPORTS = 2
+
+
+def silence_tolerance(seen_before: np.ndarray, hours: int) -> int:
+    """Closed hours without any data after which a store is silent: ``hours`` for a store that reports
+    hourly, ``MISSED_REPORTS`` × its usual gap for one that reports less often.
+
+    >>> silence_tolerance(np.arange(0, 100), 2), silence_tolerance(np.arange(0, 240, 24), 2)
+    (2, 48)
+    >>> silence_tolerance(np.array([0, 24]), 2), silence_tolerance(np.array([5]), 2)  # one report: no cadence yet
+    (48, 2)
+    """
+    hours = max(1, int(hours))
+    recent = seen_before[-CADENCE_POINTS:]
+    if recent.size < CADENCE_MIN_POINTS:
+        return hours
+    cadence = int(np.median(np.diff(recent)))
+    return max(hours, MISSED_REPORTS * cadence) if cadence > 1 else hours
+
+
 def silent_store_alerts(panel: Panel, hours: int = STORE_SILENT_HOURS) -> list[AlertEvent]:
-    """Every whole-store outage of ``hours`` closed hours or more in the panel (the backtest's view)."""
+    """Every whole-store outage in the panel (the backtest's view): ``hours`` closed hours or more
+    without any data for a store that reports hourly, two missed reports for one that reports less
+    often (:func:`silence_tolerance`, from the reports before the gap only)."""
     hours = max(1, int(hours))
     observed = panel.observed if panel.observed is not None else np.zeros((panel.hours, 0), dtype=bool)
-    started = np.maximum.accumulate(observed, axis=0)
     out: list[AlertEvent] = []
-    for ep in episodes(~observed & started, observed, started, for_steps=hours, keep_steps=1):
-        store = panel.stores[ep.column]
-        since = panel.time_at(ep.start - hours + 1)
-        out.append(_store_silent(store.platform, store.store, since, hours, panel.time_at(ep.start),
-                                 panel.time_at(ep.end) if ep.end is not None else None))
+    for column, store in enumerate(panel.stores):
+        seen = np.nonzero(observed[:, column])[0]
+        if seen.size == 0:
+            continue
+        gaps = np.nonzero(np.diff(np.append(seen, panel.hours)) > 1)[0]  # reports followed by silence
+        for g in gaps:
+            begin = int(seen[g]) + 1  # the first silent hour
+            after = int(seen[g + 1]) if g + 1 < seen.size else panel.hours
+            tolerance = silence_tolerance(seen[: g + 1], hours)
+            if after - begin < tolerance:
+                continue
+            out.append(_store_silent(store.platform, store.store, panel.time_at(begin), tolerance,
+                                     panel.time_at(begin + tolerance - 1),
+                                     panel.time_at(after) if after < panel.hours else None))
     return out
 
 
@@ -130,18 +167,19 @@ def live_silent_store_alerts(
         silent = panel.hours - 1 - last  # closed hours with no data at all, up to the live edge
         opened = open_since.get(key)
         since = panel.time_at(last + 1)
-        if silent >= hours:
+        tolerance = silence_tolerance(seen, hours)
+        if silent >= tolerance:
             if opened is None:
-                reached = panel.time_at(last + hours)
+                reached = panel.time_at(last + tolerance)
                 previous = previous_end.get(key)
                 if previous is None or reached < previous:
                     continue  # never seen fresh, or silent since before the previous evaluation: the past
                 opened = reached
-            out.append(_store_silent(store.platform, store.store, since, hours, opened, None))
+            out.append(_store_silent(store.platform, store.store, since, tolerance, opened, None))
         elif opened is not None:
             back = [int(i) for i in seen if panel.time_at(int(i)) >= opened]
             end = panel.time_at(back[0]) if back else window_end
-            out.append(_store_silent(store.platform, store.store, since, hours, opened, max(end, opened + HOUR)))
+            out.append(_store_silent(store.platform, store.store, since, tolerance, opened, max(end, opened + HOUR)))
     return out
 
 

@@ -51,6 +51,28 @@ def test_every_historic_outage_of_two_hours_is_one_alert_and_one_hour_is_none() 
     assert silent_store_alerts(panel(rows, 30), hours=3) == []
 
 
+def test_a_store_that_reports_daily_is_silent_only_after_two_missed_reports() -> None:
+    days = [0, 1, 2, 3, 4, 5, 6, 9, 10, 11]  # one report a day at the same hour; days 7 and 8 missed
+    rows = [(24 * d + 18, "orders", "", 40.0) for d in days]
+    first, alert = silent_store_alerts(panel(rows, 24 * 12))  # the 23 silent hours after each report are its rhythm
+    assert first.start == T0 + 20 * H  # after the very first report no rhythm is known yet: hourly is assumed
+    begin = T0 + (24 * 6 + 19) * H  # the hour after day 6's report
+    assert (alert.start, alert.end) == (begin + 47 * H, T0 + (24 * 9 + 18) * H)
+    assert "48 小时" in alert.message
+    hourly_rows = [(i, "orders", "", 4.0) for i in range(0, 100) if not 50 <= i < 53]
+    [gap] = silent_store_alerts(panel(hourly_rows, 100))  # an hourly store: 3 hours without data is news
+    assert gap.start == T0 + 51 * H
+
+
+def test_a_daily_store_at_the_live_edge_is_not_silent_between_its_reports() -> None:
+    rows = [(24 * d + 18, "orders", "", 40.0) for d in range(8)]  # the last report at hour 186
+    between = panel(rows, 24 * 8 + 20)  # 25 closed hours since: its usual rhythm
+    assert live_silent_store_alerts(between, hours=2, previous_end={KEY: T0 + 200 * H}, open_since={}) == []
+    missed = panel(rows, 24 * 10)  # 53 silent hours: two reports missed
+    [alert] = live_silent_store_alerts(missed, hours=2, previous_end={KEY: T0 + 230 * H}, open_since={})
+    assert alert.start == T0 + (186 + 48) * H
+
+
 # ---------------------------------------------------------------- the live view
 
 
