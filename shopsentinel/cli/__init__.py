@@ -48,6 +48,9 @@ def _add_connector_commands() -> None:
     from shopsentinel.cli.config import config_app
 
     app.add_typer(config_app, name="config", help="Configuration as code (配置即代码): check and export provisioning files.")
+    from shopsentinel.cli.stock_groups import stock_groups_app
+
+    app.add_typer(stock_groups_app, name="stock-groups", help="Shared-stock groups (共享库存组), declared in the running service.")
     from shopsentinel.cli.rules import add_rule_commands
 
     add_rule_commands(rules_app)  # rules test | check | schema (rules as code)

@@ -24,6 +24,7 @@ from shopsentinel.api.routes import (
     response_playbooks,
     rules,
     silences,
+    stock_groups,
     stores,
     subscriptions,
     sync_status,
@@ -58,6 +59,7 @@ ROUTERS: list[APIRouter] = [
     users.router,
     intake.router,
     im_callbacks.router,
+    stock_groups.router,
 ]
 
 __all__ = ["ROUTERS"]
