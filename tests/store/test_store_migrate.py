@@ -12,10 +12,10 @@ from sqlalchemy import func, select, text
 
 from shopsentinel.core.types import CalendarEvent
 from shopsentinel.store.db import make_engine, open_database
+from shopsentinel.store.migrate import migrate_state
 from shopsentinel.store.points import FRAME_SCHEMA, PointStore
 from shopsentinel.store.repository import add_calendar_event, create_token
 from shopsentinel.store.state import Base, CalendarRow
-from shopsentinel.store.migrate import migrate_state
 from tests.support.service import pg_schema
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
