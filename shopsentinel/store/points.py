@@ -33,6 +33,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from shopsentinel.core.types import Point
 from shopsentinel.store.metricstore import StoreKey, Written
+from shopsentinel.store.partitions import ensure_months, is_partitioned, month_start, months_between
 from shopsentinel.store.repository import note_points
 from shopsentinel.store.state import PointRow, StoreRow
 
@@ -80,6 +81,23 @@ class PointStore:
         self._cache: dict[tuple[str, str], _Cached] = {}
         self._dirty: dict[tuple[str, str], int] = {}  # earliest ts written since the cache was filled
         self._lock = threading.Lock()
+        self._partitioned: bool | None = None  # PostgreSQL's monthly partitions (revision 0012)
+        self._months: set[datetime] = set()  # month partitions known to exist
+
+    def _ensure_months(self, conn: Connection | None, months: set[datetime]) -> None:
+        """Month partitions for ``months`` (PostgreSQL; see :mod:`.partitions`), on ``conn`` or in a
+        short transaction of their own."""
+        if self._engine.dialect.name != "postgresql" or not (months - self._months):
+            return
+        if conn is None:
+            with self._engine.begin() as own:
+                self._ensure_months(own, months)
+            return
+        if self._partitioned is None:
+            self._partitioned = is_partitioned(conn)
+        if self._partitioned:
+            ensure_months(conn, months - self._months)
+        self._months |= months
 
     @property
     def engine(self) -> Engine:
@@ -107,6 +125,7 @@ class PointStore:
         The caller commits, then calls :meth:`invalidate` with what this returned."""
         if not points:
             return {}
+        self._ensure_months(None, {month_start(p.ts) for p in points})  # a new month: its partition first
         latest: dict[tuple[str, str, str, str, int], float] = {}
         for p in points:  # within one batch too, the later point wins
             latest[(p.platform, p.store, p.sku, p.metric, _epoch(p.ts))] = float(p.value)
@@ -180,6 +199,9 @@ class PointStore:
                 replaced += int(n_replaced or 0)
             spans = {(p, s): (int(lo), int(hi)) for p, s, lo, hi in conn.execute(text(
                 f"SELECT platform, store, min(ts), max(ts) FROM {INCOMING} GROUP BY platform, store"))}
+            if spans:
+                self._ensure_months(conn, set(months_between(_us(min(lo for lo, _ in spans.values())),
+                                                             _us(max(hi for _, hi in spans.values())))))
             if window is not None:
                 deleted = self._delete_window(conn, window, changed)
             conn.execute(text(
