@@ -84,20 +84,21 @@ class PointStore:
         self._partitioned: bool | None = None  # PostgreSQL's monthly partitions (revision 0012)
         self._months: set[datetime] = set()  # month partitions known to exist
 
-    def _ensure_months(self, conn: Connection | None, months: set[datetime]) -> None:
-        """Month partitions for ``months`` (PostgreSQL; see :mod:`.partitions`), on ``conn`` or in a
-        short transaction of their own."""
+    def _ensure_months(self, conn: Connection | None, months: set[datetime], *, own_transaction: bool = False) -> None:
+        """Month partitions for ``months`` (PostgreSQL; see :mod:`.partitions`), on ``conn`` (not
+        remembered: the caller's transaction may still roll back) or in a short transaction of their own."""
         if self._engine.dialect.name != "postgresql" or not (months - self._months):
             return
         if conn is None:
             with self._engine.begin() as own:
-                self._ensure_months(own, months)
+                self._ensure_months(own, months, own_transaction=True)
             return
         if self._partitioned is None:
             self._partitioned = is_partitioned(conn)
         if self._partitioned:
             ensure_months(conn, months - self._months)
-        self._months |= months
+        if not self._partitioned or own_transaction:
+            self._months |= months
 
     @property
     def engine(self) -> Engine:
@@ -187,30 +188,28 @@ class PointStore:
         if not rows and window is None:
             return Written()
         self._load_incoming(conn, rows)
-        try:
-            changed: dict[StoreKey, int] = {}
-            replaced = deleted = 0
-            join = " AND ".join(f"p.{c} = i.{c}" for c in KEY)
-            for platform, store, first, n_replaced in conn.execute(text(
-                f"SELECT i.platform, i.store, min(i.ts), sum(CASE WHEN p.value IS NULL THEN 0 ELSE 1 END) "
-                f"FROM {INCOMING} i LEFT JOIN points p ON {join} "
-                f"WHERE p.value IS NULL OR p.value <> i.value GROUP BY i.platform, i.store")):
-                changed[(platform, store)] = int(first)
-                replaced += int(n_replaced or 0)
-            spans = {(p, s): (int(lo), int(hi)) for p, s, lo, hi in conn.execute(text(
-                f"SELECT platform, store, min(ts), max(ts) FROM {INCOMING} GROUP BY platform, store"))}
-            if spans:
-                self._ensure_months(conn, set(months_between(_us(min(lo for lo, _ in spans.values())),
-                                                             _us(max(hi for _, hi in spans.values())))))
-            if window is not None:
-                deleted = self._delete_window(conn, window, changed)
-            conn.execute(text(
-                f"INSERT INTO points (platform, store, sku, metric, ts, value) "
-                f"SELECT platform, store, sku, metric, ts, value FROM {INCOMING} WHERE true "
-                f"ON CONFLICT (platform, store, sku, metric, ts) DO UPDATE SET value = excluded.value "
-                f"WHERE points.value <> excluded.value"))
-        finally:
-            conn.execute(text(f"DROP TABLE {INCOMING}"))
+        changed: dict[StoreKey, int] = {}
+        replaced = deleted = 0
+        join = " AND ".join(f"p.{c} = i.{c}" for c in KEY)
+        for platform, store, first, n_replaced in conn.execute(text(
+            f"SELECT i.platform, i.store, min(i.ts), sum(CASE WHEN p.value IS NULL THEN 0 ELSE 1 END) "
+            f"FROM {INCOMING} i LEFT JOIN points p ON {join} "
+            f"WHERE p.value IS NULL OR p.value <> i.value GROUP BY i.platform, i.store")):
+            changed[(platform, store)] = int(first)
+            replaced += int(n_replaced or 0)
+        spans = {(p, s): (int(lo), int(hi)) for p, s, lo, hi in conn.execute(text(
+            f"SELECT platform, store, min(ts), max(ts) FROM {INCOMING} GROUP BY platform, store"))}
+        if spans:
+            self._ensure_months(conn, set(months_between(_us(min(lo for lo, _ in spans.values())),
+                                                         _us(max(hi for _, hi in spans.values())))))
+        if window is not None:
+            deleted = self._delete_window(conn, window, changed)
+        conn.execute(text(
+            f"INSERT INTO points (platform, store, sku, metric, ts, value) "
+            f"SELECT platform, store, sku, metric, ts, value FROM {INCOMING} WHERE true "
+            f"ON CONFLICT (platform, store, sku, metric, ts) DO UPDATE SET value = excluded.value "
+            f"WHERE points.value <> excluded.value"))
+        conn.execute(text(f"DROP TABLE {INCOMING}"))  # on failure the caller's rollback or the next load clears it
         created: list[StoreKey] = []
         if not register:
             return Written(len(rows), {k: _us(v) for k, v in changed.items()},
@@ -232,9 +231,12 @@ class PointStore:
         postgres = self._engine.dialect.name == "postgresql"
         temp = "TEMPORARY" if postgres else "TEMP"
         real = "DOUBLE PRECISION" if postgres else "REAL"
-        conn.execute(text(f"CREATE {temp} TABLE {INCOMING} (platform VARCHAR(64) NOT NULL, store VARCHAR(200) NOT NULL, "
+        # IF NOT EXISTS + DELETE: a load that failed may have left the table on this pooled connection
+        # (SQLite's driver runs DDL outside the transaction it rolls back)
+        conn.execute(text(f"CREATE {temp} TABLE IF NOT EXISTS {INCOMING} (platform VARCHAR(64) NOT NULL, store VARCHAR(200) NOT NULL, "
                           f"sku VARCHAR(200) NOT NULL, metric VARCHAR(200) NOT NULL, ts BIGINT NOT NULL, "
                           f"value {real} NOT NULL, PRIMARY KEY (platform, store, sku, metric, ts))"))
+        conn.execute(text(f"DELETE FROM {INCOMING}"))
         if not rows:
             return
         if postgres:

@@ -93,3 +93,15 @@ def test_a_sync_database_moves_its_legacy_points_into_the_attached_store_once(tm
         tables = db.db.execute("SELECT table_name FROM information_schema.tables WHERE table_name = 'sync_points'").fetchall()
         assert tables == []
     assert stored(store) == [(0, "", "orders", 3.0), (1, "", "orders", 4.0)]
+
+
+def test_a_failed_bulk_load_stores_nothing_and_the_next_one_works(store: PointStore) -> None:
+    store.write(frame([(0, "", "uv", 1.0)]))
+    bad = frame([(1, "", "uv", 2.0), (2, "", "uv", 3.0)]).with_columns(
+        pl.when(pl.col("value") == 3.0).then(None).otherwise(pl.col("value")).alias("value"))  # a NULL value
+    for _ in range(2):  # twice: the pooled connection that failed is handed out again
+        with pytest.raises(Exception, match="(?i)null"):
+            store.write(bad)
+        assert stored(store) == [(0, "", "uv", 1.0)]
+    assert store.write(frame([(1, "", "uv", 2.0)])).rows == 1
+    assert stored(store) == [(0, "", "uv", 1.0), (1, "", "uv", 2.0)]
