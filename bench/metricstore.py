@@ -6,7 +6,7 @@ on SQLite into a temporary table, then one ``INSERT … SELECT … ON CONFLICT``
 
     .venv/bin/python bench/metricstore.py --points 200000 --db both
 
-Each path writes ``--points`` new points (hourly, 50 stores × SKUs × metrics) into a fresh database
+``--revision 0011`` runs against the schema before PostgreSQL's month partitions (A/B). Each path writes ``--points`` new points (hourly, 50 stores × SKUs × metrics) into a fresh database
 in batches of ``--batch``, then the same points again with every value changed (all conflicts).
 Reported: points/s for each, appended to bench/results/metricstore.jsonl.
 """
@@ -24,7 +24,8 @@ from databases import each_database
 from record import record
 
 from shopsentinel.core.types import Point
-from shopsentinel.store.db import open_database
+from shopsentinel.store.db import make_engine, open_database
+from shopsentinel.store.migrations import alembic_config
 from shopsentinel.store.points import FRAME_SCHEMA, PointStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,8 +40,14 @@ def dataset(n: int, shift: float) -> pl.DataFrame:
     return pl.DataFrame(rows[:n], schema=FRAME_SCHEMA, orient="row")
 
 
-def run(name: str, url: str, path: str, n: int, batch: int) -> list[dict[str, object]]:
-    engine, _ = open_database(url)
+def run(name: str, url: str, path: str, n: int, batch: int, revision: str) -> list[dict[str, object]]:
+    if revision == "head":
+        engine, _ = open_database(url)
+    else:  # e.g. 0011: PostgreSQL's points before the month partitions
+        from alembic import command
+
+        engine = make_engine(url)
+        command.upgrade(alembic_config(engine), revision)
     store = PointStore(engine, cache_stores=0)
     out = []
     try:
@@ -58,7 +65,8 @@ def run(name: str, url: str, path: str, n: int, batch: int) -> list[dict[str, ob
                 for chunk in chunks:
                     store.write(chunk)
             seconds = time.perf_counter() - began
-            out.append({"bench": "metricstore", "db": name, "path": path, "phase": phase, "points": frame.height,
+            out.append({"bench": "metricstore", "db": name, "revision": revision, "path": path, "phase": phase,
+                        "points": frame.height,
                         "batch": batch, "seconds": round(seconds, 2), "points_per_s": round(frame.height / seconds)})
     finally:
         engine.dispose()
@@ -70,11 +78,12 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=20_000)
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--revision", default="head", help="schema revision (0011: points not partitioned)")
     args = parser.parse_args()
     results = []
     for path in ("upsert", "write"):
         for name, url in each_database(args.db, "bench-metricstore-"):
-            results += run(name, url, path, args.points, args.batch)
+            results += run(name, url, path, args.points, args.batch, args.revision)
     record(REPO / "bench" / "results" / "metricstore.jsonl", *results)
     return 0
 
