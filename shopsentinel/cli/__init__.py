@@ -57,6 +57,9 @@ def _add_connector_commands() -> None:
     from shopsentinel.cli.keys import keys_app
 
     app.add_typer(keys_app, name="keys", help="The secret key: re-seal stored secrets with the newest key (密钥轮换).")
+    from shopsentinel.cli.store import store_app
+
+    app.add_typer(store_app, name="store", help="The metric store: migrate an embedded install into PostgreSQL.")
     from shopsentinel.cli.roles import scheduler, worker
 
     app.command(help="Scale-out: a Celery worker (evaluations, notifications, deliveries, syncs); needs a broker.")(worker)
@@ -171,24 +174,25 @@ def _import_through_service(directory: Path, url: str, token: str | None) -> dic
 @app.command("import")
 def import_(
     directory: Annotated[Path, typer.Argument(help="Folder with metrics.csv|parquet (+ stores.csv, calendar.csv)")],
-    db: Annotated[Path, typer.Option("--db", help="DuckDB metric store file (backtests)")] = Path("shopsentinel.duckdb"),
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", help="State database (default: SHOPSENTINEL_DATABASE_URL or the settings' default, as serve)")] = None,
     url: Annotated[str | None, typer.Option("--url", envvar="SHOPSENTINEL_URL",
-                                            help="The running service (e.g. http://127.0.0.1:8000): import into it")] = None,
+                                            help="Instead: send the points to a running service's API (e.g. http://127.0.0.1:8000)")] = None,
     token: Annotated[str | None, typer.Option("--token", envvar="SHOPSENTINEL_TOKEN", help="API token (editor) for --url")] = None,
 ) -> None:
-    """Load a folder: into the running service with --url / SHOPSENTINEL_URL (what it alerts on), else
-    into the embedded metric store --db used by backtests; all or nothing."""
+    """Load a folder into the install's metric store — the state database `serve` reads and alerts on
+    (SHOPSENTINEL_DATABASE_URL), safe while it runs — all or nothing; with --url through a service's API."""
+    from shopsentinel.cli.store import metric_store, settings_database_url, shown_url
     from shopsentinel.ingest.importer import import_directory
-    from shopsentinel.store.metricstore import MetricStore
 
     try:
         if url:
             summary = _import_through_service(directory, url, token)
             target = url
         else:
-            with MetricStore(db) as store:
+            target = shown_url(settings_database_url(database_url))
+            with metric_store(database_url) as store:
                 summary = import_directory(store, directory)
-            target = str(db)
     except ShopSentinelError as exc:
         _fail(exc)
         return
@@ -198,10 +202,6 @@ def import_(
     for key, value in summary.items():
         table.add_row(key, f"{value:,}")
     console.print(table)
-    if not url:
-        console.print("提示：已写入回测用的指标库；要让运行中的服务据此告警，请加 --url（或设置 SHOPSENTINEL_URL） / "
-                      "note: written to the backtest metric store; add --url (or SHOPSENTINEL_URL) to import into the "
-                      "running service")
 
 
 @metrics_app.command("list")
@@ -214,9 +214,9 @@ def metrics_list(
 
     catalog = default_catalog()
     if db is not None and db.exists():
-        from shopsentinel.store.metricstore import MetricStore
+        from shopsentinel.store.catalog_file import CatalogFile
 
-        with MetricStore(db) as store:
+        with CatalogFile(db) as store:
             catalog = store.catalog()
     table = Table(title="指标库 / Metric catalog")
     for c in ("id", "名称" if lang == "zh" else "name", "kind", "level", "good", "unit", "formula", "window", "v"):
@@ -233,15 +233,15 @@ def metrics_list(
 def metrics_define(
     file: Annotated[Path, typer.Argument(help="YAML with a 'metrics' list (composite/custom metrics)")],
     author: Annotated[str, typer.Option(help="Who is changing the definitions")],
-    db: Annotated[Path, typer.Option("--db")] = Path("shopsentinel.duckdb"),
+    db: Annotated[Path, typer.Option("--db", help="The catalog's version history (DuckDB file)")] = Path("shopsentinel.duckdb"),
 ) -> None:
     """Add or change metric definitions; each change becomes a new version with author and time."""
     from shopsentinel.catalog.composite import load_metric_file
-    from shopsentinel.store.metricstore import MetricStore
+    from shopsentinel.store.catalog_file import CatalogFile
 
     try:
         definitions = load_metric_file(file)
-        with MetricStore(db) as store:
+        with CatalogFile(db) as store:
             for d in definitions:
                 saved = store.define_metric(d, author=author)
                 console.print(f"{saved.id}: version {saved.version} by {saved.author} at {saved.changed_at}")

@@ -22,6 +22,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from shopsentinel.cli.store import DatabaseUrl, metric_store
 from shopsentinel.core.clock import SystemClock
 from shopsentinel.core.console import console, err, fail
 from shopsentinel.core.errors import ShopSentinelError
@@ -40,6 +41,7 @@ from shopsentinel.sources.registry import (
     seal_config,
     secret_fields,
 )
+from shopsentinel.store.metricstore import MetricStore
 
 stores_app = typer.Typer(help="Stores and their platform credentials (stored encrypted).", no_args_is_help=True)
 sync_app = typer.Typer(help="Platform syncs.", no_args_is_help=True)
@@ -53,7 +55,8 @@ def _fail(message: str, code: int = 2) -> None:
 LOCK_RETRIES = 3
 
 
-def open_sync_db(db: Path | str, *, retries: int = LOCK_RETRIES, pause: float = 0.5) -> SyncDB:
+def open_sync_db(db: Path | str, *, retries: int = LOCK_RETRIES, pause: float = 0.5,
+                 points: MetricStore | None = None) -> SyncDB:
     """The sync database, or a clear Chinese-first message (exit 2) naming the file when another
     process — the running ``shopsentinel serve`` — holds it; never a DuckDB traceback. A lock held
     only briefly (another CLI command finishing) is retried a few times first."""
@@ -63,7 +66,7 @@ def open_sync_db(db: Path | str, *, retries: int = LOCK_RETRIES, pause: float = 
 
     for attempt in range(retries + 1):
         try:
-            return SyncDB(db)
+            return SyncDB(db, points=points)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 _fail(f"无法打开同步数据库 {db} / cannot open the sync database {db}: {type(exc).__name__}")
@@ -86,7 +89,7 @@ def stores_add(
     store: Annotated[str, typer.Option("--store", help="Store id used in metrics")],
     timezone: Annotated[str, typer.Option("--timezone", help="IANA zone of the store, e.g. Asia/Shanghai")],
     config_json: Annotated[str, typer.Option("--config-json", help="The connector Config as JSON, or @file.json")],
-    db: Annotated[Path, typer.Option("--db", help="State database (DuckDB)")] = DEFAULT_DB,
+    db: Annotated[Path, typer.Option("--db", help="Sync state (DuckDB)")] = DEFAULT_DB,
 ) -> None:
     """Register a store; secret Config fields are encrypted with SHOPSENTINEL_SECRET_KEY (or the key file)."""
     if platform not in PLATFORMS:
@@ -194,12 +197,14 @@ def sync_import(
     store: Annotated[str, typer.Option("--store")],
     timezone: Annotated[str, typer.Option("--timezone", help="The store's IANA zone (export times are local)")],
     console_key: Annotated[str | None, typer.Option("--console", help=f"Layout: {', '.join(CONSOLES)} (default: detect)")] = None,
-    db: Annotated[Path, typer.Option("--db", help="State database (DuckDB)")] = DEFAULT_DB,
+    db: Annotated[Path, typer.Option("--db", help="Sync state (DuckDB)")] = DEFAULT_DB,
+    database_url: DatabaseUrl = None,
 ) -> None:
-    """Import seller-console exports (生意参谋, 京东商智, 抖店罗盘, 多多情报通, Amazon Business Reports); all or nothing."""
+    """Import seller-console exports (生意参谋, 京东商智, 抖店罗盘, 多多情报通, Amazon Business Reports) into the
+    install's metric store (the state database serve reads); all or nothing."""
     try:
         ZoneInfo(timezone)
-        with open_sync_db(db) as state:
+        with metric_store(database_url) as points, open_sync_db(db, points=points) as state:
             results = import_exports(state, files, platform=platform, store=store, timezone=timezone, console=console_key)
     except (ZoneInfoNotFoundError, ValueError):
         _fail(f"unknown time zone {timezone!r}")
@@ -215,14 +220,16 @@ def sync_import(
 
 @sync_app.command("run")
 def sync_run(
-    db: Annotated[Path, typer.Option("--db", help="State database (DuckDB)")] = DEFAULT_DB,
+    db: Annotated[Path, typer.Option("--db", help="Sync state (DuckDB)")] = DEFAULT_DB,
     states: Annotated[Path | None, typer.Option("--order-states", help="YAML overriding order-state tables")] = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
-    """Sync every registered store once (cursors, health and rotated tokens are kept in --db)."""
+    """Sync every registered store once (cursors, health and rotated tokens are kept in --db; the points
+    go into the install's metric store, the state database serve reads)."""
     try:
         overrides = load_state_overrides(states) if states else None
         box = SecretBox(load_keys(create=False))
-        with open_sync_db(db) as state:
+        with metric_store(database_url) as points, open_sync_db(db, points=points) as state:
             reports = asyncio.run(sync_registered(state, box, clock=SystemClock(), overrides=overrides))
     except ShopSentinelError as exc:
         _fail(str(exc))
@@ -239,10 +246,11 @@ def sync_run(
 @sync_app.command("import-folder")
 def sync_import_folder(
     folder: Annotated[Path, typer.Argument(help="Watched folder laid out as <platform>/<store>/*.csv|xlsx")],
-    db: Annotated[Path, typer.Option("--db", help="State database (DuckDB)")] = DEFAULT_DB,
+    db: Annotated[Path, typer.Option("--db", help="Sync state (DuckDB)")] = DEFAULT_DB,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Import new or changed exports from a watched folder (run it from cron or the scheduler)."""
-    with open_sync_db(db) as state:
+    with metric_store(database_url) as store, open_sync_db(db, points=store) as state:
         report = import_folder(state, folder, clock=SystemClock())
     for path, points in report.imported.items():
         console.print(f"imported {path}: {points} points")

@@ -49,6 +49,7 @@ from shopsentinel.sources.hourly import (
 from shopsentinel.sources.kit.http import TrafficPoint
 from shopsentinel.sources.kit.resend import ConnectionDroppedError
 from shopsentinel.sources.registry import STREAM_FAMILIES, StateOverrides, apply_state_overrides
+from shopsentinel.store.metricstore import Written
 
 Sleep = Callable[[float], Awaitable[None]]
 ENTITY_METRICS = sorted({m for metrics in FAMILY_COUNTS.values() for m in metrics} | {"units_sold", "stock", "price"})
@@ -76,6 +77,21 @@ class SyncReport:
     streams: dict[str, StreamReport] = field(default_factory=dict)
     recomputed_from: datetime | None = None
     points_written: int = 0
+    # what the sync changed in the metric store (the service re-evaluates from there)
+    changed_from: datetime | None = None  # the earliest hour whose stored points moved
+    latest_point: datetime | None = None  # the latest hour written
+    registered: bool = False  # the sync brought the store's first points
+
+    def note(self, written: Written) -> None:
+        """Add one metric-store write of this store to the report."""
+        key = (self.platform, self.store)
+        if key in written.changed:
+            moment = written.changed[key]
+            self.changed_from = moment if self.changed_from is None else min(self.changed_from, moment)
+        if key in written.spans:
+            last = written.spans[key][1]
+            self.latest_point = last if self.latest_point is None else max(self.latest_point, last)
+        self.registered = self.registered or key in written.created
 
 
 class SyncEngine:
@@ -98,12 +114,12 @@ class SyncEngine:
         for stream in streams:  # one failing stream (e.g. no permission for reviews) does not block the others
             report.streams[stream] = StreamReport(stream)
             try:
-                await self._sync_stream(record, source, stream, until, report.streams[stream])
+                await self._sync_stream(record, source, stream, until, report.streams[stream], report)
             except Exception as exc:  # noqa: BLE001 - recorded as this store's health
                 report.streams[stream].error = f"{type(exc).__name__}: {exc}"
                 errors.append(f"{stream}: {report.streams[stream].error}")
         try:
-            report.recomputed_from, report.points_written = self.recompute(record, streams, until)
+            report.recomputed_from, report.points_written = self.recompute(record, streams, until, report)
         except Exception as exc:  # noqa: BLE001
             errors.append(f"recompute: {type(exc).__name__}: {exc}")
         if errors:
@@ -115,12 +131,13 @@ class SyncEngine:
         return report
 
     async def _sync_stream(
-        self, record: StoreRecord, source: Source, stream: str, until: datetime, result: StreamReport
+        self, record: StoreRecord, source: Source, stream: str, until: datetime, result: StreamReport,
+        report: SyncReport | None = None,
     ) -> None:
         backoffs = 0
         while True:
             try:
-                await self._read_pages(record, source, stream, until, result)
+                await self._read_pages(record, source, stream, until, result, report)
                 return
             except (ThrottledError, ConnectionDroppedError) as exc:
                 if backoffs >= self.max_backoffs:
@@ -132,22 +149,28 @@ class SyncEngine:
                 result.backoff_seconds += wait
 
     async def _read_pages(
-        self, record: StoreRecord, source: Source, stream: str, until: datetime, result: StreamReport
+        self, record: StoreRecord, source: Source, stream: str, until: datetime, result: StreamReport,
+        report: SyncReport | None = None,
     ) -> None:
         cursor = self.db.cursor(record.platform, record.store, stream)
         async with aclosing(source.pages(stream, cursor, until)) as pages:
             async for page in pages:
                 entities = apply_state_overrides(page.entities, record.platform, self.overrides)
                 traffic = [p for p in getattr(page, "points", []) if isinstance(p, TrafficPoint)]
-                self.db.store_page(record.platform, record.store, stream, entities, traffic, page.cursor, self.clock.now())
+                written = self.db.store_page(record.platform, record.store, stream, entities, traffic, page.cursor,
+                                             self.clock.now())
+                if report is not None:
+                    report.note(written)
                 result.pages += 1
                 result.entities += len(entities)
                 result.traffic_points += len(traffic)
                 result.throttle_wait_seconds += page.throttle_wait_seconds
                 result.cursor = page.cursor
 
-    def recompute(self, record: StoreRecord, streams: Iterable[str], until: datetime) -> tuple[datetime, int]:
-        """Recompute the entity-derived points from the dirty window (or the last sync) to ``until``."""
+    def recompute(self, record: StoreRecord, streams: Iterable[str], until: datetime,
+                  report: SyncReport | None = None) -> tuple[datetime, int]:
+        """Recompute the entity-derived points from the dirty window (or the last sync) to ``until``
+        and swap them into the metric store."""
         health = self.db.health(record.platform, record.store)
         candidates = [hour_start(health.synced_until or record.start, record.timezone)]
         if health.dirty_from is not None:
@@ -161,7 +184,10 @@ class SyncEngine:
         if "orders" in families:
             frame = with_zero_units(frame, hours_between(start, end, record.timezone),
                                     self.db.first_point_at(record.platform, record.store, "units_sold"))
-        self.db.replace_points(record.platform, record.store, frame, start, end, ENTITY_METRICS)
+        written = self.db.replace_points(record.platform, record.store, frame, start, end, ENTITY_METRICS,
+                                         now=self.clock.now())
+        if report is not None:
+            report.note(written)
         return start, frame.height
 
 

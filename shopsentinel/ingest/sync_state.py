@@ -1,4 +1,13 @@
-"""The sync engine's persisted state in one DuckDB file: stores, cursors, entities, points, health.
+"""The sync engine's persisted state in one DuckDB file: stores, cursors, entities, health — and
+the metric store its points go to.
+
+Points are not kept here: the hourly points a sync computes are written once, into the install's
+one metric store (the state database's ``points``, :mod:`shopsentinel.store.metricstore`), which
+the live evaluation and the alert center read. Attach it with ``SyncDB(path, points=store)`` or
+:meth:`SyncDB.attach_points` (the service's sync runner attaches the service's own); a SyncDB
+without one keeps its points in a private in-memory SQLite store (``sync check``, tests). A file
+of an earlier version still holding a ``sync_points`` table has those points moved into the
+attached store once, then the table is dropped.
 
 Tables (all keyed, so every write is an idempotent upsert)::
 
@@ -6,15 +15,15 @@ Tables (all keyed, so every write is an idempotent upsert)::
     sync_cursors   (platform, store, stream) → cursor JSON, saved with the page it belongs to
     sync_entities  (platform, store, family, key) → latest version of each order/refund/review/
                    snapshot, with the time span it affects hourly metrics (last_ts NULL = still open)
-    sync_points    (platform, store, sku, metric, ts) → value: the canonical hourly points
     sync_health    (platform, store) → last success/attempt, synced_until, dirty_from, last error,
                    consecutive failures
     sync_stock_groups (group_id) → tolerance (units), lag_hours: a declared shared-stock group
     sync_stock_members (platform, store, sku) → group_id, reference (the ERP's figure): its SKUs
 
-A page is stored in one transaction (entities + traffic points + cursor + ``dirty_from``), so a
-process killed between pages resumes from the cursor of the last stored page and still
-recomputes every hour the stored entities touch.
+A page is stored in one transaction (entities + cursor + ``dirty_from``), its traffic points just
+before it in the metric store's own, so a process killed between pages resumes from the cursor of
+the last stored page (re-reading a page whose points were stored rewrites the same values) and
+still recomputes every hour the stored entities touch.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ import polars as pl
 from shopsentinel.sources.base import Entity, Order, OrderLine, Refund, Review, StockSnapshot
 from shopsentinel.sources.hourly import LOGISTICS_DONE, POINT_SCHEMA, entity_key, family_of
 from shopsentinel.sources.kit.http import TrafficPoint
+from shopsentinel.store.metricstore import MetricStore, Written
+from shopsentinel.store.points import PointStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sync_stores (
@@ -45,10 +56,6 @@ CREATE TABLE IF NOT EXISTS sync_entities (
     platform VARCHAR NOT NULL, store VARCHAR NOT NULL, family VARCHAR NOT NULL, key VARCHAR NOT NULL,
     first_ts TIMESTAMP NOT NULL, last_ts TIMESTAMP, payload JSON NOT NULL,
     PRIMARY KEY (platform, store, family, key)
-);
-CREATE TABLE IF NOT EXISTS sync_points (
-    ts TIMESTAMP NOT NULL, platform VARCHAR NOT NULL, store VARCHAR NOT NULL, sku VARCHAR NOT NULL,
-    metric VARCHAR NOT NULL, value DOUBLE NOT NULL, PRIMARY KEY (platform, store, sku, metric, ts)
 );
 CREATE TABLE IF NOT EXISTS sync_imports (
     path VARCHAR NOT NULL, size BIGINT NOT NULL, mtime DOUBLE NOT NULL, imported_at TIMESTAMP,
@@ -177,16 +184,56 @@ def affected_span(entity: Entity) -> tuple[datetime, datetime | None]:
 # ---------------------------------------------------------------- the database
 
 
-class SyncDB:
-    """One DuckDB connection holding the sync tables (file path, or ``:memory:``)."""
+def private_point_store() -> PointStore:
+    """An in-memory SQLite metric store of its own (``sync check``, tests): the points and stores tables."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import StaticPool
 
-    def __init__(self, path: Path | str) -> None:
+    from shopsentinel.store.state import PointRow, StoreRow
+
+    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    StoreRow.metadata.create_all(engine, tables=[PointRow.__table__, StoreRow.__table__])  # type: ignore[list-item]
+    return PointStore(engine, cache_stores=0)
+
+
+class SyncDB:
+    """One DuckDB connection holding the sync tables (file path, or ``:memory:``), and the metric
+    store the syncs write their points into (``points``; see the module docstring)."""
+
+    def __init__(self, path: Path | str, *, points: MetricStore | None = None) -> None:
         self.path = str(path)
         self.db = duckdb.connect(self.path)
         self.db.execute(SCHEMA)
+        self._store: MetricStore | None = None
+        self._private: PointStore | None = None
+        if points is not None:
+            self.attach_points(points)
+
+    @property
+    def metric_store(self) -> MetricStore:
+        if self._store is None:
+            self._private = private_point_store()
+            self.attach_points(self._private)
+        assert self._store is not None
+        return self._store
+
+    def attach_points(self, store: MetricStore) -> None:
+        """Write and read points in ``store`` from now on; legacy ``sync_points`` rows move into it once."""
+        self._store = store
+        legacy = self.db.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'sync_points'").fetchone()
+        if not legacy or not legacy[0]:
+            return
+        rows = self.db.execute("SELECT ts, platform, store, sku, metric, value FROM sync_points").fetchall()
+        if rows:
+            store.write(pl.DataFrame([(from_db(ts), p, s, sku, m, v) for ts, p, s, sku, m, v in rows],
+                                     schema=POINT_SCHEMA, orient="row"))
+        self.db.execute("DROP TABLE sync_points")
 
     def close(self) -> None:
         self.db.close()
+        if self._private is not None:
+            self._private.engine.dispose()
 
     def __enter__(self) -> SyncDB:
         return self
@@ -225,16 +272,17 @@ class SyncDB:
     def store_page(
         self, platform: str, store: str, stream: str, entities: list[Entity], traffic: list[TrafficPoint],
         cursor: dict[str, Any], now: datetime,
-    ) -> None:
-        """Entities, traffic points, the cursor and the dirty window, all or nothing."""
+    ) -> Written:
+        """The traffic points into the metric store, then entities, the cursor and the dirty window,
+        all or nothing. Returns what the point write did."""
+        written = Written()
+        if traffic:
+            frame = pl.DataFrame([(p.hour.astimezone(UTC), platform, store, "", p.metric, float(p.value)) for p in traffic],
+                                 schema=POINT_SCHEMA, orient="row")
+            written = self.metric_store.write(frame, now=now)
         self.db.execute("BEGIN TRANSACTION")
         try:
             dirty = self._store_entities(platform, store, entities)
-            for point in traffic:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO sync_points VALUES (?, ?, ?, '', ?, ?)",
-                    [to_db(point.hour), platform, store, point.metric, float(point.value)],
-                )
             self.db.execute(
                 "INSERT OR REPLACE INTO sync_cursors VALUES (?, ?, ?, ?, ?)",
                 [platform, store, stream, json.dumps(cursor, ensure_ascii=False, default=str), to_db(now)],
@@ -249,6 +297,7 @@ class SyncDB:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        return written
 
     def _store_entities(self, platform: str, store: str, entities: list[Entity]) -> datetime | None:
         """Upsert a page's entities in one statement (row-by-row upserts cost ~4 ms each); return
@@ -291,44 +340,22 @@ class SyncDB:
         ).fetchall()
         return {family: int(n) for family, n in rows}
 
-    # points -----------------------------------------------------------------
+    # points (in the metric store) -------------------------------------------
     def replace_points(
-        self, platform: str, store: str, frame: pl.DataFrame, start: datetime, end: datetime, metrics: list[str]
-    ) -> None:
+        self, platform: str, store: str, frame: pl.DataFrame, start: datetime, end: datetime, metrics: list[str],
+        *, now: datetime | None = None,
+    ) -> Written:
         """Swap the entity-derived points of ``[start, end)`` for ``frame`` in one transaction."""
-        self.db.execute("BEGIN TRANSACTION")
-        try:
-            if metrics:
-                marks = ", ".join("?" for _ in metrics)
-                self.db.execute(
-                    f"DELETE FROM sync_points WHERE platform = ? AND store = ? AND ts >= ? AND ts < ? AND metric IN ({marks})",
-                    [platform, store, to_db(start), to_db(end), *metrics],
-                )
-            self._insert(frame)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+        return self.metric_store.replace(platform, store, frame, start, end, metrics, now=now)
 
     def points(self, platform: str | None = None, store: str | None = None) -> pl.DataFrame:
-        sql = "SELECT ts, platform, store, sku, metric, value FROM sync_points WHERE 1 = 1"
-        params: list[Any] = []
-        for column, value in (("platform", platform), ("store", store)):
-            if value is not None:
-                sql += f" AND {column} = ?"
-                params.append(value)
-        rows = self.db.execute(sql + " ORDER BY metric, sku, ts", params).fetchall()
-        return pl.DataFrame(
-            [(from_db(ts), p, s, sku, m, v) for ts, p, s, sku, m, v in rows], schema=POINT_SCHEMA, orient="row"
-        )
+        """The stored points (of one platform/store), ordered by metric, sku, ts."""
+        return self.metric_store.read(platform=platform, store=store).select(
+            pl.col(c).cast(t) for c, t in POINT_SCHEMA.items())
 
     def first_point_at(self, platform: str, store: str, metric: str) -> dict[str, datetime]:
         """Per SKU, the first hour the store has a point of ``metric`` (e.g. a SKU's first sale)."""
-        rows = self.db.execute(
-            "SELECT sku, min(ts) FROM sync_points WHERE platform = ? AND store = ? AND metric = ? AND sku <> '' GROUP BY sku",
-            [platform, store, metric],
-        ).fetchall()
-        return {str(sku): ts.replace(tzinfo=UTC) for sku, ts in rows}
+        return self.metric_store.first_point_at(platform, store, metric)
 
     # shared-stock groups --------------------------------------------------------
     def put_stock_group(self, group: StockGroup) -> None:
@@ -396,27 +423,12 @@ class SyncDB:
             [to_db(now), to_db(now), to_db(synced_until), platform, store],
         )
 
-    def upsert_points(self, frames: list[pl.DataFrame]) -> int:
+    def upsert_points(self, frames: list[pl.DataFrame], *, now: datetime | None = None) -> int:
         """Insert or replace points of several frames in one transaction (all or nothing)."""
-        self.db.execute("BEGIN TRANSACTION")
-        try:
-            total = 0
-            for frame in frames:
-                self._insert(frame)
-                total += frame.height
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        return total
-
-    def _insert(self, frame: pl.DataFrame) -> None:
-        if not frame.height:
-            return
-        naive = pl.col("ts").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        self.db.register("incoming_points", frame.select(naive, "platform", "store", "sku", "metric", "value").to_arrow())
-        self.db.execute("INSERT OR REPLACE INTO sync_points SELECT * FROM incoming_points")
-        self.db.unregister("incoming_points")
+        frames = [f for f in frames if f.height]
+        if not frames:
+            return 0
+        return self.metric_store.write(pl.concat([f.select(list(POINT_SCHEMA)) for f in frames]), now=now).rows
 
     # imported files (the watched folder) ---------------------------------------
     def import_seen(self, path: str, size: int, mtime: float) -> bool:

@@ -13,6 +13,7 @@ non-empty platform/store/metric, no negative counts/stock/amounts, gauges inside
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from shopsentinel.core.types import Point
 from shopsentinel.ingest.clean import BOUNDED
 from shopsentinel.runtime.evaluation import floor_hour
 from shopsentinel.runtime.parts import ServiceParts
-from shopsentinel.store.repository import audit, note_points
+from shopsentinel.store.repository import audit, note_points, stores_by_key
 
 REQUIRED = ("ts", "platform", "store", "metric", "value")
 MAX_ID_CHARS = 128  # platform, store, metric and sku
@@ -213,6 +214,24 @@ def write_points(service: ServiceParts, session: Session, points: list[Point], *
         service.scheduler.enqueue_backlog(later)
 
 
+def announce_written(service: ServiceParts, session: Session, changed: dict[tuple[str, str], datetime],
+                     latest: dict[tuple[str, str], datetime], created: Iterable[tuple[str, str]], *, user: str,
+                     now: datetime) -> None:
+    """After a bulk write into the metric store (a sync; :meth:`PointStore.write` already registered
+    the stores and invalidated the cache): audit the stores it registered, commit ``session``, and
+    queue the stores whose data moved, as :func:`write_points` does."""
+    for row in stores_by_key(session, created):
+        audit(session, user, "store.register", f"{row.platform}/{row.store}", now, timezone=row.timezone)
+    session.commit()
+    judged_until = floor_hour(service.clock.now())
+    closed = {k: min(v, judged_until - timedelta(hours=1)) for k, v in latest.items()}
+    live, later = triage_latest(changed, closed, judged_until, service.settings.late_data_hours)
+    if live:
+        service.scheduler.enqueue(live)
+    if later:
+        service.scheduler.enqueue_backlog(later)
+
+
 def triage(changed: dict[tuple[str, str], datetime], points: list[Point], judged_until: datetime,
            late_data_hours: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Which changed stores are live news and which a backfill: a store whose batch reaches the live
@@ -229,16 +248,22 @@ def triage(changed: dict[tuple[str, str], datetime], points: list[Point], judged
     ...        pts, now, late_data_hours=6)
     ([('tmall', 'live')], [('tmall', 'old')])
     """
-    edge = judged_until - timedelta(hours=max(1, late_data_hours))
     latest: dict[tuple[str, str], datetime] = {}
     for p in points:
         key = (p.platform, p.store)
         if key in changed and p.ts < judged_until and (key not in latest or p.ts > latest[key]):
             latest[key] = p.ts
+    return triage_latest(changed, latest, judged_until, late_data_hours)
+
+
+def triage_latest(changed: dict[tuple[str, str], datetime], latest: dict[tuple[str, str], datetime],
+                  judged_until: datetime, late_data_hours: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """:func:`triage` given each store's latest closed-hour point time (``latest``) instead of the points."""
+    edge = judged_until - timedelta(hours=max(1, late_data_hours))
     live = sorted(key for key, earliest in changed.items() if earliest < judged_until and latest.get(key, earliest) >= edge)
     later = sorted(key for key, earliest in changed.items() if earliest < judged_until and latest.get(key, earliest) < edge)
     return live, later
 
 
-__all__ = ["MAX_ABS_VALUE", "MAX_ID_CHARS", "PointLimits", "Rejection", "default_catalog", "frame_to_raw", "store_spans",
-           "triage", "validate_point", "validate_points", "write_points"]
+__all__ = ["MAX_ABS_VALUE", "MAX_ID_CHARS", "PointLimits", "Rejection", "announce_written", "default_catalog",
+           "frame_to_raw", "store_spans", "triage", "triage_latest", "validate_point", "validate_points", "write_points"]

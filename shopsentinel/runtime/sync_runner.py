@@ -1,6 +1,8 @@
-"""Platform syncs inside the live service: due stores are synced on the service clock, their new
-hourly points go through the same write path as ``POST /api/v1/points``, and sync health becomes
-``kind: data`` alerts the alert manager keeps — firing while a problem lasts, resolved when it ends.
+"""Platform syncs inside the live service: due stores are synced on the service clock, their hourly
+points are written once, straight into the service's metric store (the state database's
+``points``, attached to the sync database), the stores whose data moved are queued for evaluation
+like after ``POST /api/v1/points``, and sync health becomes ``kind: data`` alerts the alert manager
+keeps — firing while a problem lasts, resolved when it ends.
 
 Wiring: with ``SHOPSENTINEL_SYNC_DB`` set, :func:`build_service` attaches a :class:`SyncRunner`
 and every tick's notification step first calls :meth:`SyncRunner.run_due` (in the background
@@ -32,6 +34,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+import polars as pl
+
 from shopsentinel.alerting.manager import AlertManager, StateChange
 from shopsentinel.alerting.repository import list_alerts
 from shopsentinel.core.clock import Clock
@@ -47,15 +51,12 @@ from shopsentinel.ingest.sync import (
 )
 from shopsentinel.ingest.sync_state import Health, StoreRecord, SyncDB
 from shopsentinel.ingest.sync_stores import sync_registered
-from shopsentinel.runtime.ingest import frame_to_raw, validate_points, write_points
+from shopsentinel.runtime.ingest import announce_written
 from shopsentinel.runtime.parts import ServiceParts
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 SYNC_USER = "sync"
-# Traffic rows are re-read over overlap windows of up to a day: forward that much before the
-# recomputed window too (an unchanged point is not news to the point store).
-FORWARD_MARGIN = timedelta(hours=24)
 PROBLEM_RULES = {"sync_failed": "data.sync_failed", "sync_lagging": "data.sync_lagging",
                  "never_synced": "data.never_synced"}
 STOCK_RULE = "data.stock_sync_failed"
@@ -134,6 +135,7 @@ class SyncRunner:
         max_lag_hours: float = 3.0,
     ) -> None:
         self.service, self.db, self._box_factory = service, db, box_factory
+        db.attach_points(service.points)  # the sync writes its points once, into the service's store
         self.clock, self.sleep, self.interval, self.max_lag_hours = clock, sleep, interval, max_lag_hours
         self._box: SecretBox | None = None
         self._manager = AlertManager()
@@ -205,10 +207,7 @@ class SyncRunner:
             self._observe(report, before.get((report.platform, report.store), report.until))
             if not report.ok:
                 logger.warning("sync %s/%s failed: %s", report.platform, report.store, report.error)
-            if report.recomputed_from is not None:
-                forwarded, rejected = self._forward(report)
-                tick.points_forwarded += forwarded
-                tick.points_rejected += rejected
+            tick.points_forwarded += self._announce(report)
 
     def _synced_until(self, record: StoreRecord) -> datetime:
         """The end of the store's last successful sync window, or its start if it never had one."""
@@ -235,21 +234,16 @@ class SyncRunner:
         except Exception:  # noqa: BLE001 - metrics must not stop a sync
             logger.exception("sync metrics observer failed")
 
-    def _forward(self, report: SyncReport) -> tuple[int, int]:
-        """The store's points from the recomputed window on, into the service's point store."""
-        if report.recomputed_from is None:
-            return 0, 0
-        since = report.recomputed_from - FORWARD_MARGIN
-        frame = self.db.points(report.platform, report.store)
-        frame = frame.filter(frame["ts"] >= since)
-        if frame.is_empty():
-            return 0, 0
-        points, rejected = validate_points(frame_to_raw(frame), self.service.catalog)
-        for rejection in rejected[:5]:
-            logger.warning("sync %s/%s: point rejected: %s", report.platform, report.store, rejection.reason)
-        with self.service.sessions() as session:  # write_points commits and queues the store for evaluation
-            write_points(self.service, session, points, user=SYNC_USER, now=self.clock.now())
-        return len(points), len(rejected)
+    def _announce(self, report: SyncReport) -> int:
+        """The sync wrote its points into the service's store: register, audit and queue the store
+        whose data moved, as the write path of ``POST /points`` does. Returns the points written."""
+        written = report.points_written + sum(s.traffic_points for s in report.streams.values())
+        with self.service.sessions() as session:  # commits
+            key = (report.platform, report.store)
+            announce_written(self.service, session, {key: report.changed_from} if report.changed_from else {},
+                             {key: report.latest_point} if report.latest_point else {},
+                             [key] if report.registered else [], user=SYNC_USER, now=self.clock.now())
+        return written
 
     # ------------------------------------------------------------ data alerts
 
@@ -266,7 +260,9 @@ class SyncRunner:
                                 p.lag_hours, self.max_lag_hours if p.problem == "sync_lagging" else None))
         groups = {g.name: g for g in self.db.stock_groups() if g.members}
         if groups:
-            for finding in stock_sync_findings(self.db.points(), groups.values(), now=now):
+            members = {(m.platform, m.store) for g in groups.values() for m in g.members}
+            stock = pl.concat([self.db.metric_store.read(platform=p, store=st, metric="stock") for p, st in sorted(members)])
+            for finding in stock_sync_findings(stock, groups.values(), now=now):
                 out.append(_stock_problem(finding, groups[finding.group].tolerance, groups[finding.group].lag_hours))
         return out
 

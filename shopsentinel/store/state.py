@@ -67,6 +67,8 @@ class StoreRow(Base):
     last_point_at: Mapped[datetime | None] = mapped_column(nullable=True)
     evaluated_until: Mapped[datetime | None] = mapped_column(nullable=True)  # end of the last evaluation window
     created_at: Mapped[datetime]
+    # bumped by every bulk point write (import, sync; revision 0011): a cached window is read again
+    points_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AlertRow(Base):
@@ -324,9 +326,11 @@ class EscalationStateRow(Base):
 
 
 class PointRow(Base):
-    """A canonical point; ``ts`` is epoch seconds UTC (compact, and fast to load into polars)."""
+    """A canonical point; ``ts`` is epoch seconds UTC (compact, and fast to load into polars). The
+    evaluation window read (one store, a ``ts`` range) uses ``ix_points_store_ts`` (revision 0011)."""
 
     __tablename__ = "points"
+    __table_args__ = (Index("ix_points_store_ts", "platform", "store", "ts"),)
     platform: Mapped[str] = mapped_column(String(64), primary_key=True)
     store: Mapped[str] = mapped_column(String(200), primary_key=True)
     sku: Mapped[str] = mapped_column(String(200), primary_key=True)

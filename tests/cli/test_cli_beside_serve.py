@@ -37,3 +37,39 @@ def test_cli_beside_a_running_service(tmp_path: Path) -> None:
         assert imported.returncode == 0, imported.stdout + imported.stderr
         stores = server.get("/api/v1/stores")["items"]
         assert [s["store"] for s in stores] == ["cli-store"]
+
+
+def test_import_lands_in_the_state_database_a_running_service_reads(tmp_path: Path) -> None:
+    """``shopsentinel import DIR`` without --url writes the service's own state database (the same
+    SHOPSENTINEL_DATABASE_URL) while ``serve`` runs and writes it too: no lock traceback, and the
+    service's API shows the store, its name and time zone from stores.csv and the span of its points."""
+    env = service_env(tmp_path)
+    with ExitStack() as stack:
+        server = serve(stack, tmp_path, env, "serve")
+        hour = (datetime.now(UTC) - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+        pushed = [{"ts": (hour + timedelta(hours=h)).isoformat(), "platform": "jd", "store": "api-store",
+                   "metric": "uv", "value": 50 + h} for h in range(24)]
+        assert server.client.post("/api/v1/points", json={"points": pushed}).status_code == 200
+        folder = tmp_path / "fleet"
+        folder.mkdir()
+        lines = [f"{(hour + timedelta(hours=h)).isoformat()},tmall,cli-store,,uv,{100 + h}" for h in range(48)]
+        (folder / "metrics.csv").write_text("ts,platform,store,sku,metric,value\n" + "\n".join(lines) + "\n",
+                                            encoding="utf-8")
+        (folder / "stores.csv").write_text("store,platform,name,timezone\ncli-store,tmall,命令行店,Asia/Shanghai\n",
+                                           encoding="utf-8")
+        imported = _cli(env, "import", str(folder))
+        output = imported.stdout + imported.stderr
+        assert imported.returncode == 0, output
+        assert "Traceback" not in output and "stored_points_total" in output
+        stores = {s["store"]: s for s in server.get("/api/v1/stores")["items"]}
+        assert sorted(stores) == ["api-store", "cli-store"]
+        row = stores["cli-store"]
+        assert (row["name"], row["timezone"]) == ("命令行店", "Asia/Shanghai")
+        first = datetime.fromisoformat(row["first_point_at"].replace("Z", "+00:00"))
+        last = datetime.fromisoformat(row["last_point_at"].replace("Z", "+00:00"))
+        assert (first, last) == (hour, hour + timedelta(hours=47))
+        # the service keeps writing the same database after the import
+        more = [{**p, "ts": (hour + timedelta(hours=30 + i)).isoformat()} for i, p in enumerate(pushed[:3])]
+        assert server.client.post("/api/v1/points", json={"points": more}).status_code == 200
+        again = server.get("/api/v1/stores/jd/api-store")
+        assert datetime.fromisoformat(again["last_point_at"].replace("Z", "+00:00")) == hour + timedelta(hours=32)

@@ -4,11 +4,10 @@ runs them: the installed console script in a subprocess."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-
-import duckdb
 
 EXE = Path(sys.executable).with_name("shopsentinel")
 ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
@@ -34,9 +33,9 @@ def test_metrics_list_prints_the_catalog(tmp_path: Path) -> None:
 
 
 def db_rows(db: Path) -> list[tuple[object, ...]]:
-    con = duckdb.connect(str(db), read_only=True)
+    con = sqlite3.connect(db)
     try:
-        return con.execute("SELECT epoch(ts), platform, store, sku, metric, value FROM points ORDER BY ALL").fetchall()
+        return con.execute("SELECT ts, platform, store, sku, metric, value FROM points ORDER BY 1, 2, 3, 4, 5").fetchall()
     finally:
         con.close()
 
@@ -48,8 +47,8 @@ def test_import_then_bad_import_leaves_store_unchanged(tmp_path: Path) -> None:
         HEADER + "".join(f"2026-03-01T{h:02d}:00:00Z,tmall,s1,orders,{10 + h},\n" for h in range(5)), encoding="utf-8"
     )
     (good / "stores.csv").write_text("store,platform,name,timezone\ns1,tmall,店1,Asia/Shanghai\n", encoding="utf-8")
-    db = tmp_path / "store.duckdb"
-    first = cli("import", str(good), "--db", str(db), cwd=tmp_path)
+    db = tmp_path / "state.db"  # the state database serve reads
+    first = cli("import", str(good), "--database-url", f"sqlite:///{db}", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "stored_points_total" in first.stdout
     before = db_rows(db)
@@ -60,7 +59,7 @@ def test_import_then_bad_import_leaves_store_unchanged(tmp_path: Path) -> None:
     (bad / "metrics.csv").write_text(
         HEADER + "2026-03-01T00:00:00Z,tmall,s1,orders,999,\n" + "2026-03-01T05:00:00Z,tmall,s1,orders,ten,\n", encoding="utf-8"
     )
-    second = cli("import", str(bad), "--db", str(db), cwd=tmp_path)
+    second = cli("import", str(bad), "--database-url", f"sqlite:///{db}", cwd=tmp_path)
     assert second.returncode == 2
     message = squash(second.stderr + second.stdout)
     assert squash(str(bad / "metrics.csv")) in message

@@ -18,6 +18,8 @@ from shopsentinel.core.secrets import KEY_ENV, SecretBox, SecretKeyError, load_k
 from shopsentinel.ingest.sync_state import SyncDB
 from shopsentinel.sources.exports import read_export
 from shopsentinel.sources.registry import open_config
+from shopsentinel.store.db import open_database
+from shopsentinel.store.points import PointStore
 
 app = typer.Typer()
 app.add_typer(stores_app, name="stores")
@@ -97,16 +99,19 @@ def test_sync_check_fails_when_metrics_differ(monkeypatch: pytest.MonkeyPatch) -
 def test_sync_import_stores_exports_and_rejects_a_malformed_one_keeping_earlier_points(tmp_path: Path) -> None:
     fixtures = Path(__file__).parents[1] / "fixtures" / "exports"
     db = tmp_path / "m.duckdb"
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"  # the metric store serve reads
     ok = run("sync", "import", str(fixtures / "sycm_hourly.csv"), "--platform", "tmall", "--store", "tm-1",
-             "--timezone", "Asia/Shanghai", "--db", str(db))
+             "--timezone", "Asia/Shanghai", "--db", str(db), "--database-url", state_url)
     assert ok.exit_code == 0, ok.output
     assert "生意参谋" in ok.output and "hourly" in ok.output
     bad = run("sync", "import", str(fixtures / "sycm_malformed.csv"), "--platform", "tmall", "--store", "tm-1",
-              "--timezone", "Asia/Shanghai", "--db", str(db))
+              "--timezone", "Asia/Shanghai", "--db", str(db), "--database-url", state_url)
     assert bad.exit_code == 2 and "line 5" in bad.output and "支付金额" in bad.output
     first = read_export(fixtures / "sycm_hourly.csv", platform="tmall", store="tm-1", timezone="Asia/Shanghai")
-    with SyncDB(db) as state:
+    engine, _ = open_database(state_url)
+    with SyncDB(db, points=PointStore(engine)) as state:
         assert state.points("tmall", "tm-1").equals(first.frame)  # the first file's points, none of the second
+    engine.dispose()
 
 
 def test_stores_list_and_sync_run_never_show_secrets(tmp_path: Path) -> None:
@@ -118,11 +123,13 @@ def test_stores_list_and_sync_run_never_show_secrets(tmp_path: Path) -> None:
     listed = run("stores", "list", "--db", str(db))
     assert listed.exit_code == 0 and "tb-1" in listed.output and SECRET not in listed.output
     # nothing listens on 127.0.0.1:9: the sync fails, is reported per store, and names no secret
+    env["SHOPSENTINEL_DATABASE_URL"] = f"sqlite:///{tmp_path / 'state.db'}"
     ran = run("sync", "run", "--db", str(db), env=env)
     assert ran.exit_code == 1 and "tb-1" in ran.output and SECRET not in ran.output and TOKEN not in ran.output
     with SyncDB(db) as state:
         assert state.health("taobao", "tb-1").consecutive_failures == 1
-    no_key = run("sync", "run", "--db", str(db), env={KEY_ENV: "", "SHOPSENTINEL_SECRET_KEY_FILE": str(tmp_path / "none")})
+    no_key = run("sync", "run", "--db", str(db), env={KEY_ENV: "", "SHOPSENTINEL_SECRET_KEY_FILE": str(tmp_path / "none"),
+                                                      "SHOPSENTINEL_DATABASE_URL": env["SHOPSENTINEL_DATABASE_URL"]})
     assert no_key.exit_code == 2 and "no secret key" in no_key.output
 
 
@@ -132,8 +139,9 @@ def test_sync_import_folder_exit_code_reflects_rejected_files(tmp_path: Path) ->
     inbox.mkdir(parents=True)
     (inbox / "day.csv").write_bytes((fixtures / "jd_shangzhi_daily.csv").read_bytes())
     db = str(tmp_path / "m.duckdb")
-    ok = run("sync", "import-folder", str(tmp_path / "inbox"), "--db", db)
+    state = ["--database-url", f"sqlite:///{tmp_path / 'state.db'}"]
+    ok = run("sync", "import-folder", str(tmp_path / "inbox"), "--db", db, *state)
     assert ok.exit_code == 0 and "1 imported" in ok.output
     (inbox / "bad.csv").write_text("日期,访客数\n2026-11-01,many\n", encoding="utf-8")
-    bad = run("sync", "import-folder", str(tmp_path / "inbox"), "--db", db)
+    bad = run("sync", "import-folder", str(tmp_path / "inbox"), "--db", db, *state)
     assert bad.exit_code == 1 and "1 rejected, 1 unchanged" in bad.output and "访客数" in bad.output

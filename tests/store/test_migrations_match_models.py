@@ -18,4 +18,11 @@ def test_migrated_database_equals_the_models(database_url: str) -> None:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
     finally:
         engine.dispose()
-    assert [d for d in diff if not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name == "alembic_version")] == []
+
+    def partition_or_version(d: object) -> bool:  # PostgreSQL's month partitions of points are not models (0012)
+        if not (isinstance(d, tuple) and d[0] in ("remove_table", "remove_index")):
+            return False
+        name = d[1].name if d[0] == "remove_table" else d[1].table.name
+        return bool(name == "alembic_version" or name == "points_default" or name.startswith("points_p"))
+
+    assert [d for d in diff if not partition_or_version(d)] == []
