@@ -215,3 +215,27 @@ def test_a_five_hour_crash_on_a_small_shop_is_seen_over_six_hours() -> None:
         return found
 
     assert caught(rule) > caught(only_3h)
+
+
+def _lumpy_orders(seed: int, traffic_surge: bool) -> StoreData:
+    """A store whose hours order in lumps (gamma shape 1); on the last afternoon orders run 5× for three
+    hours, with visitors 5× too (many new buyers) or with visitors as usual (a few big buyers)."""
+    data = StoreData(seed=seed, level=300.0)
+    surge = np.ones(HOURS)
+    surge[HOURS - 24 + 4: HOURS - 24 + 7] = 5.0
+    uv = data.rng.poisson(data.level * data.shape * (surge if traffic_surge else 1.0)).astype(float)
+    orders = data.rng.poisson(0.02 * data.level * data.shape * surge * data.rng.gamma(1.0, 1.0, HOURS)).astype(float)
+    data.set("uv", uv)
+    data.set("orders", orders)
+    return data
+
+
+def test_a_lumpy_stores_burst_backed_by_a_traffic_surge_alerts() -> None:
+    """Orders alone cannot tell a lumpy store's burst from its lumps; visitors surging with them can.
+    Without the surge of visitors the same orders stay unexplained lumps."""
+    def caught(traffic_surge: bool) -> int:
+        return sum(any(_hour(e) >= HOURS - 24 for e in _lumpy_orders(seed, traffic_surge).evaluate("orders.burst"))
+                   for seed in range(1, 9))
+
+    assert caught(traffic_surge=False) == 0
+    assert caught(traffic_surge=True) > 8 // 2  # most of the eight
