@@ -17,7 +17,7 @@ import numpy as np
 from shopsentinel.detect.baselines import seasonal_history
 from shopsentinel.detect.rules import ThresholdCondition
 from shopsentinel.detect.series import SeriesView
-from shopsentinel.detect.significance import MAX_SIGMA, count_surprise
+from shopsentinel.detect.significance import DISPERSION_DAYS, MAX_SIGMA, count_surprise
 
 PROVISIONAL_MIN_HOURS = 12  # comparable hours a provisional lumpiness needs (half a day of a shop's hours)
 PROVISIONAL_PROOF = 2.0  # standard errors of Poisson noise the excess variation must exceed
@@ -31,7 +31,9 @@ def provisional_dispersion(view: SeriesView) -> np.ndarray:
     noise, less :data:`PROVISIONAL_PROOF` standard errors of what Poisson noise alone would show (a few
     single refunds of a sparse series prove no lumpiness). A wholesaler's first days (hours of 13, 0,
     4, 0, 26 orders) show it lumpy at once, so its fourth day's 27 orders are no burst; a calm shop's
-    estimate stays near zero. NaN with fewer than :data:`PROVISIONAL_MIN_HOURS` comparable hours."""
+    estimate stays near zero. NaN with fewer than :data:`PROVISIONAL_MIN_HOURS` comparable hours, and
+    after the series' first :data:`DISPERSION_DAYS` days: a series that still has no calibrated
+    lumpiness then (a daily-cadence shop, one point a day) keeps its own day-to-day spread as before."""
     values = view.values
     stack = seasonal_history(values, view.offsets, period_hours=24, count=7)
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
@@ -57,7 +59,10 @@ def provisional_dispersion(view: SeriesView) -> np.ndarray:
     proven = num - PROVISIONAL_PROOF * np.sqrt(trailing(noise))  # only lumpiness beyond Poisson's own noise
     with np.errstate(invalid="ignore", divide="ignore"):
         cv = np.sqrt(np.clip(proven / den, 0.0, MAX_PROVISIONAL_CV**2))
-    return np.where((count >= PROVISIONAL_MIN_HOURS) & (den > 0), cv, np.nan)
+    present = ~np.isnan(values)
+    first = np.where(present.any(axis=0), np.argmax(present, axis=0), hours)
+    young = t[:, None] < first[None, :] + 24 * DISPERSION_DAYS  # past that, the calibrated one or none
+    return np.where(young & (count >= PROVISIONAL_MIN_HOURS) & (den > 0), cv, np.nan)
 
 
 CLOSED_LEVEL_SHARE = 0.05  # a day's quietest hour under this share of its mean hour: the store closes

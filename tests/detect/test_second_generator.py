@@ -14,7 +14,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
+import polars as pl
 import pytest
 
 from shopsentinel.catalog import default_catalog
@@ -239,3 +242,22 @@ def test_a_lumpy_stores_burst_backed_by_a_traffic_surge_alerts() -> None:
 
     assert caught(traffic_surge=False) == 0
     assert caught(traffic_surge=True) > 8 // 2  # most of the eight
+
+
+def test_the_provisional_lumpiness_ends_with_the_stores_first_four_weeks() -> None:
+    """A daily-cadence shop (one point a day) never gets the calibrated lumpiness; after its first four
+    weeks the provisional one does not stand in for good (its own day-to-day spread judges, as before)."""
+    days = 60
+    start = START
+    rng = np.random.default_rng(4)
+    ts = [start + timedelta(days=d) for d in range(days)]
+    orders = rng.poisson(100 * rng.gamma(10.0, 0.1, days)).astype(float)
+    frame = pl.DataFrame({"ts": ts, "platform": "generic", "store": "d", "sku": "", "metric": "orders", "value": orders}
+                         ).with_columns(pl.col("ts").dt.cast_time_unit("us"))
+    catalog = default_catalog()
+    panel = build_panel(frame, [StoreInfo("d", "generic", "d", "UTC")], [], catalog, start=start, hours=days * 24)
+    view = SeriesResolver(panel, catalog).view("orders", 1)
+    assert view is not None
+    estimate = provisional_dispersion(view)[:, 0]
+    assert np.isfinite(estimate[20 * 24])  # inside the first four weeks: an estimate
+    assert np.isnan(estimate[40 * 24:]).all()
