@@ -22,6 +22,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
+from shopsentinel.detect import onboarding
 from shopsentinel.detect.baselines import (
     Baseline,
     comparable,
@@ -41,7 +42,7 @@ from shopsentinel.detect.rules import (
     ZScoreCondition,
 )
 from shopsentinel.detect.series import SeriesResolver, SeriesView, with_dispersion
-from shopsentinel.detect.significance import MAX_SIGMA, count_surprise, extra_variation, robust_surprise
+from shopsentinel.detect.significance import count_surprise, extra_variation, robust_surprise
 
 HYSTERESIS = 0.6  # a firing condition clears only when back within 60% of its threshold
 
@@ -168,6 +169,9 @@ class HistorySpec:
         return cls(cond.baseline, cond.history, cond.agg)
 
 
+WEEKLY = HistorySpec("hour_of_week", 4, "median")  # the same local hour of the last four weeks
+
+
 def _nan_like(a: np.ndarray) -> np.ndarray:
     return np.full(a.shape, np.nan)
 
@@ -288,7 +292,14 @@ def _lumpiness(view: SeriesView, direction: str) -> np.ndarray | None:
     exclusions were), for rises only: lumpiness is a few big buyers, it makes spikes, not holes. A
     fall is judged against the hour's own day-to-day spread as before, so a traffic crash on a store
     with bursty hours is not explained away."""
-    return view._cache.get("dispersion") if direction == "up" else None
+    if direction != "up":
+        return None
+    pooled = view._cache.get("dispersion")
+    if pooled is None or not np.isnan(pooled).any():
+        return pooled
+    if "dispersion_or_provisional" not in view._cache:
+        view._cache["dispersion_or_provisional"] = np.where(np.isnan(pooled), onboarding.provisional_dispersion(view), pooled)
+    return view._cache["dispersion_or_provisional"]
 
 
 def _surprise(view: SeriesView, base: Baseline, daily: Baseline, direction: str, where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -347,7 +358,11 @@ class ChangeScorer:
             # Like with like: yesterday stands for the usual day only if the recent days agree. After a
             # livestream evening (or before the weekly history knows it) the same hour of the last
             # week's days must show the move too, so "down 60% on yesterday's 5× evening" is no crash.
-            crossed &= np.isnan(daily.expected) | _crossed(x, daily.expected, direction, factor, cond.change)
+            # Once two weeks know this hour, they stand for the usual day as well: a crash on a weekly
+            # livestream evening is judged against past stream evenings, not the week's median evening.
+            weeks = _history_for(view, WEEKLY, view.values, exclude)[0]
+            crossed &= (np.isnan(daily.expected) | _crossed(x, daily.expected, direction, factor, cond.change)
+                        | ((weeks.samples >= 2) & _crossed(x, weeks.expected, direction, factor, cond.change)))
         crossed &= _moved(x, expected, direction)
         crossed &= _not_a_regular_closure(view, exclude, x, expected, direction)
         return _band_score(view, base, daily, crossed, relaxed, lower, upper, direction)
@@ -358,7 +373,9 @@ def _not_a_regular_closure(view: SeriesView, exclude: np.ndarray, x: np.ndarray,
     nights, its declared closing hours): there the expectation is zero. Rises are still judged."""
     if direction == "up":
         return np.ones(x.shape, dtype=bool)
-    closed = closed_expected(view, exclude)
+    activity = view.denominator if view.kind == "ratio" and view.denominator is not None else view.values
+    weeks = _history_for(view, WEEKLY, view.values, exclude)[0]
+    closed = closed_expected(view, exclude) | onboarding.possible_day_off(activity, weeks.samples)
     if direction == "down":
         return ~closed
     with np.errstate(invalid="ignore"):
@@ -394,7 +411,7 @@ def _weekly_agrees(view: SeriesView, cond: ChangeCondition | ZScoreCondition, ex
     (2 expected) is not a traffic crash, and 0 orders there is not "at most 50% of 0"."""
     if not cond.weekly_check or cond.baseline in ("hour_of_week", "previous_period"):
         return np.ones(view.values.shape, dtype=bool)
-    base, daily = _history_for(view, HistorySpec("hour_of_week", 4, "median"), view.values, exclude)
+    base, daily = _history_for(view, WEEKLY, view.values, exclude)
     x = view.values
     agrees = test(base.expected) & _moved(x, base.expected, cond.direction)
     if view.kind == "count":
@@ -490,7 +507,7 @@ class ThresholdScorer:
             fresh = np.isnan(base.expected) & ~np.isnan(x)
             score.known = ~np.isnan(x)
             if score.surprise is not None:
-                score.surprise = np.where(fresh, MAX_SIGMA, score.surprise)
+                score.surprise = np.where(fresh, onboarding.fresh_surprise(view, cond, fresh), score.surprise)
             if score.volume is not None and view.kind != "ratio":
                 score.volume = np.where(fresh, x, score.volume)
             score.learned = False
