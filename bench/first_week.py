@@ -33,6 +33,7 @@ whether every message @-mentions a person on duty at the time it was sent.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import sys
@@ -63,7 +64,16 @@ from shopsentinel.runtime.sync_runner import SyncRunner
 from shopsentinel.sim.channels import FakeDingTalk, run_fake_server
 from shopsentinel.sim.platforms.dataset import make_dataset
 from shopsentinel.sim.platforms.harness import ClockSleep
-from shopsentinel.sim.sync import Incident, inject, serving_dataset, sim_store
+from shopsentinel.sim.sync import (
+    Incident,
+    LateDelivery,
+    Replenishment,
+    inject,
+    replenish,
+    serving_dataset,
+    sim_store,
+    stock_outs,
+)
 from shopsentinel.store.oncall import list_schedules
 
 RESULTS = Path(__file__).resolve().parent / "results" / "first_week.jsonl"
@@ -103,6 +113,30 @@ def incidents(days: int) -> list[Incident]:
         Incident("douyin", "dy-1", "order_crash", at(6, 12), at(6, 18), label_zh="下单骤降：直播间被限流"),
     ]
     return [i for i in plan if i.end <= CONNECT + timedelta(days=days)]
+
+
+def late_deliveries(days: int) -> list[LateDelivery]:
+    """Supplier delays of the week: every delivery due in the window lands that many days late. What
+    runs out because of them is read from the data afterwards (:func:`stock_outs`), not declared."""
+    day = timedelta(days=1)
+    plan = [
+        LateDelivery("jd", "jd-3", "", CONNECT + day, CONNECT + 3 * day, 4.0),  # 仓库爆仓，到货延误
+        LateDelivery("douyin", "dy-2", "", CONNECT + 2 * day, CONNECT + 4 * day, 4.0),  # 供应商断货
+    ]
+    return [d for d in plan if d.due_from < CONNECT + days * day]
+
+
+def prepare_store(data: Any, platform: str, store: str, seed: int, labels: list[Incident],
+                  late: list[LateDelivery]) -> Any:
+    """One store's platform data: its order incidents, then the seller's replenishment over the orders
+    that remain (what is not on the shelf is not sold), then its price incidents."""
+    mine = [i for i in labels if (i.platform, i.store) == (platform, store)]
+    for incident in (i for i in mine if i.kind == "order_crash"):
+        inject(data, incident)
+    replenish(data, seed, Replenishment(), [d for d in late if (d.platform, d.store) == (platform, store)])
+    for incident in (i for i in mine if i.kind != "order_crash"):
+        inject(data, incident)
+    return data
 
 
 # ---------------------------------------------------------------- scoring (tests/bench/test_first_week.py)
@@ -151,14 +185,15 @@ class Message:
 
     channel: str
     alert_ids: tuple[str, ...]
-    state: str  # firing | resolved | escalation | digest
+    state: str  # firing | resolved | repeat (repeat_interval's reminder) | escalation | digest
     mobiles: tuple[str, ...] = ()
     at: datetime | None = None
 
 
 def messages_per_incident(messages: list[Message], alerts: list[AlertSpan], labels: list[Incident],
                           *, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Per incident and channel: firing/resolved messages (target ≤ 2) and escalation pages."""
+    """Per incident and channel: firing/resolved messages (target ≤ 2), escalation pages, and the
+    reminders of a problem still firing after ``repeat_interval`` (counted apart, not hidden)."""
     out = []
     for incident in labels:
         ids = {a.id for a in alerts if a.kind != "data" and match(a, incident, now=now)}
@@ -168,8 +203,10 @@ def messages_per_incident(messages: list[Message], alerts: list[AlertSpan], labe
                 per.setdefault(m.channel, Counter())[m.state] += 1
         for channel, counts in sorted(per.items()):
             plain = counts["firing"] + counts["resolved"] + counts["digest"]
-            out.append({"incident": f"{incident.platform}/{incident.store} {incident.kind}", "channel": channel,
-                        "firing_resolved": plain, "escalations": counts["escalation"], "within_target": plain <= 2})
+            out.append({"incident": f"{incident.platform}/{incident.store} {incident.kind}"
+                                    + (f" {incident.sku}" if incident.sku else ""), "channel": channel,
+                        "firing_resolved": plain, "escalations": counts["escalation"], "repeats": counts["repeat"],
+                        "within_target": plain <= 2})
     return out
 
 
@@ -220,17 +257,18 @@ def setup_team(api: Api, robot_url: str) -> None:
 @contextmanager
 def fakes(clock: ManualClock, labels: list[Incident], history_days: int, days: int,
           per_hour: float) -> Iterator[dict[tuple[str, str], tuple[Any, dict[str, Any]]]]:
-    """Every store's fake server with its (incident-injected) dataset."""
+    """Every store's fake server with its (incident-injected, seller-replenished) dataset; the stock-outs
+    the data holds inside the week are appended to ``labels``."""
+    late = late_deliveries(days)
+    end = CONNECT + timedelta(days=days)
     with ExitStack() as stack:
         served = {}
         for platform, store, seed in STORES:
             spec = sim_store(platform)
             data = make_dataset(seed, spec.timezone, CONNECT - timedelta(days=history_days + 5),
                                 CONNECT + timedelta(days=days, hours=2), per_hour)
-            data = spec.prepare(data)
-            for incident in labels:
-                if (incident.platform, incident.store) == (platform, store):
-                    inject(data, incident)
+            data = prepare_store(spec.prepare(data), platform, store, seed, labels, late)
+            labels += [i for i in stock_outs(data, platform, store, since=CONNECT) if i.start < end]
             served[platform, store] = stack.enter_context(serving_dataset(platform, data, clock, store=store))
         yield served
 
@@ -251,7 +289,8 @@ def _messages(rows: Iterable[Any], mobiles_by_key: dict[str, tuple[str, ...]]) -
         payload = row.payload or {}
         ids = tuple(str(a.get("id") or row.alert_id) for a in payload.get("alerts", [])) or (row.alert_id,)
         title = str(payload.get("title") or "")
-        state = ("escalation" if "升级" in title else "resolved" if "恢复" in title or "resolved" in title.lower()
+        state = ("escalation" if "升级" in title else "repeat" if "仍未恢复" in title
+                 else "resolved" if "恢复" in title or "resolved" in title.lower()
                  else "digest" if "汇总" in title else "firing")  # outbox keys are hashed: the title says which
         sent = row.sent_at if row.sent_at is None or row.sent_at.tzinfo else row.sent_at.replace(tzinfo=UTC)
         out.append(Message(row.channel, ids, state, mobiles_by_key.get(row.key, ()), sent))
@@ -301,7 +340,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seen_rows: set[int] = set()
         sent_rows: list[Any] = []
         mobiles_by_key: dict[str, tuple[str, ...]] = {}
+        profiler = cProfile.Profile() if args.profile else None
+        live_began = time.perf_counter()
         for _ in range(steps):
+            if profiler is not None:
+                profiler.enable()
             clock.advance(timedelta(minutes=args.step_minutes))
             now = clock.now()
             if kept is None and outage_from <= now < outage_to:  # the seller revokes the app's authorization
@@ -324,6 +367,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 mobiles_by_key[row.key] = tuple(received.payload.get("at", {}).get("atMobiles", []))
             seen_rows |= {r.id for r in fresh}
             sent_rows += fresh
+            if profiler is not None:
+                profiler.disable()
+        live_s = time.perf_counter() - live_began
+        if profiler is not None:
+            profiler.dump_stats(args.profile)
 
         end = clock.now()
         with service.sessions() as session:
@@ -354,6 +402,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "messages_by_state": dict(Counter(m.state for m in messages)),
             "per_incident": messages_per_incident(messages, spans, labels, now=end),
             "on_duty": names_on_duty(messages, duty_at),
+            "labels": [f"{i.platform}/{i.store} {i.kind}{' ' + i.sku if i.sku else ''} "
+                       f"{i.start:%m-%d %H:%M}–{i.end:%m-%d %H:%M}Z" for i in labels],
+            "live_s_per_tick": round(live_s / max(steps, 1), 2),
             "wall_s": round(time.perf_counter() - began, 1),
         }
         db.close()
@@ -367,6 +418,7 @@ def main() -> None:
     parser.add_argument("--history-days", type=int, default=90, help="the shops' age before connecting (≥ 90: TOP's limit)")
     parser.add_argument("--per-hour", type=float, default=6.0, help="daytime orders per hour per store")
     parser.add_argument("--step-minutes", type=int, default=30, help="service tick every N simulated minutes")
+    parser.add_argument("--profile", default="", help="write a cProfile of the live ticks to this file")
     parser.add_argument("--outage-hours", type=float, default=8.0, help="how long tm-3's authorization is revoked")
     args = parser.parse_args()
     result = run(args)

@@ -4,8 +4,16 @@ three timers, decided at an injected ``now``.
 * ``group_wait`` — a new group waits this long before its first message, so the alerts of one
   incident that fire together arrive together;
 * ``group_interval`` — after a message, the group is looked at again no sooner than this; it is
-  sent again only if something is new (an alert fired or resolved);
-* ``repeat_interval`` — with nothing new, a still-firing group is re-sent after this long.
+  sent again only for news: a new problem (an alert of an incident the group has not announced),
+  a severity rise (an alert worse than any announced, still firing), or a problem that is over (every
+  alert of an announced incident resolved). An alert joining a problem already announced at no worse
+  severity is news to nobody: it is listed in the group's next message (its reminder or its
+  recovery) and sends nothing of its own — one problem, one firing and one recovery message;
+* ``repeat_interval`` — with nothing new, a still-firing group is re-sent after this long, titled
+  【仍未恢复】.
+
+A new problem and a recovered one are separate messages, each listing only its own alerts, so the
+recovery of one incident never re-announces another still firing in the same store.
 
 Inhibited symptoms are not listed: the message counts them under their root cause
 ("已抑制 N 条由…引起的告警"), root cause first. :func:`flush_due` is pure: it takes the alerts
@@ -134,13 +142,30 @@ def _stamp(now: datetime) -> str:
     return f"{now:%Y-%m-%dT%H:%M:%SZ}"
 
 
+def _problem(alert: GroupedAlert) -> str:
+    """The problem an alert belongs to: its incident, or the alert itself without one."""
+    return alert.incident or f"~{alert.id}"
+
+
+def _message(key: str, route: RouteMatch, alerts: list[GroupedAlert], members: list[GroupedAlert], *,
+             repeat: bool) -> GroupMessage:
+    ordered = root_first(alerts)
+    title = ordered[0].title or ordered[0].labels.get("rule", key)
+    return GroupMessage(
+        key=key, group=key.split("@", 1)[0], receiver=route.receiver, title=f"【仍未恢复】{title}" if repeat else title,
+        severity=max((_severity(a) for a in alerts), key=lambda s: s.rank), alerts=ordered,
+        muted_count=sum(1 for a in members if a.muted_by), muted_note=muted_note(members), repeat=repeat,
+        escalation_policy=route.escalation_policy,
+    )
+
+
 def flush_due(
     route: RouteMatch, alerts: list[GroupedAlert], states: dict[str, GroupState], now: datetime
 ) -> tuple[list[GroupMessage], dict[str, GroupState]]:
     """Messages due at ``now`` for the groups of ``alerts`` under ``route``, and the new states.
 
-    ``alerts`` are the route's current alerts: firing ones, and resolved ones whose resolution
-    may not have been announced yet (announced ones are ignored).
+    ``alerts`` are the route's current alerts: firing ones, and resolved ones whose firing was
+    announced (their problem's recovery may not have been announced yet).
     """
     groups: dict[str, list[GroupedAlert]] = {}
     for alert in alerts:
@@ -157,21 +182,36 @@ def flush_due(
             new_states[key] = state
             continue
         listed = [a for a in members if not a.muted_by]
-        current = {a.news_key for a in listed}
-        news = current - state.sent
         firing = [a for a in listed if a.state == "firing"]
+        problems: dict[str, list[GroupedAlert]] = {}
+        for a in listed:
+            problems.setdefault(_problem(a), []).append(a)
+        announced = {p for p, group in problems.items() if any(f"{a.id}:firing" in state.sent for a in group)}
+        told = [a for a in firing if f"{a.id}:firing" in state.sent]
+        level = max((_severity(a).rank for a in told), default=-1)
+        worse = {_problem(a) for a in firing if _severity(a).rank > level} if told else set()
+        new = sorted({_problem(a) for a in firing if _problem(a) not in announced} | worse)
+        over = sorted(p for p in announced if all(a.state == "resolved" for a in problems[p])
+                      and any(a.news_key not in state.sent for a in problems[p]))
         repeat_due = state.last_sent_at is not None and now - state.last_sent_at >= route.repeat_interval
-        shown = [a for a in listed if a.state == "firing" or a.news_key in news]
-        if news or (firing and repeat_due):
-            ordered = root_first(shown)
-            messages.append(GroupMessage(
-                key=f"{key}@{_stamp(now)}", group=key, receiver=route.receiver,
-                title=ordered[0].title or ordered[0].labels.get("rule", key),
-                severity=max((_severity(a) for a in shown), key=lambda s: s.rank),
-                alerts=ordered, muted_count=sum(1 for a in members if a.muted_by),
-                muted_note=muted_note(members), repeat=not news, escalation_policy=route.escalation_policy,
-            ))  # fmt: skip
-            state = replace(state, last_sent_at=now, sent=frozenset(current))
+        stamp = f"{key}@{_stamp(now)}"
+        sent_now: list[GroupMessage] = []
+        if firing and (new or repeat_due):
+            shown = firing if repeat_due else [a for a in firing if _problem(a) in new]
+            sent_now.append(_message(stamp, route, shown, members, repeat=not new))
+        if over:
+            shown = [a for p in over for a in problems[p]]
+            sent_now.append(_message(stamp + ("/resolved" if sent_now else ""), route, shown, members, repeat=False))
+        told_now = announced | set(new) | ({_problem(a) for a in firing} if repeat_due else set())
+        # what the group has announced: the firing of every alert of a problem it told (an alert that
+        # joined quietly too, so its recovery is listed with its problem's), and the recoveries it told
+        sent = {f"{a.id}:firing" for a in listed if _problem(a) in told_now and _problem(a) not in over}
+        sent |= {a.news_key for p in over for a in problems[p]}
+        if sent_now:
+            messages += sent_now
+            state = replace(state, last_sent_at=now, sent=frozenset(sent))
+        else:
+            state = replace(state, sent=frozenset(sent))
         if firing:
             new_states[key] = replace(state, next_flush_at=now + route.group_interval)
     for key, state in states.items():  # groups that have no alerts left: keep until their wait ends

@@ -28,7 +28,9 @@ import numpy as np
 
 from shopsentinel.insight.supply import (
     DELIVERY_WEEKS,
+    MIN_LEVEL_DELIVERIES,
     SUPPLY_STATES,
+    ReorderPoint,
     SupplierRecord,
     read_deliveries,
     rhythm_arrivals,
@@ -153,7 +155,8 @@ def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tup
                   first_hour_of_week: int = 0, horizon: int = HORIZON_HOURS, service_level: float = 0.95,
                   lead_hours: int = HORIZON_HOURS, default_uplift: float = DEFAULT_UPLIFT,
                   simulations: int = SIMULATIONS, seed: int = 0,
-                  stock_history: np.ndarray | None = None, supplier: SupplierRecord | None = None) -> StockoutForecast:
+                  stock_history: np.ndarray | None = None, supplier: SupplierRecord | None = None,
+                  reorder: ReorderPoint | None = None) -> StockoutForecast:
     """P(stock-out within ``horizon`` hours) for one SKU.
 
     ``history`` is hourly units sold, oldest first, ending just before now (NaN = unknown; hours
@@ -165,7 +168,9 @@ def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tup
     count when none are announced (:func:`~shopsentinel.insight.supply.rhythm_arrivals`), judged by
     ``supplier`` — how deliveries come at this store (its SKUs' record; the SKU's own without it): a
     shop that receives every day with two days on the shelf is not about to run out, and a truck a day
-    late at a store whose trucks are often a day late may still come.
+    late at a store whose trucks are often a day late may still come. A SKU restocked on a level
+    (:class:`~shopsentinel.insight.supply.ReorderPoint`: its own covers at delivery, else ``reorder``,
+    the store's) gets its delivery when a path's stock falls to its reorder cover instead.
     """
     full = np.asarray(history, dtype=float)
     history = clean_history(full[-PROFILE_WEEKS * WEEK_HOURS:])
@@ -198,14 +203,34 @@ def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tup
     available = np.broadcast_to(stock + np.cumsum(arrivals)[:horizon], (simulations, horizon))
     restock_chance = 0.0
     own = None
+    point = None
+    rate = 0.0
     if stock_history is not None and not in_transit:
         level_history = np.asarray(stock_history, dtype=float)[-DELIVERY_WEEKS * WEEK_HOURS:]
         own = read_deliveries(level_history, full)
         supplier = supplier or SupplierRecord.pool([own])
-        rhythm = rhythm_arrivals(own, supplier, horizon, simulations, rng)
-        restock_chance = float((rhythm.sum(axis=1) > 0).mean())
-        available = available + np.cumsum(rhythm, axis=1)
+        point = ReorderPoint.read(own) or (reorder if own.times.size < MIN_LEVEL_DELIVERIES else None)
+        recent = history[-LEVEL_DAYS * 24:]
+        rate = float(np.nanmean(recent)) if np.any(~np.isnan(recent)) else 0.0
+        if point is not None and rate > 0:  # restocked on a level: the delivery lands at the path's reorder cover
+            threshold = point.thresholds(stock / rate, simulations, rng) * rate
+            hit = cumulative[:, :horizon] >= (stock - threshold)[:, None]
+            lands = hit.any(axis=1) & np.isfinite(threshold)
+            restock = np.zeros((simulations, horizon))
+            # a SKU judged by the store's reorder point has no delivery size of its own: its delivery
+            # is taken to cover the horizon (units of another SKU say nothing of it)
+            sizes = rng.choice(own.sizes, int(lands.sum())) if own.sizes.size else np.inf
+            restock[np.flatnonzero(lands), hit[lands].argmax(axis=1)] = sizes
+            restock_chance = float(lands.mean())
+            available = available + np.cumsum(restock, axis=1)
+        else:
+            point = None
+            rhythm = rhythm_arrivals(own, supplier, horizon, simulations, rng)
+            restock_chance = float((rhythm.sum(axis=1) > 0).mean())
+            available = available + np.cumsum(rhythm, axis=1)
     supply = supply_state(own, announced=bool(in_transit), record=supplier)
+    if point is not None:
+        supply = "overdue" if point.overdue(stock / rate) else "rhythm"
     usual = supplier.typical_for(own) if own is not None and supplier is not None else None
     waited = own.waited if own is not None and own.times.size else None
     short = cumulative[:, :horizon] >= available if stock > 0 else np.ones((simulations, horizon), bool)

@@ -24,7 +24,7 @@ from shopsentinel.insight.predict import (
     what_if,
 )
 from shopsentinel.insight.recalibrate import IDENTITY_BY_SUPPLY, SupplyRecalibration
-from shopsentinel.insight.supply import DELIVERY_WEEKS, SupplierRecord, read_deliveries
+from shopsentinel.insight.supply import DELIVERY_WEEKS, ReorderPoint, SupplierRecord, read_deliveries
 from shopsentinel.store.points import PointStore
 from shopsentinel.store.state import CalendarRow, PointRow, StoreRow
 
@@ -84,7 +84,9 @@ class SkuRisk:
 def stock_levels(session: Session, platform: str, store: str, now: datetime,
                  sku: str | None = None) -> dict[str, np.ndarray]:
     """End-of-hour stock of the store's SKUs (or one) over the last :data:`STOCK_HISTORY`, up to and
-    including ``now``'s hour: one read along the points' key."""
+    including ``now``'s hour: one read along the points' key. Stock is a gauge: a snapshot holds until
+    the next one (platforms report it every few hours, or when it changes), so the hours between hold
+    the last value — a delivery between two snapshots six hours apart is a rise, not a gap."""
     start = now - STOCK_HISTORY
     hours = int(STOCK_HISTORY // HOUR) + 1
     query = select(PointRow.sku, PointRow.ts, PointRow.value).where(
@@ -96,13 +98,28 @@ def stock_levels(session: Session, platform: str, store: str, now: datetime,
     for name, ts, value in session.execute(query):
         series = levels.setdefault(name, np.full(hours, np.nan))
         series[(ts - int(start.timestamp())) // 3600] = value
-    return levels
+    return {name: hold(series) for name, series in levels.items()}
+
+
+def hold(series: np.ndarray) -> np.ndarray:
+    """Each unknown hour takes the last known value before it (hours before the first stay unknown).
+
+    >>> hold(np.array([np.nan, 5.0, np.nan, np.nan, 2.0, np.nan]))
+    array([nan,  5.,  5.,  5.,  2.,  2.])
+    """
+    known = ~np.isnan(series)
+    index = np.where(known, np.arange(series.size), 0)
+    np.maximum.accumulate(index, out=index)
+    held = series[index]
+    held[: int(np.argmax(known)) if known.any() else series.size] = np.nan
+    return held
 
 
 def sku_stockout(session: Session, points: PointStore, platform: str, store: str, sku: str, now: datetime, *,
                  in_transit: Sequence[tuple[int, float]] = (), service_level: float = 0.95,
                  frame: pl.DataFrame | None = None, calibration: SupplyRecalibration = IDENTITY_BY_SUPPLY,
-                 levels: np.ndarray | None = None, supplier: SupplierRecord | None = None) -> StockoutForecast | None:
+                 levels: np.ndarray | None = None, supplier: SupplierRecord | None = None,
+                 reorder: ReorderPoint | None = None) -> StockoutForecast | None:
     """P(stock-out within 72 h) for one SKU; None without sales history or a stock level.
 
     In-transit stock comes from the caller (ERP) or, when present, the ``in_transit`` metric of the
@@ -121,6 +138,7 @@ def sku_stockout(session: Session, points: PointStore, platform: str, store: str
         store_levels = stock_levels(session, platform, store, now)
         levels = store_levels.get(sku) if levels is None else levels
         supplier = store_supplier(store_levels, frame, start) if supplier is None else supplier
+        reorder = store_reorder_point(store_levels, frame, start) if reorder is None else reorder
     sold = _hourly(frame, "units_sold", sku, start, hours)
     if levels is None or np.all(np.isnan(sold)) or np.all(np.isnan(levels)):
         return None
@@ -137,7 +155,8 @@ def sku_stockout(session: Session, points: PointStore, platform: str, store: str
     forecast = stockout_risk(sold, stock=float(levels[~np.isnan(levels)][-1]), in_transit=arriving,
                              promo_past=promo[:hours], promo_future=promo[hours:],
                              first_hour_of_week=clock.hour_of_week(start), service_level=service_level,
-                             seed=int(now.timestamp()) // 3600, stock_history=levels[:-1], supplier=supplier)
+                             seed=int(now.timestamp()) // 3600, stock_history=levels[:-1], supplier=supplier,
+                             reorder=reorder)
     return replace(forecast, probability=round(calibration(forecast.probability, forecast.supply), 4),
                    raw_probability=forecast.probability)
 
@@ -149,17 +168,25 @@ def store_supplier(levels: dict[str, np.ndarray], frame: pl.DataFrame, start: da
                                for sku, history in levels.items())
 
 
+def store_reorder_point(levels: dict[str, np.ndarray], frame: pl.DataFrame, start: datetime) -> ReorderPoint | None:
+    """The cover at which this store's SKUs are restocked, every SKU's deliveries pooled."""
+    hours = int(HISTORY // HOUR)
+    return ReorderPoint.pool(read_deliveries(history[:-1], _hourly(frame, "units_sold", sku, start, hours))
+                             for sku, history in levels.items())
+
+
 def store_stockouts(session: Session, points: PointStore, platform: str, store: str, now: datetime,
                     min_probability: float = 0.0, calibration: SupplyRecalibration = IDENTITY_BY_SUPPLY) -> list[SkuRisk]:
     now = now.replace(minute=0, second=0, microsecond=0)
     frame = points.frame(platform, store, now - HISTORY, now + HOUR)
     levels = stock_levels(session, platform, store, now)
     supplier = store_supplier(levels, frame, now - HISTORY)
+    reorder = store_reorder_point(levels, frame, now - HISTORY)
     skus = sorted(set(frame.filter(pl.col("metric") == "units_sold")["sku"].to_list()) - {""})
     out = []
     for sku in (s for s in skus if s in levels):  # without stock points there is nothing to forecast
         forecast = sku_stockout(session, points, platform, store, sku, now, frame=frame, calibration=calibration,
-                                levels=levels.get(sku), supplier=supplier)
+                                levels=levels.get(sku), supplier=supplier, reorder=reorder)
         if forecast is not None and forecast.probability >= min_probability:
             out.append(SkuRisk(sku, forecast))
     return sorted(out, key=lambda r: -r.forecast.probability)
@@ -197,5 +224,5 @@ def store_what_if(points: PointStore, platform: str, store: str, now: datetime, 
     return what_if(series, price_change_pct=price_change_pct, uplift_pct=uplift_pct, elasticity=elasticity)
 
 
-__all__ = ["SkuRisk", "promotion_mask", "sales_forecast", "sku_stockout", "stock_levels", "store_stockouts",
-           "store_supplier", "store_what_if"]
+__all__ = ["SkuRisk", "hold", "promotion_mask", "sales_forecast", "sku_stockout", "stock_levels", "store_stockouts",
+           "store_reorder_point", "store_supplier", "store_what_if"]

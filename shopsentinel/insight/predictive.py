@@ -7,7 +7,10 @@ in-transit stock, by Monte Carlo — raises ``predict.stockout_72h`` (warning, c
 库存管理员) with the probability, the expected time and the safety stock in the message. The alert
 keeps firing while the probability stays above ``clear_below`` (hysteresis, so a forecast wavering
 around the threshold does not page twice) and the SKU still has stock; it resolves when the risk
-passes or the shelf is empty (the sold-out rule takes over then). The alerts go through the same
+passes or the shelf is empty (the sold-out rule takes over then). The SKUs of one store at risk are
+one problem: they share one incident (the riskiest first), so the team gets one message listing the
+top 3 and "还有 N 条", and a SKU joining later is listed in that incident's next message without a
+message of its own (:mod:`shopsentinel.alerting.grouping`). The alerts go through the same
 alert manager, routing, grouping and silences as every other alert.
 
 Every forecast at some risk is kept with its outcome (:mod:`shopsentinel.insight.track_record`);
@@ -18,6 +21,7 @@ probability this company's own history stands behind.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -86,6 +90,12 @@ def _event(platform: str, store: str, risk: SkuRisk, start: datetime) -> AlertEv
                     f"safety stock {f.safety_stock:.0f}{note_en})"),
         notify=["库存管理员"],
     )
+
+
+def _incident_id(platform: str, store: str, hour: datetime) -> str:
+    """The incident of a store's stock-out forecasts that began at ``hour``."""
+    digest = hashlib.sha1(f"{platform}|{store}|stock-forecast|{hour.isoformat()}".encode()).hexdigest()[:8]
+    return f"inc-{hour:%Y%m%d%H}-{digest}"
 
 
 def _closing(row: AlertRow, now: datetime) -> AlertEvent:
@@ -161,7 +171,13 @@ class PredictiveAlerts:
         for row in open_rows:
             still = risks.pop(row.sku, None)
             events.append(_event(platform, store, still, row.starts_at) if still else _closing(row, hour))
-        events += [_event(platform, store, r, hour) for r in risks.values() if r.forecast.probability >= self.threshold]
+        fresh = [_event(platform, store, r, hour) for r in risks.values() if r.forecast.probability >= self.threshold]
+        if fresh:  # the store's SKUs heading for a stock-out are one problem: one incident, one message
+            told = sorted((r for r in open_rows if r.incident), key=lambda r: (r.starts_at, r.id))
+            incident = told[0].incident if told else _incident_id(platform, store, hour)
+            for rank, e in enumerate(sorted(fresh, key=lambda e: -(e.value or 0.0))):
+                e.incident, e.root_rank = incident, rank if not told else len(open_rows) + rank
+        events += fresh
         if not events:
             return []
         return self._manager.reconcile(session, platform, store, events, now=now, create_from=EVERY_EPISODE)

@@ -11,6 +11,15 @@ had failed, unless deliveries at this store are never that late. One pseudo-obse
 arrives keeps a small chance that the rhythm is broken (one in the number of intervals at risk, plus
 one). With a single SKU's history the record is that SKU's own.
 
+Many sellers do not restock on a calendar but on a level: the clerk orders when the cover falls to a
+reorder point and the delivery lands a lead time later, so each delivery lands when the shelf holds
+about the same few days of sales. :func:`read_deliveries` also keeps the cover (hours of the SKU's
+sales of the week before) that each delivery found on the shelf; :class:`ReorderPoint` reads the
+SKU's own covers and is used instead of the calendar rhythm when it pins the next delivery down
+more tightly (its spread in hours against the intervals' spread): a SKU that has always been
+restocked with two days left is not about to run out at three days left, and a SKU below every
+cover it was ever restocked at is overdue.
+
 >>> times = np.array([10, 34, 58, 82])  # daily deliveries
 >>> own = Deliveries(times, np.full(4, 50.0), now=90)
 >>> record = SupplierRecord.pool([own])
@@ -27,6 +36,8 @@ import numpy as np
 
 DELIVERY_WEEKS = 12  # stock history read for deliveries: a supplier every two weeks shows about six
 MIN_DELIVERIES = 2  # one interval gives a SKU's typical interval; the store's record gives the spread
+MIN_LEVEL_DELIVERIES = 3  # covers at delivery needed to read a reorder point (two give no spread)
+COVER_HOURS = 7 * 24  # the sales a delivery's cover is measured in: the mean hour of the week before
 DELIVERY_MERGE_HOURS = 6  # rises of stock this close together are one delivery (booked over two hours)
 # What a forecast knew of supply: deliveries announced (ERP / in_transit metric); the SKU's delivery
 # rhythm, with the next delivery still within its usual intervals; a rhythm whose next delivery is
@@ -43,6 +54,7 @@ class Deliveries:
     times: np.ndarray
     sizes: np.ndarray
     now: int
+    cover_before: np.ndarray | None = None  # hours of sales on the shelf when each landed (NaN: unknown)
 
     @property
     def intervals(self) -> np.ndarray:
@@ -77,13 +89,79 @@ def read_deliveries(stock_history: np.ndarray, sold: np.ndarray) -> Deliveries:
     hits = np.flatnonzero(np.nan_to_num(rise, nan=0.0) > max(2.0, 3.0 * typical)) + 1
     times: list[int] = []
     sizes: list[float] = []
+    covers: list[float] = []
     for t in hits.tolist():
         if times and t - times[-1] <= DELIVERY_MERGE_HOURS:
             sizes[-1] += float(rise[t - 1])
         else:
             times.append(t)
             sizes.append(float(rise[t - 1]))
-    return Deliveries(np.array(times, dtype=np.int64), np.array(sizes), int(level.size))
+            rate = float(np.mean(units[max(t - COVER_HOURS, 0):t])) if t else 0.0
+            covers.append(float(level[t - 1]) / rate if rate > 0 and not np.isnan(level[t - 1]) else np.nan)
+    return Deliveries(np.array(times, dtype=np.int64), np.array(sizes), int(level.size), np.array(covers))
+
+
+@dataclass(frozen=True)
+class ReorderPoint:
+    """A SKU restocked on a level: the covers (hours of sales on the shelf) its past deliveries found,
+    sorted; ``spread`` is how far apart they are in hours."""
+
+    covers: np.ndarray
+
+    @classmethod
+    def read(cls, own: Deliveries) -> ReorderPoint | None:
+        """The SKU's reorder point when its deliveries show one: at least :data:`MIN_LEVEL_DELIVERIES`
+        covers known, and their spread narrower than that of its intervals (a calendar rhythm reads a
+        SKU delivered every Monday better)."""
+        if own.cover_before is None:
+            return None
+        covers = own.cover_before[~np.isnan(own.cover_before)]
+        if covers.size < MIN_LEVEL_DELIVERIES:
+            return None
+        point = cls(np.sort(covers))
+        if own.intervals.size >= 2 and point.spread >= float(np.std(own.intervals)):
+            return None
+        return point
+
+    @classmethod
+    def pool(cls, skus: Iterable[Deliveries]) -> ReorderPoint | None:
+        """The store's reorder point: every SKU's covers at delivery together (one purchasing clerk
+        restocks them all), for a SKU with too few deliveries of its own — in a store's first weeks,
+        when platforms give no stock history, that is every SKU. None with fewer than
+        :data:`MIN_LEVEL_DELIVERIES` covers, or when the store's SKUs are restocked on a calendar
+        (the covers spread wider than the intervals)."""
+        covers, intervals = [], []
+        for d in skus:
+            if d.cover_before is not None:
+                covers.append(d.cover_before[~np.isnan(d.cover_before)])
+            intervals.append(d.intervals)
+        known = np.sort(np.concatenate(covers)) if covers else np.zeros(0)
+        if known.size < MIN_LEVEL_DELIVERIES:
+            return None
+        spread = np.concatenate(intervals) if intervals else np.zeros(0)
+        if spread.size >= 2 and float(np.std(known)) >= float(np.std(spread)):
+            return None
+        return cls(known)
+
+    @property
+    def spread(self) -> float:
+        return float(np.std(self.covers))
+
+    def overdue(self, cover_now: float) -> bool:
+        """Below every cover a delivery ever found while the shelf still held stock."""
+        return not bool(np.any((self.covers > 0) & (self.covers < cover_now)))
+
+    def thresholds(self, cover_now: float, simulations: int, rng: np.random.Generator) -> np.ndarray:
+        """Each path's cover at which its next delivery lands (hours; ``-inf``: none comes before the
+        shelf is empty). The covers above ``cover_now`` are past (a delivery would have come); of
+        those still ahead, one is drawn, or — with one chance in their number plus one, the pseudo
+        observation that never arrives — none. A cover of 0 or less (a delivery that came after a
+        stock-out) rescues no path."""
+        ahead = self.covers[self.covers < cover_now]
+        pick = rng.integers(0, ahead.size + 1, simulations)
+        chosen = np.where(pick < ahead.size, ahead[np.minimum(pick, max(ahead.size - 1, 0))] if ahead.size else -np.inf,
+                          -np.inf)
+        return np.where(chosen > 0, chosen, -np.inf)
 
 
 @dataclass(frozen=True)
@@ -181,4 +259,4 @@ def supply_state(own: Deliveries | None, announced: bool, record: SupplierRecord
     return "overdue" if own.overdue else "rhythm"
 
 
-__all__ = ["DELIVERY_WEEKS", "SUPPLY_STATES", "Deliveries", "SupplierRecord", "read_deliveries", "rhythm_arrivals", "supply_state"]
+__all__ = ["DELIVERY_WEEKS", "SUPPLY_STATES", "Deliveries", "ReorderPoint", "SupplierRecord", "read_deliveries", "rhythm_arrivals", "supply_state"]

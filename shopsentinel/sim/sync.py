@@ -37,7 +37,7 @@ from shopsentinel.sim.platforms.dataset_intl import HourlyTraffic, make_traffic,
 from shopsentinel.sim.platforms.gateway import RateLimit
 from shopsentinel.sim.platforms.harness import ClockSleep
 from shopsentinel.sim.platforms.serve import serve_in_thread
-from shopsentinel.sources.base import Entity, Order, Refund
+from shopsentinel.sources.base import Entity, Order, Refund, StockSnapshot
 from shopsentinel.sources.hourly import (
     HOUR,
     families_of_streams,
@@ -294,7 +294,7 @@ class Incident:
 
     platform: str
     store: str
-    kind: str  # order_crash | refund_surge | price_error
+    kind: str  # order_crash | refund_surge | price_error | stock_out (read from the data: :func:`stock_outs`)
     start: datetime
     end: datetime
     sku: str = ""
@@ -359,3 +359,148 @@ def inject(ds: Dataset, incident: Incident) -> None:
         INJECT[incident.kind](ds, incident.start, incident.end)
     else:
         raise ValueError(f"unknown incident kind {incident.kind!r}")
+
+
+# ---------------------------------------------------------------- a seller's replenishment, real stock-outs
+
+
+@dataclass(frozen=True)
+class Replenishment:
+    """How the seller restocks (a continuous-review reorder point with a lead time, as a purchasing
+    clerk runs it): every ``review`` the clerk looks at each SKU's cover — on hand plus on order, in
+    days of its mean daily sales over the last ``demand_days`` — and when it is below the SKU's lead
+    time plus ``safety_days`` orders ``cycle_days`` of sales, which land ``lead_days`` later. Each
+    SKU draws its lead time and cycle once from the ranges."""
+
+    lead_days: tuple[float, float] = (2.0, 5.0)
+    safety_days: float = 2.0
+    cycle_days: tuple[float, float] = (7.0, 14.0)
+    demand_days: int = 14
+    review: timedelta = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class LateDelivery:
+    """A supplier or warehouse delay: every delivery of ``sku`` (``""``: of every SKU) due in
+    ``[due_from, due_until)`` lands ``days`` late."""
+
+    platform: str
+    store: str
+    sku: str
+    due_from: datetime
+    due_until: datetime
+    days: float
+
+
+def replenish(ds: Dataset, seed: int, policy: Replenishment = Replenishment(),
+              late: Iterable[LateDelivery] = ()) -> None:
+    """Replace the dataset's stock with what the seller's replenishment gives, in place.
+
+    Paid orders take stock when paid; what is not on the shelf cannot be sold, so an order line of an
+    empty SKU is cut (the order, with its refunds and reviews, goes when nothing is left of it).
+    Snapshots: every ``review`` per SKU, plus one when a delivery is booked in and one when a SKU
+    sells out. Prices stay those of the dataset's own snapshots."""
+    rng = random.Random(seed * 7919 + 17)
+    skus = sorted({s.sku for s in ds.stock})
+    price = {s.sku: s.price for s in sorted(ds.stock, key=lambda s: s.at)}
+    lead = {sku: timedelta(days=rng.uniform(*policy.lead_days)) for sku in skus}
+    cycle = {sku: rng.uniform(*policy.cycle_days) for sku in skus}
+    delays = list(late)
+    paid = sorted((o for o in ds.orders if o.paid_at is not None), key=lambda o: (o.paid_at, o.order_id))
+    first_days = ds.start + timedelta(days=policy.demand_days)
+    opening: dict[str, float] = dict.fromkeys(skus, 0.0)
+    for order in paid:
+        if order.paid_at is not None and order.paid_at < first_days:
+            for line in order.lines:
+                opening[line.sku] = opening.get(line.sku, 0.0) + line.quantity
+    daily = {sku: max(opening[sku] / policy.demand_days, 0.1) for sku in skus}
+    on_hand = {sku: int(daily[sku] * (lead[sku].total_seconds() / 86400 + policy.safety_days + cycle[sku] / 2)) + 1
+               for sku in skus}
+    on_order: list[tuple[datetime, str, int]] = []  # (lands at, sku, units)
+    sold: list[tuple[datetime, str, int]] = []  # what was sold, for the clerk's demand estimate
+    snaps: list[StockSnapshot] = []
+    cut: dict[str, Order] = {}
+    gone: set[str] = set()
+
+    def book(until: datetime) -> None:
+        for landing in sorted(d for d in on_order if d[0] <= until):
+            on_order.remove(landing)
+            on_hand[landing[1]] += landing[2]
+            snaps.append(StockSnapshot(landing[1], landing[0], on_hand[landing[1]], price.get(landing[1])))
+
+    def review(at: datetime) -> None:
+        since = at - timedelta(days=policy.demand_days)
+        while sold and sold[0][0] < since:
+            sold.pop(0)
+        for sku in skus:
+            recent = sum(q for t, s, q in sold if s == sku)
+            rate = recent / policy.demand_days if at - ds.start >= timedelta(days=policy.demand_days) else daily[sku]
+            rate = max(rate, 0.1)
+            position = on_hand[sku] + sum(q for _, s, q in on_order if s == sku)
+            if position < rate * (lead[sku].total_seconds() / 86400 + policy.safety_days):
+                due = at + lead[sku]
+                lands = due + sum((timedelta(days=d.days) for d in delays
+                                   if d.sku in ("", sku) and d.due_from <= due < d.due_until), timedelta())
+                on_order.append((lands, sku, max(int(rate * cycle[sku]), 1)))
+            snaps.append(StockSnapshot(sku, at, on_hand[sku], price.get(sku)))
+
+    next_review = ds.start
+    for order in paid:
+        moment = order.paid_at
+        assert moment is not None
+        while next_review <= moment:
+            book(next_review)
+            review(next_review)
+            next_review += policy.review
+        book(moment)
+        lines = []
+        for line in order.lines:
+            take = min(line.quantity, on_hand[line.sku])
+            if take <= 0:
+                continue
+            on_hand[line.sku] -= take
+            sold.append((moment, line.sku, take))
+            if on_hand[line.sku] == 0:
+                snaps.append(StockSnapshot(line.sku, moment, 0, price.get(line.sku)))
+            unit = line.amount / line.quantity
+            lines.append(line if take == line.quantity else replace(line, quantity=take, amount=round(unit * take, 2)))
+        if not lines:
+            gone.add(order.order_id)
+        elif len(lines) != len(order.lines) or any(a is not b for a, b in zip(lines, order.lines, strict=False)):
+            cut[order.order_id] = replace(order, lines=tuple(lines), amount=round(sum(x.amount for x in lines), 2))
+    while next_review < ds.end:
+        book(next_review)
+        review(next_review)
+        next_review += policy.review
+    ds.orders = [cut.get(o.order_id, o) for o in ds.orders if o.order_id not in gone]
+    ds.refunds = [r for r in ds.refunds if r.order_id not in gone]
+    ds.reviews = [r for r in ds.reviews if r.order_id not in gone]
+    ds.stock = sorted(snaps, key=lambda s: (s.at, s.sku))
+
+
+def stock_outs(ds: Dataset, platform: str, store: str, *, since: datetime | None = None,
+               selling: timedelta = timedelta(days=1)) -> list[Incident]:
+    """The stock-outs the data holds: a SKU whose stock reaches 0 after it sold in the ``selling``
+    before, from that moment until stock is back (or the data ends). Read from the stock snapshots
+    and the paid orders only — never from what any alert said."""
+    sales: dict[str, list[datetime]] = {}
+    for order in ds.orders:
+        if order.paid_at is not None:
+            for line in order.lines:
+                sales.setdefault(line.sku, []).append(order.paid_at)
+    out: list[Incident] = []
+    by_sku: dict[str, list[StockSnapshot]] = {}
+    for snap in sorted(ds.stock, key=lambda s: s.at):
+        by_sku.setdefault(snap.sku, []).append(snap)
+    for sku, snaps in sorted(by_sku.items()):
+        empty_since: datetime | None = None
+        for snap in snaps:
+            if snap.quantity <= 0 and empty_since is None:
+                if any(snap.at - selling <= t <= snap.at for t in sales.get(sku, ())):
+                    empty_since = snap.at
+            elif snap.quantity > 0 and empty_since is not None:
+                out.append(Incident(platform, store, "stock_out", empty_since, snap.at, sku=sku, label_zh="缺货：到货延误"))
+                empty_since = None
+        if empty_since is not None:
+            out.append(Incident(platform, store, "stock_out", empty_since, ds.end, sku=sku, label_zh="缺货：到货延误"))
+    return [i for i in out if since is None or i.end > since]

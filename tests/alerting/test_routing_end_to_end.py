@@ -64,7 +64,7 @@ def test_traffic_crash_incident_gives_exactly_one_dingtalk_message(api: Any, clo
     fake, base_url = robot
     channel = add_robot(api, base_url)
     assert TOKEN not in str(channel) and SECRET not in str(channel)
-    assert set(channel["secret_fields"]) == {"access_token", "secret"}
+    assert set(channel["secret_fields"]) == {"access_token", "secret", "callback_secret"}
     with api.service.sessions() as session:
         stored = session.scalars(select(ChannelRow)).one().settings
     assert stored["secret"].startswith("enc:") and SECRET not in str(stored)

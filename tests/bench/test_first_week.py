@@ -56,19 +56,29 @@ def test_f1_counts_alerts_for_precision_and_incidents_for_recall_and_ignores_dat
     assert fw.score([], [])["f1"] == 1.0 and fw.score([], [CRASH])["f1"] == 0.0
 
 
-def test_messages_are_counted_per_incident_and_channel_escalations_apart() -> None:
+def test_messages_are_counted_per_incident_and_channel_escalations_and_reminders_apart() -> None:
     alerts = [alert("a", "tm-2", T + H, T + 4 * H), alert("z", "tm-1", T, T + H)]
     messages = [fw.Message("dingtalk", ("a",), "firing"), fw.Message("dingtalk", ("a", "z"), "escalation"),
                 fw.Message("dingtalk", ("a",), "escalation"), fw.Message("dingtalk", ("a",), "resolved"),
                 fw.Message("dingtalk", ("a",), "firing"), fw.Message("email", ("a",), "firing"),
-                fw.Message("dingtalk", ("z",), "firing")]
+                fw.Message("dingtalk", ("z",), "firing"), fw.Message("email", ("a",), "repeat")]
     rows = fw.messages_per_incident(messages, alerts, [CRASH, SURGE])
     assert rows == [
         {"incident": "tmall/tm-2 order_crash", "channel": "dingtalk", "firing_resolved": 3, "escalations": 2,
-         "within_target": False},
+         "repeats": 0, "within_target": False},
         {"incident": "tmall/tm-2 order_crash", "channel": "email", "firing_resolved": 1, "escalations": 0,
-         "within_target": True},
+         "repeats": 1, "within_target": True},
     ]
+
+
+def test_the_message_title_says_what_kind_of_message_it_is() -> None:
+    class Row:
+        def __init__(self, title: str) -> None:
+            self.channel, self.status, self.alert_id, self.key, self.sent_at = "robot", "sent", "a", title, T
+            self.payload = {"title": title, "alerts": [{"id": "a"}]}
+
+    titles = ["【升级 2/2】下单骤降（30 分钟未认领）", "【仍未恢复】下单骤降", "已恢复：下单骤降 持续 2 小时", "下单骤降"]
+    assert [m.state for m in fw._messages([Row(t) for t in titles], {})] == ["escalation", "repeat", "resolved", "firing"]
 
 
 def test_a_message_must_mention_someone_on_duty_when_it_was_sent() -> None:

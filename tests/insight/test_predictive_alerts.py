@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from shopsentinel.core.types import Point
+from shopsentinel.store.state import AlertRow
 from tests.insight.conftest import HOUR, upsert
 
 
@@ -94,3 +96,27 @@ def test_an_overdue_delivery_is_named_in_the_warning(api: Any, clock: Any) -> No
     assert "上次到货已过 358 小时（通常每 336 小时一批）" in alert["message"] and "请向供应商确认" in alert["message"]
     detail = api.get(f"/api/v1/alerts/{alert['id']}").json()
     assert "last delivery 358 h ago (usually every 336 h)" in detail["message_en"]
+
+
+def test_a_stores_skus_at_risk_are_one_incident_riskiest_first_and_a_later_one_joins_it(api: Any, clock: Any) -> None:
+    now = clock.now()
+    for i, stock in enumerate((60, 90, 120, 150)):
+        upsert(api, _selling("tm-1", f"SKU-{i}", now, 28, final_stock=stock, seed=i))
+    upsert(api, _selling("tm-2", "SKU-X", now, 28, final_stock=60))  # another store: another problem
+    api.service.notify()
+    alerts = api.get("/api/v1/alerts", params={"state": "firing"}).json()["items"]
+    mine = sorted((a for a in alerts if a["store"] == "tm-1"), key=lambda a: a["sku"])
+    assert [a["sku"] for a in mine] == ["SKU-0", "SKU-1", "SKU-2", "SKU-3"]
+    assert len({a["incident"] for a in mine}) == 1 and mine[0]["incident"]
+    [other] = [a for a in alerts if a["store"] == "tm-2"]
+    assert other["incident"] and other["incident"] != mine[0]["incident"]
+    with api.service.sessions() as session:
+        ranks = {r.sku: (r.root_rank, r.value) for r in session.scalars(select(AlertRow).where(AlertRow.store == "tm-1"))}
+    by_risk = sorted(ranks, key=lambda s: ranks[s][0])
+    assert [ranks[s][1] for s in by_risk] == sorted((ranks[s][1] for s in by_risk), reverse=True)  # riskiest first
+
+    clock.advance(HOUR)  # an hour later a fifth SKU runs short: it joins the open incident
+    upsert(api, _selling("tm-1", "SKU-4", now + HOUR, 28, final_stock=70, seed=9))
+    api.service.notify()
+    [late] = [a for a in api.get("/api/v1/alerts", params={"state": "firing"}).json()["items"] if a["sku"] == "SKU-4"]
+    assert late["incident"] == mine[0]["incident"]

@@ -9,6 +9,7 @@ import pytest
 from shopsentinel.insight.predict import stockout_risk
 from shopsentinel.insight.supply import (
     Deliveries,
+    ReorderPoint,
     SupplierRecord,
     read_deliveries,
     rhythm_arrivals,
@@ -91,3 +92,75 @@ def test_a_sku_with_one_delivery_is_supplied_like_the_store_s_others() -> None:
     assert (arrivals.sum(axis=1) > 0).mean() > 0.6  # the next one is due in about 36 h
     never = Deliveries(np.zeros(0, dtype=np.int64), np.zeros(0), now=2016)
     assert record.typical_for(never) is None and supply_state(never, announced=False, record=record) == "unknown"
+
+
+def reorder_history(cycles: int, *, rate: float = 2.0, cover_at_delivery: float = 48.0, size: float = 600.0,
+                    jitter: list[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Hourly sales and end-of-hour stock of a SKU the seller restocks on a level: each delivery lands
+    when ``cover_at_delivery`` hours of sales are left (± ``jitter`` hours), then it sells down again."""
+    level, sold, stock = [], [], cover_at_delivery * rate + size
+    for k in range(cycles):
+        left = (cover_at_delivery + (jitter[k % len(jitter)] if jitter else 0.0)) * rate
+        while stock > left:
+            stock -= rate
+            sold.append(rate)
+            level.append(stock)
+        stock += size
+        level[-1] = stock
+    return np.array(sold), np.array(level)
+
+
+def test_a_sku_restocked_at_a_level_is_not_called_a_stock_out_at_that_level() -> None:
+    """The seller always restocks with about two days left: at three days left nothing is wrong yet,
+    though 72 hours of sales exceed the stock — the calendar rhythm alone cannot see it (irregular
+    intervals: demand, not a weekday, sets them)."""
+    sold, level = reorder_history(6, jitter=[-4.0, 3.0, 0.0, 5.0, -2.0, -5.0])
+    sold, level = sold[:-100], level[:-100]  # now: 100 hours after the last delivery … sell further down
+    tail = np.full(int((level[-1] - 60 * 2.0) / 2.0), 2.0)
+    sold = np.concatenate([sold, tail])
+    level = np.concatenate([level, level[-1] - np.cumsum(tail)])
+    own = read_deliveries(level, sold)
+    assert own.cover_before is not None and np.nanmin(own.cover_before) > 40
+    assert ReorderPoint.read(own) is not None
+    f = stockout_risk(sold, stock=float(level[-1]), stock_history=level, seed=3)
+    assert f.stock < 72 * 2.0 and f.supply == "rhythm"  # 60 h left, every past delivery came at ~48 h
+    assert f.probability < 0.5 and f.restock_chance > 0.5
+    # the same SKU at 30 hours of stock: below every cover it was ever restocked at — a real risk
+    more = np.full(int((level[-1] - 30 * 2.0) / 2.0), 2.0)
+    late_sold = np.concatenate([sold, more])
+    late_level = np.concatenate([level, level[-1] - np.cumsum(more)])
+    g = stockout_risk(late_sold, stock=float(late_level[-1]), stock_history=late_level, seed=3)
+    assert g.supply == "overdue" and g.probability > 0.85
+
+
+def test_a_calendar_rhythm_is_kept_when_it_reads_deliveries_better() -> None:
+    """Deliveries every 7 days to the hour while the covers they found scatter: the calendar wins."""
+    covers = np.array([20.0, 80.0, 45.0, 110.0])
+    own = Deliveries(np.array([100, 268, 436, 604]), np.full(4, 300.0), 700, covers)
+    assert ReorderPoint.read(own) is None
+    level_like = Deliveries(np.array([100, 230, 436, 560]), np.full(4, 300.0), 700, np.array([47.0, 50.0, 49.0, 52.0]))
+    assert ReorderPoint.read(level_like) is not None
+
+
+def test_reorder_thresholds_keep_a_chance_that_none_comes() -> None:
+    point = ReorderPoint(np.array([40.0, 45.0, 50.0, 55.0]))
+    draws = point.thresholds(60.0, 20000, np.random.default_rng(1))
+    assert abs(float(np.isinf(draws).mean()) - 1 / 5) < 0.02  # four covers ahead, one pseudo-observation
+    assert set(np.unique(draws[np.isfinite(draws)])) == {40.0, 45.0, 50.0, 55.0}
+    assert np.isinf(point.thresholds(42.0, 1000, np.random.default_rng(1))).mean() > 0.4  # only 40 still ahead
+    assert point.overdue(39.0) and not point.overdue(41.0)
+
+
+def test_a_sku_without_deliveries_of_its_own_is_judged_by_the_store_reorder_point() -> None:
+    """Platforms give no stock history, so in a store's first week most SKUs have not been restocked
+    under our eyes: one that has not is judged by the covers its siblings were restocked at."""
+    siblings = [read_deliveries(*reversed(reorder_history(4, jitter=[j, -j, 2.0, -3.0]))) for j in (1.0, 4.0)]
+    pool = ReorderPoint.pool(siblings)
+    assert pool is not None and 40 < float(np.median(pool.covers)) < 56
+    sold = np.full(24 * 10, 2.0)
+    for hours_left, supply, risky in ((60, "rhythm", False), (30, "overdue", True)):
+        level = hours_left * 2.0 + np.cumsum(sold[::-1])[::-1] - sold  # sold down to hours_left of cover, no delivery
+        f = stockout_risk(sold, stock=float(level[-1]), stock_history=level, reorder=pool, seed=5)
+        assert f.supply == supply and (f.probability > 0.85) == risky, (hours_left, f)
+    alone = stockout_risk(sold, stock=60 * 2.0, stock_history=60 * 2.0 + np.cumsum(sold[::-1])[::-1] - sold, seed=5)
+    assert alone.supply == "unknown" and alone.probability > 0.85  # without the store's record: nothing assumed
