@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +61,11 @@ def _add_connector_commands() -> None:
     app.command(help="Scale-out: the periodic work, one leader among instances; needs a broker.")(scheduler)
 
 
-_add_connector_commands()
+# A spawned worker process (the backtest's shards) runs this module again as its parent's main
+# script, but never a command: it need not import the service, web and connector layers (seconds of
+# start-up per worker).
+if multiprocessing.parent_process() is None:
+    _add_connector_commands()
 
 
 def _fail(exc: ShopSentinelError) -> None:
