@@ -10,14 +10,11 @@ denominator (binomial-style), so a conversion drop on 30 visitors does not page 
 from __future__ import annotations
 
 import warnings
+from functools import cache
+from types import ModuleType
 
 import numpy as np
 from numpy.typing import ArrayLike
-
-# The distributions' ufuncs themselves: ``scipy.stats`` takes over a second to import (in the CLI and
-# again in every backtest worker) and wraps each call in argument checks we do not need.
-# ``tests/detect/test_baselines_significance.py`` holds these to ``scipy.stats`` bit for bit.
-from scipy.special import _ufuncs as special
 
 from shopsentinel.detect.baselines import seasonal_history, summarize
 
@@ -86,30 +83,46 @@ def _tail_to_sigma(tail: np.ndarray) -> np.ndarray:
 # What ``scipy.stats.nbinom.cdf/sf``, ``poisson.cdf/sf`` and ``norm.isf`` return, without the generic
 # ``rv_discrete``/``rv_continuous`` machinery: the same ufuncs on the same arguments, the same
 # answers outside the support (below it: cdf 0, sf 1) and for invalid shapes (NaN).
+# ``scipy.stats`` takes over a second to import and wraps each call in argument checks we do not
+# need; ``tests/detect/test_baselines_significance.py`` holds these to it bit for bit.
+
+
+@cache
+def _special() -> ModuleType:
+    """scipy's special-function ufuncs, imported at the first use: a process that never scores
+    (the backtest's main process, the CLI) does not pay for scipy."""
+    from scipy.special import _ufuncs
+
+    return _ufuncs
+
+
+def preload() -> None:
+    """Import scipy now rather than at the first score (a backtest worker, while it waits for work)."""
+    _special()
 
 
 def nbinom_cdf(k: ArrayLike, n: ArrayLike, p: ArrayLike) -> np.ndarray:
     """``scipy.stats.nbinom.cdf(k, n, p)`` for finite or NaN ``k``."""
     k, n, p = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (k, n, p)))
-    return _discrete(special._nbinom_cdf, k, (n, p), (n > 0) & (p > 0) & (p <= 1), below=0.0)
+    return _discrete(_special()._nbinom_cdf, k, (n, p), (n > 0) & (p > 0) & (p <= 1), below=0.0)
 
 
 def nbinom_sf(k: ArrayLike, n: ArrayLike, p: ArrayLike) -> np.ndarray:
     """``scipy.stats.nbinom.sf(k, n, p)`` for finite or NaN ``k``."""
     k, n, p = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (k, n, p)))
-    return _discrete(special._nbinom_sf, k, (n, p), (n > 0) & (p > 0) & (p <= 1), below=1.0)
+    return _discrete(_special()._nbinom_sf, k, (n, p), (n > 0) & (p > 0) & (p <= 1), below=1.0)
 
 
 def poisson_cdf(k: ArrayLike, mu: ArrayLike) -> np.ndarray:
     """``scipy.stats.poisson.cdf(k, mu)`` for finite or NaN ``k``."""
     k, mu = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (k, mu)))
-    return _discrete(special.pdtr, k, (mu,), mu >= 0, below=0.0)
+    return _discrete(_special().pdtr, k, (mu,), mu >= 0, below=0.0)
 
 
 def poisson_sf(k: ArrayLike, mu: ArrayLike) -> np.ndarray:
     """``scipy.stats.poisson.sf(k, mu)`` for finite or NaN ``k``."""
     k, mu = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (k, mu)))
-    return _discrete(special.pdtrc, k, (mu,), mu >= 0, below=1.0)
+    return _discrete(_special().pdtrc, k, (mu,), mu >= 0, below=1.0)
 
 
 def norm_isf(q: ArrayLike) -> np.ndarray:
@@ -119,7 +132,7 @@ def norm_isf(q: ArrayLike) -> np.ndarray:
     out[q == 1] = -np.inf
     out[q == 0] = np.inf
     inside = (q > 0) & (q < 1)
-    out[inside] = -special.ndtri(q[inside]) * 1.0 + 0.0  # as norm.isf: × scale + loc
+    out[inside] = -_special().ndtri(q[inside]) * 1.0 + 0.0  # as norm.isf: × scale + loc
     return out
 
 

@@ -30,6 +30,7 @@ from shopsentinel.detect.learning import RuleLearning, store_learning
 from shopsentinel.detect.panel import build_panel
 from shopsentinel.detect.quality import finding_alerts, silent_metric_alerts, silent_store_alerts
 from shopsentinel.detect.rules import Rule, RulePack, default_rules
+from shopsentinel.detect.significance import preload as preload_scoring
 from shopsentinel.ingest.clean import CleanReport, clean
 from shopsentinel.ingest.reader import (
     default_stores,
@@ -125,8 +126,10 @@ def _start_pool(workers: int) -> ProcessPoolExecutor:
 
 def _init_worker() -> None:
     """Start-up of a spawned worker: logging as the parent's (redacted); unpickling this function
-    has already imported this module, and with it the detection code."""
+    has already imported this module, and with it the detection code; scipy too, while the main
+    process still reads the file."""
     configure_worker()
+    preload_scoring()
 
 
 def _ready() -> None:
