@@ -61,10 +61,15 @@ def _add_connector_commands() -> None:
     app.command(help="Scale-out: the periodic work, one leader among instances; needs a broker.")(scheduler)
 
 
-# A spawned worker process (the backtest's shards) runs this module again as its parent's main
-# script, but never a command: it need not import the service, web and connector layers (seconds of
-# start-up per worker).
-if multiprocessing.parent_process() is None:
+def _service_commands_needed() -> bool:
+    """Whether this process may run one of the commands ``_add_connector_commands`` registers: not a
+    spawned worker (the backtest's shards run this module again as their parent's main script, but
+    never a command), nor ``shopsentinel backtest …``. Both skip importing the service, web and
+    connector layers, seconds of start-up per process."""
+    return multiprocessing.parent_process() is None and sys.argv[1:2] != ["backtest"]
+
+
+if _service_commands_needed():
     _add_connector_commands()
 
 
