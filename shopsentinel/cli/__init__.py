@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shopsentinel.core.console import console, err, fail
@@ -97,6 +96,9 @@ def backtest(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or tables")] = False,
 ) -> None:
     """Replay history through the rules: which alerts would ShopSentinel have raised, and how noisy is each rule?"""
+    # Here, not at the top: the backtest's worker processes import this module too (rich.progress is slow to import).
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from shopsentinel.catalog import default_catalog
     from shopsentinel.detect.rules import default_rules, load_rules
     from shopsentinel.runtime.backtest import run_backtest
