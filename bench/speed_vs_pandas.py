@@ -44,6 +44,7 @@ def main() -> int:
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "data")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--label", default="", help="a note kept with the result (e.g. which code PYTHONPATH points at)")
     parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="reference_pandas.py (default %(default)s)")
     parser.add_argument("--reference-python", default=sys.executable, help="the interpreter with pandas (default: this one)")
     parser.add_argument("--shopsentinel", default=str(Path(sys.executable).parent / "shopsentinel"),
@@ -92,7 +93,7 @@ def main() -> int:
         "dont_write_bytecode": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
         "pycache_prefix": os.environ.get("PYTHONPYCACHEPREFIX", ""),
         "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
-        "commit": _commit(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": _commit(), "pythonpath": os.environ.get("PYTHONPATH", ""), "label": args.label, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     record(REPO / "bench" / "results" / "speed_vs_pandas.jsonl", result)
     return 0
