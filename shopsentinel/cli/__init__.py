@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shopsentinel.core.console import console, err, fail
@@ -66,7 +66,16 @@ def _add_connector_commands() -> None:
     app.command(help="Scale-out: the periodic work, one leader among instances; needs a broker.")(scheduler)
 
 
-_add_connector_commands()
+def _service_commands_needed() -> bool:
+    """Whether this process may run one of the commands ``_add_connector_commands`` registers: not a
+    spawned worker (the backtest's shards run this module again as their parent's main script, but
+    never a command), nor ``shopsentinel backtest …``. Both skip importing the service, web and
+    connector layers, seconds of start-up per process."""
+    return multiprocessing.parent_process() is None and sys.argv[1:2] != ["backtest"]
+
+
+if _service_commands_needed():
+    _add_connector_commands()
 
 
 def _fail(exc: ShopSentinelError) -> None:
@@ -93,6 +102,9 @@ def backtest(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or tables")] = False,
 ) -> None:
     """Replay history through the rules: which alerts would ShopSentinel have raised, and how noisy is each rule?"""
+    # Here, not at the top: the backtest's worker processes import this module too (rich.progress is slow to import).
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from shopsentinel.catalog import default_catalog
     from shopsentinel.detect.rules import default_rules, load_rules
     from shopsentinel.runtime.backtest import run_backtest

@@ -88,28 +88,41 @@ def seasonal_history(
     # Daily histories look up to three weeks further back so a 10-day promotion plus its tail
     # does not leave the baseline empty right after it.
     search = max(search or (count + 21 if period_hours <= 24 else count * 2), count)
+    rows, width = values.shape
 
     clocks, column_clock = _distinct_clocks(offsets)
 
-    def indices(k: int) -> np.ndarray:
+    def clock_indices(k: int) -> np.ndarray:
+        """T × clocks: the lag-k row of each distinct clock (columns share their clock's)."""
         lag = k * period_hours
-        per_clock = np.stack([_clock_lag(clock, lag) for clock in clocks], axis=1)
-        return per_clock[:, column_clock]
+        if not clocks:
+            return np.zeros((rows, 0), dtype=int)
+        return np.stack([_clock_lag(clock, lag) for clock in clocks], axis=1)
 
-    stack = np.stack([gather(values, indices(k), exclude, lag_hours=k * period_hours) for k in range(1, count + 1)])
+    stack = np.empty((count, rows, width))
+    for k in range(1, count + 1):
+        stack[k - 1] = _gather_lagged(values, clock_indices(k), column_clock, exclude, k * period_hours)
     # Older periods fill the slots of excluded ones, most recent first. Only the points that still
     # miss a slot are looked at again: after an event that is a few rows, not the whole panel.
     missing = np.isnan(stack)
     t_idx, s_idx = np.nonzero(missing.any(axis=0))
-    cols = np.arange(values.shape[1])
+    # A row more than the widest UTC offset change younger than a lag has no row that far back,
+    # for this lag and every longer one: those points can never be filled, and are let go.
+    reach = int(np.ceil(np.nanmax(offsets) - np.nanmin(offsets))) + 1 if offsets.size else 0
     for k in range(count + 1, search + 1):
         if t_idx.size == 0:
             break
-        src = indices(k)[t_idx, s_idx]
+        alive = t_idx + reach >= k * period_hours
+        if not alive.all():
+            t_idx, s_idx = t_idx[alive], s_idx[alive]
+            if t_idx.size == 0:
+                break
+        src = clock_indices(k)[t_idx, column_clock[s_idx]]
         safe = np.clip(src, 0, None)
-        older = np.where(src < 0, np.nan, values[safe, cols[s_idx]])
+        bad = src < 0
         if exclude is not None:
-            older = np.where(exclude[safe, cols[s_idx]], np.nan, older)
+            bad |= exclude[safe, s_idx]
+        older = np.where(bad, np.nan, values[safe, s_idx])
         usable = ~np.isnan(older)
         if not usable.any():
             continue
@@ -120,6 +133,32 @@ def seasonal_history(
         still = missing[:, t_idx, s_idx].any(axis=0)
         t_idx, s_idx = t_idx[still], s_idx[still]
     return stack
+
+
+def _gather_lagged(values: np.ndarray, clock_idx: np.ndarray, column_clock: np.ndarray, exclude: np.ndarray | None,
+                   lag_hours: int) -> np.ndarray:
+    """:func:`gather` with ``lag_hours`` for ``idx = clock_idx[:, column_clock]``, without building
+    that T × S index: the rows where some clock's lag is not the plain shift are found on the
+    few clocks, and only those rows are fancy-indexed."""
+    rows, width = values.shape
+    out = np.full(values.shape, np.nan)
+    if 0 < lag_hours < rows:
+        shifted = values[:-lag_hours]
+        if exclude is not None:
+            out[lag_hours:] = np.where(exclude[:-lag_hours], np.nan, shifted)
+        else:
+            out[lag_hours:] = shifted
+    expected_idx = np.arange(rows)[:, None] - lag_hours
+    odd_rows = np.nonzero((clock_idx != expected_idx).any(axis=1))[0] if clock_idx.shape[1] else np.zeros(0, dtype=int)
+    if odd_rows.size:
+        sub_idx = clock_idx[odd_rows][:, column_clock]
+        cols = np.broadcast_to(np.arange(width)[None, :], sub_idx.shape)
+        safe = np.clip(sub_idx, 0, None)
+        odd_bad = sub_idx < 0
+        if exclude is not None:
+            odd_bad = odd_bad | exclude[safe, cols]
+        out[odd_rows] = np.where(odd_bad, np.nan, values[safe, cols])
+    return out
 
 
 _LAG_CACHE: dict[tuple[bytes, int], np.ndarray] = {}

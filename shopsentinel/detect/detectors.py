@@ -217,6 +217,15 @@ def _compute_history(view: SeriesView, cond: HistorySpec, values: np.ndarray, ex
         return comparable(stack, flags, closed)
 
     def history(period: int, count: int, search: int | None = None) -> Baseline:
+        # Every baseline kind also reads the 7-day same-hour one: computed once per view, values
+        # and exclusions (a copy comes back, the callers below set fields on theirs).
+        key = ("history", period, count, search, cond.agg if count > 1 else "median", id(values), id(exclude))
+        found = view._baselines.get(key)
+        if found is None:
+            found = view._baselines[key] = computed_history(period, count, search)
+        return replace(found)
+
+    def computed_history(period: int, count: int, search: int | None) -> Baseline:
         stack = seasonal_history(values, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
         stack = like_with_like(stack, values, period, count, search)
         how = cond.agg if count > 1 else "median"

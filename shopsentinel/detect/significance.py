@@ -10,9 +10,11 @@ denominator (binomial-style), so a conversion drop on 30 visitors does not page 
 from __future__ import annotations
 
 import warnings
+from functools import cache
+from types import ModuleType
 
 import numpy as np
-from scipy import stats
+from numpy.typing import ArrayLike
 
 from shopsentinel.detect.baselines import seasonal_history, summarize
 
@@ -48,8 +50,8 @@ def count_surprise(observed: np.ndarray, expected: np.ndarray, cv: np.ndarray, d
     x = np.nan_to_num(observed, nan=0.0)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", category=RuntimeWarning)
-        lower_tail = stats.nbinom.cdf(np.floor(x), r, p)
-        upper_tail = stats.nbinom.sf(np.ceil(x) - 1, r, p)
+        lower_tail = nbinom_cdf(np.floor(x), r, p)
+        upper_tail = nbinom_sf(np.ceil(x) - 1, r, p)
     down = _tail_to_sigma(lower_tail)
     up = _tail_to_sigma(upper_tail)
     if direction == "down":
@@ -75,7 +77,76 @@ def robust_surprise(observed: np.ndarray, expected: np.ndarray, spread: np.ndarr
 
 def _tail_to_sigma(tail: np.ndarray) -> np.ndarray:
     tail = np.clip(np.nan_to_num(tail, nan=1.0), 1e-300, 1.0)
-    return np.clip(stats.norm.isf(tail), 0.0, MAX_SIGMA)
+    return np.clip(norm_isf(tail), 0.0, MAX_SIGMA)
+
+
+# What ``scipy.stats.nbinom.cdf/sf``, ``poisson.cdf/sf`` and ``norm.isf`` return, without the generic
+# ``rv_discrete``/``rv_continuous`` machinery: the same ufuncs on the same arguments, the same
+# answers outside the support (below it: cdf 0, sf 1) and for invalid shapes (NaN).
+# ``scipy.stats`` takes over a second to import and wraps each call in argument checks we do not
+# need; ``tests/detect/test_baselines_significance.py`` holds these to it bit for bit.
+
+
+@cache
+def _special() -> ModuleType:
+    """scipy's special-function ufuncs, imported at the first use: a process that never scores
+    (the backtest's main process, the CLI) does not pay for scipy."""
+    from scipy.special import _ufuncs
+
+    return _ufuncs
+
+
+def preload() -> None:
+    """Import scipy now rather than at the first score (a backtest worker, while it waits for work)."""
+    _special()
+
+
+def nbinom_cdf(k: ArrayLike, n: ArrayLike, p: ArrayLike) -> np.ndarray:
+    """``scipy.stats.nbinom.cdf(k, n, p)`` for finite or NaN ``k``."""
+    k, n, p = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (k, n, p)))
+    return _discrete(_special()._nbinom_cdf, k, (n, p), (n > 0) & (p > 0) & (p <= 1), below=0.0)
+
+
+def nbinom_sf(k: ArrayLike, n: ArrayLike, p: ArrayLike) -> np.ndarray:
+    """``scipy.stats.nbinom.sf(k, n, p)`` for finite or NaN ``k``."""
+    k, n, p = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (k, n, p)))
+    return _discrete(_special()._nbinom_sf, k, (n, p), (n > 0) & (p > 0) & (p <= 1), below=1.0)
+
+
+def poisson_cdf(k: ArrayLike, mu: ArrayLike) -> np.ndarray:
+    """``scipy.stats.poisson.cdf(k, mu)`` for finite or NaN ``k``."""
+    k, mu = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (k, mu)))
+    return _discrete(_special().pdtr, k, (mu,), mu >= 0, below=0.0)
+
+
+def poisson_sf(k: ArrayLike, mu: ArrayLike) -> np.ndarray:
+    """``scipy.stats.poisson.sf(k, mu)`` for finite or NaN ``k``."""
+    k, mu = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (k, mu)))
+    return _discrete(_special().pdtrc, k, (mu,), mu >= 0, below=1.0)
+
+
+def norm_isf(q: ArrayLike) -> np.ndarray:
+    """``scipy.stats.norm.isf(q)``."""
+    q = np.asarray(q, dtype=float)
+    out = np.full(q.shape, np.nan)
+    out[q == 1] = -np.inf
+    out[q == 0] = np.inf
+    inside = (q > 0) & (q < 1)
+    out[inside] = -_special().ndtri(q[inside]) * 1.0 + 0.0  # as norm.isf: × scale + loc
+    return out
+
+
+def _discrete(tail: np.ufunc, k: np.ndarray, shapes: tuple[np.ndarray, ...], valid: np.ndarray, *, below: float) -> np.ndarray:
+    """``rv_discrete.cdf``/``sf`` on the support 0, 1, 2, …: ``below`` under it, NaN for invalid
+    shapes or a NaN ``k``, else ``tail(floor(k), *shapes)`` clipped to [0, 1]."""
+    out = np.zeros(k.shape)
+    out[valid & (k < 0)] = below
+    out[valid & np.isposinf(k)] = 1.0 - below
+    out[~valid | np.isnan(k)] = np.nan
+    good = valid & (k >= 0) & np.isfinite(k)
+    if good.any():
+        out[good] = np.clip(tail(np.floor(k[good]), *(a[good] for a in shapes)), 0, 1)
+    return out
 
 
 DISPERSION_DAYS = 28  # the window a count series' own lumpiness is measured over
@@ -132,10 +203,10 @@ def pooled_dispersion(values: np.ndarray, offsets: np.ndarray, exclude: np.ndarr
             if not undecided.any():
                 break
             if cv == 0:
-                low, high = stats.poisson.cdf(x, lam), stats.poisson.sf(x - 1, lam)
+                low, high = poisson_cdf(x, lam), poisson_sf(x - 1, lam)
             else:
                 r = 1.0 / cv**2
-                low, high = stats.nbinom.cdf(x, r, r / (r + lam)), stats.nbinom.sf(x - 1, r, r / (r + lam))
+                low, high = nbinom_cdf(x, r, r / (r + lam)), nbinom_sf(x - 1, r, r / (r + lam))
             outside = usable & ((low < DISPERSION_TAIL) | (high < DISPERSION_TAIL))
             share = trailing(outside.astype(float)) / np.maximum(n, 1.0)
             fits = undecided & (share <= DISPERSION_ALLOWED)

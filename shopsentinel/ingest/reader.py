@@ -20,13 +20,26 @@ STORE_COLUMNS = ("store", "platform", "name", "timezone")
 CALENDAR_COLUMNS = ("start", "end", "platform", "store", "name", "kind")
 CALENDAR_KINDS = ("promotion", "holiday", "maintenance")
 
+UTC_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M:%S%.f%z")
+
+
 def parse_utc(column: pl.Expr) -> pl.Expr:
     """ISO-8601 strings with ``Z`` or an offset (seconds and fractions optional) → UTC datetimes."""
+    return pl.coalesce([_parse_utc_as(column, f) for f in UTC_FORMATS])
+
+
+def _parse_utc_as(column: pl.Expr, fmt: str) -> pl.Expr:
     normalized = column.str.strip_chars().str.replace(r"[zZ]$", "+00:00")
-    formats = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M:%S%.f%z")
-    return pl.coalesce(
-        [normalized.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us") for f in formats]
-    )
+    return normalized.str.to_datetime(fmt, strict=False, time_zone="UTC", time_unit="us")
+
+
+def _parse_utc_column(raw: pl.DataFrame, name: str) -> pl.Series:
+    """:func:`parse_utc` of one column: the usual format alone when it reads every row (the common
+    case, and the same answer, since the others only fill what it leaves empty), else all of them."""
+    first = raw.select(_parse_utc_as(pl.col(name), UTC_FORMATS[0])).to_series()
+    if first.null_count() == 0:
+        return first
+    return raw.select(parse_utc(pl.col(name))).to_series()
 
 
 def _read_csv_strings(path: Path) -> pl.DataFrame:
@@ -87,8 +100,9 @@ def normalize_frame(raw: pl.DataFrame, path: Path, *, line_offset: int) -> pl.Da
     if "_row" not in raw.columns:
         raw = raw.with_row_index("_row")
     ts_type = raw.schema["ts"]
+    ts: pl.Expr | pl.Series
     if ts_type == pl.Utf8:
-        ts = parse_utc(pl.col("ts"))
+        ts = _parse_utc_column(raw, "ts")
     elif isinstance(ts_type, pl.Datetime):
         ts = pl.col("ts").dt.convert_time_zone("UTC") if ts_type.time_zone else pl.col("ts").dt.replace_time_zone("UTC")
         ts = ts.dt.cast_time_unit("us")

@@ -30,6 +30,7 @@ from shopsentinel.detect.learning import RuleLearning, store_learning
 from shopsentinel.detect.panel import build_panel
 from shopsentinel.detect.quality import finding_alerts, silent_metric_alerts, silent_store_alerts
 from shopsentinel.detect.rules import Rule, RulePack, default_rules
+from shopsentinel.detect.significance import preload as preload_scoring
 from shopsentinel.ingest.clean import CleanReport, clean
 from shopsentinel.ingest.reader import (
     default_stores,
@@ -101,7 +102,54 @@ def run_backtest(
     metrics_path = find_metrics_file(directory)
     known_stores = read_stores(directory / "stores.csv") if (directory / "stores.csv").exists() else []
     calendar = read_calendar(directory / "calendar.csv") if (directory / "calendar.csv").exists() else []
+    workers = max(1, min(workers or os.cpu_count() or 1, 2))
+    # The worker processes start (a second or more of imports each) while this one reads the file,
+    # when stores.csv already says there will be more than one store to share out.
+    pool = _start_pool(workers) if workers > 1 and len(known_stores) > 1 else None
+    try:
+        return _run(directory, metrics_path, known_stores, calendar, catalog, pack, start, end, stores_per_shard,
+                    workers, pool, progress)
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
+
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker)
+    # Spawn every process now rather than at the first shards: a spawned pool starts one more
+    # process per task submitted while none is idle.
+    for _ in range(workers):
+        pool.submit(_ready)
+    return pool
+
+
+def _init_worker() -> None:
+    """Start-up of a spawned worker: logging as the parent's (redacted); unpickling this function
+    has already imported this module, and with it the detection code; scipy too, while the main
+    process still reads the file."""
+    configure_worker()
+    preload_scoring()
+
+
+def _ready() -> None:
+    """A task that does nothing."""
+
+
+def _run(
+    directory: Path,
+    metrics_path: Path,
+    known_stores: list[StoreInfo],
+    calendar: list[CalendarEvent],
+    catalog: Catalog,
+    pack: RulePack,
+    start: datetime | None,
+    end: datetime | None,
+    stores_per_shard: int,
+    workers: int,
+    pool: ProcessPoolExecutor | None,
+    progress: Callable[[int, int], None] | None,
+) -> BacktestResult:
     whole: pl.DataFrame | None = None
     if metrics_path.suffix != ".parquet":
         whole = read_metrics(metrics_path)
@@ -114,7 +162,7 @@ def run_backtest(
 
     result = BacktestResult([], [], CleanReport(), stores, start or data_start, end or data_end)
     enabled = pack.enabled()
-    workers = max(1, min(workers or os.cpu_count() or 1, 2 if len(stores) > 1 else 1))
+    workers = workers if len(stores) > 1 else 1
     size = max(1, min(stores_per_shard, math.ceil(len(stores) / workers)))
     shards = [stores[i : i + size] for i in range(0, len(stores), size)]
     jobs = []
@@ -126,26 +174,27 @@ def run_backtest(
             jobs.append(ShardJob(shard, None, metrics_path))
     run = partial(_process_shard, calendar=calendar, catalog=catalog, rules=enabled, start=data_start, hours=hours)
     outputs: Iterable[ShardOutput]
-    if workers > 1 and len(jobs) > 1:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=configure_worker)  # the workers log like the parent (redacted)
-        outputs = pool.map(run, jobs)
-    else:
-        pool = None
-        outputs = map(run, jobs)
-    try:
-        for done, output in enumerate(outputs, start=1):
-            result.rows += output.rows
-            for platform, store, history_hours in output.history:
-                result.learning[(platform, store)] = store_learning([r for r in enabled if r.mode == "alert"], history_hours)
-            _merge(result.clean, output.report)
-            for e in output.events:
-                (result.tasks if e.mode == "task" else result.events).append(e)
-            if progress:
-                progress(done, len(jobs))
-    finally:
-        if pool is not None:
+    if len(jobs) > 1 and pool is None and workers > 1:
+        pool = _start_pool(workers)
+        try:
+            return _collect(result, pool.map(run, jobs), len(jobs), enabled, progress)
+        finally:
             pool.shutdown()
+    outputs = pool.map(run, jobs) if pool is not None else map(run, jobs)
+    return _collect(result, outputs, len(jobs), enabled, progress)
+
+
+def _collect(result: BacktestResult, outputs: Iterable[ShardOutput], total: int, enabled: list[Rule],
+             progress: Callable[[int, int], None] | None) -> BacktestResult:
+    for done, output in enumerate(outputs, start=1):
+        result.rows += output.rows
+        for platform, store, history_hours in output.history:
+            result.learning[(platform, store)] = store_learning([r for r in enabled if r.mode == "alert"], history_hours)
+        _merge(result.clean, output.report)
+        for e in output.events:
+            (result.tasks if e.mode == "task" else result.events).append(e)
+        if progress:
+            progress(done, total)
     result.events = _window(assign_incidents(result.events), result.start, result.end)
     result.tasks = _window(sorted(result.tasks, key=lambda e: e.start), result.start, result.end)
     return result

@@ -10,7 +10,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.support.processes import ADMIN, serve, service_env
+from tests.support.processes import ADMIN, serve, service_env, wait_for
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -23,6 +23,8 @@ def test_cli_beside_a_running_service(tmp_path: Path) -> None:
     env = service_env(tmp_path, SHOPSENTINEL_SYNC_DB=str(sync_db))
     with ExitStack() as stack:
         server = serve(stack, tmp_path, env, "serve")
+        # the service opens the sync database at its first background tick (its sync step): wait for it
+        wait_for("serve's first background tick", lambda: server.ticks() >= 1)
         listed = _cli(env, "stores", "list", "--db", str(sync_db))
         assert listed.returncode == 2
         output = listed.stdout + listed.stderr

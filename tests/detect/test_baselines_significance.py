@@ -197,3 +197,35 @@ def test_robust_surprise() -> None:
     np.testing.assert_allclose(robust_surprise(obs, exp, spread, "both"), [3.0, 3.0, 12.0])
     # a flat history (spread 0) is floored at 5% of the level: 110 vs 100 is 2 sigma, not infinity
     assert robust_surprise(np.array([110.0]), np.array([100.0]), np.array([0.0]), "up")[0] == pytest.approx(2.0)
+
+
+# --------------------------------------------------------------------------- the distributions without scipy.stats
+def test_tail_functions_equal_scipy_stats_bit_for_bit() -> None:
+    """significance.py calls scipy's ufuncs directly (scipy.stats is slow to import); every answer —
+    inside and outside the support, invalid shapes, NaN — must be the one scipy.stats gives."""
+    from scipy import stats
+
+    from shopsentinel.detect.significance import nbinom_cdf, nbinom_sf, norm_isf, poisson_cdf, poisson_sf
+
+    rng = np.random.default_rng(5)
+    size = 20_000
+    k = np.concatenate([rng.integers(-3, 400, size).astype(float), rng.uniform(-2, 50, 200), [np.nan, np.inf, -np.inf, 0.0, -0.0]])
+    r = np.concatenate([1.0 / rng.uniform(0.0, 1.5, size) ** 2, rng.uniform(0.5, 9, 200), [np.nan, 0.0, -1.0, 4.0, 400.0]])
+    lam = np.concatenate([rng.gamma(0.6, 60.0, size), rng.uniform(0, 3, 200), [1e-6, 3.0, 2.0, np.nan, 0.0]])
+    p = r / (r + lam)
+    p[:5] = [0.0, 1.0, 1.5, -0.1, np.nan]
+
+    def same(ours: np.ndarray, theirs: np.ndarray) -> None:
+        assert ours.shape == theirs.shape
+        np.testing.assert_array_equal(ours, theirs)  # NaN where NaN; every other value equal
+        assert (np.signbit(ours) == np.signbit(theirs)).all()
+
+    with np.errstate(all="ignore"):
+        same(nbinom_cdf(k, r, p), stats.nbinom.cdf(k, r, p))
+        same(nbinom_sf(k - 1, r, p), stats.nbinom.sf(k - 1, r, p))
+        same(poisson_cdf(k, lam), stats.poisson.cdf(k, lam))
+        same(poisson_sf(k - 1, lam), stats.poisson.sf(k - 1, lam))
+        # broadcasting a scalar shape, as count_surprise may get one
+        same(nbinom_cdf(k[:50], 4.0, p[:50]), stats.nbinom.cdf(k[:50], 4.0, p[:50]))
+        q = np.concatenate([rng.uniform(0, 1, size), 10.0 ** -rng.uniform(0, 300, 500), [0.0, 1.0, 1e-300, 0.5, np.nan, 1.5, -0.2]])
+        same(norm_isf(q), stats.norm.isf(q))

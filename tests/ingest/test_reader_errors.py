@@ -69,6 +69,25 @@ def test_read_metrics_canonical_frame(tmp_path: Path) -> None:
     assert frame.get_column("value").to_list() == [100.0, 7.5]
 
 
+def test_read_metrics_reads_every_timestamp_form_in_one_file(tmp_path: Path) -> None:
+    """The usual form is parsed first on its own (fast); rows in the other accepted forms are still
+    read, and a file all in the usual form gives the same instants."""
+    mixed = write(
+        tmp_path, "metrics.csv",
+        HEADER
+        + "2026-03-01T10:00:00Z,tmall,s1,uv,1,\n"
+        + "2026-03-01T11:00+00:00,tmall,s1,uv,2,\n"
+        + "2026-03-01 20:00:00+08:00,tmall,s1,uv,3,\n"
+        + "2026-03-01T13:00:00.5Z,tmall,s1,uv,4,\n",
+    )
+    expected = [datetime(2026, 3, 1, 10, tzinfo=UTC), datetime(2026, 3, 1, 11, tzinfo=UTC),
+                datetime(2026, 3, 1, 12, tzinfo=UTC), datetime(2026, 3, 1, 13, 0, 0, 500000, tzinfo=UTC)]
+    assert read_metrics(mixed).get_column("ts").to_list() == expected
+    usual = write(tmp_path, "usual.csv", HEADER + "".join(
+        f"{t.strftime('%Y-%m-%dT%H:%M:%S')}{'.5' if t.microsecond else ''}Z,tmall,s1,uv,1,\n" for t in expected))
+    assert read_metrics(usual).get_column("ts").to_list() == expected
+
+
 def test_read_metrics_sku_column_is_optional(tmp_path: Path) -> None:
     path = write(tmp_path, "metrics.csv", "ts,platform,store,metric,value\n2026-03-01T10:00:00Z,jd,a,orders,3\n")
     frame = read_metrics(path)
