@@ -155,7 +155,7 @@ def _import_through_service(directory: Path, url: str, token: str | None) -> dic
     import httpx
 
     from shopsentinel.catalog import default_catalog
-    from shopsentinel.core.errors import InputError
+    from shopsentinel.cli.remote import checked, unreachable
     from shopsentinel.ingest.clean import clean
     from shopsentinel.ingest.reader import read_directory
 
@@ -170,13 +170,8 @@ def _import_through_service(directory: Path, url: str, token: str | None) -> dic
             try:
                 response = client.post("/api/v1/points", json={"points": batch})
             except httpx.HTTPError as exc:
-                raise InputError(f"服务 {url} 无法连接 / cannot reach the service at {url}: {type(exc).__name__}") from None
-            if response.status_code in (401, 403):
-                raise InputError(f"服务拒绝了令牌（需要 editor 令牌，设置 SHOPSENTINEL_TOKEN 或 --token）/ the service "
-                                 f"refused the token (an editor token is needed): HTTP {response.status_code}", field="token")
-            if response.status_code >= 400:
-                raise InputError(f"服务拒绝了导入 / the service refused the import: HTTP {response.status_code} "
-                                 f"{response.text[:300]}")
+                raise unreachable(url, exc) from None
+            checked(response, "导入 / the service refused the import")
             accepted += int(response.json().get("accepted", len(batch)))
     summary = report.summary()
     summary["sent_to_service"] = accepted

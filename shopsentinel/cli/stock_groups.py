@@ -24,18 +24,14 @@ Token = Annotated[str | None, typer.Option("--token", envvar="SHOPSENTINEL_TOKEN
 def _call(url: str, token: str | None, method: str, path: str, body: Any = None) -> Any:
     import httpx
 
-    from shopsentinel.core.errors import InputError
+    from shopsentinel.cli.remote import checked, unreachable
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         response = httpx.request(method, f"{url.rstrip('/')}{path}", json=body, headers=headers, timeout=30.0)
     except httpx.HTTPError as exc:
-        raise InputError(f"服务 {url} 无法连接 / cannot reach the service at {url}: {type(exc).__name__}") from None
-    if response.status_code in (401, 403):
-        raise InputError(f"服务拒绝了令牌（需要 editor 令牌，设置 SHOPSENTINEL_TOKEN 或 --token）/ the service refused "
-                         f"the token: HTTP {response.status_code}", field="token")
-    if response.status_code >= 400:
-        raise InputError(f"服务拒绝了请求 / the service refused: HTTP {response.status_code} {response.text[:300]}")
+        raise unreachable(url, exc) from None
+    checked(response, "请求 / the service refused the request")
     return response.json() if response.content else None
 
 

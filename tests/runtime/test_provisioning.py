@@ -209,7 +209,7 @@ def test_files_are_applied_at_start_marked_and_read_only(
     channels = api.get("/api/v1/channels").json()
     assert [(c["name"], c["receiver"], c["provisioned_from"]) for c in channels] == [
         ("ops-robot", "ops", str(provisioning / "channels.yaml"))]
-    assert channels[0]["secret_fields"] == ["access_token", "secret"] and TOKEN not in str(channels)
+    assert channels[0]["secret_fields"] == ["access_token", "secret", "callback_secret"] and TOKEN not in str(channels)
     with api.service.sessions() as session:  # the secrets are sealed at rest
         stored = session.scalars(select(ChannelRow)).one().settings
     assert TOKEN not in str(stored) and SIGN not in str(stored)
