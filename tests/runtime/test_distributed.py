@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections import Counter
@@ -85,6 +86,7 @@ class FakeSender:
     def __init__(self) -> None:
         self.evaluated: list[StoreKey] = []
         self.delivered: list[str] = []
+        self.retries: list[int] = []
         self.pipelines = 0
 
     def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None:
@@ -93,8 +95,9 @@ class FakeSender:
     def pipeline(self) -> None:
         self.pipelines += 1
 
-    def deliver(self, channel: str) -> None:
+    def deliver(self, channel: str, *, retry: int = 0) -> None:
         self.delivered.append(channel)
+        self.retries.append(retry)
 
     def sync_due(self) -> None:
         pass
@@ -458,3 +461,31 @@ def test_an_evaluation_that_changes_nothing_leaves_the_pipeline_alone(
     assert pipelines == [1]
     assert evaluate(service, sender, []) == 0  # the scheduler's pipeline task always runs it
     assert pipelines == [1, 1]
+
+
+def test_a_deliver_task_that_finds_its_channel_busy_looks_again_instead_of_dropping(
+    remote: tuple[Service, FakeSender, ManualClock],
+) -> None:
+    from shopsentinel.runtime.distributed.celery_app import DELIVER_RETRIES
+    from shopsentinel.runtime.distributed.tasks import deliver_or_retry
+    from shopsentinel.store.coordination import HeldLocks
+
+    service, sender, _clock = remote
+    lock = threading.Lock()
+    assert deliver_or_retry(service, sender, lock, "hook") == 0  # free, nothing due: done, no retry
+    assert sender.retries == []
+    with lock:  # another thread of this process is sending the channel
+        assert deliver_or_retry(service, sender, lock, "hook") == 0
+        assert deliver_or_retry(service, sender, lock, "hook", retry=3) == 0
+        assert deliver_or_retry(service, sender, lock, "hook", retry=DELIVER_RETRIES) == 0  # the last look
+    assert sender.retries == [1, 4]
+    if service.locks is not None and service.locks.shared:  # PostgreSQL: another process holds the channel
+        other = HeldLocks(service.engine)
+        try:
+            assert other.acquire("channel:hook") == "taken"
+            assert deliver_or_retry(service, sender, lock, "hook") == 0
+            assert sender.retries == [1, 4, 1]
+        finally:
+            other.release("channel:hook")
+        assert deliver_or_retry(service, sender, lock, "hook") == 0
+        assert sender.retries == [1, 4, 1]  # free again: delivered (nothing due), no retry

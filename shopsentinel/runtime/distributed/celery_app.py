@@ -32,6 +32,11 @@ PIPELINE = "shopsentinel.pipeline"
 DELIVER = "shopsentinel.deliver"
 SYNC_DUE = "shopsentinel.sync_due"
 RESPOND = "shopsentinel.respond"
+# A deliver task that finds its channel busy (another thread or process is sending it) looks again this
+# much later, up to DELIVER_RETRIES times: the holder may have read the channel's due entries before the
+# one this task was sent for was written. Past that, the scheduler's periodic pipeline kicks it.
+DELIVER_RETRY_SECONDS = 1.0
+DELIVER_RETRIES = 30
 
 
 def is_redis(url: str) -> bool:
@@ -103,8 +108,12 @@ class TaskSender:
     def pipeline(self) -> None:
         self.app.send_task(PIPELINE, queue=DELIVER_QUEUE)
 
-    def deliver(self, channel: str) -> None:
-        self.app.send_task(DELIVER, args=[channel], queue=DELIVER_QUEUE)
+    def deliver(self, channel: str, *, retry: int = 0) -> None:
+        """``retry`` > 0: the channel was busy in another task; look again in ``DELIVER_RETRY_SECONDS``."""
+        if retry:
+            self.app.send_task(DELIVER, args=[channel, retry], queue=DELIVER_QUEUE, countdown=DELIVER_RETRY_SECONDS)
+        else:
+            self.app.send_task(DELIVER, args=[channel], queue=DELIVER_QUEUE)
 
     def sync_due(self) -> None:
         self.app.send_task(SYNC_DUE, queue=SYNC_QUEUE)
@@ -113,4 +122,4 @@ class TaskSender:
         self.app.send_task(RESPOND, queue=RESPOND_QUEUE)
 
 
-__all__ = ["DELIVER", "EVALUATE", "PIPELINE", "RESPOND", "SYNC_DUE", "TaskSender", "is_redis", "make_celery"]
+__all__ = ["DELIVER", "DELIVER_RETRIES", "DELIVER_RETRY_SECONDS", "EVALUATE", "PIPELINE", "RESPOND", "SYNC_DUE", "TaskSender", "is_redis", "make_celery"]

@@ -33,6 +33,7 @@ from shopsentinel.core.settings import Settings
 from shopsentinel.detect.rules import RulePack
 from shopsentinel.runtime.distributed.celery_app import (
     DELIVER,
+    DELIVER_RETRIES,
     EVALUATE,
     PIPELINE,
     RESPOND,
@@ -135,13 +136,34 @@ def evaluate(service: Service, sender: Sender, keys: list[StoreKey], counts: dic
     return changes
 
 
-def deliver(service: Service, channel: str) -> int:
-    """One delivery pass over ``channel``; releases the channel's lock at the end. Returns how many were sent."""
+def deliver(service: Service, channel: str) -> int | None:
+    """One delivery pass over ``channel``; releases the channel's lock at the end. Returns how many were
+    sent, or None when another process holds the channel (it sends; nothing was looked at here)."""
+    name = f"channel:{channel}"
     try:
-        return service.delivery().deliver_channel(service.sessions, channel, inbox=service.dispatcher)
+        sent = service.delivery().deliver_channel(service.sessions, channel, inbox=service.dispatcher)
+        if service.locks is not None and not service.locks.acquired(name):
+            return None
+        return sent
     finally:
         if service.locks is not None:
-            service.locks.release(f"channel:{channel}")
+            service.locks.release(name)
+
+
+def deliver_or_retry(service: Service, sender: Sender, lock: threading.Lock, channel: str, retry: int = 0) -> int:
+    """The deliver task: one pass if this process's thread lock and the channel's lock are free; if either
+    is busy, the holder may already have read the due entries without the one this task was sent for, so
+    the task is sent again a moment later (at most ``DELIVER_RETRIES`` times) instead of dropped."""
+    if lock.acquire(blocking=False):
+        try:
+            sent = deliver(service, channel)
+        finally:
+            lock.release()
+        if sent is not None:
+            return sent
+    if retry < DELIVER_RETRIES:
+        sender.deliver(channel, retry=retry + 1)
+    return 0
 
 
 @contextmanager
@@ -228,17 +250,10 @@ def register_tasks(app: Any, context: WorkerContext) -> None:
         return evaluate(context.service(), context.sender, [])
 
     @app.task(name=DELIVER)  # type: ignore[untyped-decorator]
-    def deliver_task(channel: str) -> int:
-        lock = context.channel_lock(channel)
-        if not lock.acquire(blocking=False):
-            return 0  # another thread of this process is delivering it
-        try:
-            logger.info("投递开始 / delivering channel %r", channel)
-            sent = deliver(context.service(), channel)
-            logger.info("投递结束 / delivered channel %r: %d sent", channel, sent)
-            return sent
-        finally:
-            lock.release()
+    def deliver_task(channel: str, retry: int = 0) -> int:
+        sent = deliver_or_retry(context.service(), context.sender, context.channel_lock(channel), channel, retry)
+        logger.info("投递 / delivered channel %r: %d sent", channel, sent)
+        return sent
 
     @app.task(name=SYNC_DUE)  # type: ignore[untyped-decorator]
     def sync_task() -> bool:
@@ -251,5 +266,5 @@ def register_tasks(app: Any, context: WorkerContext) -> None:
     del evaluate_task, pipeline_task, deliver_task, sync_task, respond_task
 
 
-__all__ = ["FollowerLocks", "WorkerContext", "channels_to_deliver", "deliver", "evaluate", "refresh_rules", "register_tasks",
+__all__ = ["FollowerLocks", "WorkerContext", "channels_to_deliver", "deliver", "deliver_or_retry", "evaluate", "refresh_rules", "register_tasks",
            "respond", "shared_settings", "sync_due", "use_broker"]
