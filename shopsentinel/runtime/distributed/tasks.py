@@ -156,7 +156,9 @@ def deliver_or_retry(service: Service, sender: Sender, lock: threading.Lock, cha
     the task is sent again a moment later (at most ``DELIVER_RETRIES`` times) instead of dropped."""
     if lock.acquire(blocking=False):
         try:
+            logger.info("投递开始 / delivering channel %r", channel)
             sent = deliver(service, channel)
+            logger.info("投递结束 / delivered channel %r: %s sent", channel, "0 (busy elsewhere)" if sent is None else sent)
         finally:
             lock.release()
         if sent is not None:
@@ -251,9 +253,7 @@ def register_tasks(app: Any, context: WorkerContext) -> None:
 
     @app.task(name=DELIVER)  # type: ignore[untyped-decorator]
     def deliver_task(channel: str, retry: int = 0) -> int:
-        sent = deliver_or_retry(context.service(), context.sender, context.channel_lock(channel), channel, retry)
-        logger.info("投递 / delivered channel %r: %d sent", channel, sent)
-        return sent
+        return deliver_or_retry(context.service(), context.sender, context.channel_lock(channel), channel, retry)
 
     @app.task(name=SYNC_DUE)  # type: ignore[untyped-decorator]
     def sync_task() -> bool:
