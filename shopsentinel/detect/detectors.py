@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -25,13 +25,10 @@ import numpy as np
 from shopsentinel.detect import onboarding
 from shopsentinel.detect.baselines import (
     Baseline,
-    comparable,
-    expected_closed,
     few_sample_cv,
-    seasonal_history,
-    summarize,
     usual_low,
 )
+from shopsentinel.detect.history import WEEKLY, HistorySpec, closed_expected, history_for, nan_like
 from shopsentinel.detect.rules import (
     BeyondHistoryCondition,
     ChangeCondition,
@@ -156,146 +153,6 @@ class StandardDecider:
         return Decision(fire, clear, known, score.value, score.expected, score.lower, score.upper)
 
 
-@dataclass(frozen=True)
-class HistorySpec:
-    """Which history a baseline reads: the kind, how many periods, and how they are summarised."""
-
-    baseline: str = "same_hour"
-    history: int = 7
-    agg: str = "median"
-
-    @classmethod
-    def of(cls, cond: ThresholdCondition | ChangeCondition | ZScoreCondition) -> HistorySpec:
-        return cls(cond.baseline, cond.history, cond.agg)
-
-
-WEEKLY = HistorySpec("hour_of_week", 4, "median")  # the same local hour of the last four weeks
-
-
-def _nan_like(a: np.ndarray) -> np.ndarray:
-    return np.full(a.shape, np.nan)
-
-
-def _history_for(view: SeriesView, cond: HistorySpec, values: np.ndarray, exclude: np.ndarray) -> tuple[Baseline, Baseline]:
-    """(expected-level baseline as the rule asks, 7-day same-hour baseline for the spread).
-
-    Cached on the view: several rules read the same baselines of the same metric."""
-    key = (cond.baseline, cond.history, cond.agg, id(exclude), id(values))
-    cached = view._baselines.get(key)
-    if cached is None:
-        cached = _compute_history(view, cond, values, exclude)
-        view._baselines[key] = cached
-    level, daily = cached
-    return replace(level), replace(daily)
-
-
-def closed_expected(view: SeriesView, exclude: np.ndarray) -> np.ndarray:
-    """Where the view's series is expected closed (T × S): a recurring closure learnt from its own
-    weeks (:func:`expected_closed` on its activity: the denominator of a ratio, else the value) or
-    a closed hour of the store's declared opening hours. Cached on the view."""
-    found = view._cache.get("closed")
-    if found is None:
-        activity = view.denominator if view.kind == "ratio" and view.denominator is not None else view.values
-        found = expected_closed(activity, view.offsets, exclude)
-        if view.closed_hours is not None:
-            found = found | view.closed_hours
-        view._cache["closed"] = found
-    return found
-
-
-def _compute_history(view: SeriesView, cond: HistorySpec, values: np.ndarray, exclude: np.ndarray) -> tuple[Baseline, Baseline]:
-    closed = closed_expected(view, exclude)
-    flags_of = np.where(np.isnan(values), np.nan, closed.astype(float)) if closed.any() else None
-
-    def like_with_like(stack: np.ndarray, source: np.ndarray, period: int, count: int, search: int | None) -> np.ndarray:
-        """Daily histories keep only comparable hours: an expected-open hour is compared with the
-        open days' same hour, never with the weekly closed day's zero."""
-        if flags_of is None or period >= 168:
-            return stack
-        flags = seasonal_history(np.where(np.isnan(source), np.nan, flags_of), view.offsets, period_hours=period,
-                                 count=count, exclude=exclude, search=search)
-        return comparable(stack, flags, closed)
-
-    def history(period: int, count: int, search: int | None = None) -> Baseline:
-        # Every baseline kind also reads the 7-day same-hour one: computed once per view, values
-        # and exclusions (a copy comes back, the callers below set fields on theirs).
-        key = ("history", period, count, search, cond.agg if count > 1 else "median", id(values), id(exclude))
-        found = view._baselines.get(key)
-        if found is None:
-            found = view._baselines[key] = computed_history(period, count, search)
-        return replace(found)
-
-    def computed_history(period: int, count: int, search: int | None) -> Baseline:
-        stack = seasonal_history(values, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
-        stack = like_with_like(stack, values, period, count, search)
-        how = cond.agg if count > 1 else "median"
-        base = summarize(stack, how)
-        if view.kind == "ratio" and view.numerator is not None and view.denominator is not None:
-            # Pooled rate (Σ numerator / Σ denominator): the median of hourly ratios of a
-            # sparse series is 0 and would make every single refund look significant.
-            num = seasonal_history(view.numerator, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
-            den = seasonal_history(view.denominator, view.offsets, period_hours=period, count=count, exclude=exclude, search=search)
-            num = like_with_like(num, view.numerator, period, count, search)
-            den = like_with_like(den, view.denominator, period, count, search)
-            both = ~np.isnan(num) & ~np.isnan(den)
-            num_sum = np.sum(np.where(both, num, 0), axis=0)
-            den_sum = np.sum(np.where(both, den, 0), axis=0)
-            # Shrink towards the week's overall rate: seven quiet night hours with 20 payment
-            # attempts each do not prove a failure rate of zero.
-            prior_rate = _weekly_rate(view)
-            prior = np.where(np.isnan(prior_rate), 0.0, RATE_PRIOR_WEIGHT)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                pooled = (num_sum + prior * np.nan_to_num(prior_rate)) / (den_sum + prior)
-            base.expected = np.where(np.isfinite(pooled), pooled, np.nan)
-        elif view.kind == "count" and how == "median":
-            # Sparse counts: the median of mostly-zero hours is 0; the mean is the better rate.
-            with np.errstate(invalid="ignore"):
-                mean = summarize(stack, "mean").expected
-            base.expected = np.where(base.expected < 3, mean, base.expected)
-        return base
-
-    daily = history(24, 7)
-    if cond.baseline == "previous_day":
-        level = history(24, 1, search=7)
-        level.spread = daily.spread
-    elif cond.baseline == "hour_of_week":
-        level = history(168, cond.history, search=cond.history * 2)
-        level.spread = np.where(np.isnan(level.spread) | (level.samples < 3), daily.spread, level.spread)
-    elif cond.baseline == "previous_period":
-        window = max(1, view.window)
-        shifted = np.full(values.shape, np.nan)
-        shifted[window:] = np.where(exclude[:-window], np.nan, values[:-window])
-        level = Baseline(shifted, daily.spread, np.where(np.isnan(shifted), 0, 1))
-    elif cond.history != 7:
-        level = history(24, cond.history)
-    else:
-        level = daily
-    return level, daily
-
-
-RATE_PRIOR_WEIGHT = 50.0
-
-
-def _weekly_rate(view: SeriesView) -> np.ndarray:
-    """Pooled rate over the previous 7 days, all hours (T × S, causal)."""
-    assert view.numerator is not None and view.denominator is not None
-    if "weekly_rate" not in view._cache:
-        window = 168 // max(1, view.window) * max(1, view.window)
-        step = max(1, view.window)
-        # Non-overlapping windows ending at t - step, t - 2·step, …: sum every step-th value.
-        num = np.zeros(view.values.shape)
-        den = np.zeros(view.values.shape)
-        for k in range(1, window // step + 1):
-            lag = k * step
-            num[lag:] += np.nan_to_num(view.numerator[:-lag])
-            den[lag:] += np.nan_to_num(view.denominator[:-lag])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rate = np.where(den > 0, num / den, np.nan)
-        rate[: 24 * 2] = np.nan
-        view._cache["weekly_rate"] = rate
-    return view._cache["weekly_rate"]
-
-
 def _lumpiness(view: SeriesView, direction: str) -> np.ndarray | None:
     """The count series' pooled lumpiness (see :meth:`SeriesResolver.dispersion`, measured when its
     exclusions were), for rises only: lumpiness is a few big buyers, it makes spikes, not holes. A
@@ -341,7 +198,7 @@ class ChangeScorer:
 
     def score(self, view: SeriesView, cond: ChangeCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
         exclude = resolver.exclusion(view, tail_hours)
-        base, daily = _history_for(view, HistorySpec.of(cond), view.values, exclude)
+        base, daily = history_for(view, HistorySpec.of(cond), view.values, exclude)
         direction = cond.direction
         expected, x = base.expected, view.values
         if cond.ratio is not None:
@@ -352,11 +209,11 @@ class ChangeScorer:
         if direction == "down":
             crossed = x <= factor * expected
             relaxed = x <= (1 - (1 - factor) * HYSTERESIS) * expected
-            lower, upper = factor * expected, _nan_like(x)
+            lower, upper = factor * expected, nan_like(x)
         elif direction == "up":
             crossed = x >= factor * expected
             relaxed = x >= (1 + (factor - 1) * HYSTERESIS) * expected
-            lower, upper = _nan_like(x), factor * expected
+            lower, upper = nan_like(x), factor * expected
         else:
             change = cond.change or abs(factor - 1)
             crossed = np.abs(x - expected) >= change * np.abs(expected)
@@ -369,7 +226,7 @@ class ChangeScorer:
             # week's days must show the move too, so "down 60% on yesterday's 5× evening" is no crash.
             # Once two weeks know this hour, they stand for the usual day as well: a crash on a weekly
             # livestream evening is judged against past stream evenings, not the week's median evening.
-            weeks = _history_for(view, WEEKLY, view.values, exclude)[0]
+            weeks = history_for(view, WEEKLY, view.values, exclude)[0]
             crossed &= (np.isnan(daily.expected) | _crossed(x, daily.expected, direction, factor, cond.change)
                         | ((weeks.samples >= 2) & _crossed(x, weeks.expected, direction, factor, cond.change)))
         crossed &= _moved(x, expected, direction)
@@ -383,7 +240,7 @@ def _not_a_regular_closure(view: SeriesView, exclude: np.ndarray, x: np.ndarray,
     if direction == "up":
         return np.ones(x.shape, dtype=bool)
     activity = view.denominator if view.kind == "ratio" and view.denominator is not None else view.values
-    weeks = _history_for(view, WEEKLY, view.values, exclude)[0]
+    weeks = history_for(view, WEEKLY, view.values, exclude)[0]
     closed = closed_expected(view, exclude) | onboarding.possible_day_off(activity, weeks.samples)
     if direction == "down":
         return ~closed
@@ -420,7 +277,7 @@ def _weekly_agrees(view: SeriesView, cond: ChangeCondition | ZScoreCondition, ex
     (2 expected) is not a traffic crash, and 0 orders there is not "at most 50% of 0"."""
     if not cond.weekly_check or cond.baseline in ("hour_of_week", "previous_period"):
         return np.ones(view.values.shape, dtype=bool)
-    base, daily = _history_for(view, WEEKLY, view.values, exclude)
+    base, daily = history_for(view, WEEKLY, view.values, exclude)
     x = view.values
     agrees = test(base.expected) & _moved(x, base.expected, cond.direction)
     if view.kind == "count":
@@ -440,16 +297,16 @@ class ZScoreScorer:
 
     def score(self, view: SeriesView, cond: ZScoreCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
         exclude = resolver.exclusion(view, tail_hours)
-        base, daily = _history_for(view, HistorySpec.of(cond), view.values, exclude)
+        base, daily = history_for(view, HistorySpec.of(cond), view.values, exclude)
         assert cond.sigmas is not None
         k, x = cond.sigmas, view.values
         lower, upper = base.expected - k * base.spread, base.expected + k * base.spread
         if cond.direction == "down":
             crossed, relaxed = x < lower, x < base.expected - k * HYSTERESIS * base.spread
-            upper = _nan_like(x)
+            upper = nan_like(x)
         elif cond.direction == "up":
             crossed, relaxed = x > upper, x > base.expected + k * HYSTERESIS * base.spread
-            lower = _nan_like(x)
+            lower = nan_like(x)
         else:
             crossed = (x < lower) | (x > upper)
             relaxed = np.abs(x - base.expected) > k * HYSTERESIS * base.spread
@@ -469,15 +326,15 @@ class SeasonalBandScorer:
 
     def score(self, view: SeriesView, cond: SeasonalBandCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
         exclude = resolver.exclusion(view, tail_hours)
-        base, daily = _history_for(view, HistorySpec("hour_of_week", cond.history, "median"), view.values, exclude)
+        base, daily = history_for(view, HistorySpec("hour_of_week", cond.history, "median"), view.values, exclude)
         k = cond.sigmas or 4.0
         x = view.values
         scale = np.maximum(np.nan_to_num(base.spread), 0.05 * np.abs(np.nan_to_num(base.expected)))
         lower, upper = base.expected - k * scale, base.expected + k * scale
         if cond.direction == "down":
-            crossed, relaxed, upper = x < lower, x < base.expected - k * HYSTERESIS * scale, _nan_like(x)
+            crossed, relaxed, upper = x < lower, x < base.expected - k * HYSTERESIS * scale, nan_like(x)
         elif cond.direction == "up":
-            crossed, relaxed, lower = x > upper, x > base.expected + k * HYSTERESIS * scale, _nan_like(x)
+            crossed, relaxed, lower = x > upper, x > base.expected + k * HYSTERESIS * scale, nan_like(x)
         else:
             crossed = (x < lower) | (x > upper)
             relaxed = np.abs(x - base.expected) > k * HYSTERESIS * scale
@@ -508,7 +365,7 @@ class ThresholdScorer:
         crossed = crossed & _below_usual_low(view, cond.below_usual_low)
         if cond.required_surprise > 0 or cond.min_expected > 0:
             exclude = resolver.exclusion(view, tail_hours)
-            base, daily = _history_for(view, HistorySpec.of(cond), x, exclude)
+            base, daily = history_for(view, HistorySpec.of(cond), x, exclude)
             direction = "up" if cond.above is not None else "down"
             score = _band_score(view, base, daily, crossed, relaxed, lower, upper, direction)
             # A fixed threshold fires from the first point: the store's own level, while there is
@@ -522,7 +379,7 @@ class ThresholdScorer:
             score.learned = False
             return score
         known = ~np.isnan(x)
-        return Score(x, _nan_like(x), lower, upper, known, crossed, relaxed)
+        return Score(x, nan_like(x), lower, upper, known, crossed, relaxed)
 
 
 class ForecastCoverScorer:
@@ -532,13 +389,13 @@ class ForecastCoverScorer:
     def score(self, view: SeriesView, cond: ForecastCoverCondition, resolver: SeriesResolver, tail_hours: int) -> Score:
         assert cond.cover_days_below is not None
         cover = view.values
-        demand = view.denominator if view.denominator is not None else _nan_like(cover)
+        demand = view.denominator if view.denominator is not None else nan_like(cover)
         with np.errstate(invalid="ignore"):
             crossed = (cover < cond.cover_days_below) & _below_usual_low(view, cond.below_usual_low)
             relaxed = cover < cond.cover_days_below * 1.25
         known = ~np.isnan(cover)
         lower = np.full(cover.shape, cond.cover_days_below)
-        return Score(cover, demand, lower, _nan_like(cover), known, crossed, relaxed,
+        return Score(cover, demand, lower, nan_like(cover), known, crossed, relaxed,
                      volume=demand, volume_floor=1e-9, learned=True)
 
 
@@ -577,7 +434,7 @@ class BeyondHistoryScorer:
             relaxed = x >= (1 + (cond.multiple - 1) * HYSTERESIS) * expected
         known = ~np.isnan(x) & ~np.isnan(expected)
         volume = view.denominator if view.kind == "ratio" else None
-        return Score(x, expected, _nan_like(x), upper, known, crossed & known, relaxed & known,
+        return Score(x, expected, nan_like(x), upper, known, crossed & known, relaxed & known,
                      volume=volume, learned=True)
 
 
