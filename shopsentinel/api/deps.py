@@ -10,6 +10,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -18,6 +19,7 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from shopsentinel.ingest.sync_state import SyncDB
 from shopsentinel.runtime.service import Service
 from shopsentinel.store.repository import ROLES, token_user
 
@@ -147,7 +149,21 @@ def now(service: ServiceDep) -> datetime:
 
 Now = Annotated[datetime, Depends(now)]
 
-__all__ = ["Admin", "DbSession", "Editor", "Now", "Principal", "Reader", "RowId", "ServiceDep", "get_service", "get_session"]
+__all__ = ["Admin", "DbSession", "Editor", "Now", "Principal", "Reader", "RowId", "ServiceDep", "get_service", "get_session",
+           "sync_database"]
 
 
 RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="row id (a 32-bit integer, as every database stores it)")]
+
+
+@contextmanager
+def sync_database(service: Service) -> Iterator[SyncDB]:
+    """The sync database while no sync holds it, or the HTTP error that says why not: 404 when syncing
+    is off, 503 + Retry-After while a sync runs (the sync status route answers the same way)."""
+    if service.settings.sync_db is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "平台同步未开启 / platform sync is off (SHOPSENTINEL_SYNC_DB)")
+    with service.sync_runner().database(wait=2.0) as db:
+        if db is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "同步进行中，请稍后再试 / a sync is running",
+                                headers={"Retry-After": "5"})
+        yield db

@@ -15,10 +15,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field, field_validator
 
-from shopsentinel.api.deps import Editor, Reader, ServiceDep
+from shopsentinel.api.deps import Editor, Reader, ServiceDep, sync_database
 from shopsentinel.core.types import PLATFORM_NAMES_ZH
-from shopsentinel.ingest.sync_state import StockGroup, StockMember, SyncDB
-from shopsentinel.runtime.service import Service
+from shopsentinel.ingest.sync_state import StockGroup, StockMember
 from shopsentinel.store.repository import audit
 
 router = APIRouter(prefix="/api/v1/stock-groups", tags=["stores"])
@@ -69,29 +68,9 @@ def _public(group: StockGroup) -> GroupPublic:
                                 for m in group.members])
 
 
-class _SyncDatabase:
-    """The sync database while no sync holds it, or the HTTP error that says why not."""
-
-    def __init__(self, service: Service) -> None:
-        if service.settings.sync_db is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "平台同步未开启 / platform sync is off (SHOPSENTINEL_SYNC_DB)")
-        self._context = service.sync_runner().database(wait=2.0)
-
-    def __enter__(self) -> SyncDB:
-        db = self._context.__enter__()
-        if db is None:
-            self._context.__exit__(None, None, None)
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "同步进行中，请稍后再试 / a sync is running",
-                                headers={"Retry-After": "5"})
-        return db
-
-    def __exit__(self, *exc: object) -> None:
-        self._context.__exit__(None, None, None)
-
-
 @router.get("", response_model=list[GroupPublic])
 def list_groups(service: ServiceDep, _reader: Reader) -> list[GroupPublic]:
-    with _SyncDatabase(service) as db:
+    with sync_database(service) as db:
         return [_public(g) for g in db.stock_groups()]
 
 
@@ -103,7 +82,7 @@ def put_group(name: str, body: GroupBody, service: ServiceDep, principal: Editor
     members = sorted((StockMember(m.platform, m.store, m.sku, m.reference) for m in body.members),
                      key=lambda m: (m.platform, m.store, m.sku))  # the order the database lists them in
     group = StockGroup(name, tuple(members), body.tolerance, body.lag_hours)
-    with _SyncDatabase(service) as db:
+    with sync_database(service) as db:
         db.put_stock_group(group)
     with service.sessions() as session:
         audit(session, principal.user, "stock_group.put", name, service.clock.now(), members=len(group.members))
@@ -113,7 +92,7 @@ def put_group(name: str, body: GroupBody, service: ServiceDep, principal: Editor
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_group(name: str, service: ServiceDep, principal: Editor) -> None:
-    with _SyncDatabase(service) as db:
+    with sync_database(service) as db:
         if name not in {g.name for g in db.stock_groups()}:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"没有库存组 {name} / no stock group {name}")
         db.delete_stock_group(name)

@@ -14,7 +14,7 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 
-from shopsentinel.api.deps import Now, Reader, ServiceDep
+from shopsentinel.api.deps import Now, Reader, ServiceDep, sync_database
 from shopsentinel.ingest.sync_progress import sync_progress
 
 router = APIRouter(prefix="/api/v1/stores", tags=["stores"])
@@ -47,12 +47,7 @@ class SyncStatus(BaseModel):
 @router.get("/{platform}/{store}/sync", response_model=SyncStatus)
 def store_sync_status(platform: str, store: str, service: ServiceDep, _reader: Reader, now: Now) -> SyncStatus:
     """The store's backfill progress per stream and its sync health."""
-    if service.settings.sync_db is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "平台同步未开启 / platform sync is off (SHOPSENTINEL_SYNC_DB)")
-    with service.sync_runner().database(wait=2.0) as db:
-        if db is None:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "同步进行中，请稍后再试 / a sync is running",
-                                headers={"Retry-After": "5"})
+    with sync_database(service) as db:
         progress = sync_progress(db, platform, store, now)
     if progress is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"店铺未接入同步 / no synced store {platform}/{store}")
