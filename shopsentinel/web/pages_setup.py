@@ -11,7 +11,6 @@ import asyncio
 import base64
 import binascii
 import json
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -484,21 +483,10 @@ def imports_page(request: Request, user: EditorUser, web: Web) -> Response:
 
 
 def read_upload(web: WebState, name: str, body: bytes, platform: str, store: str, zone: str, console: str | None) -> Any:
-    """Parse an export (never writes): the reader's result and the mapped columns (header → metric)."""
-    from shopsentinel.sources.exports import CONSOLES
-    from shopsentinel.sources.exports.reader import read_cells, read_export
+    """Parse an export (never writes): the reader's result, the mapped columns (header → metric), per-metric sums."""
+    from shopsentinel.sources.exports.preview import parse_upload
 
-    suffix = Path(name).suffix.lower()
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"upload{suffix}"
-        path.write_bytes(body)
-        try:
-            result = read_export(path, platform=platform, store=store, timezone=zone, console=console or None)
-            header = next((set(cells) for _, cells in read_cells(path)[:15]
-                           if set(cells) & set(CONSOLES[result.console].date_columns)), set())
-        except ImportFileError as exc:
-            raise ImportFileError(str(exc).replace(str(path), name)) from None
-    return result, [(n, c.metric) for c in CONSOLES[result.console].columns for n in c.names if n in header]
+    return parse_upload(name, body, platform=platform, store=store, timezone=zone, console=console)
 
 
 @router.post("/imports")
@@ -545,15 +533,15 @@ async def upload_export(request: Request, user: EditorUser, _csrf: Csrf, web: We
     if errors:
         return _imports_page(request, web, errors, kept, status_code=422)
     try:
-        result, mapped = read_upload(web, name, body, platform, store, zone, console)
+        parsed = read_upload(web, name, body, platform, store, zone, console)
+        result, mapped = parsed.result, parsed.mapped
     except ImportFileError as exc:
         return _imports_page(request, web, [str(exc)], kept, status_code=422)
     now = web.service.clock.now()
     points, rejected = validate_points(frame_to_raw(result.frame), web.service.catalog,
                                         PointLimits.from_settings(web.service.settings, now))
     frame = result.frame
-    per_metric = {m: (n, t) for m, n, t in frame.group_by("metric").agg(
-        n=frame["value"].len(), t=frame["value"].sum()).rows()} if frame.height else {}  # type: ignore[arg-type]
+    per_metric = parsed.per_metric()
     catalog = web.service.catalog
     preview = {"file": name, "console": CONSOLES[result.console].title, "rows": result.rows, "hourly": result.hourly,
                "timezone": zone, "points": frame.height, "unmapped": result.unmapped_columns,

@@ -68,6 +68,37 @@ def test_a_malformed_export_is_422_naming_file_row_and_column_and_stores_nothing
     assert service_api.get("/api/v1/stores/tmall/tm-new").status_code == 404
 
 
+def test_a_dry_run_previews_the_mapped_columns_and_stores_nothing(service_api: Api) -> None:
+    status, body = upload(service_api, "sycm_hourly.csv", dry_run="true")
+    assert status == 200, body
+    assert body["dry_run"] is True and body["accepted"] == 0
+    assert stored(service_api, "tm-1") == {}
+    assert service_api.get("/api/v1/stores/tmall/tm-1").status_code == 404
+    columns = {c["header"]: c for c in body["columns"]}
+    assert columns["访客数"]["metric"] == "uv" and columns["支付金额"]["metric"] == "gmv"
+    # the preview's figures are the ones the real import then stores
+    status, done = upload(service_api, "sycm_hourly.csv")
+    assert status == 200 and done["accepted"] == body["points"]
+    points = stored(service_api, "tm-1")
+    uv = [v for (_, metric), v in points.items() if metric == "uv"]
+    assert columns["访客数"]["points"] == len(uv) and columns["访客数"]["total"] == pytest.approx(sum(uv))
+    assert datetime.fromisoformat(body["first"]) == min(ts for ts, _ in points)
+    assert datetime.fromisoformat(body["last"]) == max(ts for ts, _ in points)
+
+
+def test_a_dry_run_of_a_malformed_export_is_the_same_422(service_api: Api) -> None:
+    status, body = upload(service_api, "sycm_malformed.csv", dry_run="true")
+    assert status == 422 and "sycm_malformed.csv, line 5, column '支付金额'" in str(body["detail"])
+
+
+def test_wrong_suffix_and_unknown_zone_are_refused_in_chinese_first(service_api: Api) -> None:
+    response = service_api.post("/api/v1/imports", files={"file": ("data.txt", b"x", "text/plain")},
+                                data={"platform": "tmall", "store": "tm-1"})
+    assert response.status_code == 422 and str(response.json()["detail"]).startswith("data.txt：只支持")
+    status, body = upload(service_api, "sycm_hourly.csv", timezone="Mars/Olympus")
+    assert status == 422 and str(body["detail"]).startswith("未知时区")
+
+
 def test_upload_needs_an_editor_token(service_api: Api) -> None:
     status, _ = upload(service_api.as_token("not-a-token"), "sycm_hourly.csv")
     assert status == 401 and stored(service_api, "tm-1") == {}
