@@ -59,6 +59,8 @@ ROOT = Path(__file__).resolve().parent
 SEED = 20261207
 MIN_POINTS = 200
 NOMINAL_START = np.datetime64("2000-01-01T00:00:00", "s")
+COARSE = ("weekly", "every 3 days", "monthly", "quarterly", "yearly")
+NOMINAL_COARSE = False  # --nominal-coarse: replay COARSE series one observation per nominal day
 
 
 @dataclass(frozen=True)
@@ -96,14 +98,14 @@ TRUMP = ("five_thirty_eight", "gallup", "ipsos", "morning_consult", "rasmussen",
 
 SPECS: tuple[Spec, ...] = (
     # statsmodels: weekly, monthly, quarterly and yearly series -> nominal daily timestamps
-    Spec("sm_co2_weekly", "statsmodels", "statsmodels", "datasets/co2/co2.csv", "co2", "weekly", "nominal_day"),
+    Spec("sm_co2_weekly", "statsmodels", "statsmodels", "datasets/co2/co2.csv", "co2", "weekly", "date:%Y%m%d"),
     Spec("sm_elec_equip_monthly", "statsmodels", "statsmodels", "datasets/elec_equip/elec_equip.csv",
-         "STS.M.I7.W.TOVT.NS0016.4.000", "monthly", "nominal_day"),
-    Spec("sm_elnino_monthly", "statsmodels", "statsmodels", "datasets/elnino/elnino.csv", "*months", "monthly", "nominal_day"),
+         "STS.M.I7.W.TOVT.NS0016.4.000", "monthly", "DATE:%b-%d-%Y"),
+    Spec("sm_elnino_monthly", "statsmodels", "statsmodels", "datasets/elnino/elnino.csv", "*months", "monthly", "year_month"),
     *(Spec(f"sm_macro_{c}_quarterly", "statsmodels", "statsmodels", "datasets/macrodata/macrodata.csv", c, "quarterly",
-           "nominal_day") for c in MACRO),
+           "year_quarter") for c in MACRO),
     Spec("sm_sunspots_yearly", "statsmodels", "statsmodels", "datasets/sunspots/sunspots.csv", "SUNACTIVITY", "yearly",
-         "nominal_day"),
+         "YEAR:%Y"),
     # vega_datasets: hourly and daily, real timestamps
     Spec("vg_seattle_tmin_daily", "vega-datasets", "vega_datasets", "_data/seattle-weather.csv", "temp_min", "daily",
          "date:%Y/%m/%d"),
@@ -113,7 +115,7 @@ SPECS: tuple[Spec, ...] = (
          "date:%Y/%m/%d %H:%M:%S"),
     # river: business-day, daily, 3-day, 16-minute, ~5-second series
     Spec("rv_apple_close_bdaily", "river", "river", "drift/datasets/apple.csv", "Close", "business days", "Date:%Y-%m-%d"),
-    Spec("rv_bitcoin_3day", "river", "river", "drift/datasets/bitcoin.csv", "price", "every 3 days", "nominal_day",
+    Spec("rv_bitcoin_3day", "river", "river", "drift/datasets/bitcoin.csv", "price", "every 3 days", "date:%Y-%m-%d",
          _consensus(BITCOIN_ANNOTATIONS)),
     Spec("rv_occupancy_humidity_16min", "river", "river", "drift/datasets/occupancy.csv", "V2", "16 min",
          "time:%Y-%m-%d %H:%M:%S"),
@@ -162,12 +164,16 @@ def read(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
     if spec.column == "*months":  # elnino: one row per year, one column per month
         months = [k for k in rows[0] if k != "YEAR"]
         values = [float(r[m]) for r in rows for m in months]
-        raw_times: list[Any] = list(range(len(values)))
+        raw_times: list[Any] = [np.datetime64(f"{int(r['YEAR'])}-{i + 1:02d}-01T00:00:00", "s")
+                                for r in rows for i in range(len(months))]
     else:
         kept = [r for r in rows if r[spec.column] not in ("", "NA", "nan")]
         values = [float(r[spec.column]) for r in kept]
-        if spec.time.startswith("nominal") or ":" not in spec.time and spec.time != "ordinal_date":
+        if spec.time.startswith("nominal"):
             raw_times = list(range(len(values)))
+        elif spec.time == "year_quarter":
+            raw_times = [np.datetime64(f"{int(float(r['year']))}-{3 * int(float(r['quarter'])) - 2:02d}-01T00:00:00", "s")
+                         for r in kept]
         elif spec.time == "ordinal_date":
             raw_times = [np.datetime64(datetime.fromordinal(int(float(r["ordinal_date"]))), "s") for r in kept]
         else:
@@ -175,7 +181,7 @@ def read(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
             raw_times = [np.datetime64(datetime.strptime(r[col], fmt), "s")
                          for r in kept]
     v = np.array(values, dtype=float)
-    if spec.time == "nominal_day" or spec.column == "*months":
+    if spec.time == "nominal_day" or NOMINAL_COARSE and spec.cadence in COARSE:
         t = NOMINAL_START + np.arange(v.size) * np.timedelta64(86400, "s")
     elif spec.time == "nominal_minute":
         t = NOMINAL_START + np.arange(v.size) * np.timedelta64(60, "s")
@@ -216,7 +222,8 @@ def build() -> list[Entry]:
             clean = Series(spec.name + "__clean", t, v, src, [])
         meta = {"package": spec.package, "version": version(spec.package), "file": f"{spec.module}/{spec.file}",
                 "column": spec.column, "points": int(v.size), "cadence": spec.cadence,
-                "timestamps": {"nominal_day": "nominal daily", "nominal_minute": "nominal 1 min"}.get(spec.time, "real"),
+                "timestamps": "nominal daily" if NOMINAL_COARSE and spec.cadence in COARSE else
+                {"nominal_minute": "nominal 1 min"}.get(spec.time, "real"),
                 "labels": "annotated (TCPD, >=3 of 5)" if spec.annotated else "injected", "split": sets[spec.name]}
         entries.append(Entry(labelled, clean, sets[spec.name], spec.package, meta))
     # auto_realworld's series (its own injections and documented events), always DEV.
@@ -321,7 +328,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--set", choices=("dev", "heldout", "both"), default="both")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "auto_corpus.json")
+    parser.add_argument("--nominal-coarse", action="store_true",
+                        help="replay weekly/3-day/monthly/quarterly/yearly series at nominal daily timestamps "
+                             "(as auto could only judge them before it had coarse grids)")
     args = parser.parse_args(argv)
+    global NOMINAL_COARSE
+    NOMINAL_COARSE = args.nominal_coarse
 
     entries = build()
     dev = [e for e in entries if e.split == "dev"]
