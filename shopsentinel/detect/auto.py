@@ -1,9 +1,9 @@
 """The ``auto`` detector for custom metrics: any granularity, seasonality found by itself.
 
-A custom metric arrives at its own cadence (every minute to once a day, regular or not). We
-put it on a regular grid at its median spacing and find its seasonal period among the natural
-ones (hour, day, week) by autocorrelation of the data seen so far, after removing its slow
-level. The expected value is the local level (median of the last few known points) plus, with a
+A custom metric arrives at its own cadence (every minute to once a quarter or a year, regular
+or not). We put it on a regular grid at its median spacing and find its seasonal period among
+the natural ones (hour, day, week; the year for weekly, monthly and quarterly points) by
+autocorrelation of the data seen so far, after removing its slow level. The expected value is the local level (median of the last few known points) plus, with a
 season, the median deviation from the local level at the same phase in recent periods; so a
 trend or a level shift is followed within a few points instead of alerting for days. The band
 is the spread of the point's phase (or of the recent prediction errors without a season),
