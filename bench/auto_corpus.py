@@ -9,12 +9,12 @@ does not import the packages) and downloads nothing. Only series with at least `
 are kept; see ``SPECS`` for every series: package, file, column, native cadence and the timestamps
 used for the replay.
 
-Cadence: ``auto`` puts a series on a grid of at most one day (``regularize``), so a series coarser than
-daily (weekly, every 3 days, monthly, quarterly, yearly) is replayed with nominal daily timestamps, one
-observation per day, and a series finer than a minute (the run log, every ~5 s) with nominal one-minute
-timestamps; daily-or-finer series keep their real timestamps (business days stay irregular). So for a
-monthly series a "week" below is 7 observations, and its yearly season (12 points) is not among the
-periods ``auto`` looks for (hour, day, week): that is part of what is measured.
+Cadence: every series keeps its real timestamps (weekly, every 3 days, monthly, quarterly and yearly
+points at their real dates, which ``auto`` puts on a grid of that step) except the run log, sampled every
+~5 s, which is replayed at nominal one-minute timestamps (``auto``'s finest grid). ``--nominal-coarse``
+replays the coarser-than-daily series one observation per nominal day instead (how they had to be fed to
+``auto`` before it had coarse grids). A "series-week" is a week of replayed time: for a daily series 7
+points, for a monthly one a quarter of a point, so false alarms are also given per 1,000 points.
 
 Split, fixed before anything was run: within each package, the series sorted by name go alternately to
 DEV and HELDOUT (the first to DEV); series that bench/auto_realworld.py already uses (``auto`` was
