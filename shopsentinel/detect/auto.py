@@ -1,9 +1,9 @@
 """The ``auto`` detector for custom metrics: any granularity, seasonality found by itself.
 
-A custom metric arrives at its own cadence (every minute to once a day, regular or not). We
-put it on a regular grid at its median spacing and find its seasonal period among the natural
-ones (hour, day, week) by autocorrelation of the data seen so far, after removing its slow
-level. The expected value is the local level (median of the last few known points) plus, with a
+A custom metric arrives at its own cadence (every minute to once a quarter or a year, regular
+or not). We put it on a regular grid at its median spacing and find its seasonal period among
+the natural ones (hour, day, week; the year for weekly, monthly and quarterly points) by
+autocorrelation of the data seen so far, after removing its slow level. The expected value is the local level (median of the last few known points) plus, with a
 season, the median deviation from the local level at the same phase in recent periods; so a
 trend or a level shift is followed within a few points instead of alerting for days. The band
 is the spread of the point's phase (or of the recent prediction errors without a season),
@@ -64,11 +64,21 @@ class AutoResult(_Judged):
     step_seconds: int
 
 
+DAY = 86400
+YEAR = 31556952  # the mean Gregorian year, in seconds
+# Grids coarser than a day: a week, a mean month, a mean quarter, a mean year. Calendar months and
+# quarters are 1-3 days off these mean steps, never half a step, so each lands in a bucket of its own.
+COARSE_STEPS = (7 * DAY, YEAR // 12, YEAR // 4, YEAR)
+
+
 def _nice_step(seconds: float) -> int:
-    for step in (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400):
+    for step in (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, DAY):
         if seconds <= step * 1.25:
             return step
-    return 86400
+    if seconds < 5 * DAY:  # every 2, 3 or 4 days: whole days
+        return int(round(seconds / DAY)) * DAY
+    # weekly, monthly, quarterly, yearly: the nearest of these on a log scale
+    return min(COARSE_STEPS, key=lambda step: abs(np.log(seconds / step)))
 
 
 def regularize(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -78,7 +88,9 @@ def regularize(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
     vals = values[order].astype(float)
     diffs = np.diff(secs)
     step = _nice_step(float(np.median(diffs[diffs > 0])) if (diffs > 0).any() else 3600.0)
-    start = secs[0] - secs[0] % step
+    # Buckets start on multiples of the step; a coarse step (a mean month) starts a few days before the
+    # first point instead, so the calendar's uneven months stay one to a bucket.
+    start = secs[0] - secs[0] % step if step <= DAY else secs[0] - min(step // 2, 3 * DAY)
     idx = (secs - start) // step
     n = int(idx[-1]) + 1
     total = np.bincount(idx, weights=vals, minlength=n)
@@ -103,6 +115,8 @@ def find_period(values: np.ndarray, step: int) -> int:
     by corr(p) − corr(p/2), not by corr(p) alone, after removing the series' slow level.
     """
     candidates = [p for p in (3600 // step, 86400 // step, 604800 // step) if p >= 4]
+    if step >= 7 * DAY and round(YEAR / step) >= 4:  # weekly, monthly or quarterly points: the year (52, 12, 4 steps)
+        candidates.append(int(round(YEAR / step)))
     if np.isnan(values).mean() < 0.5:
         # Fill gaps from their neighbours (not the overall median: weekend gaps in a drifting
         # daily series would look like a weekly season).
@@ -315,7 +329,10 @@ def _judge(x: np.ndarray, step: int, warm: int, refit_every: int, sensitivity: f
         chunk = max(12, min(refit_every, window // 4))
         for begin in range(warm, n, chunk):
             stop = min(begin + chunk, n)
-            past = resid[max(0, begin - window) : begin]
+            # On weekly or coarser grids the window spans decades: once a dozen points have been
+            # judged, the warm-up's errors (made before the yearly season could be seen) leave it.
+            first = warm if step >= 7 * DAY and begin - warm >= 12 else 0
+            past = resid[max(first, begin - window) : begin]
             # The typical prediction error of the recent past. Without a season it is the scale,
             # floored by the point-to-point noise; with one, the spread of the point's own phase
             # is (nights are quieter than days), floored by the overall error (8 samples of a
@@ -367,8 +384,10 @@ def auto_detect(times: np.ndarray, values: np.ndarray, *, sensitivity: float = 1
     grid_times, x, step = regularize(times, values)
     n = len(x)
     # Learn for three days (or half the series) before judging: a daily season must be seen
-    # three times before it can be trusted.
-    warm = max(12, min(3 * max(1, 86400 // step), n // 2))
+    # three times before it can be trusted. Weekly, monthly or quarterly points: three years, for
+    # the same reason (judging earlier leaves the unseasoned errors in the band's past for years).
+    seasons = round(YEAR / step) if step >= 7 * DAY else max(1, DAY // step)
+    warm = max(12, min(3 * seasons, n // 2))
     refit_every = refit_every or max(12, n // 8)
     out = _judge(x, step, warm, refit_every, sensitivity, logged=False)
     # Skewed non-negative series (counts, volumes, latencies) vary by factors, not by amounts:
