@@ -44,7 +44,7 @@ def _select(view: SeriesView, rule: Rule, panel: Panel) -> np.ndarray:
 def _decide(cond: Condition, resolver: SeriesResolver, tail: int) -> tuple[SeriesView, Decision] | None:
     if cond.type not in REGISTRY:
         return None
-    view = resolver.view(cond.metric, cond.window, cond.demand_days)
+    view = resolver.view(cond.metric, cond.window, cond.demand_days, cond.exposure)
     if view is None or view.values.shape[1] == 0:
         return None
     decision = detect(view, cond, resolver, tail)
@@ -219,8 +219,8 @@ class ExpectingResolver(SeriesResolver):
         self._events = events
         self._factor = factor
 
-    def view(self, metric: str, window: float, demand_days: int = 14) -> SeriesView | None:
-        original = super().view(metric, window, demand_days)
+    def view(self, metric: str, window: float, demand_days: int = 14, exposure: float | None = None) -> SeriesView | None:
+        original = super().view(metric, window, demand_days, exposure)
         if original is None or self._factor == 1.0 or "expect" in original._cache:
             return original
         inside = self._events[:, original.store_index]

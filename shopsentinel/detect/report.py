@@ -72,7 +72,7 @@ def chart_for(event: AlertEvent, panel: Panel, rules: RulePack, catalog: Catalog
     if cond.type not in REGISTRY:
         return ""
     resolver = SeriesResolver(panel, catalog)
-    view = resolver.view(cond.metric, cond.window, cond.demand_days)
+    view = resolver.view(cond.metric, cond.window, cond.demand_days, cond.exposure)
     if view is None:
         return ""
     cols = [j for j, (s, k) in enumerate(zip(view.store_index, view.skus, strict=True)) if panel.stores[int(s)].store == event.store and k == event.sku]

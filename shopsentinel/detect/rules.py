@@ -77,6 +77,12 @@ class Condition(BaseModel):
         "only significant summed over several hours, a big store's within one",
     )
     demand_days: int = Field(default=14, ge=1, le=90, description="days of demand behind stock_cover_days")
+    exposure: Hours | None = Field(
+        default=None,
+        description="ratios: the denominator summed over this many hours (at least the window) and scaled "
+        "to the window — what the numerator comes from when it lags it: today's refunds are of the orders "
+        "of the last days, so a quiet day after a busy one is no refund surge",
+    )
 
     @property
     def required_surprise(self) -> float:

@@ -75,7 +75,7 @@ class SeriesResolver:
     def __init__(self, panel: Panel, catalog: Catalog) -> None:
         self.panel = panel
         self.catalog = catalog
-        self._cache: dict[tuple[str, int, int], SeriesView | None] = {}
+        self._cache: dict[tuple[str, int, int, int], SeriesView | None] = {}
         self._event_masks: dict[int, np.ndarray] = {}
 
     def event_mask(self, tail_hours: int) -> np.ndarray:
@@ -83,10 +83,12 @@ class SeriesResolver:
             self._event_masks[tail_hours] = self.panel.event_mask(EVENT_KINDS, tail_hours)
         return self._event_masks[tail_hours]
 
-    def view(self, metric: str, window: float, demand_days: int = 14) -> SeriesView | None:
-        key = (metric, max(1, int(round(window))), demand_days)
+    def view(self, metric: str, window: float, demand_days: int = 14, exposure: float | None = None) -> SeriesView | None:
+        size = max(1, int(round(window)))
+        reach = max(size, int(round(exposure))) if exposure else size
+        key = (metric, size, demand_days, reach)
         if key not in self._cache:
-            self._cache[key] = self._resolve(metric, key[1], demand_days)
+            self._cache[key] = self._resolve(metric, size, demand_days, reach)
         return self._cache[key]
 
     def _make(self, metric: str, kind: str, values: np.ndarray, base: MetricMatrix, window: int, **extra: np.ndarray | None) -> SeriesView:
@@ -98,7 +100,7 @@ class SeriesResolver:
         closed = self.panel.closed_window(window)
         return closed[:, store_index] if closed is not None else None
 
-    def _resolve(self, metric: str, window: int, demand_days: int) -> SeriesView | None:
+    def _resolve(self, metric: str, window: int, demand_days: int, exposure: int = 0) -> SeriesView | None:
         definition = self.catalog.get(metric)
         matrices = self.panel.metrics
         if metric in matrices and not definition.derived:
@@ -139,7 +141,13 @@ class SeriesResolver:
             store_level = self.catalog.get(names[0]).scope == "store"
             den = _align(den_m, num_m.store_index, num_m.skus, store_level=store_level)
             num = rolling_sum(num_m.values, window)
-            den = rolling_sum(den, window)
+            if exposure > window:
+                # The numerator lags its denominator (refunds of the orders of the last days): the
+                # denominator over the exposure, per window, so a quiet day after a busy one keeps
+                # the busy day's orders in view.
+                den = rolling_sum(den, exposure) * (window / exposure)
+            else:
+                den = rolling_sum(den, window)
             with np.errstate(divide="ignore", invalid="ignore"):
                 rate = np.where(den > 0, num / den, np.nan)
             return self._make(metric, "ratio", rate, num_m, window, numerator=num, denominator=den)

@@ -174,7 +174,7 @@ def check_alert(alert: AlertEvent, rule: Rule, panel: Panel) -> None:
     quoted = []
     for alternatives in _parts(rule):
         for cond in alternatives:
-            view = resolver.view(cond.metric, cond.window, cond.demand_days)
+            view = resolver.view(cond.metric, cond.window, cond.demand_days, cond.exposure)
             if view is None:
                 continue
             store = next(i for i, s in enumerate(panel.stores) if s.store == alert.store)
