@@ -11,6 +11,8 @@ names the ``shopsentinel[workers]`` extra when it is missing.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from typing import Any
 
 from shopsentinel.core.extras import require_celery
@@ -37,6 +39,20 @@ RESPOND = "shopsentinel.respond"
 # one this task was sent for was written. Past that, the scheduler's periodic pipeline kicks it.
 DELIVER_RETRY_SECONDS = 1.0
 DELIVER_RETRIES = 30
+
+
+def _stamp() -> dict[str, float]:
+    """The headers every task carries: ``sent_at`` (epoch seconds; the worker logs how long it queued)
+    and ``sent_by`` (the sending process's id, to tell a kick from the scheduler's periodic send)."""
+    return {"sent_at": time.time(), "sent_by": os.getpid()}
+
+
+def sent_at(request: Any) -> float | None:
+    """A running task's ``sent_at`` header (None for a task sent without one)."""
+    value = getattr(request, "sent_at", None)
+    if value is None:
+        value = (getattr(request, "headers", None) or {}).get("sent_at")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def is_redis(url: str) -> bool:
@@ -103,17 +119,18 @@ class TaskSender:
             queue = BACKLOG_QUEUE if backlog else eval_queue(shard)
             items = [[*k, counts[k]] if counts and k in counts else list(k) for k in batch]
             delay = {"countdown": self.backlog_delay} if backlog and self.backlog_delay > 0 else {}
-            self.app.send_task(EVALUATE, args=[items], queue=queue, **delay)
+            self.app.send_task(EVALUATE, args=[items], queue=queue, headers=_stamp(), **delay)
 
     def pipeline(self) -> None:
-        self.app.send_task(PIPELINE, queue=DELIVER_QUEUE)
+        self.app.send_task(PIPELINE, queue=DELIVER_QUEUE, headers=_stamp())
 
     def deliver(self, channel: str, *, retry: int = 0) -> None:
         """``retry`` > 0: the channel was busy in another task; look again in ``DELIVER_RETRY_SECONDS``."""
         if retry:
-            self.app.send_task(DELIVER, args=[channel, retry], queue=DELIVER_QUEUE, countdown=DELIVER_RETRY_SECONDS)
+            self.app.send_task(DELIVER, args=[channel, retry], queue=DELIVER_QUEUE, countdown=DELIVER_RETRY_SECONDS,
+                               headers=_stamp())
         else:
-            self.app.send_task(DELIVER, args=[channel], queue=DELIVER_QUEUE)
+            self.app.send_task(DELIVER, args=[channel], queue=DELIVER_QUEUE, headers=_stamp())
 
     def sync_due(self) -> None:
         self.app.send_task(SYNC_DUE, queue=SYNC_QUEUE)
@@ -122,4 +139,4 @@ class TaskSender:
         self.app.send_task(RESPOND, queue=RESPOND_QUEUE)
 
 
-__all__ = ["DELIVER", "DELIVER_RETRIES", "DELIVER_RETRY_SECONDS", "EVALUATE", "PIPELINE", "RESPOND", "SYNC_DUE", "TaskSender", "is_redis", "make_celery"]
+__all__ = ["DELIVER", "DELIVER_RETRIES", "DELIVER_RETRY_SECONDS", "EVALUATE", "PIPELINE", "RESPOND", "SYNC_DUE", "TaskSender", "is_redis", "make_celery", "sent_at"]
