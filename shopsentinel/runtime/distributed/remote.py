@@ -50,6 +50,7 @@ class RemoteScheduler(Scheduler):
         super().__init__(base._clock, base._interval, base._evaluator, self._stale_or_unjudged,
                          base._generation, base._leader if leader is None else leader)
         self._base_keys = base._store_keys
+        self.periodic = base.periodic  # the daily retention prune: run by the leading scheduler role
         self._sender = sender
         self._sessions = sessions
         self._retry_after = retry_after
@@ -105,6 +106,7 @@ class RemoteScheduler(Scheduler):
             now = self._clock.now()
             if (self.next_due is None or now >= self.next_due) and self._leader():
                 self._periodic_pass(now)
+            self.run_periodic(now)
             keys = self._take(None)
             late, self._late = set(self._late), []
         self._send([k for k in keys if k in late])  # news whose task died with a worker: at once, on its shard
