@@ -89,8 +89,12 @@ class FakeSender:
         self.retries: list[int] = []
         self.pipelines = 0
 
-    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None:
+    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None,
+                 hold: bool = True) -> None:
         self.evaluated += keys
+
+    def due_backlog(self) -> list[StoreKey]:
+        return []
 
     def pipeline(self) -> None:
         self.pipelines += 1
@@ -387,7 +391,9 @@ class _CapturingApp:
         self.sent: list[tuple[str, str, Any]] = []
         self.countdowns: list[float | None] = []
 
-    def send_task(self, name: str, args: Any = None, queue: str = "", countdown: float | None = None) -> None:
+    def send_task(self, name: str, args: Any = None, queue: str = "", countdown: float | None = None,
+                  headers: dict[str, Any] | None = None) -> None:
+        assert headers is not None and headers["sent_at"] > 0  # every task says when it was sent (its trace line)
         self.sent.append((name, queue, args))
         self.countdowns.append(countdown)
 
@@ -404,6 +410,63 @@ def test_live_news_goes_to_its_shard_and_a_backfill_to_the_backlog_queue() -> No
     assert [q for _n, q, _a in app.sent[1:]] == ["backlog"] * (len(app.sent) - 1)
     assert app.countdowns[0] is None and set(app.countdowns[1:]) == {20.0}  # news at once, backfills a little later
     assert sorted(tuple(k) for _n, _q, a in app.sent[1:] for k in a[0]) == sorted(old)
+
+
+def test_on_redis_a_backfill_is_held_in_the_broker_not_as_countdown_tasks_and_sent_once_when_due() -> None:
+    """Countdown tasks sit in a worker's memory and, expiring together, keep it from fetching a crash's
+    live task (bench/distributed.py --trace); held in Redis instead, the scheduler sends them when due."""
+    import redis
+
+    from shopsentinel.runtime.distributed.celery_app import DeferredBacklog, TaskSender
+
+    prefix = f"test-held-{uuid.uuid4().hex[:8]}:"
+    held = DeferredBacklog(REDIS_URL, prefix)
+    try:
+        held.size()
+    except redis.ConnectionError:
+        pytest.skip("Redis not reachable at 127.0.0.1:6379")
+    try:
+        app = _CapturingApp()
+        sender = TaskSender(app, shards=4, batch=40, backlog_delay=20.0, backlog_batch=5, deferred=held)
+        news, old = ("tmall", "crash"), [("tmall", f"old-{i}") for i in range(7)]
+        sender.evaluate([news])
+        sender.evaluate(old, backlog=True)
+        sender.evaluate(old[:3], backlog=True)  # a second batch of the same backfill: coalesced
+        assert [q for _n, q, _a in app.sent] == [f"eval.{shard_of(news, 4)}"]  # only the news was sent
+        assert held.size() == len(old)
+        assert sender.due_backlog() == []  # not due for 20 s
+        first_due = float(held._client.zscore(held.key, held._member(old[0])) or 0)
+        assert held.take_due(first_due - 1) == []
+        due = held.take_due(first_due + 1)
+        assert sorted(due) == sorted(old) and held.size() == 0 and held.take_due(first_due + 100) == []
+        sender.evaluate(due, backlog=True, counts={k: 2 for k in due}, hold=False)  # the scheduler's send
+        sent = app.sent[1:]
+        assert {q for _n, q, _a in sent} == {"backlog"} and set(app.countdowns[1:]) == {None}
+        assert sorted((k[0], k[1]) for _n, _q, a in sent for k in a[0]) == sorted(old)
+        assert all(len(a[0]) <= 5 and all(k[2] == 2 for k in a[0]) for _n, _q, a in sent)
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+        client.close()
+        held.close()
+
+
+def test_the_scheduler_sends_the_due_backlog_with_the_current_change_counts(
+    remote: tuple[Service, FakeSender, ManualClock],
+) -> None:
+    service, sender, _clock = remote
+    assert isinstance(service.scheduler, RemoteScheduler)
+    store = ("tmall", "backfilled")
+    calls: list[tuple[list[StoreKey], bool, dict[StoreKey, int] | None, bool]] = []
+    sender.due_backlog = lambda: [store]  # type: ignore[method-assign]
+    sender.evaluate = lambda keys, *, backlog=False, counts=None, hold=True: calls.append(  # type: ignore[method-assign]
+        (list(keys), backlog, counts, hold))
+    service.scheduler.enqueue_backlog([store])
+    service.scheduler.enqueue_backlog([store])
+    calls.clear()
+    assert service.scheduler.release_backlog() == 1
+    assert calls == [([store], True, {store: 2}, False)]
 
 
 def test_a_task_whose_changes_an_evaluation_has_already_seen_is_skipped(

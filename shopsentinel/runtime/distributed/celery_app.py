@@ -55,6 +55,53 @@ def sent_at(request: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+class DeferredBacklog:
+    """Backlog stores waiting out ``backlog_delay_seconds``, held in the broker's Redis (a sorted set
+    ``<prefix>shopsentinel:backlog:due``, score = when due) instead of as countdown tasks.
+
+    A countdown task is taken by a worker at once and held in its memory (Celery raises the prefetch
+    limit for every one); when a backfill's countdowns expire together, dozens of them land in the
+    worker's pool queue and, unacknowledged, keep the worker from fetching anything else — a crash on
+    a live ``eval.<n>`` shard waited behind them (bench/distributed.py --trace). Here a store is added
+    once (``NX``: the first batch of a backfill sets when it is due, later ones coalesce) and the
+    scheduler sends the due stores as plain tasks to the ``backlog`` queue, which workers fetch only
+    when a thread is free, in turn with the live shards. Lost (Redis flushed), the stores' durable
+    change marks bring them back through the periodic pass."""
+
+    KEY = "shopsentinel:backlog:due"
+
+    def __init__(self, url: str, prefix: str = "") -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(url)
+        self.key = f"{prefix}{self.KEY}"
+
+    @staticmethod
+    def _member(key: StoreKey) -> str:
+        return f"{key[0]}\x1f{key[1]}"
+
+    def add(self, keys: list[StoreKey], due: float) -> None:
+        if keys:
+            self._client.zadd(self.key, {self._member(k): due for k in keys}, nx=True)
+
+    def take_due(self, now: float) -> list[StoreKey]:
+        """The stores due by ``now``, each removed here; a store two schedulers race for goes to one."""
+        members: list[bytes] = list(self._client.zrangebyscore(self.key, "-inf", now))  # type: ignore[arg-type]
+        if not members:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for member in members:
+            pipe.zrem(self.key, member)
+        taken = [m for m, removed in zip(members, pipe.execute(), strict=True) if removed]
+        return [(platform, store) for platform, store in (m.decode().split("\x1f", 1) for m in taken)]
+
+    def size(self) -> int:
+        return int(self._client.zcard(self.key))
+
+    def close(self) -> None:
+        self._client.close()
+
+
 def is_redis(url: str) -> bool:
     return url.split(":", 1)[0] in ("redis", "rediss", "redis+socket")
 
@@ -98,8 +145,9 @@ class TaskSender:
     ``respond`` to ``respond``."""
 
     def __init__(self, app: Any, shards: int, batch: int, backlog_delay: float = 0.0,
-                 backlog_batch: int | None = None) -> None:
+                 backlog_batch: int | None = None, deferred: DeferredBacklog | None = None) -> None:
         self.app = app
+        self.deferred = deferred  # Redis: the backlog's delay is kept here, not in countdown tasks
         self.shards = shards
         self.batch = batch
         # backlog tasks stay small: a thread judging the past frees up quickly for live news (its task waits
@@ -109,17 +157,29 @@ class TaskSender:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TaskSender:
+        url = settings.broker_url or ""
+        deferred = DeferredBacklog(url, settings.broker_key_prefix) if is_redis(url) and settings.backlog_delay_seconds > 0 else None
         return cls(make_celery(settings), settings.shards, settings.stores_per_shard, settings.backlog_delay_seconds,
-                   settings.backlog_stores_per_task)
+                   settings.backlog_stores_per_task, deferred)
 
-    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None:
+    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None,
+                 hold: bool = True) -> None:
         """``counts``: each store's change count when the task was sent ([platform, store, count]); the
-        worker skips a store an evaluation has since judged at least that far."""
+        worker skips a store an evaluation has since judged at least that far. A backlog evaluation is
+        held ``backlog_delay`` first (``hold``): in :class:`DeferredBacklog` on Redis (the scheduler sends
+        it when due, :meth:`due_backlog`), else as a countdown task."""
+        if backlog and hold and self.deferred is not None and self.backlog_delay > 0:
+            self.deferred.add(keys, time.time() + self.backlog_delay)
+            return
         for shard, batch in by_shard(keys, self.shards, self.backlog_batch if backlog else self.batch):
             queue = BACKLOG_QUEUE if backlog else eval_queue(shard)
             items = [[*k, counts[k]] if counts and k in counts else list(k) for k in batch]
-            delay = {"countdown": self.backlog_delay} if backlog and self.backlog_delay > 0 else {}
+            delay = {"countdown": self.backlog_delay} if backlog and hold and self.backlog_delay > 0 else {}
             self.app.send_task(EVALUATE, args=[items], queue=queue, headers=_stamp(), **delay)
+
+    def due_backlog(self) -> list[StoreKey]:
+        """The held backlog stores now due (removed from the hold); [] without :class:`DeferredBacklog`."""
+        return [] if self.deferred is None else self.deferred.take_due(time.time())
 
     def pipeline(self) -> None:
         self.app.send_task(PIPELINE, queue=DELIVER_QUEUE, headers=_stamp())
@@ -139,4 +199,4 @@ class TaskSender:
         self.app.send_task(RESPOND, queue=RESPOND_QUEUE)
 
 
-__all__ = ["DELIVER", "DELIVER_RETRIES", "DELIVER_RETRY_SECONDS", "EVALUATE", "PIPELINE", "RESPOND", "SYNC_DUE", "TaskSender", "is_redis", "make_celery", "sent_at"]
+__all__ = ["DELIVER", "DeferredBacklog", "DELIVER_RETRIES", "DELIVER_RETRY_SECONDS", "EVALUATE", "PIPELINE", "RESPOND", "SYNC_DUE", "TaskSender", "is_redis", "make_celery", "sent_at"]

@@ -31,7 +31,10 @@ StoreKey = tuple[str, str]
 class Sender(Protocol):
     """What sends the roles' tasks (:class:`~shopsentinel.runtime.distributed.celery_app.TaskSender`; tests fake it)."""
 
-    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None: ...
+    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None,
+                 hold: bool = True) -> None: ...
+
+    def due_backlog(self) -> list[StoreKey]: ...
 
     def pipeline(self) -> None: ...
 
@@ -82,6 +85,23 @@ class RemoteScheduler(Scheduler):
         it if the send fails). Counted like news, so a task whose changes an evaluation has already seen
         is skipped: a backfill posted in a hundred batches costs a few evaluations, not a hundred."""
         self._send(keys, backlog=True, counts=self._count(keys))
+
+    def release_backlog(self) -> int:
+        """The scheduler's tick: send the held backlog stores now due (``backlog_delay_seconds`` after
+        their first batch) to the ``backlog`` queue, with their current change counts (a store judged
+        that far since is skipped by the worker). Returns how many stores."""
+        try:
+            keys = self._sender.due_backlog()
+            if not keys:
+                return 0
+            with self._sessions() as session:
+                counts = change_counts(session, keys)
+            self._sender.evaluate(keys, backlog=True, counts=counts, hold=False)
+        except Exception:  # the broker is down: the marks bring the stores back through the periodic pass
+            logger.exception("发送到期的回补评估失败，稍后由调度器补发 / could not send the due backlog evaluations; "
+                             "the scheduler sends them again later")
+            return 0
+        return len(keys)
 
     def _count(self, keys: list[StoreKey]) -> dict[StoreKey, int]:
         """Count one change of each store (durably) and return the counts the tasks carry."""

@@ -290,7 +290,7 @@ def register_tasks(app: Any, context: WorkerContext) -> None:
         started = time.time()
         marks: dict[str, float] = {}
         sent = deliver_or_retry(context.service(), context.sender, context.channel_lock(channel), channel, retry, marks)
-        _trace(self.request, "deliver", started, marks, channel=channel, retry=retry, sent=sent)
+        _trace(self.request, "deliver", started, marks, channel=channel, retry=retry, delivered=sent)
         return sent
 
     @app.task(name=SYNC_DUE)  # type: ignore[untyped-decorator]
