@@ -526,29 +526,67 @@ def test_an_evaluation_that_changes_nothing_leaves_the_pipeline_alone(
     assert pipelines == [1, 1]
 
 
-def test_a_deliver_task_that_finds_its_channel_busy_looks_again_instead_of_dropping(
-    remote: tuple[Service, FakeSender, ManualClock],
+def _pending_entry(service: Service, key: str) -> None:
+    from shopsentinel.core.types import Severity
+    from shopsentinel.notify.base import Notification
+    from shopsentinel.store.state import OutboxRow
+
+    note = Notification(key=key, title=f"告警 {key}", severity=Severity.WARNING, alerts=[
+        {"id": key, "ts": "2026-11-10T00:00:00Z", "state": "firing", "platform": "tmall", "store": key, "metric": "uv",
+         "rule": "traffic.crash", "severity": "warning", "kind": "business", "value": 1.0}])
+    with service.sessions() as session:
+        session.add(OutboxRow(key=key, alert_id=key, payload=note.model_dump(mode="json"), muted=False,
+                              created_at=service.clock.now(), status="pending", attempts=0, last_error="", channel=""))
+        session.commit()
+
+
+def _statuses(service: Service) -> dict[str, str]:
+    from sqlalchemy import select
+
+    from shopsentinel.store.state import OutboxRow
+
+    with service.sessions() as session:
+        return {r.key: r.status for r in session.scalars(select(OutboxRow)).all()}
+
+
+def test_a_busy_kick_ends_and_the_holder_sends_what_was_committed_during_its_pass(
+    remote: tuple[Service, FakeSender, ManualClock], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from shopsentinel.runtime.distributed.celery_app import DELIVER_RETRIES
-    from shopsentinel.runtime.distributed.tasks import deliver_or_retry
+    """The tail of issue 15: a message committed while a holder's pass runs has its kick find the channel
+    busy. The holder reads the outbox again after releasing the channel and sends it — no retry task,
+    no wait for the scheduler's periodic deliver."""
+    from shopsentinel.runtime.distributed.tasks import deliver, deliver_or_drop
     from shopsentinel.store.coordination import HeldLocks
 
     service, sender, _clock = remote
     lock = threading.Lock()
-    assert deliver_or_retry(service, sender, lock, "hook") == 0  # free, nothing due: done, no retry
-    assert sender.retries == []
     with lock:  # another thread of this process is sending the channel
-        assert deliver_or_retry(service, sender, lock, "hook") == 0
-        assert deliver_or_retry(service, sender, lock, "hook", retry=3) == 0
-        assert deliver_or_retry(service, sender, lock, "hook", retry=DELIVER_RETRIES) == 0  # the last look
-    assert sender.retries == [1, 4]
+        marks: dict[str, float] = {}
+        assert deliver_or_drop(service, lock, "", marks) == 0 and "busy" in marks
     if service.locks is not None and service.locks.shared:  # PostgreSQL: another process holds the channel
         other = HeldLocks(service.engine)
         try:
-            assert other.acquire("channel:hook") == "taken"
-            assert deliver_or_retry(service, sender, lock, "hook") == 0
-            assert sender.retries == [1, 4, 1]
+            assert other.acquire("channel:") == "taken"
+            marks = {}
+            assert deliver_or_drop(service, lock, "", marks) == 0 and "busy" in marks
         finally:
-            other.release("channel:hook")
-        assert deliver_or_retry(service, sender, lock, "hook") == 0
-        assert sender.retries == [1, 4, 1]  # free again: delivered (nothing due), no retry
+            other.release("channel:")
+    assert sender.delivered == []  # a busy kick sends no task again
+
+    _pending_entry(service, "before")
+    delivery = service.delivery()
+    original = delivery.deliver_channel
+    passes: list[int] = []
+
+    def pass_during_which_the_pipeline_commits(*args: Any, **kwargs: Any) -> int:
+        sent = original(*args, **kwargs)
+        passes.append(sent)
+        if len(passes) == 1:
+            _pending_entry(service, "during")  # committed after this pass read the channel's entries
+        return sent
+
+    monkeypatch.setattr(delivery, "deliver_channel", pass_during_which_the_pipeline_commits)
+    assert deliver(service, "") == 2
+    assert passes == [1, 1]
+    assert _statuses(service) == {"before": "sent", "during": "sent"}
+    assert deliver(service, "") == 0 and passes == [1, 1, 0]  # nothing new: one pass, no loop

@@ -34,11 +34,6 @@ PIPELINE = "shopsentinel.pipeline"
 DELIVER = "shopsentinel.deliver"
 SYNC_DUE = "shopsentinel.sync_due"
 RESPOND = "shopsentinel.respond"
-# A deliver task that finds its channel busy (another thread or process is sending it) looks again this
-# much later, up to DELIVER_RETRIES times: the holder may have read the channel's due entries before the
-# one this task was sent for was written. Past that, the scheduler's periodic pipeline kicks it.
-DELIVER_RETRY_SECONDS = 1.0
-DELIVER_RETRIES = 30
 
 
 def _stamp() -> dict[str, float]:
@@ -184,13 +179,9 @@ class TaskSender:
     def pipeline(self) -> None:
         self.app.send_task(PIPELINE, queue=DELIVER_QUEUE, headers=_stamp())
 
-    def deliver(self, channel: str, *, retry: int = 0) -> None:
-        """``retry`` > 0: the channel was busy in another task; look again in ``DELIVER_RETRY_SECONDS``."""
-        if retry:
-            self.app.send_task(DELIVER, args=[channel, retry], queue=DELIVER_QUEUE, countdown=DELIVER_RETRY_SECONDS,
-                               headers=_stamp())
-        else:
-            self.app.send_task(DELIVER, args=[channel], queue=DELIVER_QUEUE, headers=_stamp())
+    def deliver(self, channel: str) -> None:
+        """A delivery pass over ``channel``; one that finds it busy ends, the holder looks again (tasks.deliver)."""
+        self.app.send_task(DELIVER, args=[channel], queue=DELIVER_QUEUE, headers=_stamp())
 
     def sync_due(self) -> None:
         self.app.send_task(SYNC_DUE, queue=SYNC_QUEUE)
@@ -199,4 +190,4 @@ class TaskSender:
         self.app.send_task(RESPOND, queue=RESPOND_QUEUE)
 
 
-__all__ = ["DELIVER", "DeferredBacklog", "DELIVER_RETRIES", "DELIVER_RETRY_SECONDS", "EVALUATE", "PIPELINE", "RESPOND", "SYNC_DUE", "TaskSender", "is_redis", "make_celery", "sent_at"]
+__all__ = ["DELIVER", "DeferredBacklog", "EVALUATE", "PIPELINE", "RESPOND", "SYNC_DUE", "TaskSender", "is_redis", "make_celery", "sent_at"]

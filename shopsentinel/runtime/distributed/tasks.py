@@ -34,7 +34,6 @@ from shopsentinel.core.settings import Settings
 from shopsentinel.detect.rules import RulePack
 from shopsentinel.runtime.distributed.celery_app import (
     DELIVER,
-    DELIVER_RETRIES,
     EVALUATE,
     PIPELINE,
     RESPOND,
@@ -144,25 +143,47 @@ def evaluate(service: Service, sender: Sender, keys: list[StoreKey], counts: dic
     return changes
 
 
+# passes one deliver task makes at most while new entries keep arriving (each pass sends within its budget)
+MAX_PASSES = 20
+
+
+def pending_ids(service: Service, channel: str) -> set[int]:
+    with service.sessions() as session:
+        return set(session.scalars(select(OutboxRow.id).where(OutboxRow.channel == channel,
+                                                              OutboxRow.status == "pending")).all())
+
+
 def deliver(service: Service, channel: str) -> int | None:
-    """One delivery pass over ``channel``; releases the channel's lock at the end. Returns how many were
-    sent, or None when another process holds the channel (it sends; nothing was looked at here)."""
+    """Delivery passes over ``channel`` under its lock. Returns how many were sent, or None when
+    another process holds the channel (it sends; nothing was looked at here).
+
+    After each pass the lock is released and the channel's pending entries are read again: one the
+    pass had not seen (committed while it ran — its own deliver task found the channel busy and was
+    dropped) makes this task take the lock and pass again. So whoever holds the channel last looks at
+    the outbox after every kick that found it busy: an entry never waits for the scheduler's periodic
+    deliver, and a busy kick needs no retry."""
     name = f"channel:{channel}"
-    try:
-        sent = service.delivery().deliver_channel(service.sessions, channel, inbox=service.dispatcher)
-        if service.locks is not None and not service.locks.acquired(name):
-            return None
-        return sent
-    finally:
-        if service.locks is not None:
-            service.locks.release(name)
+    total = 0
+    for _ in range(MAX_PASSES):
+        seen = pending_ids(service, channel)
+        try:
+            sent = service.delivery().deliver_channel(service.sessions, channel, inbox=service.dispatcher)
+            if service.locks is not None and not service.locks.acquired(name):
+                return None if total == 0 else total  # the holder now is another process: it looks again
+            total += sent
+        finally:
+            if service.locks is not None:
+                service.locks.release(name)
+        if not pending_ids(service, channel) - seen:
+            break
+    return total
 
 
-def deliver_or_retry(service: Service, sender: Sender, lock: threading.Lock, channel: str, retry: int = 0,
-                     marks: dict[str, float] | None = None) -> int:
-    """The deliver task: one pass if this process's thread lock and the channel's lock are free; if either
-    is busy, the holder may already have read the due entries without the one this task was sent for, so
-    the task is sent again a moment later (at most ``DELIVER_RETRIES`` times) instead of dropped."""
+def deliver_or_drop(service: Service, lock: threading.Lock, channel: str, marks: dict[str, float] | None = None) -> int:
+    """The deliver task: passes if this process's thread lock and the channel's lock are free. If either
+    is busy the task ends: the holder reads the outbox again after releasing the channel
+    (:func:`deliver`), so the entry this task was sent for is its. The scheduler's periodic deliver
+    remains the net for a holder that died."""
     if lock.acquire(blocking=False):
         try:
             logger.info("投递开始 / delivering channel %r", channel)
@@ -174,8 +195,6 @@ def deliver_or_retry(service: Service, sender: Sender, lock: threading.Lock, cha
             return sent
     if marks is not None:
         marks["busy"] = time.time()
-    if retry < DELIVER_RETRIES:
-        sender.deliver(channel, retry=retry + 1)
     return 0
 
 
@@ -286,10 +305,10 @@ def register_tasks(app: Any, context: WorkerContext) -> None:
         return changes
 
     @app.task(name=DELIVER, bind=True)  # type: ignore[untyped-decorator]
-    def deliver_task(self: Any, channel: str, retry: int = 0) -> int:
+    def deliver_task(self: Any, channel: str, retry: int = 0) -> int:  # retry: sent by an earlier version, ignored
         started = time.time()
         marks: dict[str, float] = {}
-        sent = deliver_or_retry(context.service(), context.sender, context.channel_lock(channel), channel, retry, marks)
+        sent = deliver_or_drop(context.service(), context.channel_lock(channel), channel, marks)
         _trace(self.request, "deliver", started, marks, channel=channel, retry=retry, delivered=sent)
         return sent
 
@@ -304,5 +323,5 @@ def register_tasks(app: Any, context: WorkerContext) -> None:
     del evaluate_task, pipeline_task, deliver_task, sync_task, respond_task
 
 
-__all__ = ["FollowerLocks", "WorkerContext", "channels_to_deliver", "deliver", "deliver_or_retry", "evaluate", "refresh_rules", "register_tasks",
+__all__ = ["FollowerLocks", "WorkerContext", "channels_to_deliver", "deliver", "deliver_or_drop", "evaluate", "refresh_rules", "register_tasks",
            "respond", "shared_settings", "sync_due", "use_broker"]
