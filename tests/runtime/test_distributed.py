@@ -96,6 +96,9 @@ class FakeSender:
     def due_backlog(self) -> list[StoreKey]:
         return []
 
+    def started(self, task: str) -> None:
+        pass
+
     def pipeline(self) -> None:
         self.pipelines += 1
 
@@ -450,6 +453,41 @@ def test_on_redis_a_backfill_is_held_in_the_broker_not_as_countdown_tasks_and_se
             client.delete(key)
         client.close()
         held.close()
+
+
+def test_on_redis_one_deliver_task_per_channel_and_one_pipeline_task_wait_at_a_time() -> None:
+    """Kicks from every evaluation and the scheduler's tick piled up in the deliver queue and a crash's
+    kick waited behind stale ones (bench/distributed.py --trace): while one waits, no second is sent."""
+    import redis
+
+    from shopsentinel.runtime.distributed.celery_app import DELIVER, PIPELINE, TaskSender, WaitingTasks
+
+    prefix = f"test-waiting-{uuid.uuid4().hex[:8]}:"
+    waiting = WaitingTasks(REDIS_URL, prefix)
+    try:
+        waiting.started("probe")
+    except redis.ConnectionError:
+        pytest.skip("Redis not reachable at 127.0.0.1:6379")
+    try:
+        app = _CapturingApp()
+        sender = TaskSender(app, shards=4, batch=40, waiting=waiting)
+        for _ in range(3):
+            sender.deliver("hook")
+            sender.deliver("")
+            sender.pipeline()
+        assert sorted((n, tuple(a or ())) for n, _q, a in app.sent) == sorted(
+            [(DELIVER, ("hook",)), (DELIVER, ("",)), (PIPELINE, ())])
+        sender.started(f"{DELIVER}:hook")  # the hook task began (and reads the outbox from now on)
+        sender.deliver("hook")
+        sender.deliver("")  # the inbox task has not started: still none sent
+        assert [a for n, _q, a in app.sent if n == DELIVER] == [["hook"], [""], ["hook"]]
+        assert {q for _n, q, _a in app.sent} == {"deliver"}
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+        client.close()
+        waiting.close()
 
 
 def test_the_scheduler_sends_the_due_backlog_with_the_current_change_counts(

@@ -97,6 +97,42 @@ class DeferredBacklog:
         self._client.close()
 
 
+class WaitingTasks:
+    """At most one ``deliver`` task per channel and one ``pipeline`` task waiting in the ``deliver``
+    queue (Redis: a key ``<prefix>shopsentinel:waiting:<name>`` set when one is sent, deleted when it
+    starts). Every evaluation kicks its channels and the scheduler sends both each tick; under load those
+    piled up and a crash's kick queued behind a dozen stale ones (bench/distributed.py --trace). A task
+    that has not started yet will read the outbox when it does, so a second one adds nothing. The key
+    expires after ``ttl`` seconds, so a task lost before it started (its worker killed) holds nothing up
+    for longer. Redis errors fail open: the task is sent."""
+
+    KEY = "shopsentinel:waiting:"
+
+    def __init__(self, url: str, prefix: str = "", ttl: int = 10) -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(url)
+        self._prefix = f"{prefix}{self.KEY}"
+        self.ttl = ttl
+
+    def claim(self, name: str) -> bool:
+        """Whether a task ``name`` should be sent (none is waiting); marks it waiting."""
+        try:
+            return bool(self._client.set(self._prefix + name, b"1", nx=True, ex=self.ttl))
+        except Exception:  # noqa: BLE001 - send rather than lose a kick
+            logger.warning("waiting-task mark unavailable; sending %s anyway", name)
+            return True
+
+    def started(self, name: str) -> None:
+        try:
+            self._client.delete(self._prefix + name)
+        except Exception:  # noqa: BLE001 - the mark expires by itself
+            logger.warning("could not clear the waiting mark of %s", name)
+
+    def close(self) -> None:
+        self._client.close()
+
+
 def is_redis(url: str) -> bool:
     return url.split(":", 1)[0] in ("redis", "rediss", "redis+socket")
 
@@ -140,8 +176,10 @@ class TaskSender:
     ``respond`` to ``respond``."""
 
     def __init__(self, app: Any, shards: int, batch: int, backlog_delay: float = 0.0,
-                 backlog_batch: int | None = None, deferred: DeferredBacklog | None = None) -> None:
+                 backlog_batch: int | None = None, deferred: DeferredBacklog | None = None,
+                 waiting: WaitingTasks | None = None) -> None:
         self.app = app
+        self.waiting = waiting  # Redis: no second deliver (per channel) or pipeline task while one waits
         self.deferred = deferred  # Redis: the backlog's delay is kept here, not in countdown tasks
         self.shards = shards
         self.batch = batch
@@ -154,8 +192,9 @@ class TaskSender:
     def from_settings(cls, settings: Settings) -> TaskSender:
         url = settings.broker_url or ""
         deferred = DeferredBacklog(url, settings.broker_key_prefix) if is_redis(url) and settings.backlog_delay_seconds > 0 else None
+        waiting = WaitingTasks(url, settings.broker_key_prefix) if is_redis(url) else None
         return cls(make_celery(settings), settings.shards, settings.stores_per_shard, settings.backlog_delay_seconds,
-                   settings.backlog_stores_per_task, deferred)
+                   settings.backlog_stores_per_task, deferred, waiting)
 
     def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None,
                  hold: bool = True) -> None:
@@ -177,11 +216,19 @@ class TaskSender:
         return [] if self.deferred is None else self.deferred.take_due(time.time())
 
     def pipeline(self) -> None:
-        self.app.send_task(PIPELINE, queue=DELIVER_QUEUE, headers=_stamp())
+        if self.waiting is None or self.waiting.claim(PIPELINE):
+            self.app.send_task(PIPELINE, queue=DELIVER_QUEUE, headers=_stamp())
 
     def deliver(self, channel: str) -> None:
-        """A delivery pass over ``channel``; one that finds it busy ends, the holder looks again (tasks.deliver)."""
-        self.app.send_task(DELIVER, args=[channel], queue=DELIVER_QUEUE, headers=_stamp())
+        """A delivery pass over ``channel`` (not sent while one waits, :class:`WaitingTasks`); one that finds
+        the channel busy ends, the holder looks again (tasks.deliver)."""
+        if self.waiting is None or self.waiting.claim(f"{DELIVER}:{channel}"):
+            self.app.send_task(DELIVER, args=[channel], queue=DELIVER_QUEUE, headers=_stamp())
+
+    def started(self, task: str) -> None:
+        """A ``deliver`` (``"<DELIVER>:<channel>"``) or ``pipeline`` task began: the next kick sends another."""
+        if self.waiting is not None:
+            self.waiting.started(task)
 
     def sync_due(self) -> None:
         self.app.send_task(SYNC_DUE, queue=SYNC_QUEUE)
@@ -190,4 +237,4 @@ class TaskSender:
         self.app.send_task(RESPOND, queue=RESPOND_QUEUE)
 
 
-__all__ = ["DELIVER", "DeferredBacklog", "EVALUATE", "PIPELINE", "RESPOND", "SYNC_DUE", "TaskSender", "is_redis", "make_celery", "sent_at"]
+__all__ = ["DELIVER", "DeferredBacklog", "WaitingTasks", "EVALUATE", "PIPELINE", "RESPOND", "SYNC_DUE", "TaskSender", "is_redis", "make_celery", "sent_at"]

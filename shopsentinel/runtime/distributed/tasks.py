@@ -299,6 +299,7 @@ def register_tasks(app: Any, context: WorkerContext) -> None:
     @app.task(name=PIPELINE, bind=True)  # type: ignore[untyped-decorator]
     def pipeline_task(self: Any) -> int:
         started = time.time()
+        context.sender.started(PIPELINE)  # from now on a new pipeline task may wait in the queue
         marks: dict[str, float] = {}
         changes = evaluate(context.service(), context.sender, [], None, marks)
         _trace(self.request, "pipeline", started, marks)
@@ -307,6 +308,7 @@ def register_tasks(app: Any, context: WorkerContext) -> None:
     @app.task(name=DELIVER, bind=True)  # type: ignore[untyped-decorator]
     def deliver_task(self: Any, channel: str, retry: int = 0) -> int:  # retry: sent by an earlier version, ignored
         started = time.time()
+        context.sender.started(f"{DELIVER}:{channel}")  # before the pass reads: a later kick sends a new task
         marks: dict[str, float] = {}
         sent = deliver_or_drop(context.service(), context.channel_lock(channel), channel, marks)
         _trace(self.request, "deliver", started, marks, channel=channel, retry=retry, delivered=sent)
