@@ -115,7 +115,7 @@ def count_points(url: str) -> int:
         engine.dispose()
 
 
-def environment(url: str, prefix: str, run_dir: Path) -> dict[str, str]:
+def environment(url: str, prefix: str, run_dir: Path, trace: bool = False) -> dict[str, str]:
     from cryptography.fernet import Fernet
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPSENTINEL_")}
@@ -125,6 +125,8 @@ def environment(url: str, prefix: str, run_dir: Path) -> dict[str, str]:
         "SHOPSENTINEL_SCHEDULE_SECONDS": "1", "SHOPSENTINEL_LOG_LEVEL": "WARNING", "NO_PROXY": "127.0.0.1,localhost",
         "HOME": str(run_dir / "home"), "PYTHONPATH": str(ROOT),
     })  # fmt: skip
+    if trace:  # the workers' task trace lines (tasks.py ``_trace``) are INFO, in the JSON format's fields
+        env.update({"SHOPSENTINEL_LOG_LEVEL": "INFO", "SHOPSENTINEL_LOG_FORMAT": "json"})
     return env
 
 
@@ -156,6 +158,101 @@ def outstanding(api_url: str) -> dict[str, float]:
             if sample.name in names:
                 totals[names[sample.name]] += sample.value
     return totals
+
+
+def task_lines(run_dir: Path) -> list[dict[str, Any]]:
+    """The workers' task trace lines (``--trace``: JSON logs at INFO), each with the worker's name."""
+    lines = []
+    for path in sorted(run_dir.glob("worker-*.log")):
+        for raw in path.read_text(errors="replace").splitlines():
+            if '"trace"' not in raw:
+                continue
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            if "trace" in entry:
+                lines.append({**entry, "worker": path.stem})
+    return lines
+
+
+def outbox_times(url: str, channel: str) -> list[tuple[str, float, float | None, float | None]]:
+    """Per outbox entry of ``channel``: payload text, created, first attempt (claimed: ``sending``), sent."""
+    from sqlalchemy import create_engine, func, select
+
+    from shopsentinel.store.state import NotificationAttemptRow, OutboxRow
+
+    def epoch(value: datetime | None) -> float | None:
+        return None if value is None else (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            first = dict(conn.execute(select(NotificationAttemptRow.outbox_id, func.min(NotificationAttemptRow.ts))
+                                      .group_by(NotificationAttemptRow.outbox_id)).all())
+            rows = conn.execute(select(OutboxRow.id, OutboxRow.payload, OutboxRow.created_at, OutboxRow.sent_at)
+                                .where(OutboxRow.channel == channel)).all()
+            return [(json.dumps(r.payload), epoch(r.created_at) or 0.0, epoch(first.get(r.id)), epoch(r.sent_at))
+                    for r in rows]
+    finally:
+        engine.dispose()
+
+
+def trace_crashes(run_dir: Path, url: str, loads: list[dict[str, Any]], received: dict[str, float],
+                  roles: dict[int, str], show: int = 6) -> dict[str, Any]:
+    """Break each crash's arrival → message into stages (seconds from its first POST) and print the
+    slowest crashes' timelines; returns each stage's p50 / max over all crashes."""
+    sent = {s: t for load in loads for s, t in load["sent_at"].items()}
+    accepted = {s: t for load in loads for s, t in load.get("accepted_at", {}).items()}
+    tasks = task_lines(run_dir)
+    evals = [t for t in tasks if t["trace"] == "evaluate"]
+    delivers = sorted((t for t in tasks if t["trace"] == "deliver" and t.get("channel") == "hook"),
+                      key=lambda t: t["started"])
+    outbox = outbox_times(url, "hook")
+    rows = []
+    for store, t0 in sent.items():
+        if store not in received:
+            continue
+        ok = accepted.get(store, t0)
+        mine = sorted((e for e in evals if store in e.get("stores", []) and e["finished"] >= ok),
+                      key=lambda e: e["started"])
+        judged = next((e for e in mine if e.get("changes")), mine[0] if mine else None)
+        entry = min((o for o in outbox if store in o[0]), key=lambda o: o[1], default=None)
+        created, claimed = (entry[1], entry[2]) if entry else (None, None)
+        sender = next((d for d in delivers if claimed is not None and d["started"] <= claimed <= d["finished"] + 0.05), None)
+        after = [d for d in delivers if created is not None and d["started"] >= created - 0.05]
+        def rel(x: float | None, t0: float = t0) -> float | None:
+            return None if x is None else round(x - t0, 3)
+
+        rows.append({
+            "store": store, "total": round(received[store] - t0, 3), "accepted": rel(ok),
+            "eval_sent": rel(judged and judged.get("sent")), "eval_started": rel(judged and judged["started"]),
+            "eval_queue": judged and judged["queue"], "eval_worker": judged and judged["worker"],
+            "eval_tasks": len(mine), "judged": rel(judged and judged.get("at_judged")),
+            "piped": rel(judged and judged.get("at_piped")), "kicked": rel(judged and judged.get("at_kicked")),
+            "outbox_created": rel(created),
+            "first_deliver_after_commit": rel(after[0]["started"]) if after else None,
+            "first_deliver_busy": bool(after and "at_busy" in after[0]),
+            "claimed": rel(claimed),
+            "sender_task": None if sender is None else {
+                "worker": sender["worker"], "retry": sender.get("retry"), "sent": rel(sender.get("sent")),
+                "started": rel(sender["started"]), "by": roles.get(sender.get("sent_by") or -1, "?")},
+            "received": rel(received[store]),
+        })
+    rows.sort(key=lambda r: -r["total"])
+    print(f"-- slowest {min(show, len(rows))} of {len(rows)} crashes (seconds after the crash's first POST):", flush=True)
+    for row in rows[:show]:
+        print("   " + json.dumps(row, ensure_ascii=False), flush=True)
+    stages = {"post": ("accepted", None), "eval_wait": ("eval_started", "accepted"), "judge": ("judged", "eval_started"),
+              "pipeline": ("piped", "judged"), "kick": ("kicked", "piped"), "to_claim": ("claimed", "piped"),
+              "send": ("received", "claimed")}
+    summary: dict[str, Any] = {}
+    for name, (end, begin) in stages.items():
+        values = [r[end] - (r[begin] if begin else 0) for r in rows if r[end] is not None and (begin is None or r[begin] is not None)]
+        if values:
+            summary[name] = {"p50": round(pct(values, 0.5) or 0, 3), "max": round(max(values), 3)}
+    print("-- stage p50 / max: " + json.dumps(summary), flush=True)
+    return {"stages": summary, "slowest": rows[:show]}
 
 
 def clean_redis(prefix: str) -> None:
@@ -231,7 +328,7 @@ def latency(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     oldest = recent[0] - timedelta(days=args.history_days + 1)
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
     run_dir = Path(tempfile.mkdtemp(prefix="ss-dist-"))
-    env = environment(url, prefix, run_dir)
+    env = environment(url, prefix, run_dir, args.trace)
     fake = FakeWebhookReceiver(HOOK_SECRET)
     results: list[dict[str, Any]] = []
     with ExitStack() as stack, run_fake_server(fake.app) as hook_url:
@@ -283,6 +380,11 @@ def latency(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                     break
                 time.sleep(0.5)
             latencies = [t - sent_at[s] for s in sent_at if (t := first_message(s)) is not None]
+            trace = None
+            if args.trace:
+                received = {s: t for s in sent_at if (t := first_message(s)) is not None}
+                roles = {p.proc.pid: p.name for p in topology.processes}
+                trace = trace_crashes(run_dir, url, loads, received, roles)
             status: dict[int, int] = {}
             for load in loads:
                 for k, v in load["status"].items():
@@ -300,6 +402,7 @@ def latency(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                 # every crash notified and /metrics shows nothing waiting, held, unjudged or undelivered
                 "backlog_cleared_after_s": None if cleared is None else round(cleared, 1),
                 "left_at_drain_end": left if cleared is None else {},
+                **({"trace": trace} if trace else {}),
             })
             print(json.dumps(results[-1]), flush=True)
     return results
@@ -320,6 +423,8 @@ def main() -> None:
     parser.add_argument("--drain-seconds", type=float, default=180.0)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--base-port", type=int, default=8150)
+    parser.add_argument("--trace", action="store_true",
+                        help="JSON logs at INFO; break each crash's latency into stages and print the slowest")
     args = parser.parse_args()
     common = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "host": platform.node(),
               "cpus": os.cpu_count()}

@@ -92,3 +92,49 @@ def store_migrate(
     console.print(table)
     console.print("下一步：把 SHOPSENTINEL_DATABASE_URL 设为目标库再启动服务 / next: start the service with "
                   "SHOPSENTINEL_DATABASE_URL set to the target")
+
+
+@store_app.command("prune")
+def store_prune(
+    database_url: DatabaseUrl = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be removed")] = False,
+    days: Annotated[int | None, typer.Option(
+        "--days", help="Retention in days (default: SHOPSENTINEL_POINTS_RETENTION_DAYS, 400)")] = None,
+) -> None:
+    """Remove points older than the retention now (the scheduler also does it once a day): on
+    PostgreSQL whole month partitions are dropped, elsewhere old rows are deleted in batches."""
+    from datetime import UTC, datetime
+
+    from shopsentinel.core.settings import Settings
+    from shopsentinel.detect.rules import default_rules, load_rules
+    from shopsentinel.runtime.service import RuleBook
+    from shopsentinel.store.retention import describe, prune_checked
+
+    settings = Settings() if database_url is None else Settings(database_url=database_url)
+    retention = settings.points_retention_days if days is None else days
+    if retention == 0:
+        console.print("数据保留已关闭（SHOPSENTINEL_POINTS_RETENTION_DAYS=0），未删除任何数据 / retention is off "
+                      "(SHOPSENTINEL_POINTS_RETENTION_DAYS=0); nothing removed")
+        return
+    from shopsentinel.store.db import open_database
+
+    try:
+        engine, sessions = open_database(settings.database_url)
+    except OperationalError as exc:
+        fail(f"无法打开状态数据库 {shown_url(settings.database_url)} / cannot open the state database "
+             f"{shown_url(settings.database_url)}: {type(exc.orig).__name__}")
+    try:
+        fallback = load_rules(settings.rules_file) if settings.rules_file else default_rules()
+        book = RuleBook(sessions, fallback, source=settings.rules_source)
+        report = prune_checked(engine, retention, settings.eval_window_days, book.current(), datetime.now(UTC),
+                               dry_run=dry_run)
+    except ShopSentinelError as exc:
+        fail(exc)
+    except OperationalError as exc:
+        fail(f"数据库无法连接或写入，未完成清理 / the database could not be reached or written; the prune did not "
+             f"finish: {type(exc.orig).__name__}")
+    finally:
+        engine.dispose()
+    assert report is not None
+    for line in describe(report):
+        console.print(line)

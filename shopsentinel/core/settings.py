@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         "always, web/API editing read-only; web = the newest saved version (the file only until one is saved)",
     )
     eval_window_days: int = Field(default=35, ge=2, le=400, description="trailing history each evaluation sees")
+    points_retention_days: int = Field(
+        default=400, ge=0,
+        description="points older than this many days are removed once a day (PostgreSQL: whole month "
+        "partitions dropped); 0 keeps everything. Refused when shorter than the evaluation window or the "
+        "longest rule history (store/retention.py)",
+    )
     late_data_hours: int = Field(
         default=48, ge=1, le=24 * 60,
         description="once the window slides past a store's first point, new alerts are only created for "

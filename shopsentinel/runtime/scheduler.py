@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import anyio.to_thread
@@ -34,6 +35,18 @@ logger = logging.getLogger(__name__)
 # first, so the first message of a crash is not held back by a dozen stores whose data merely changed.
 BACKLOG_TICK_SECONDS = 0.5
 NEWS_TICK_SECONDS = 1.0
+
+
+@dataclass
+class Periodic:
+    """Work the leading scheduler does every ``every`` (e.g. the daily retention prune), on a thread
+    of its own so a long run never holds up evaluation; the first run is at the first leading tick."""
+
+    name: str
+    every: timedelta
+    run: Callable[[datetime], object]
+    next_due: datetime | None = None
+    running: threading.Thread | None = None
 
 
 class Scheduler:
@@ -69,6 +82,34 @@ class Scheduler:
         self._run_lock = threading.Lock()
         self.next_due: datetime | None = None
         self.wake = threading.Event()
+        self.periodic: list[Periodic] = []
+
+    def add_periodic(self, name: str, every: timedelta, run: Callable[[datetime], object]) -> None:
+        """Run ``run(now)`` every ``every`` in the leading process only (see :class:`Periodic`)."""
+        self.periodic.append(Periodic(name, every, run))
+
+    def due_periodic(self, now: datetime) -> list[Periodic]:
+        """The periodic entries due at ``now`` (and not still running), if this process leads; each is
+        then due again ``every`` later."""
+        due = [p for p in self.periodic if (p.next_due is None or now >= p.next_due)
+               and (p.running is None or not p.running.is_alive())]
+        if not due or not self._leader():
+            return []
+        for entry in due:
+            entry.next_due = now + entry.every
+        return due
+
+    def run_periodic(self, now: datetime, *, background: bool = True) -> list[str]:
+        """Start the due periodic entries (``background``: each on a daemon thread); returns their names."""
+        due = self.due_periodic(now)
+        for entry in due:
+            if background:
+                entry.running = threading.Thread(target=_run_entry, args=(entry, now), name=f"periodic-{entry.name}",
+                                                 daemon=True)
+                entry.running.start()
+            else:
+                _run_entry(entry, now)
+        return [e.name for e in due]
 
     def enqueue(self, keys: list[StoreKey]) -> None:
         """Ask for these stores to be evaluated first at the next tick (thread-safe, deduplicated)."""
@@ -154,6 +195,7 @@ class Scheduler:
             now = self._clock.now()
             if (self.next_due is None or now >= self.next_due) and self._leader():
                 self._periodic_pass(now)
+            self.run_periodic(now)
             keys = self._take(limit)
             if not keys:
                 return []
@@ -178,6 +220,13 @@ class Scheduler:
                 self._backlog.pop(key, None)
                 self._fresh.setdefault(key, None)
         self.wake.set()
+
+
+def _run_entry(entry: Periodic, now: datetime) -> None:
+    try:
+        entry.run(now)
+    except Exception:  # logged; the entry is due again after its period
+        logger.exception("定期任务 %s 失败 / periodic work %s failed", entry.name, entry.name)
 
 
 class BackgroundRunner:
@@ -219,4 +268,4 @@ class BackgroundRunner:
                 logger.exception("evaluation tick failed")
 
 
-__all__ = ["BackgroundRunner", "Scheduler"]
+__all__ = ["BackgroundRunner", "Periodic", "Scheduler"]

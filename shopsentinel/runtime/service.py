@@ -57,6 +57,7 @@ from shopsentinel.store.repository import (
     sealed_secrets,
     stale_store_keys,
 )
+from shopsentinel.store.retention import daily_prune
 from shopsentinel.store.state import AlertRow
 
 key_log = logging.getLogger("shopsentinel.secrets")
@@ -302,6 +303,9 @@ def build_service(settings: Settings, *, clock: Clock | None = None, dispatcher:
     locks = HeldLocks(engine)
     scheduler = Scheduler(clock, timedelta(seconds=settings.schedule_seconds), evaluator, store_keys, generation,
                           leader=lambda: locks.acquire("scheduler") != "busy")
+    if settings.points_retention_days:  # once a day, in the leading process only (store/retention.py)
+        scheduler.add_periodic("retention", timedelta(days=1), daily_prune(
+            engine, settings.points_retention_days, settings.eval_window_days, rules.current))
     service = Service(settings, clock, engine, sessions, points, catalog, rules, metrics, evaluator, scheduler,
                       dispatcher or LogDispatcher(), key_problem=key_problem, locks=locks)
     service.response.box = lambda: SecretBox(service.secret_keys())  # playbook integrations: never a new key either

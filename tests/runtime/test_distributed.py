@@ -89,8 +89,15 @@ class FakeSender:
         self.retries: list[int] = []
         self.pipelines = 0
 
-    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None:
+    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None,
+                 hold: bool = True) -> None:
         self.evaluated += keys
+
+    def due_backlog(self) -> list[StoreKey]:
+        return []
+
+    def started(self, task: str) -> None:
+        pass
 
     def pipeline(self) -> None:
         self.pipelines += 1
@@ -387,7 +394,9 @@ class _CapturingApp:
         self.sent: list[tuple[str, str, Any]] = []
         self.countdowns: list[float | None] = []
 
-    def send_task(self, name: str, args: Any = None, queue: str = "", countdown: float | None = None) -> None:
+    def send_task(self, name: str, args: Any = None, queue: str = "", countdown: float | None = None,
+                  headers: dict[str, Any] | None = None) -> None:
+        assert headers is not None and headers["sent_at"] > 0  # every task says when it was sent (its trace line)
         self.sent.append((name, queue, args))
         self.countdowns.append(countdown)
 
@@ -404,6 +413,98 @@ def test_live_news_goes_to_its_shard_and_a_backfill_to_the_backlog_queue() -> No
     assert [q for _n, q, _a in app.sent[1:]] == ["backlog"] * (len(app.sent) - 1)
     assert app.countdowns[0] is None and set(app.countdowns[1:]) == {20.0}  # news at once, backfills a little later
     assert sorted(tuple(k) for _n, _q, a in app.sent[1:] for k in a[0]) == sorted(old)
+
+
+def test_on_redis_a_backfill_is_held_in_the_broker_not_as_countdown_tasks_and_sent_once_when_due() -> None:
+    """Countdown tasks sit in a worker's memory and, expiring together, keep it from fetching a crash's
+    live task (bench/distributed.py --trace); held in Redis instead, the scheduler sends them when due."""
+    import redis
+
+    from shopsentinel.runtime.distributed.celery_app import DeferredBacklog, TaskSender
+
+    prefix = f"test-held-{uuid.uuid4().hex[:8]}:"
+    held = DeferredBacklog(REDIS_URL, prefix)
+    try:
+        held.size()
+    except redis.ConnectionError:
+        pytest.skip("Redis not reachable at 127.0.0.1:6379")
+    try:
+        app = _CapturingApp()
+        sender = TaskSender(app, shards=4, batch=40, backlog_delay=20.0, backlog_batch=5, deferred=held)
+        news, old = ("tmall", "crash"), [("tmall", f"old-{i}") for i in range(7)]
+        sender.evaluate([news])
+        sender.evaluate(old, backlog=True)
+        sender.evaluate(old[:3], backlog=True)  # a second batch of the same backfill: coalesced
+        assert [q for _n, q, _a in app.sent] == [f"eval.{shard_of(news, 4)}"]  # only the news was sent
+        assert held.size() == len(old)
+        assert sender.due_backlog() == []  # not due for 20 s
+        first_due = float(held._client.zscore(held.key, held._member(old[0])) or 0)
+        assert held.take_due(first_due - 1) == []
+        due = held.take_due(first_due + 1)
+        assert sorted(due) == sorted(old) and held.size() == 0 and held.take_due(first_due + 100) == []
+        sender.evaluate(due, backlog=True, counts={k: 2 for k in due}, hold=False)  # the scheduler's send
+        sent = app.sent[1:]
+        assert {q for _n, q, _a in sent} == {"backlog"} and set(app.countdowns[1:]) == {None}
+        assert sorted((k[0], k[1]) for _n, _q, a in sent for k in a[0]) == sorted(old)
+        assert all(len(a[0]) <= 5 and all(k[2] == 2 for k in a[0]) for _n, _q, a in sent)
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+        client.close()
+        held.close()
+
+
+def test_on_redis_one_deliver_task_per_channel_and_one_pipeline_task_wait_at_a_time() -> None:
+    """Kicks from every evaluation and the scheduler's tick piled up in the deliver queue and a crash's
+    kick waited behind stale ones (bench/distributed.py --trace): while one waits, no second is sent."""
+    import redis
+
+    from shopsentinel.runtime.distributed.celery_app import DELIVER, PIPELINE, TaskSender, WaitingTasks
+
+    prefix = f"test-waiting-{uuid.uuid4().hex[:8]}:"
+    waiting = WaitingTasks(REDIS_URL, prefix)
+    try:
+        waiting.started("probe")
+    except redis.ConnectionError:
+        pytest.skip("Redis not reachable at 127.0.0.1:6379")
+    try:
+        app = _CapturingApp()
+        sender = TaskSender(app, shards=4, batch=40, waiting=waiting)
+        for _ in range(3):
+            sender.deliver("hook")
+            sender.deliver("")
+            sender.pipeline()
+        assert sorted((n, tuple(a or ())) for n, _q, a in app.sent) == sorted(
+            [(DELIVER, ("hook",)), (DELIVER, ("",)), (PIPELINE, ())])
+        sender.started(f"{DELIVER}:hook")  # the hook task began (and reads the outbox from now on)
+        sender.deliver("hook")
+        sender.deliver("")  # the inbox task has not started: still none sent
+        assert [a for n, _q, a in app.sent if n == DELIVER] == [["hook"], [""], ["hook"]]
+        assert {q for _n, q, _a in app.sent} == {"deliver"}
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+        client.close()
+        waiting.close()
+
+
+def test_the_scheduler_sends_the_due_backlog_with_the_current_change_counts(
+    remote: tuple[Service, FakeSender, ManualClock],
+) -> None:
+    service, sender, _clock = remote
+    assert isinstance(service.scheduler, RemoteScheduler)
+    store = ("tmall", "backfilled")
+    calls: list[tuple[list[StoreKey], bool, dict[StoreKey, int] | None, bool]] = []
+    sender.due_backlog = lambda: [store]  # type: ignore[method-assign]
+    sender.evaluate = lambda keys, *, backlog=False, counts=None, hold=True: calls.append(  # type: ignore[method-assign]
+        (list(keys), backlog, counts, hold))
+    service.scheduler.enqueue_backlog([store])
+    service.scheduler.enqueue_backlog([store])
+    calls.clear()
+    assert service.scheduler.release_backlog() == 1
+    assert calls == [([store], True, {store: 2}, False)]
 
 
 def test_a_task_whose_changes_an_evaluation_has_already_seen_is_skipped(
@@ -463,29 +564,67 @@ def test_an_evaluation_that_changes_nothing_leaves_the_pipeline_alone(
     assert pipelines == [1, 1]
 
 
-def test_a_deliver_task_that_finds_its_channel_busy_looks_again_instead_of_dropping(
-    remote: tuple[Service, FakeSender, ManualClock],
+def _pending_entry(service: Service, key: str) -> None:
+    from shopsentinel.core.types import Severity
+    from shopsentinel.notify.base import Notification
+    from shopsentinel.store.state import OutboxRow
+
+    note = Notification(key=key, title=f"告警 {key}", severity=Severity.WARNING, alerts=[
+        {"id": key, "ts": "2026-11-10T00:00:00Z", "state": "firing", "platform": "tmall", "store": key, "metric": "uv",
+         "rule": "traffic.crash", "severity": "warning", "kind": "business", "value": 1.0}])
+    with service.sessions() as session:
+        session.add(OutboxRow(key=key, alert_id=key, payload=note.model_dump(mode="json"), muted=False,
+                              created_at=service.clock.now(), status="pending", attempts=0, last_error="", channel=""))
+        session.commit()
+
+
+def _statuses(service: Service) -> dict[str, str]:
+    from sqlalchemy import select
+
+    from shopsentinel.store.state import OutboxRow
+
+    with service.sessions() as session:
+        return {r.key: r.status for r in session.scalars(select(OutboxRow)).all()}
+
+
+def test_a_busy_kick_ends_and_the_holder_sends_what_was_committed_during_its_pass(
+    remote: tuple[Service, FakeSender, ManualClock], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from shopsentinel.runtime.distributed.celery_app import DELIVER_RETRIES
-    from shopsentinel.runtime.distributed.tasks import deliver_or_retry
+    """The tail of issue 15: a message committed while a holder's pass runs has its kick find the channel
+    busy. The holder reads the outbox again after releasing the channel and sends it — no retry task,
+    no wait for the scheduler's periodic deliver."""
+    from shopsentinel.runtime.distributed.tasks import deliver, deliver_or_drop
     from shopsentinel.store.coordination import HeldLocks
 
     service, sender, _clock = remote
     lock = threading.Lock()
-    assert deliver_or_retry(service, sender, lock, "hook") == 0  # free, nothing due: done, no retry
-    assert sender.retries == []
     with lock:  # another thread of this process is sending the channel
-        assert deliver_or_retry(service, sender, lock, "hook") == 0
-        assert deliver_or_retry(service, sender, lock, "hook", retry=3) == 0
-        assert deliver_or_retry(service, sender, lock, "hook", retry=DELIVER_RETRIES) == 0  # the last look
-    assert sender.retries == [1, 4]
+        marks: dict[str, float] = {}
+        assert deliver_or_drop(service, lock, "", marks) == 0 and "busy" in marks
     if service.locks is not None and service.locks.shared:  # PostgreSQL: another process holds the channel
         other = HeldLocks(service.engine)
         try:
-            assert other.acquire("channel:hook") == "taken"
-            assert deliver_or_retry(service, sender, lock, "hook") == 0
-            assert sender.retries == [1, 4, 1]
+            assert other.acquire("channel:") == "taken"
+            marks = {}
+            assert deliver_or_drop(service, lock, "", marks) == 0 and "busy" in marks
         finally:
-            other.release("channel:hook")
-        assert deliver_or_retry(service, sender, lock, "hook") == 0
-        assert sender.retries == [1, 4, 1]  # free again: delivered (nothing due), no retry
+            other.release("channel:")
+    assert sender.delivered == []  # a busy kick sends no task again
+
+    _pending_entry(service, "before")
+    delivery = service.delivery()
+    original = delivery.deliver_channel
+    passes: list[int] = []
+
+    def pass_during_which_the_pipeline_commits(*args: Any, **kwargs: Any) -> int:
+        sent = original(*args, **kwargs)
+        passes.append(sent)
+        if len(passes) == 1:
+            _pending_entry(service, "during")  # committed after this pass read the channel's entries
+        return sent
+
+    monkeypatch.setattr(delivery, "deliver_channel", pass_during_which_the_pipeline_commits)
+    assert deliver(service, "") == 2
+    assert passes == [1, 1]
+    assert _statuses(service) == {"before": "sent", "during": "sent"}
+    assert deliver(service, "") == 0 and passes == [1, 1, 0]  # nothing new: one pass, no loop

@@ -11,6 +11,8 @@ The leader, every ``schedule_seconds``, sends:
 - ``evaluate`` tasks for the periodic pass (:class:`~shopsentinel.runtime.distributed.remote.RemoteScheduler`
   reuses the scheduler's own pass: stores behind the last closed hour, every store after a rule-pack or
   calendar change, plus stores whose live news no evaluation has seen — a task lost with a worker);
+- ``evaluate`` tasks on the ``backlog`` queue for the backfilled stores whose ``backlog_delay_seconds``
+  is over (:class:`~shopsentinel.runtime.distributed.celery_app.DeferredBacklog`);
 - one ``pipeline`` task, so grouping waits and escalation timers advance without new data (the
   pipeline runs in a worker, under its transaction lock, like every other pipeline run: the scheduler
   stays a thin clock that builds nothing heavier than a few queries, and a slow pipeline never delays
@@ -27,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from shopsentinel.runtime.distributed.remote import Sender
+from shopsentinel.runtime.distributed.remote import RemoteScheduler, Sender
 from shopsentinel.runtime.distributed.tasks import LEADER_LOCK, channels_to_deliver, refresh_rules
 from shopsentinel.runtime.service import Service
 
@@ -52,6 +54,8 @@ class SchedulerLoop:
         service = self.service
         refresh_rules(service)  # a rule pack saved through serve: every store is judged again (the pass's generation)
         service.scheduler.run_pending()  # the periodic pass when due: evaluate tasks per shard
+        if isinstance(service.scheduler, RemoteScheduler):
+            service.scheduler.release_backlog()  # backfilled stores whose backlog_delay is over
         self.sender.pipeline()
         for channel in channels_to_deliver(service):
             self.sender.deliver(channel)

@@ -31,11 +31,16 @@ StoreKey = tuple[str, str]
 class Sender(Protocol):
     """What sends the roles' tasks (:class:`~shopsentinel.runtime.distributed.celery_app.TaskSender`; tests fake it)."""
 
-    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None) -> None: ...
+    def evaluate(self, keys: list[StoreKey], *, backlog: bool = False, counts: dict[StoreKey, int] | None = None,
+                 hold: bool = True) -> None: ...
+
+    def due_backlog(self) -> list[StoreKey]: ...
 
     def pipeline(self) -> None: ...
 
-    def deliver(self, channel: str, *, retry: int = 0) -> None: ...
+    def deliver(self, channel: str) -> None: ...
+
+    def started(self, task: str) -> None: ...
 
     def sync_due(self) -> None: ...
 
@@ -50,6 +55,7 @@ class RemoteScheduler(Scheduler):
         super().__init__(base._clock, base._interval, base._evaluator, self._stale_or_unjudged,
                          base._generation, base._leader if leader is None else leader)
         self._base_keys = base._store_keys
+        self.periodic = base.periodic  # the daily retention prune: run by the leading scheduler role
         self._sender = sender
         self._sessions = sessions
         self._retry_after = retry_after
@@ -82,6 +88,23 @@ class RemoteScheduler(Scheduler):
         is skipped: a backfill posted in a hundred batches costs a few evaluations, not a hundred."""
         self._send(keys, backlog=True, counts=self._count(keys))
 
+    def release_backlog(self) -> int:
+        """The scheduler's tick: send the held backlog stores now due (``backlog_delay_seconds`` after
+        their first batch) to the ``backlog`` queue, with their current change counts (a store judged
+        that far since is skipped by the worker). Returns how many stores."""
+        try:
+            keys = self._sender.due_backlog()
+            if not keys:
+                return 0
+            with self._sessions() as session:
+                counts = change_counts(session, keys)
+            self._sender.evaluate(keys, backlog=True, counts=counts, hold=False)
+        except Exception:  # the broker is down: the marks bring the stores back through the periodic pass
+            logger.exception("发送到期的回补评估失败，稍后由调度器补发 / could not send the due backlog evaluations; "
+                             "the scheduler sends them again later")
+            return 0
+        return len(keys)
+
     def _count(self, keys: list[StoreKey]) -> dict[StoreKey, int]:
         """Count one change of each store (durably) and return the counts the tasks carry."""
         with self._sessions() as session:
@@ -105,6 +128,7 @@ class RemoteScheduler(Scheduler):
             now = self._clock.now()
             if (self.next_due is None or now >= self.next_due) and self._leader():
                 self._periodic_pass(now)
+            self.run_periodic(now)
             keys = self._take(None)
             late, self._late = set(self._late), []
         self._send([k for k in keys if k in late])  # news whose task died with a worker: at once, on its shard

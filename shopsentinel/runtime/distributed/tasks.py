@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -33,12 +34,12 @@ from shopsentinel.core.settings import Settings
 from shopsentinel.detect.rules import RulePack
 from shopsentinel.runtime.distributed.celery_app import (
     DELIVER,
-    DELIVER_RETRIES,
     EVALUATE,
     PIPELINE,
     RESPOND,
     SYNC_DUE,
     TaskSender,
+    sent_at,
 )
 from shopsentinel.runtime.distributed.remote import RemoteScheduler, Sender
 from shopsentinel.runtime.service import Service, build_service
@@ -105,12 +106,15 @@ def channels_to_deliver(service: Service) -> list[str]:
     return [*due, *sorted(stuck - set(due))]
 
 
-def evaluate(service: Service, sender: Sender, keys: list[StoreKey], counts: dict[StoreKey, int] | None = None) -> int:
+def evaluate(service: Service, sender: Sender, keys: list[StoreKey], counts: dict[StoreKey, int] | None = None,
+             marks: dict[str, float] | None = None) -> int:
     """Judge ``keys`` (none: only the pipeline), run the notification pipeline when alerts changed
     (or no keys were given), send the deliveries due. Returns the number of alert state changes. ``counts`` (each store's change count when the task
     was sent): a store an evaluation has judged at least that far since is skipped — its data was seen;
-    when every store is, the task does nothing."""
+    when every store is, the task does nothing. ``marks`` (if given) receives when each stage ended
+    (``judged``, ``piped``, ``kicked``; epoch seconds) for the task's trace line."""
     changes = 0
+    marks = {} if marks is None else marks
     if keys and counts:
         with service.sessions() as session:
             judged = judged_counts(session, keys)
@@ -126,34 +130,60 @@ def evaluate(service: Service, sender: Sender, keys: list[StoreKey], counts: dic
         with service.sessions() as session:
             mark_judged(session, seen)
             session.commit()
+        marks["judged"] = time.time()
         if not changes:
             # nothing new to notify: the pipeline (under its lock, which a crash's evaluation would wait for)
             # is left to the tasks that changed something and to the scheduler's periodic pipeline task
             return 0
     service.notify(deliver=False, respond=False)
+    marks["piped"] = time.time()
     for channel in channels_to_deliver(service):
         sender.deliver(channel)
+    marks["kicked"] = time.time()
     return changes
 
 
+# passes one deliver task makes at most while new entries keep arriving (each pass sends within its budget)
+MAX_PASSES = 20
+
+
+def pending_ids(service: Service, channel: str) -> set[int]:
+    with service.sessions() as session:
+        return set(session.scalars(select(OutboxRow.id).where(OutboxRow.channel == channel,
+                                                              OutboxRow.status == "pending")).all())
+
+
 def deliver(service: Service, channel: str) -> int | None:
-    """One delivery pass over ``channel``; releases the channel's lock at the end. Returns how many were
-    sent, or None when another process holds the channel (it sends; nothing was looked at here)."""
+    """Delivery passes over ``channel`` under its lock. Returns how many were sent, or None when
+    another process holds the channel (it sends; nothing was looked at here).
+
+    After each pass the lock is released and the channel's pending entries are read again: one the
+    pass had not seen (committed while it ran — its own deliver task found the channel busy and was
+    dropped) makes this task take the lock and pass again. So whoever holds the channel last looks at
+    the outbox after every kick that found it busy: an entry never waits for the scheduler's periodic
+    deliver, and a busy kick needs no retry."""
     name = f"channel:{channel}"
-    try:
-        sent = service.delivery().deliver_channel(service.sessions, channel, inbox=service.dispatcher)
-        if service.locks is not None and not service.locks.acquired(name):
-            return None
-        return sent
-    finally:
-        if service.locks is not None:
-            service.locks.release(name)
+    total = 0
+    for _ in range(MAX_PASSES):
+        seen = pending_ids(service, channel)
+        try:
+            sent = service.delivery().deliver_channel(service.sessions, channel, inbox=service.dispatcher)
+            if service.locks is not None and not service.locks.acquired(name):
+                return None if total == 0 else total  # the holder now is another process: it looks again
+            total += sent
+        finally:
+            if service.locks is not None:
+                service.locks.release(name)
+        if not pending_ids(service, channel) - seen:
+            break
+    return total
 
 
-def deliver_or_retry(service: Service, sender: Sender, lock: threading.Lock, channel: str, retry: int = 0) -> int:
-    """The deliver task: one pass if this process's thread lock and the channel's lock are free; if either
-    is busy, the holder may already have read the due entries without the one this task was sent for, so
-    the task is sent again a moment later (at most ``DELIVER_RETRIES`` times) instead of dropped."""
+def deliver_or_drop(service: Service, lock: threading.Lock, channel: str, marks: dict[str, float] | None = None) -> int:
+    """The deliver task: passes if this process's thread lock and the channel's lock are free. If either
+    is busy the task ends: the holder reads the outbox again after releasing the channel
+    (:func:`deliver`), so the entry this task was sent for is its. The scheduler's periodic deliver
+    remains the net for a holder that died."""
     if lock.acquire(blocking=False):
         try:
             logger.info("投递开始 / delivering channel %r", channel)
@@ -163,8 +193,8 @@ def deliver_or_retry(service: Service, sender: Sender, lock: threading.Lock, cha
             lock.release()
         if sent is not None:
             return sent
-    if retry < DELIVER_RETRIES:
-        sender.deliver(channel, retry=retry + 1)
+    if marks is not None:
+        marks["busy"] = time.time()
     return 0
 
 
@@ -238,22 +268,51 @@ class WorkerContext:
                 self._service = None
 
 
+def _trace(request: Any, task: str, started: float, marks: dict[str, float], **fields: Any) -> None:
+    """One INFO line per task with its timeline (epoch seconds, in the JSON log format's fields): when it
+    was sent, started, each stage of ``marks``, finished; its queue. What ``bench/distributed.py
+    --trace`` reads to break an arrival → notification latency into stages."""
+    finished = time.time()
+    queue = (getattr(request, "delivery_info", None) or {}).get("routing_key")
+    queued = sent_at(request)
+    by = getattr(request, "sent_by", None)
+    logger.info("任务 %s：排队 %s 秒，运行 %.3f 秒 / task %s: %s s queued, %.3f s running", task,
+                "?" if queued is None else f"{started - queued:.3f}", finished - started, task,
+                "?" if queued is None else f"{started - queued:.3f}", finished - started,
+                extra={"trace": task, "queue": queue, "sent": queued, "started": started, "finished": finished, "sent_by": by,
+                       **{f"at_{k}": v for k, v in marks.items()}, **fields})
+
+
 def register_tasks(app: Any, context: WorkerContext) -> None:
     """The roles' tasks on ``app``, each a thin wrapper over the functions above."""
 
-    @app.task(name=EVALUATE)  # type: ignore[untyped-decorator]
-    def evaluate_task(keys: list[list[Any]]) -> int:
+    @app.task(name=EVALUATE, bind=True)  # type: ignore[untyped-decorator]
+    def evaluate_task(self: Any, keys: list[list[Any]]) -> int:
+        started = time.time()
         stores = [(str(k[0]), str(k[1])) for k in keys]
         counts = {(str(k[0]), str(k[1])): int(k[2]) for k in keys if len(k) > 2}
-        return evaluate(context.service(), context.sender, stores, counts or None)
+        marks: dict[str, float] = {}
+        changes = evaluate(context.service(), context.sender, stores, counts or None, marks)
+        _trace(self.request, "evaluate", started, marks, changes=changes, stores=[k[1] for k in stores])
+        return changes
 
-    @app.task(name=PIPELINE)  # type: ignore[untyped-decorator]
-    def pipeline_task() -> int:
-        return evaluate(context.service(), context.sender, [])
+    @app.task(name=PIPELINE, bind=True)  # type: ignore[untyped-decorator]
+    def pipeline_task(self: Any) -> int:
+        started = time.time()
+        context.sender.started(PIPELINE)  # from now on a new pipeline task may wait in the queue
+        marks: dict[str, float] = {}
+        changes = evaluate(context.service(), context.sender, [], None, marks)
+        _trace(self.request, "pipeline", started, marks)
+        return changes
 
-    @app.task(name=DELIVER)  # type: ignore[untyped-decorator]
-    def deliver_task(channel: str, retry: int = 0) -> int:
-        return deliver_or_retry(context.service(), context.sender, context.channel_lock(channel), channel, retry)
+    @app.task(name=DELIVER, bind=True)  # type: ignore[untyped-decorator]
+    def deliver_task(self: Any, channel: str, retry: int = 0) -> int:  # retry: sent by an earlier version, ignored
+        started = time.time()
+        context.sender.started(f"{DELIVER}:{channel}")  # before the pass reads: a later kick sends a new task
+        marks: dict[str, float] = {}
+        sent = deliver_or_drop(context.service(), context.channel_lock(channel), channel, marks)
+        _trace(self.request, "deliver", started, marks, channel=channel, retry=retry, delivered=sent)
+        return sent
 
     @app.task(name=SYNC_DUE)  # type: ignore[untyped-decorator]
     def sync_task() -> bool:
@@ -266,5 +325,5 @@ def register_tasks(app: Any, context: WorkerContext) -> None:
     del evaluate_task, pipeline_task, deliver_task, sync_task, respond_task
 
 
-__all__ = ["FollowerLocks", "WorkerContext", "channels_to_deliver", "deliver", "deliver_or_retry", "evaluate", "refresh_rules", "register_tasks",
+__all__ = ["FollowerLocks", "WorkerContext", "channels_to_deliver", "deliver", "deliver_or_drop", "evaluate", "refresh_rules", "register_tasks",
            "respond", "shared_settings", "sync_due", "use_broker"]
