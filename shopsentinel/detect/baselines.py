@@ -91,17 +91,18 @@ def seasonal_history(
     rows, width = values.shape
 
     clocks, column_clock = _distinct_clocks(offsets)
+    zone_key = (rows, len(clocks), b"".join(clock.tobytes() for clock in clocks))
 
     def clock_indices(k: int) -> np.ndarray:
         """T × clocks: the lag-k row of each distinct clock (columns share their clock's)."""
         lag = k * period_hours
         if not clocks:
             return np.zeros((rows, 0), dtype=int)
-        return np.stack([_clock_lag(clock, lag) for clock in clocks], axis=1)
+        return _clock_lags(clocks, zone_key, lag)
 
     stack = np.empty((count, rows, width))
     for k in range(1, count + 1):
-        stack[k - 1] = _gather_lagged(values, clock_indices(k), column_clock, exclude, k * period_hours)
+        _gather_lagged(values, clock_indices(k), column_clock, exclude, k * period_hours, out=stack[k - 1])
     # Older periods fill the slots of excluded ones, most recent first. Only the points that still
     # miss a slot are looked at again: after an event that is a few rows, not the whole panel.
     missing = np.isnan(stack)
@@ -136,18 +137,23 @@ def seasonal_history(
 
 
 def _gather_lagged(values: np.ndarray, clock_idx: np.ndarray, column_clock: np.ndarray, exclude: np.ndarray | None,
-                   lag_hours: int) -> np.ndarray:
+                   lag_hours: int, out: np.ndarray | None = None) -> np.ndarray:
     """:func:`gather` with ``lag_hours`` for ``idx = clock_idx[:, column_clock]``, without building
     that T × S index: the rows where some clock's lag is not the plain shift are found on the
-    few clocks, and only those rows are fancy-indexed."""
+    few clocks, and only those rows are fancy-indexed. Written into ``out`` when given."""
     rows, width = values.shape
-    out = np.full(values.shape, np.nan)
+    if out is None:
+        out = np.empty(values.shape)
     if 0 < lag_hours < rows:
+        out[:lag_hours] = np.nan
         shifted = values[:-lag_hours]
         if exclude is not None:
-            out[lag_hours:] = np.where(exclude[:-lag_hours], np.nan, shifted)
+            np.copyto(out[lag_hours:], shifted)
+            out[lag_hours:][exclude[:-lag_hours]] = np.nan
         else:
             out[lag_hours:] = shifted
+    else:
+        out[:] = np.nan
     expected_idx = np.arange(rows)[:, None] - lag_hours
     odd_rows = np.nonzero((clock_idx != expected_idx).any(axis=1))[0] if clock_idx.shape[1] else np.zeros(0, dtype=int)
     if odd_rows.size:
@@ -162,6 +168,21 @@ def _gather_lagged(values: np.ndarray, clock_idx: np.ndarray, column_clock: np.n
 
 
 _LAG_CACHE: dict[tuple[bytes, int], np.ndarray] = {}
+_ZONE_LAG_CACHE: dict[tuple[tuple[int, int, bytes], int], np.ndarray] = {}
+
+
+def _clock_lags(clocks: list[np.ndarray], zone_key: tuple[int, int, bytes], lag: int) -> np.ndarray:
+    """T × clocks: :func:`_clock_lag` of each clock side by side, remembered per set of clocks
+    (``zone_key`` identifies them): every history of a panel asks for the same lags. Read-only."""
+    key = (zone_key, lag)
+    found = _ZONE_LAG_CACHE.get(key)
+    if found is None:
+        if len(_ZONE_LAG_CACHE) > 1024:
+            _ZONE_LAG_CACHE.clear()
+        found = np.stack([_clock_lag(clock, lag) for clock in clocks], axis=1)
+        found.flags.writeable = False
+        _ZONE_LAG_CACHE[key] = found
+    return found
 
 
 def _clock_lag(clock: np.ndarray, lag: int) -> np.ndarray:

@@ -16,7 +16,13 @@ import numpy as np
 
 from shopsentinel.catalog import Catalog
 from shopsentinel.catalog.formula import Formula
-from shopsentinel.detect.baselines import rolling_mean_daily, rolling_sum, seasonal_history, summarize
+from shopsentinel.detect.baselines import (
+    Baseline,
+    rolling_mean_daily,
+    rolling_sum,
+    seasonal_history,
+    summarize,
+)
 from shopsentinel.detect.panel import MetricMatrix, Panel
 from shopsentinel.detect.significance import (
     count_surprise,
@@ -183,8 +189,9 @@ class SeriesResolver:
         """Points a baseline must skip: events (+ tail) and the view's own outliers."""
         if tail_hours not in view._exclude:
             # A windowed value is touched by an event until the window has passed it.
-            events = self.event_mask(tail_hours + view.window - 1)[:, view.store_index]
-            view._exclude[tail_hours] = events | self._outliers(view, events)
+            tail = tail_hours + view.window - 1
+            events = self.event_mask(tail)[:, view.store_index]
+            view._exclude[tail_hours] = events | self._outliers(view, events, tail)
         return view._exclude[tail_hours]
 
     def dispersion(self, view: SeriesView) -> np.ndarray | None:
@@ -193,17 +200,36 @@ class SeriesResolver:
         if view.kind != "count":
             return None
         if "dispersion" not in view._cache:
-            events = self.event_mask(view.window - 1)[:, view.store_index]
-            view._cache["dispersion"] = pooled_dispersion(view.values, view.offsets, events, view.window)
+            tail = view.window - 1
+            events = self.event_mask(tail)[:, view.store_index]
+            view._cache["dispersion"] = pooled_dispersion(
+                view.values, view.offsets, events, view.window,
+                daily=self._seasonal(view, 24, 7, "mean", events, tail),
+                weekly=self._seasonal(view, 168, 4, "median", events, tail))
         return view._cache["dispersion"]
 
-    def _outliers(self, view: SeriesView, events: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _seasonal(view: SeriesView, period: int, count: int, how: str, events: np.ndarray, tail: int) -> Baseline:
+        """``summarize(seasonal_history(view.values, …, exclude=events), how)``, remembered on the view:
+        the outlier mask and the pooled dispersion read the same histories (``events`` is the
+        panel's event mask with ``tail`` hours, on the view's columns)."""
+        key = ("seasonal", period, count, tail, how)
+        found = view._baselines.get(key)
+        if found is None:
+            stack = seasonal_history(view.values, view.offsets, period_hours=period, count=count, exclude=events)
+            # A count view reads both summaries of its daily history (outliers: the median,
+            # dispersion: the mean): both are taken while the stack is at hand.
+            for other in ("median", "mean") if view.kind == "count" and period == 24 else (how,):
+                view._baselines[key[:-1] + (other,)] = summarize(stack, other)
+            found = view._baselines[key]
+        return found
+
+    def _outliers(self, view: SeriesView, events: np.ndarray, tail: int) -> np.ndarray:
         """Far from both the same hour of recent days and the same hour of recent weeks
         (a weekly routine such as a Tuesday livestream is not an outlier)."""
         outlier = np.ones(view.values.shape, dtype=bool)
         for period, count in ((24, 7), (168, 4)):
-            history = seasonal_history(view.values, view.offsets, period_hours=period, count=count, exclude=events)
-            base = summarize(history, "median")
+            base = self._seasonal(view, period, count, "median", events, tail)
             with np.errstate(divide="ignore", invalid="ignore"):
                 change = np.abs(view.values - base.expected) / np.abs(base.expected)
             moved = np.nan_to_num(change, nan=0.0) >= OUTLIER_CHANGE

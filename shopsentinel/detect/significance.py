@@ -16,7 +16,7 @@ from types import ModuleType
 import numpy as np
 from numpy.typing import ArrayLike
 
-from shopsentinel.detect.baselines import seasonal_history, summarize
+from shopsentinel.detect.baselines import Baseline, seasonal_history, summarize
 
 MIN_EXTRA_CV = 0.05
 MAX_SIGMA = 12.0
@@ -157,7 +157,7 @@ DISPERSION_ALLOWED = 0.02  # the share of hours allowed outside (incidents and t
 
 
 def pooled_dispersion(values: np.ndarray, offsets: np.ndarray, exclude: np.ndarray | None = None,
-                      window: int = 1) -> np.ndarray:
+                      window: int = 1, *, daily: Baseline | None = None, weekly: Baseline | None = None) -> np.ndarray:
     """A count series' own extra variation beyond Poisson (a coefficient of variation, T × S, causal),
     learnt from every hour of its last :data:`DISPERSION_DAYS` days up to yesterday.
 
@@ -172,10 +172,15 @@ def pooled_dispersion(values: np.ndarray, offsets: np.ndarray, exclude: np.ndarr
 
     For ``window``-hour sums only every ``window``-th one is counted: overlapping sums are not
     independent, and one incident hour would reach ``window`` of them (a 24-hour view has too few
-    independent points in four weeks to tell, and gets no opinion)."""
+    independent points in four weeks to tell, and gets no opinion).
+
+    ``daily`` and ``weekly`` may be passed in when already computed (the same summaries of the same
+    histories: the 7-day same-hour mean and the 4-week same-hour-of-week median, ``exclude`` left out)."""
     hours, width = values.shape
-    daily = summarize(seasonal_history(values, offsets, period_hours=24, count=7, exclude=exclude), "mean")
-    weekly = summarize(seasonal_history(values, offsets, period_hours=168, count=4, exclude=exclude), "median")
+    if daily is None:
+        daily = summarize(seasonal_history(values, offsets, period_hours=24, count=7, exclude=exclude), "mean")
+    if weekly is None:
+        weekly = summarize(seasonal_history(values, offsets, period_hours=168, count=4, exclude=exclude), "median")
     with np.errstate(invalid="ignore"):
         use_weekly = (weekly.samples >= 2) & (np.abs(values - weekly.expected) < np.abs(values - daily.expected))
         expected = np.where(use_weekly, weekly.expected, daily.expected)
@@ -184,8 +189,6 @@ def pooled_dispersion(values: np.ndarray, offsets: np.ndarray, exclude: np.ndarr
         usable &= ~exclude
     if window > 1:
         usable &= (np.arange(hours) % window == 0)[:, None]
-    lam = np.where(usable, expected, 1.0)
-    x = np.where(usable, values, 0.0)
     t = np.arange(hours)
     hi = np.clip(t - 24 + 1, 0, None)  # sums over [t − window, t − 24): up to yesterday
     lo = np.minimum(np.clip(t - 24 * DISPERSION_DAYS + 1, 0, None), hi)
@@ -202,15 +205,32 @@ def pooled_dispersion(values: np.ndarray, offsets: np.ndarray, exclude: np.ndarr
         for cv in DISPERSION_GRID:
             if not undecided.any():
                 break
+            # Only the hours some undecided hour's trailing window reaches are scored: whether the
+            # others fall outside never changes a choice still to be made.
+            need = usable & _reached(undecided, lo, hi)
+            lam, x = expected[need], values[need]
             if cv == 0:
                 low, high = poisson_cdf(x, lam), poisson_sf(x - 1, lam)
             else:
                 r = 1.0 / cv**2
                 low, high = nbinom_cdf(x, r, r / (r + lam)), nbinom_sf(x - 1, r, r / (r + lam))
-            outside = usable & ((low < DISPERSION_TAIL) | (high < DISPERSION_TAIL))
+            outside = np.zeros(values.shape, dtype=bool)
+            outside[need] = (low < DISPERSION_TAIL) | (high < DISPERSION_TAIL)
             share = trailing(outside.astype(float)) / np.maximum(n, 1.0)
             fits = undecided & (share <= DISPERSION_ALLOWED)
             chosen[fits] = cv
             undecided &= ~fits
     chosen[undecided] = DISPERSION_GRID[-1]
     return chosen
+
+
+def _reached(undecided: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Rows ``[lo[t], hi[t])`` of every undecided ``t``, per column (``lo`` and ``hi`` never
+    decrease with ``t``: from the first undecided row's ``lo`` to the last one's ``hi``); a superset
+    where a column's undecided rows are far apart, which only scores a few more hours."""
+    hours = undecided.shape[0]
+    some = np.asarray(undecided.any(axis=0))
+    first = np.argmax(undecided, axis=0)
+    last = hours - 1 - np.argmax(undecided[::-1], axis=0)
+    rows = np.arange(hours)[:, None]
+    return some[None, :] & (rows >= lo[first][None, :]) & (rows < hi[last][None, :])
