@@ -55,6 +55,7 @@ from shopsentinel.sources.hourly import LOGISTICS_DONE, POINT_SCHEMA, entity_key
 from shopsentinel.sources.kit.http import TrafficPoint
 from shopsentinel.store.metricstore import MetricStore, Written
 from shopsentinel.store.points import PointStore
+from shopsentinel.store.state import PointRow
 from shopsentinel.store.sync_tables import (
     SyncCursorRow,
     SyncEntityRow,
@@ -233,6 +234,15 @@ class SyncDB:
             yield conn
 
     @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """The open :meth:`transaction`'s connection, or a connection of its own (nothing to commit)."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def transaction(self) -> Iterator[SyncDB]:
         """Every call inside runs in one transaction: committed at the end, rolled back on an error
         (``keys rotate`` re-seals all store credentials this way)."""
@@ -253,26 +263,26 @@ class SyncDB:
                                     "start": record.start, "config": json.dumps(record.config, ensure_ascii=False)}])
 
     def stores(self) -> list[StoreRecord]:
-        with self._begin() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(STORES.c.platform, STORES.c.store, STORES.c.timezone, STORES.c.start,
                                        STORES.c.config).order_by(STORES.c.platform, STORES.c.store)).all()
         return [StoreRecord(p, s, tz, start, json.loads(cfg)) for p, s, tz, start, cfg in rows]
 
     def store(self, platform: str, store: str) -> StoreRecord | None:
-        with self._begin() as conn:
+        with self._read() as conn:
             row = conn.execute(select(STORES.c.timezone, STORES.c.start, STORES.c.config).where(
                 STORES.c.platform == platform, STORES.c.store == store)).first()
         return StoreRecord(platform, store, row[0], row[1], json.loads(row[2])) if row else None
 
     # cursors ----------------------------------------------------------------
     def cursor(self, platform: str, store: str, stream: str) -> dict[str, Any]:
-        with self._begin() as conn:
+        with self._read() as conn:
             text = conn.execute(select(CURSORS.c.cursor).where(
                 CURSORS.c.platform == platform, CURSORS.c.store == store, CURSORS.c.stream == stream)).scalar()
         return dict(json.loads(text)) if text else {}
 
     def cursors(self, platform: str, store: str) -> dict[str, dict[str, Any]]:
-        with self._begin() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(CURSORS.c.stream, CURSORS.c.cursor).where(
                 CURSORS.c.platform == platform, CURSORS.c.store == store).order_by(CURSORS.c.stream)).all()
         return {stream: json.loads(cursor) for stream, cursor in rows}
@@ -323,14 +333,14 @@ class SyncDB:
         return min(starts)
 
     def entities_touching(self, platform: str, store: str, since: datetime) -> list[Entity]:
-        with self._begin() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(ENTITIES.c.payload).where(
                 ENTITIES.c.platform == platform, ENTITIES.c.store == store,
                 or_(ENTITIES.c.last_ts.is_(None), ENTITIES.c.last_ts >= since))).scalars().all()
         return [entity_from_json(row) for row in rows]
 
     def entity_count(self, platform: str, store: str) -> dict[str, int]:
-        with self._begin() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(ENTITIES.c.family, func.count()).where(
                 ENTITIES.c.platform == platform, ENTITIES.c.store == store).group_by(ENTITIES.c.family)
                 .order_by(ENTITIES.c.family)).all()
@@ -349,6 +359,32 @@ class SyncDB:
         """The stored points (of one platform/store/metric, from ``since`` on), ordered by metric, sku, ts."""
         return self.metric_store.read(platform=platform, store=store, metric=metric, start=since).select(
             pl.col(c).cast(t) for c, t in POINT_SCHEMA.items())
+
+    def points_as_of(self, platform: str, store: str, metric: str, since: datetime) -> pl.DataFrame:
+        """The store's points of ``metric`` from ``since`` on, plus each SKU's last point before
+        ``since`` (its level then: a snapshot holds until it changes) — what an as-of comparison over
+        ``[since, now]`` needs, without reading the metric's whole history. Ordered by sku, ts."""
+        store_ = self.metric_store
+        recent = store_.read(platform=platform, store=store, metric=metric, start=since)
+        if not isinstance(store_, PointStore):  # another metric store: its whole history, filtered here
+            older = store_.read(platform=platform, store=store, metric=metric, end=since)
+            before = older.sort("ts").group_by("sku", maintain_order=True).last()
+        else:
+            cut = int(since.astimezone(UTC).timestamp())
+            last = (select(PointRow.sku, func.max(PointRow.ts).label("ts"))
+                    .where(PointRow.platform == platform, PointRow.store == store, PointRow.metric == metric,
+                           PointRow.ts < cut).group_by(PointRow.sku).subquery())
+            query = select(PointRow.ts, PointRow.sku, PointRow.value).join(
+                last, (PointRow.sku == last.c.sku) & (PointRow.ts == last.c.ts)).where(
+                PointRow.platform == platform, PointRow.store == store, PointRow.metric == metric)
+            with store_.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            before = pl.DataFrame(
+                [(datetime.fromtimestamp(ts, UTC), platform, store, sku, metric, value) for ts, sku, value in rows],
+                schema=POINT_SCHEMA, orient="row")
+        frame = pl.concat([before.select(list(POINT_SCHEMA)).cast(POINT_SCHEMA),  # type: ignore[arg-type]
+                           recent.select(list(POINT_SCHEMA)).cast(POINT_SCHEMA)])  # type: ignore[arg-type]
+        return frame.sort("sku", "ts")
 
     def first_point_at(self, platform: str, store: str, metric: str) -> dict[str, datetime]:
         """Per SKU, the first hour the store has a point of ``metric`` (e.g. a SKU's first sale)."""
@@ -371,7 +407,7 @@ class SyncDB:
 
     def stock_groups(self) -> list[StockGroup]:
         members: dict[str, list[StockMember]] = {}
-        with self._begin() as conn:
+        with self._read() as conn:
             for p, s, sku, group, reference in conn.execute(
                 select(MEMBERS.c.platform, MEMBERS.c.store, MEMBERS.c.sku, MEMBERS.c.group_id, MEMBERS.c.reference)
                 .order_by(MEMBERS.c.group_id, MEMBERS.c.platform, MEMBERS.c.store, MEMBERS.c.sku)
@@ -393,13 +429,13 @@ class SyncDB:
                       row.last_error, int(row.consecutive_failures))
 
     def health(self, platform: str, store: str) -> Health:
-        with self._begin() as conn:
+        with self._read() as conn:
             row = conn.execute(select(HEALTH).where(HEALTH.c.platform == platform, HEALTH.c.store == store)).first()
         return self._health(row) if row is not None else Health(platform, store)
 
     def all_health(self) -> list[Health]:
         """The health of every registered store or store with a health row, by platform and store."""
-        with self._begin() as conn:
+        with self._read() as conn:
             keys = conn.execute(union(select(STORES.c.platform, STORES.c.store), select(HEALTH.c.platform, HEALTH.c.store))
                                 .order_by("platform", "store")).all()
             rows = {(r.platform, r.store): self._health(r) for r in conn.execute(select(HEALTH))}
@@ -427,7 +463,7 @@ class SyncDB:
 
     # imported files (the watched folder) ---------------------------------------
     def import_seen(self, path: str, size: int, mtime: float) -> bool:
-        with self._begin() as conn:
+        with self._read() as conn:
             row = conn.execute(select(IMPORTS.c.size).where(
                 IMPORTS.c.path == path, IMPORTS.c.size == size, IMPORTS.c.mtime == mtime)).first()
         return row is not None

@@ -262,7 +262,8 @@ class SyncRunner:
         groups = {g.name: g for g in self.db.stock_groups() if g.members}
         if groups:
             members = {(m.platform, m.store) for g in groups.values() for m in g.members}
-            stock = pl.concat([self.db.metric_store.read(platform=p, store=st, metric="stock") for p, st in sorted(members)])
+            since = now - timedelta(hours=max(g.lag_hours for g in groups.values()))  # the longest lag compared
+            stock = pl.concat([self.db.points_as_of(p, st, "stock", since) for p, st in sorted(members)])
             for finding in stock_sync_findings(stock, groups.values(), now=now):
                 out.append(_stock_problem(finding, groups[finding.group].tolerance, groups[finding.group].lag_hours))
         return out
