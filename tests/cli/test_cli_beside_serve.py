@@ -57,7 +57,7 @@ def test_cli_beside_a_running_service(tmp_path: Path) -> None:
         (tmp_path / "metrics.yaml").write_text(METRIC, encoding="utf-8")
         defined = _cli(env, "metrics", "define", str(tmp_path / "metrics.yaml"), "--author", "alice")
         assert defined.returncode == 0, defined.stdout + defined.stderr
-        shown = _cli(env, "metrics", "list", "--lang", "en")
+        shown = _cli({**env, "COLUMNS": "250"}, "metrics", "list", "--lang", "en")  # no column cut short
         assert shown.returncode == 0 and "order_health" in shown.stdout, shown.stdout + shown.stderr
         assert not (tmp_path / "sync.duckdb").exists()  # no DuckDB file beside the state database
         folder = tmp_path / "fleet"
@@ -68,7 +68,7 @@ def test_cli_beside_a_running_service(tmp_path: Path) -> None:
         imported = _cli(env, "import", str(folder), "--url", server.base_url, "--token", ADMIN)
         assert imported.returncode == 0, imported.stdout + imported.stderr
         stores = server.get("/api/v1/stores")["items"]
-        assert [s["store"] for s in stores] == ["cli-store"]
+        assert sorted(s["store"] for s in stores) == ["cli-store", "tb-cli"]  # the synced store registered too
 
 
 def test_import_lands_in_the_state_database_a_running_service_reads(tmp_path: Path) -> None:
