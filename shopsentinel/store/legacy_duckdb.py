@@ -35,6 +35,7 @@ from shopsentinel.store.sync_tables import (
     SyncStockGroupRow,
     SyncStockMemberRow,
     SyncStoreRow,
+    is_duckdb_file,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,15 +44,6 @@ TABLES: tuple[Table, ...] = tuple(row.__table__ for row in (  # type: ignore[mis
     SyncStoreRow, SyncCursorRow, SyncEntityRow, SyncImportRow, SyncStockGroupRow, SyncStockMemberRow, SyncHealthRow,
     MetricVersionRow))
 CHUNK = 5_000
-
-
-def is_duckdb_file(path: Path) -> bool:
-    """Whether ``path`` is a DuckDB database file (its header carries ``DUCK`` at byte 8)."""
-    try:
-        with path.open("rb") as f:
-            return f.read(12)[8:12] == b"DUCK"
-    except OSError:
-        return False
 
 
 def _utc(value: Any) -> Any:

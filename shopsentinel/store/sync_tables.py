@@ -120,6 +120,15 @@ class MetricVersionRow(Base):
     changed_at: Mapped[str | None] = mapped_column(String(64))
 
 
+def is_duckdb_file(path: Path) -> bool:
+    """Whether ``path`` is a DuckDB database file (its header carries ``DUCK`` at byte 8)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(12)[8:12] == b"DUCK"
+    except OSError:
+        return False
+
+
 def memory_engine() -> Engine:
     """A private in-memory SQLite state database holding these tables, points and stores (``sync
     check``, tests)."""
@@ -145,8 +154,6 @@ def open_state(where: Engine | Path | str) -> tuple[Engine, bool, str]:
     if text == ":memory:":
         return memory_engine(), True, ":memory:"
     if "://" not in text and not text.startswith("sqlite:"):
-        from shopsentinel.store.legacy_duckdb import is_duckdb_file
-
         if is_duckdb_file(Path(text)):
             raise InputError(
                 f"{text} 是旧版的 DuckDB 数据文件，不是状态数据库：请用状态数据库地址（--database-url），旧文件会在"
@@ -163,5 +170,5 @@ def open_state(where: Engine | Path | str) -> tuple[Engine, bool, str]:
 SYNC_TABLES = ("sync_stores", "sync_cursors", "sync_entities", "sync_imports", "sync_stock_groups",
                "sync_stock_members", "sync_health")
 
-__all__ = ["SYNC_TABLES", "MetricVersionRow", "memory_engine", "open_state", "SyncCursorRow", "SyncEntityRow", "SyncHealthRow", "SyncImportRow",
-           "SyncStockGroupRow", "SyncStockMemberRow", "SyncStoreRow"]
+__all__ = ["SYNC_TABLES", "MetricVersionRow", "SyncCursorRow", "SyncEntityRow", "SyncHealthRow", "SyncImportRow",
+           "SyncStockGroupRow", "SyncStockMemberRow", "SyncStoreRow", "is_duckdb_file", "memory_engine", "open_state"]
