@@ -214,16 +214,23 @@ def import_(
 
 
 @contextmanager
-def _catalog_versions(db: Path | None, database_url: str | None) -> Iterator[Any]:
+def _catalog_versions(db: Path | None, database_url: str | None, *, create: bool = True) -> Iterator[Any]:
     """The catalog's versions in the install's state database (shared safely with a running serve),
-    after moving in an old DuckDB catalog file (``--db``, or ./shopsentinel.duckdb if it is one)."""
+    after moving in an old DuckDB catalog file (``--db``, or ./shopsentinel.duckdb if it is one);
+    None when ``create`` is off and there is no state database file yet (nothing user-defined)."""
     from shopsentinel.cli.sources import legacy_files
-    from shopsentinel.cli.store import metric_store
+    from shopsentinel.cli.store import metric_store, settings_database_url
     from shopsentinel.store.catalog_file import CatalogFile
+    from shopsentinel.store.db import sqlite_file
     from shopsentinel.store.legacy_duckdb import move_duckdb_file
 
+    legacy = legacy_files(db)
+    file = sqlite_file(settings_database_url(database_url))
+    if not create and not legacy and file is not None and not file.exists():
+        yield None  # `metrics list` in a directory without an install: the built-in catalog, no file created
+        return
     with metric_store(database_url) as points:
-        for path in legacy_files(db):
+        for path in legacy:
             move_duckdb_file(path, points.engine, points=points, log=console.print)
         with CatalogFile(points.engine) as store:
             yield store
@@ -239,9 +246,11 @@ def metrics_list(
         "as serve)")] = None,
 ) -> None:
     """Print the metric catalog (with the user-defined metrics of the state database)."""
+    from shopsentinel.catalog import default_catalog
+
     try:
-        with _catalog_versions(db, database_url) as store:
-            catalog = store.catalog()
+        with _catalog_versions(db, database_url, create=False) as store:
+            catalog = store.catalog() if store is not None else default_catalog()
     except ShopSentinelError as exc:
         _fail(exc)
         return
