@@ -313,7 +313,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             _env_file=None)  # type: ignore[call-arg]
         app = create_app(settings, clock=clock, background=False)
         service = app.state.service
-        db = SyncDB(tmp / "sync.duckdb")
+        db = SyncDB(service.points.engine)  # the sync tables of the service's own state database (0015)
         service.sync = SyncRunner(service, db, lambda: box, clock=clock, sleep=ClockSleep(clock),
                                   interval=timedelta(hours=1))
         api = Api(app)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -211,20 +213,47 @@ def import_(
     console.print(table)
 
 
+@contextmanager
+def _catalog_versions(db: Path | None, database_url: str | None, *, create: bool = True) -> Iterator[Any]:
+    """The catalog's versions in the install's state database (shared safely with a running serve),
+    after moving in an old DuckDB catalog file (``--db``, or ./shopsentinel.duckdb if it is one);
+    None when ``create`` is off and there is no state database file yet (nothing user-defined)."""
+    from shopsentinel.cli.sources import legacy_files
+    from shopsentinel.cli.store import metric_store, settings_database_url
+    from shopsentinel.store.catalog_file import CatalogFile
+    from shopsentinel.store.db import sqlite_file
+    from shopsentinel.store.legacy_duckdb import move_duckdb_file
+
+    legacy = legacy_files(db)
+    file = sqlite_file(settings_database_url(database_url))
+    if not create and not legacy and file is not None and not file.exists():
+        yield None  # `metrics list` in a directory without an install: the built-in catalog, no file created
+        return
+    with metric_store(database_url) as points:
+        for path in legacy:
+            move_duckdb_file(path, points.engine, points=points, log=console.print)
+        with CatalogFile(points.engine) as store:
+            yield store
+
+
 @metrics_app.command("list")
 def metrics_list(
     lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
-    db: Annotated[Path | None, typer.Option("--db", help="Include user-defined metrics stored here")] = None,
+    db: Annotated[Path | None, typer.Option("--db", help="An older install's DuckDB catalog file, moved into the "
+                                            "state database once")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", help="State database holding user-defined metrics (default: SHOPSENTINEL_DATABASE_URL, "
+        "as serve)")] = None,
 ) -> None:
-    """Print the metric catalog."""
+    """Print the metric catalog (with the user-defined metrics of the state database)."""
     from shopsentinel.catalog import default_catalog
 
-    catalog = default_catalog()
-    if db is not None and db.exists():
-        from shopsentinel.store.catalog_file import CatalogFile
-
-        with CatalogFile(db) as store:
-            catalog = store.catalog()
+    try:
+        with _catalog_versions(db, database_url, create=False) as store:
+            catalog = store.catalog() if store is not None else default_catalog()
+    except ShopSentinelError as exc:
+        _fail(exc)
+        return
     table = Table(title="指标库 / Metric catalog")
     for c in ("id", "名称" if lang == "zh" else "name", "kind", "level", "good", "unit", "formula", "window", "v"):
         table.add_column(c)
@@ -240,15 +269,17 @@ def metrics_list(
 def metrics_define(
     file: Annotated[Path, typer.Argument(help="YAML with a 'metrics' list (composite/custom metrics)")],
     author: Annotated[str, typer.Option(help="Who is changing the definitions")],
-    db: Annotated[Path, typer.Option("--db", help="The catalog's version history (DuckDB file)")] = Path("shopsentinel.duckdb"),
+    db: Annotated[Path | None, typer.Option("--db", help="An older install's DuckDB catalog file, moved into the "
+                                            "state database once")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", help="State database (default: SHOPSENTINEL_DATABASE_URL, as serve)")] = None,
 ) -> None:
     """Add or change metric definitions; each change becomes a new version with author and time."""
     from shopsentinel.catalog.composite import load_metric_file
-    from shopsentinel.store.catalog_file import CatalogFile
 
     try:
         definitions = load_metric_file(file)
-        with CatalogFile(db) as store:
+        with _catalog_versions(db, database_url) as store:
             for d in definitions:
                 saved = store.define_metric(d, author=author)
                 console.print(f"{saved.id}: version {saved.version} by {saved.author} at {saved.changed_at}")

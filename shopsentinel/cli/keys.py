@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shopsentinel.core.console import console, fail
+from shopsentinel.core.errors import ShopSentinelError
 from shopsentinel.core.secrets import (
     SecretBox,
     SecretKeyError,
@@ -29,6 +30,7 @@ from shopsentinel.core.secrets import (
     sealed_values,
 )
 from shopsentinel.ingest.sync_state import SyncDB
+from shopsentinel.store.legacy_duckdb import move_duckdb_file
 from shopsentinel.store.repository import sealed_secrets
 from shopsentinel.store.response_state import PlaybookRow
 from shopsentinel.store.state import ChannelRow
@@ -68,21 +70,16 @@ def rotate_state(session: Session, keys: Sequence[bytes]) -> dict[str, int]:
 
 def rotate_sync_db(db: SyncDB, keys: Sequence[bytes]) -> int:
     """Re-seal the credentials of every registered store with the newest of ``keys`` (one transaction
-    of the sync database)."""
+    of the state database's sync tables)."""
     box = SecretBox(keys)
     count = 0
-    db.db.begin()
-    try:
+    with db.transaction():
         for record in db.stores():
             config, n = box.reseal_values(record.config)
             if n:
                 db.put_store(replace(record, config=config))
                 count += n
         check_sealed(keys[0], [v for r in db.stores() for v in sealed_values(r.config)], "the newest key")
-    except BaseException:
-        db.db.rollback()
-        raise
-    db.db.commit()
     return count
 
 
@@ -113,13 +110,20 @@ def rotate(
             session.commit()
     finally:
         engine.dispose()
-    path = sync_db or settings.sync_db
-    if path is not None and Path(path).exists():
-        with SyncDB(path) as db:
+    engine, _ = open_database(url)
+    try:
+        path = sync_db or settings.sync_db
+        if path is not None:  # an older install's DuckDB sync file: into the state database first
+            move_duckdb_file(path, engine)
+        with SyncDB(engine) as db:
             try:
                 rotation.counts["stores"] = rotate_sync_db(db, keys)
             except SecretKeyError as exc:
                 fail(f"店铺凭据未改动（状态库已轮换）/ store credentials unchanged (the state database was rotated): {exc}")
+    except ShopSentinelError as exc:
+        fail(exc)
+    finally:
+        engine.dispose()
     detail = "，".join(f"{name} {n}" for name, n in rotation.counts.items())
     console.print(f"已用最新密钥（{key_location()}，共 {len(keys)} 个密钥）重新加密 {rotation.total} 个机密（{detail}）；"
                   f"现在可以移除旧密钥。/ re-sealed {rotation.total} secrets with the newest key "

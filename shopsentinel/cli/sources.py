@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +24,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from shopsentinel.cli.store import DatabaseUrl, metric_store
+from shopsentinel.cli.store import DatabaseUrl, metric_store, settings_database_url, shown_url
 from shopsentinel.core.clock import SystemClock
 from shopsentinel.core.console import console, err, fail
 from shopsentinel.core.errors import ShopSentinelError
@@ -41,7 +43,6 @@ from shopsentinel.sources.registry import (
     seal_config,
     secret_fields,
 )
-from shopsentinel.store.metricstore import MetricStore
 
 stores_app = typer.Typer(help="Stores and their platform credentials (stored encrypted).", no_args_is_help=True)
 sync_app = typer.Typer(help="Platform syncs.", no_args_is_help=True)
@@ -52,30 +53,38 @@ def _fail(message: str, code: int = 2) -> None:
     fail(message, code)
 
 
-LOCK_RETRIES = 3
+LegacyDb = Annotated[Path | None, typer.Option(
+    "--db", help="An older install's DuckDB sync file, moved into the state database once (default: "
+    "SHOPSENTINEL_SYNC_DB, then ./shopsentinel.duckdb, when they are DuckDB files)")]
 
 
-def open_sync_db(db: Path | str, *, retries: int = LOCK_RETRIES, pause: float = 0.5,
-                 points: MetricStore | None = None) -> SyncDB:
-    """The sync database, or a clear Chinese-first message (exit 2) naming the file when another
-    process — the running ``shopsentinel serve`` — holds it; never a DuckDB traceback. A lock held
-    only briefly (another CLI command finishing) is retried a few times first."""
-    import time
+def legacy_files(db: Path | None) -> list[Path]:
+    """The old DuckDB files a command moves in first: ``--db`` if given, else the configured sync
+    file and the old default ``./shopsentinel.duckdb`` — those that are DuckDB files."""
+    if db is not None:
+        return [db]
+    from shopsentinel.core.settings import Settings
+    from shopsentinel.store.legacy_duckdb import is_duckdb_file
 
-    import duckdb
+    configured = Settings().sync_db
+    candidates = ([Path(configured)] if configured is not None else []) + [DEFAULT_DB]
+    return [p for p in dict.fromkeys(candidates) if is_duckdb_file(p)]
 
-    for attempt in range(retries + 1):
+
+@contextmanager
+def sync_state(db: Path | None, database_url: str | None) -> Iterator[SyncDB]:
+    """The sync tables of the install's state database (the one ``serve`` uses: SQLite file or
+    PostgreSQL, shared safely with the running service), after moving in an old DuckDB file."""
+    from shopsentinel.store.legacy_duckdb import move_duckdb_file
+
+    with metric_store(database_url) as points:
         try:
-            return SyncDB(db, points=points)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                _fail(f"无法打开同步数据库 {db} / cannot open the sync database {db}: {type(exc).__name__}")
-            if attempt < retries:
-                time.sleep(pause)  # a retry pause in a CLI command, not a test wait
-    _fail(f"同步数据库 {db} 正被另一个进程（通常是运行中的 shopsentinel serve）占用。请在网页「店铺与连接」中添加店铺、"
-          f"导入报表，或停止服务后重试 / the sync database {db} is held by another process (usually the running "
-          f"`shopsentinel serve`): add stores and import exports in the web alert center, or stop the service and retry")
-    raise AssertionError("unreachable")
+            for path in legacy_files(db):
+                move_duckdb_file(path, points.engine, points=points, log=console.print)
+        except ShopSentinelError as exc:
+            _fail(str(exc))
+        with SyncDB(points.engine, points=points) as state:
+            yield state
 
 
 def _validation_summary(exc: ValidationError) -> str:
@@ -89,9 +98,10 @@ def stores_add(
     store: Annotated[str, typer.Option("--store", help="Store id used in metrics")],
     timezone: Annotated[str, typer.Option("--timezone", help="IANA zone of the store, e.g. Asia/Shanghai")],
     config_json: Annotated[str, typer.Option("--config-json", help="The connector Config as JSON, or @file.json")],
-    db: Annotated[Path, typer.Option("--db", help="Sync state (DuckDB)")] = DEFAULT_DB,
+    db: LegacyDb = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
-    """Register a store; secret Config fields are encrypted with SHOPSENTINEL_SECRET_KEY (or the key file)."""
+    """Register a store in the state database (beside a running serve, too); secret Config fields are encrypted with SHOPSENTINEL_SECRET_KEY (or the key file)."""
     if platform not in PLATFORMS:
         _fail(f"unknown platform {platform!r}; known: {', '.join(sorted(PLATFORMS))}")
     try:
@@ -122,16 +132,18 @@ def stores_add(
     if start is None or start.tzinfo is None:
         _fail("config needs a timezone-aware 'start' (where the first sync begins)")
         return
-    with open_sync_db(db) as state:
+    with sync_state(db, database_url) as state:
         state.put_store(StoreRecord(platform, store, timezone, start.astimezone(UTC), sealed))
     hidden = ", ".join(n for n in secret_fields(model) if sealed.get(n)) or "none"
-    console.print(f"已添加店铺 / store added: [bold]{platform}/{store}[/] ({timezone}) → {db}; encrypted fields: {hidden}")
+    target = shown_url(settings_database_url(database_url))
+    console.print(f"已添加店铺 / store added: [bold]{platform}/{store}[/] ({timezone}) → {target}; encrypted fields: {hidden}",
+                  soft_wrap=True)
 
 
 @stores_app.command("list")
-def stores_list(db: Annotated[Path, typer.Option("--db")] = DEFAULT_DB) -> None:
+def stores_list(db: LegacyDb = None, database_url: DatabaseUrl = None) -> None:
     """Stores and their sync health (secrets are never shown)."""
-    with open_sync_db(db) as state:
+    with sync_state(db, database_url) as state:
         table = Table("platform", "store", "timezone", "last success", "synced until", "failures", "last error")
         for record in state.stores():
             h = state.health(record.platform, record.store)
@@ -197,14 +209,14 @@ def sync_import(
     store: Annotated[str, typer.Option("--store")],
     timezone: Annotated[str, typer.Option("--timezone", help="The store's IANA zone (export times are local)")],
     console_key: Annotated[str | None, typer.Option("--console", help=f"Layout: {', '.join(CONSOLES)} (default: detect)")] = None,
-    db: Annotated[Path, typer.Option("--db", help="Sync state (DuckDB)")] = DEFAULT_DB,
+    db: LegacyDb = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Import seller-console exports (生意参谋, 京东商智, 抖店罗盘, 多多情报通, Amazon Business Reports) into the
     install's metric store (the state database serve reads); all or nothing."""
     try:
         ZoneInfo(timezone)
-        with metric_store(database_url) as points, open_sync_db(db, points=points) as state:
+        with sync_state(db, database_url) as state:
             results = import_exports(state, files, platform=platform, store=store, timezone=timezone, console=console_key)
     except (ZoneInfoNotFoundError, ValueError):
         _fail(f"unknown time zone {timezone!r}")
@@ -220,16 +232,16 @@ def sync_import(
 
 @sync_app.command("run")
 def sync_run(
-    db: Annotated[Path, typer.Option("--db", help="Sync state (DuckDB)")] = DEFAULT_DB,
+    db: LegacyDb = None,
     states: Annotated[Path | None, typer.Option("--order-states", help="YAML overriding order-state tables")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Sync every registered store once (cursors, health and rotated tokens are kept in --db; the points
-    go into the install's metric store, the state database serve reads)."""
+    """Sync every registered store once (cursors, health, rotated tokens and the points go
+    into the install's state database, the one serve reads)."""
     try:
         overrides = load_state_overrides(states) if states else None
         box = SecretBox(load_keys(create=False))
-        with metric_store(database_url) as points, open_sync_db(db, points=points) as state:
+        with sync_state(db, database_url) as state:
             reports = asyncio.run(sync_registered(state, box, clock=SystemClock(), overrides=overrides))
     except ShopSentinelError as exc:
         _fail(str(exc))
@@ -246,11 +258,11 @@ def sync_run(
 @sync_app.command("import-folder")
 def sync_import_folder(
     folder: Annotated[Path, typer.Argument(help="Watched folder laid out as <platform>/<store>/*.csv|xlsx")],
-    db: Annotated[Path, typer.Option("--db", help="Sync state (DuckDB)")] = DEFAULT_DB,
+    db: LegacyDb = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Import new or changed exports from a watched folder (run it from cron or the scheduler)."""
-    with metric_store(database_url) as store, open_sync_db(db, points=store) as state:
+    with sync_state(db, database_url) as state:
         report = import_folder(state, folder, clock=SystemClock())
     for path, points in report.imported.items():
         console.print(f"imported {path}: {points} points")

@@ -108,8 +108,10 @@ class Settings(BaseSettings):
         '"platform": "tmall", "store": "s1"}}\'',
     )
     push_window_seconds: float = Field(default=300.0, gt=0, description="allowed clock skew of a push timestamp")
-    sync_db: Path | None = Field(default=None, description="sync state DuckDB of registered stores (`stores add`); "
-                                 "when set, the service syncs them and feeds their points in (the service owns the file)")
+    sync_db: Path | None = Field(default=None, description="turns platform syncs on: the service syncs the stores "
+                                 "registered in the state database (`stores add`) and feeds their points in; an older "
+                                 "install's DuckDB sync file at this path is moved into the state database once at start "
+                                 "(kept as <path>.moved)")
     sync_interval_seconds: float = Field(default=300.0, gt=0, description="each registered store is synced this often")
     sync_max_lag_hours: float = Field(default=3.0, gt=0, description="a store synced less recently is a data alert")
     store_silent_hours: int = Field(

@@ -1,13 +1,19 @@
-"""The sync engine's persisted state in one DuckDB file: stores, cursors, entities, health — and
-the metric store its points go to.
+"""The sync engine's persisted state — stores, cursors, entities, health, shared-stock groups,
+imported files — in the state database, and the metric store its points go to.
+
+The tables (revision 0015, :mod:`shopsentinel.store.sync_tables`) live in the same database as the
+alerts and the points (SQLite file embedded, PostgreSQL shared), so ``shopsentinel stores add``
+and the web register stores while ``serve`` runs, ``store migrate`` moves them, and replicas share
+them. ``SyncDB(engine)`` uses the caller's engine (the service's own); ``SyncDB(url)`` opens and
+migrates a state database of its own; ``SyncDB(":memory:")`` is a private in-memory one (``sync
+check``, tests). Until 0015 this state was a DuckDB file (``SHOPSENTINEL_SYNC_DB``): such a file is
+moved in once by :func:`shopsentinel.store.legacy_duckdb.move_sync_file` (at ``serve`` start and
+in the CLI), then kept renamed ``….moved``.
 
 Points are not kept here: the hourly points a sync computes are written once, into the install's
 one metric store (the state database's ``points``, :mod:`shopsentinel.store.metricstore`), which
-the live evaluation and the alert center read. Attach it with ``SyncDB(path, points=store)`` or
-:meth:`SyncDB.attach_points` (the service's sync runner attaches the service's own); a SyncDB
-without one keeps its points in a private in-memory SQLite store (``sync check``, tests). A file
-of an earlier version still holding a ``sync_points`` table has those points moved into the
-attached store once, then the table is dropped.
+the live evaluation and the alert center read. By default that is the points table of the same
+database; the service's sync runner attaches the service's own store (same table, its caches).
 
 Tables (all keyed, so every write is an idempotent upsert)::
 
@@ -23,57 +29,53 @@ Tables (all keyed, so every write is an idempotent upsert)::
 A page is stored in one transaction (entities + cursor + ``dirty_from``), its traffic points just
 before it in the metric store's own, so a process killed between pages resumes from the cursor of
 the last stored page (re-reading a page whose points were stored rewrites the same values) and
-still recomputes every hour the stored entities touch.
+still recomputes every hour the stored entities touch. Concurrent writers (serve and the CLI, two
+workers) never lose an update: cursors, entities and health are written with ``INSERT … ON
+CONFLICT`` in the page's transaction, counters are incremented in SQL, and on PostgreSQL the
+entities a page replaces are locked (``FOR UPDATE``) while their old spans are read.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import duckdb
 import polars as pl
+from sqlalchemy import Table, case, delete, func, literal, or_, select, union, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
 from shopsentinel.sources.base import Entity, Order, OrderLine, Refund, Review, StockSnapshot
 from shopsentinel.sources.hourly import LOGISTICS_DONE, POINT_SCHEMA, entity_key, family_of
 from shopsentinel.sources.kit.http import TrafficPoint
 from shopsentinel.store.metricstore import MetricStore, Written
 from shopsentinel.store.points import PointStore
+from shopsentinel.store.state import PointRow
+from shopsentinel.store.sync_tables import (
+    SyncCursorRow,
+    SyncEntityRow,
+    SyncHealthRow,
+    SyncImportRow,
+    SyncStockGroupRow,
+    SyncStockMemberRow,
+    SyncStoreRow,
+    memory_engine,
+    open_state,
+)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sync_stores (
-    platform VARCHAR NOT NULL, store VARCHAR NOT NULL, timezone VARCHAR NOT NULL, start TIMESTAMP NOT NULL,
-    config JSON NOT NULL, PRIMARY KEY (platform, store)
-);
-CREATE TABLE IF NOT EXISTS sync_cursors (
-    platform VARCHAR NOT NULL, store VARCHAR NOT NULL, stream VARCHAR NOT NULL, cursor JSON NOT NULL,
-    saved_at TIMESTAMP, PRIMARY KEY (platform, store, stream)
-);
-CREATE TABLE IF NOT EXISTS sync_entities (
-    platform VARCHAR NOT NULL, store VARCHAR NOT NULL, family VARCHAR NOT NULL, key VARCHAR NOT NULL,
-    first_ts TIMESTAMP NOT NULL, last_ts TIMESTAMP, payload JSON NOT NULL,
-    PRIMARY KEY (platform, store, family, key)
-);
-CREATE TABLE IF NOT EXISTS sync_imports (
-    path VARCHAR NOT NULL, size BIGINT NOT NULL, mtime DOUBLE NOT NULL, imported_at TIMESTAMP,
-    points BIGINT, error VARCHAR, PRIMARY KEY (path, size, mtime)
-);
-CREATE TABLE IF NOT EXISTS sync_stock_groups (
-    group_id VARCHAR NOT NULL PRIMARY KEY, tolerance DOUBLE NOT NULL, lag_hours DOUBLE NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sync_stock_members (
-    platform VARCHAR NOT NULL, store VARCHAR NOT NULL, sku VARCHAR NOT NULL, group_id VARCHAR NOT NULL,
-    reference BOOLEAN NOT NULL, PRIMARY KEY (platform, store, sku)
-);
-CREATE TABLE IF NOT EXISTS sync_health (
-    platform VARCHAR NOT NULL, store VARCHAR NOT NULL, last_success TIMESTAMP, last_attempt TIMESTAMP,
-    synced_until TIMESTAMP, dirty_from TIMESTAMP, last_error VARCHAR,
-    consecutive_failures INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (platform, store)
-);
-"""
+STORES = cast(Table, SyncStoreRow.__table__)
+CURSORS = cast(Table, SyncCursorRow.__table__)
+ENTITIES = cast(Table, SyncEntityRow.__table__)
+IMPORTS = cast(Table, SyncImportRow.__table__)
+GROUPS = cast(Table, SyncStockGroupRow.__table__)
+MEMBERS = cast(Table, SyncStockMemberRow.__table__)
+HEALTH = cast(Table, SyncHealthRow.__table__)
+KEYS_PER_QUERY = 500  # keys bound in one IN (…): well under SQLite's and PostgreSQL's limits
 
 
 @dataclass(frozen=True)
@@ -121,18 +123,6 @@ class StockGroup:
     members: tuple[StockMember, ...]
     tolerance: float = 0.0
     lag_hours: float = 2.0
-
-
-# ---------------------------------------------------------------- times: naive UTC in the database
-
-
-def to_db(moment: datetime | None) -> datetime | None:
-    """Aware → naive UTC (the columns are plain TIMESTAMP, always UTC)."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment is not None else None
-
-
-def from_db(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None else None
 
 
 # ---------------------------------------------------------------- entity (de)serialization
@@ -184,56 +174,49 @@ def affected_span(entity: Entity) -> tuple[datetime, datetime | None]:
 # ---------------------------------------------------------------- the database
 
 
+def _insert(conn: Connection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` or, on a primary-key conflict, overwrite the other columns (one statement)."""
+    if not rows:
+        return
+    keys = [c.name for c in table.primary_key.columns]
+    stmt = _insert(conn)(table)
+    others = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=others) if others
+                 else stmt.on_conflict_do_nothing(index_elements=keys), rows)
+
+
 def private_point_store() -> PointStore:
-    """An in-memory SQLite metric store of its own (``sync check``, tests): the points and stores tables."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import StaticPool
-
-    from shopsentinel.store.state import PointRow, StoreRow
-
-    engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
-    StoreRow.metadata.create_all(engine, tables=[PointRow.__table__, StoreRow.__table__])  # type: ignore[list-item]
-    return PointStore(engine, cache_stores=0)
+    """An in-memory SQLite metric store of its own: the points and stores tables."""
+    return PointStore(memory_engine(), cache_stores=0)
 
 
 class SyncDB:
-    """One DuckDB connection holding the sync tables (file path, or ``:memory:``), and the metric
-    store the syncs write their points into (``points``; see the module docstring)."""
+    """The sync tables of a state database (an engine, a database URL, a SQLite file path or
+    ``:memory:``), and the metric store the syncs write their points into (``points``; by default
+    the same database's; see the module docstring)."""
 
-    def __init__(self, path: Path | str, *, points: MetricStore | None = None) -> None:
-        self.path = str(path)
-        self.db = duckdb.connect(self.path)
-        self.db.execute(SCHEMA)
-        self._store: MetricStore | None = None
-        self._private: PointStore | None = None
-        if points is not None:
-            self.attach_points(points)
+    def __init__(self, where: Engine | Path | str, *, points: MetricStore | None = None) -> None:
+        self.engine, self._owned, self.path = open_state(where)
+        self._store: MetricStore | None = points
+        self._conn: Connection | None = None  # the open transaction of :meth:`transaction`
 
     @property
     def metric_store(self) -> MetricStore:
         if self._store is None:
-            self._private = private_point_store()
-            self.attach_points(self._private)
-        assert self._store is not None
+            self._store = PointStore(self.engine, cache_stores=0)
         return self._store
 
     def attach_points(self, store: MetricStore) -> None:
-        """Write and read points in ``store`` from now on; legacy ``sync_points`` rows move into it once."""
+        """Write and read points in ``store`` from now on (the service's own, with its caches)."""
         self._store = store
-        legacy = self.db.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'sync_points'").fetchone()
-        if not legacy or not legacy[0]:
-            return
-        rows = self.db.execute("SELECT ts, platform, store, sku, metric, value FROM sync_points").fetchall()
-        if rows:
-            store.write(pl.DataFrame([(from_db(ts), p, s, sku, m, v) for ts, p, s, sku, m, v in rows],
-                                     schema=POINT_SCHEMA, orient="row"))
-        self.db.execute("DROP TABLE sync_points")
 
     def close(self) -> None:
-        self.db.close()
-        if self._private is not None:
-            self._private.engine.dispose()
+        if self._owned:
+            self.engine.dispose()
 
     def __enter__(self) -> SyncDB:
         return self
@@ -241,31 +224,67 @@ class SyncDB:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """The open :meth:`transaction`'s connection, or a transaction of its own (committed at the end)."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """The open :meth:`transaction`'s connection, or a connection of its own (nothing to commit)."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[SyncDB]:
+        """Every call inside runs in one transaction: committed at the end, rolled back on an error
+        (``keys rotate`` re-seals all store credentials this way)."""
+        if self._conn is not None:
+            yield self
+            return
+        with self.engine.begin() as conn:
+            self._conn = conn
+            try:
+                yield self
+            finally:
+                self._conn = None
+
     # stores -----------------------------------------------------------------
     def put_store(self, record: StoreRecord) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO sync_stores VALUES (?, ?, ?, ?, ?)",
-            [record.platform, record.store, record.timezone, to_db(record.start), json.dumps(record.config, ensure_ascii=False)],
-        )
+        with self._begin() as conn:
+            _upsert(conn, STORES, [{"platform": record.platform, "store": record.store, "timezone": record.timezone,
+                                    "start": record.start, "config": json.dumps(record.config, ensure_ascii=False)}])
 
     def stores(self) -> list[StoreRecord]:
-        rows = self.db.execute("SELECT platform, store, timezone, start, config FROM sync_stores ORDER BY 1, 2").fetchall()
-        return [StoreRecord(p, s, tz, start.replace(tzinfo=UTC), json.loads(cfg)) for p, s, tz, start, cfg in rows]
+        with self._read() as conn:
+            rows = conn.execute(select(STORES.c.platform, STORES.c.store, STORES.c.timezone, STORES.c.start,
+                                       STORES.c.config).order_by(STORES.c.platform, STORES.c.store)).all()
+        return [StoreRecord(p, s, tz, start, json.loads(cfg)) for p, s, tz, start, cfg in rows]
 
     def store(self, platform: str, store: str) -> StoreRecord | None:
-        return next((r for r in self.stores() if (r.platform, r.store) == (platform, store)), None)
+        with self._read() as conn:
+            row = conn.execute(select(STORES.c.timezone, STORES.c.start, STORES.c.config).where(
+                STORES.c.platform == platform, STORES.c.store == store)).first()
+        return StoreRecord(platform, store, row[0], row[1], json.loads(row[2])) if row else None
 
     # cursors ----------------------------------------------------------------
     def cursor(self, platform: str, store: str, stream: str) -> dict[str, Any]:
-        row = self.db.execute(
-            "SELECT cursor FROM sync_cursors WHERE platform = ? AND store = ? AND stream = ?", [platform, store, stream]
-        ).fetchone()
-        return dict(json.loads(row[0])) if row else {}
+        with self._read() as conn:
+            text = conn.execute(select(CURSORS.c.cursor).where(
+                CURSORS.c.platform == platform, CURSORS.c.store == store, CURSORS.c.stream == stream)).scalar()
+        return dict(json.loads(text)) if text else {}
 
     def cursors(self, platform: str, store: str) -> dict[str, dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT stream, cursor FROM sync_cursors WHERE platform = ? AND store = ? ORDER BY 1", [platform, store]
-        ).fetchall()
+        with self._read() as conn:
+            rows = conn.execute(select(CURSORS.c.stream, CURSORS.c.cursor).where(
+                CURSORS.c.platform == platform, CURSORS.c.store == store).order_by(CURSORS.c.stream)).all()
         return {stream: json.loads(cursor) for stream, cursor in rows}
 
     # pages ------------------------------------------------------------------
@@ -280,64 +299,51 @@ class SyncDB:
             frame = pl.DataFrame([(p.hour.astimezone(UTC), platform, store, "", p.metric, float(p.value)) for p in traffic],
                                  schema=POINT_SCHEMA, orient="row")
             written = self.metric_store.write(frame, now=now)
-        self.db.execute("BEGIN TRANSACTION")
-        try:
-            dirty = self._store_entities(platform, store, entities)
-            self.db.execute(
-                "INSERT OR REPLACE INTO sync_cursors VALUES (?, ?, ?, ?, ?)",
-                [platform, store, stream, json.dumps(cursor, ensure_ascii=False, default=str), to_db(now)],
-            )
+        with self._begin() as conn:
+            dirty = self._store_entities(conn, platform, store, entities)
+            _upsert(conn, CURSORS, [{"platform": platform, "store": store, "stream": stream,
+                                     "cursor": json.dumps(cursor, ensure_ascii=False, default=str), "saved_at": now}])
             if dirty is not None:
-                self._ensure_health(platform, store)
-                self.db.execute(
-                    "UPDATE sync_health SET dirty_from = LEAST(COALESCE(dirty_from, ?), ?) WHERE platform = ? AND store = ?",
-                    [to_db(dirty), to_db(dirty), platform, store],
-                )
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+                self._ensure_health(conn, platform, store)
+                earlier = or_(HEALTH.c.dirty_from.is_(None), HEALTH.c.dirty_from > dirty)
+                conn.execute(update(HEALTH).where(HEALTH.c.platform == platform, HEALTH.c.store == store).values(
+                    dirty_from=case((earlier, literal(dirty, HEALTH.c.dirty_from.type)), else_=HEALTH.c.dirty_from)))
         return written
 
-    def _store_entities(self, platform: str, store: str, entities: list[Entity]) -> datetime | None:
-        """Upsert a page's entities in one statement (row-by-row upserts cost ~4 ms each); return
-        the earliest hour they touch, old versions included, or None for an empty page."""
+    def _store_entities(self, conn: Connection, platform: str, store: str, entities: list[Entity]) -> datetime | None:
+        """Upsert a page's entities in one statement; return the earliest hour they touch, old
+        versions included, or None for an empty page."""
         latest = {(family_of(e), entity_key(e)): e for e in entities}  # the last version in the page wins
         if not latest:
             return None
         spans = {k: affected_span(e) for k, e in latest.items()}
-        old = self.db.execute(
-            "SELECT family, key, first_ts FROM sync_entities WHERE platform = ? AND store = ? AND key IN (SELECT unnest(?))",
-            [platform, store, [key for _, key in latest]],
-        ).fetchall()
         starts = [first for first, _ in spans.values()]
-        starts += [first_ts.replace(tzinfo=UTC) for family, key, first_ts in old if (family, key) in latest]
-        page = pl.DataFrame(
-            [(platform, store, family, key, to_db(spans[family, key][0]), to_db(spans[family, key][1]),
-              entity_to_json(entity)) for (family, key), entity in latest.items()],
-            schema={"platform": pl.String, "store": pl.String, "family": pl.String, "key": pl.String,
-                    "first_ts": pl.Datetime("us"), "last_ts": pl.Datetime("us"), "payload": pl.String},
-            orient="row",
-        )
-        self.db.register("_sync_page", page)
-        try:
-            self.db.execute("INSERT OR REPLACE INTO sync_entities SELECT * FROM _sync_page")
-        finally:
-            self.db.unregister("_sync_page")
+        keys = sorted({key for _, key in latest})
+        for i in range(0, len(keys), KEYS_PER_QUERY):
+            query = select(ENTITIES.c.family, ENTITIES.c.key, ENTITIES.c.first_ts).where(
+                ENTITIES.c.platform == platform, ENTITIES.c.store == store,
+                ENTITIES.c.key.in_(keys[i:i + KEYS_PER_QUERY]))
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()  # a concurrent writer of the same entities waits
+            starts += [first_ts for family, key, first_ts in conn.execute(query) if (family, key) in latest]
+        _upsert(conn, ENTITIES, [
+            {"platform": platform, "store": store, "family": family, "key": key, "first_ts": spans[family, key][0],
+             "last_ts": spans[family, key][1], "payload": entity_to_json(entity)}
+            for (family, key), entity in latest.items()])
         return min(starts)
 
     def entities_touching(self, platform: str, store: str, since: datetime) -> list[Entity]:
-        rows = self.db.execute(
-            "SELECT payload FROM sync_entities WHERE platform = ? AND store = ? AND (last_ts IS NULL OR last_ts >= ?)",
-            [platform, store, to_db(since)],
-        ).fetchall()
-        return [entity_from_json(row[0]) for row in rows]
+        with self._read() as conn:
+            rows = conn.execute(select(ENTITIES.c.payload).where(
+                ENTITIES.c.platform == platform, ENTITIES.c.store == store,
+                or_(ENTITIES.c.last_ts.is_(None), ENTITIES.c.last_ts >= since))).scalars().all()
+        return [entity_from_json(row) for row in rows]
 
     def entity_count(self, platform: str, store: str) -> dict[str, int]:
-        rows = self.db.execute(
-            "SELECT family, count(*) FROM sync_entities WHERE platform = ? AND store = ? GROUP BY 1 ORDER BY 1",
-            [platform, store],
-        ).fetchall()
+        with self._read() as conn:
+            rows = conn.execute(select(ENTITIES.c.family, func.count()).where(
+                ENTITIES.c.platform == platform, ENTITIES.c.store == store).group_by(ENTITIES.c.family)
+                .order_by(ENTITIES.c.family)).all()
         return {family: int(n) for family, n in rows}
 
     # points (in the metric store) -------------------------------------------
@@ -348,10 +354,37 @@ class SyncDB:
         """Swap the entity-derived points of ``[start, end)`` for ``frame`` in one transaction."""
         return self.metric_store.replace(platform, store, frame, start, end, metrics, now=now)
 
-    def points(self, platform: str | None = None, store: str | None = None) -> pl.DataFrame:
-        """The stored points (of one platform/store), ordered by metric, sku, ts."""
-        return self.metric_store.read(platform=platform, store=store).select(
+    def points(self, platform: str | None = None, store: str | None = None, *,
+               metric: str | None = None, since: datetime | None = None) -> pl.DataFrame:
+        """The stored points (of one platform/store/metric, from ``since`` on), ordered by metric, sku, ts."""
+        return self.metric_store.read(platform=platform, store=store, metric=metric, start=since).select(
             pl.col(c).cast(t) for c, t in POINT_SCHEMA.items())
+
+    def points_as_of(self, platform: str, store: str, metric: str, since: datetime) -> pl.DataFrame:
+        """The store's points of ``metric`` from ``since`` on, plus each SKU's last point before
+        ``since`` (its level then: a snapshot holds until it changes) — what an as-of comparison over
+        ``[since, now]`` needs, without reading the metric's whole history. Ordered by sku, ts."""
+        store_ = self.metric_store
+        recent = store_.read(platform=platform, store=store, metric=metric, start=since)
+        if not isinstance(store_, PointStore):  # another metric store: its whole history, filtered here
+            older = store_.read(platform=platform, store=store, metric=metric, end=since)
+            before = older.sort("ts").group_by("sku", maintain_order=True).last()
+        else:
+            cut = int(since.astimezone(UTC).timestamp())
+            last = (select(PointRow.sku, func.max(PointRow.ts).label("ts"))
+                    .where(PointRow.platform == platform, PointRow.store == store, PointRow.metric == metric,
+                           PointRow.ts < cut).group_by(PointRow.sku).subquery())
+            query = select(PointRow.ts, PointRow.sku, PointRow.value).join(
+                last, (PointRow.sku == last.c.sku) & (PointRow.ts == last.c.ts)).where(
+                PointRow.platform == platform, PointRow.store == store, PointRow.metric == metric)
+            with store_.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            before = pl.DataFrame(
+                [(datetime.fromtimestamp(ts, UTC), platform, store, sku, metric, value) for ts, sku, value in rows],
+                schema=POINT_SCHEMA, orient="row")
+        frame = pl.concat([before.select(list(POINT_SCHEMA)).cast(POINT_SCHEMA),  # type: ignore[arg-type]
+                           recent.select(list(POINT_SCHEMA)).cast(POINT_SCHEMA)])  # type: ignore[arg-type]
+        return frame.sort("sku", "ts")
 
     def first_point_at(self, platform: str, store: str, metric: str) -> dict[str, datetime]:
         """Per SKU, the first hour the store has a point of ``metric`` (e.g. a SKU's first sale)."""
@@ -360,68 +393,66 @@ class SyncDB:
     # shared-stock groups --------------------------------------------------------
     def put_stock_group(self, group: StockGroup) -> None:
         """Declare (or redeclare) a group; a SKU belongs to one group at most, so it moves here."""
-        self.db.execute("BEGIN TRANSACTION")
-        try:
-            self.db.execute("INSERT OR REPLACE INTO sync_stock_groups VALUES (?, ?, ?)",
-                            [group.name, float(group.tolerance), float(group.lag_hours)])
-            self.db.execute("DELETE FROM sync_stock_members WHERE group_id = ?", [group.name])
-            for m in group.members:
-                self.db.execute("INSERT OR REPLACE INTO sync_stock_members VALUES (?, ?, ?, ?, ?)",
-                                [m.platform, m.store, m.sku, group.name, m.reference])
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+        with self._begin() as conn:
+            _upsert(conn, GROUPS, [{"group_id": group.name, "tolerance": float(group.tolerance),
+                                    "lag_hours": float(group.lag_hours)}])
+            conn.execute(delete(MEMBERS).where(MEMBERS.c.group_id == group.name))
+            _upsert(conn, MEMBERS, [{"platform": m.platform, "store": m.store, "sku": m.sku, "group_id": group.name,
+                                     "reference": bool(m.reference)} for m in group.members])
 
     def delete_stock_group(self, name: str) -> None:
-        self.db.execute("DELETE FROM sync_stock_members WHERE group_id = ?", [name])
-        self.db.execute("DELETE FROM sync_stock_groups WHERE group_id = ?", [name])
+        with self._begin() as conn:
+            conn.execute(delete(MEMBERS).where(MEMBERS.c.group_id == name))
+            conn.execute(delete(GROUPS).where(GROUPS.c.group_id == name))
 
     def stock_groups(self) -> list[StockGroup]:
         members: dict[str, list[StockMember]] = {}
-        for p, s, sku, group, reference in self.db.execute(
-            "SELECT platform, store, sku, group_id, reference FROM sync_stock_members ORDER BY 4, 1, 2, 3"
-        ).fetchall():
-            members.setdefault(group, []).append(StockMember(p, s, sku, bool(reference)))
-        rows = self.db.execute("SELECT group_id, tolerance, lag_hours FROM sync_stock_groups ORDER BY 1").fetchall()
+        with self._read() as conn:
+            for p, s, sku, group, reference in conn.execute(
+                select(MEMBERS.c.platform, MEMBERS.c.store, MEMBERS.c.sku, MEMBERS.c.group_id, MEMBERS.c.reference)
+                .order_by(MEMBERS.c.group_id, MEMBERS.c.platform, MEMBERS.c.store, MEMBERS.c.sku)
+            ):
+                members.setdefault(group, []).append(StockMember(p, s, sku, bool(reference)))
+            rows = conn.execute(select(GROUPS.c.group_id, GROUPS.c.tolerance, GROUPS.c.lag_hours)
+                                .order_by(GROUPS.c.group_id)).all()
         return [StockGroup(name, tuple(members.get(name, ())), float(tol), float(lag)) for name, tol, lag in rows]
 
     # health -----------------------------------------------------------------
-    def _ensure_health(self, platform: str, store: str) -> None:
-        self.db.execute(
-            "INSERT INTO sync_health (platform, store) VALUES (?, ?) ON CONFLICT DO NOTHING", [platform, store]
-        )
+    @staticmethod
+    def _ensure_health(conn: Connection, platform: str, store: str) -> None:
+        conn.execute(_insert(conn)(HEALTH).values(platform=platform, store=store, consecutive_failures=0)
+                     .on_conflict_do_nothing(index_elements=["platform", "store"]))
+
+    @staticmethod
+    def _health(row: Any) -> Health:
+        return Health(row.platform, row.store, row.last_success, row.last_attempt, row.synced_until, row.dirty_from,
+                      row.last_error, int(row.consecutive_failures))
 
     def health(self, platform: str, store: str) -> Health:
-        row = self.db.execute(
-            "SELECT last_success, last_attempt, synced_until, dirty_from, last_error, consecutive_failures "
-            "FROM sync_health WHERE platform = ? AND store = ?", [platform, store],
-        ).fetchone()
-        if row is None:
-            return Health(platform, store)
-        last_success, last_attempt, synced_until, dirty_from = (from_db(t) for t in row[:4])
-        return Health(platform, store, last_success, last_attempt, synced_until, dirty_from, row[4], int(row[5]))
+        with self._read() as conn:
+            row = conn.execute(select(HEALTH).where(HEALTH.c.platform == platform, HEALTH.c.store == store)).first()
+        return self._health(row) if row is not None else Health(platform, store)
 
     def all_health(self) -> list[Health]:
-        keys = self.db.execute(
-            "SELECT platform, store FROM sync_stores UNION SELECT platform, store FROM sync_health ORDER BY 1, 2"
-        ).fetchall()
-        return [self.health(p, s) for p, s in keys]
+        """The health of every registered store or store with a health row, by platform and store."""
+        with self._read() as conn:
+            keys = conn.execute(union(select(STORES.c.platform, STORES.c.store), select(HEALTH.c.platform, HEALTH.c.store))
+                                .order_by("platform", "store")).all()
+            rows = {(r.platform, r.store): self._health(r) for r in conn.execute(select(HEALTH))}
+        return [rows.get((p, s), Health(p, s)) for p, s in keys]
 
     def record_failure(self, platform: str, store: str, now: datetime, error: str) -> None:
-        self._ensure_health(platform, store)
-        self.db.execute(
-            "UPDATE sync_health SET last_attempt = ?, last_error = ?, consecutive_failures = consecutive_failures + 1 "
-            "WHERE platform = ? AND store = ?", [to_db(now), error, platform, store],
-        )
+        with self._begin() as conn:
+            self._ensure_health(conn, platform, store)
+            conn.execute(update(HEALTH).where(HEALTH.c.platform == platform, HEALTH.c.store == store).values(
+                last_attempt=now, last_error=error, consecutive_failures=HEALTH.c.consecutive_failures + 1))
 
     def record_success(self, platform: str, store: str, now: datetime, synced_until: datetime) -> None:
-        self._ensure_health(platform, store)
-        self.db.execute(
-            "UPDATE sync_health SET last_attempt = ?, last_success = ?, synced_until = ?, dirty_from = NULL, "
-            "last_error = NULL, consecutive_failures = 0 WHERE platform = ? AND store = ?",
-            [to_db(now), to_db(now), to_db(synced_until), platform, store],
-        )
+        with self._begin() as conn:
+            self._ensure_health(conn, platform, store)
+            conn.execute(update(HEALTH).where(HEALTH.c.platform == platform, HEALTH.c.store == store).values(
+                last_attempt=now, last_success=now, synced_until=synced_until, dirty_from=None, last_error=None,
+                consecutive_failures=0))
 
     def upsert_points(self, frames: list[pl.DataFrame], *, now: datetime | None = None) -> int:
         """Insert or replace points of several frames in one transaction (all or nothing)."""
@@ -432,12 +463,12 @@ class SyncDB:
 
     # imported files (the watched folder) ---------------------------------------
     def import_seen(self, path: str, size: int, mtime: float) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM sync_imports WHERE path = ? AND size = ? AND mtime = ?", [path, size, mtime]
-        ).fetchone()
+        with self._read() as conn:
+            row = conn.execute(select(IMPORTS.c.size).where(
+                IMPORTS.c.path == path, IMPORTS.c.size == size, IMPORTS.c.mtime == mtime)).first()
         return row is not None
 
     def record_import(self, path: str, size: int, mtime: float, now: datetime, points: int | None, error: str | None) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO sync_imports VALUES (?, ?, ?, ?, ?, ?)", [path, size, mtime, to_db(now), points, error]
-        )
+        with self._begin() as conn:
+            _upsert(conn, IMPORTS, [{"path": path, "size": size, "mtime": mtime, "imported_at": now, "points": points,
+                                     "error": error}])

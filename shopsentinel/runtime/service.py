@@ -10,7 +10,6 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -46,6 +45,7 @@ from shopsentinel.runtime.scheduler import Scheduler
 from shopsentinel.runtime.sync_runner import SyncRunner
 from shopsentinel.store.coordination import HeldLocks, xact_lock
 from shopsentinel.store.db import open_database
+from shopsentinel.store.legacy_duckdb import move_duckdb_file
 from shopsentinel.store.points import PointStore
 from shopsentinel.store.repository import (
     all_store_keys,
@@ -259,9 +259,13 @@ def build_service(settings: Settings, *, clock: Clock | None = None, dispatcher:
     # secrets is an error, never a silent new key. SHOPSENTINEL_ALLOW_DEGRADED_KEY starts anyway.
     with sessions() as session:
         sealed = sealed_secrets(session)
-    if settings.sync_db is not None and Path(settings.sync_db).exists():
-        with SyncDB(settings.sync_db) as sync_db:
-            sealed += [v for record in sync_db.stores() for v in sealed_values(record.config)]
+    if settings.sync_db is not None:  # an older install's DuckDB sync file moves into the state database once
+        try:
+            move_duckdb_file(settings.sync_db, engine)
+        except Exception:
+            engine.dispose()
+            raise
+    sealed += [v for record in SyncDB(engine).stores() for v in sealed_values(record.config)]
     key_problem: str | None = None
     try:
         startup_key(sealed)

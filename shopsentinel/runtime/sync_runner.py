@@ -5,7 +5,8 @@ like after ``POST /api/v1/points``, and sync health becomes ``kind: data`` alert
 keeps — firing while a problem lasts, resolved when it ends.
 
 Wiring: with ``SHOPSENTINEL_SYNC_DB`` set, :func:`build_service` attaches a :class:`SyncRunner`
-and every tick's notification step first calls :meth:`SyncRunner.run_due` (in the background
+over the service's own state database (the sync tables of revision 0015; an old DuckDB file at
+that path was moved in at start), and every tick's notification step first calls :meth:`SyncRunner.run_due` (in the background
 runner's worker thread), so fresh points are evaluated at the next tick and data alerts are
 routed in the same step. The stores are the ones registered with ``shopsentinel stores add``
 (secrets sealed with ``SHOPSENTINEL_SECRET_KEY``).
@@ -120,7 +121,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 class SyncRunner:
-    """``SyncRunner(service, SyncDB(path), box_factory, clock=…, sleep=…).run_due()``; not thread-safe
+    """``SyncRunner(service, SyncDB(service.points.engine), box_factory, clock=…, sleep=…).run_due()``; not thread-safe
     (the background runner calls it from one thread at a time)."""
 
     def __init__(
@@ -149,7 +150,7 @@ class SyncRunner:
         settings = service.settings
         if settings.sync_db is None:
             return None
-        return cls(service, SyncDB(settings.sync_db), lambda: SecretBox(load_keys(create=False)), clock=service.clock,
+        return cls(service, SyncDB(service.points.engine), lambda: SecretBox(load_keys(create=False)), clock=service.clock,
                    interval=timedelta(seconds=settings.sync_interval_seconds), max_lag_hours=settings.sync_max_lag_hours)
 
     def close(self) -> None:
@@ -261,7 +262,8 @@ class SyncRunner:
         groups = {g.name: g for g in self.db.stock_groups() if g.members}
         if groups:
             members = {(m.platform, m.store) for g in groups.values() for m in g.members}
-            stock = pl.concat([self.db.metric_store.read(platform=p, store=st, metric="stock") for p, st in sorted(members)])
+            since = now - timedelta(hours=max(g.lag_hours for g in groups.values()))  # the longest lag compared
+            stock = pl.concat([self.db.points_as_of(p, st, "stock", since) for p, st in sorted(members)])
             for finding in stock_sync_findings(stock, groups.values(), now=now):
                 out.append(_stock_problem(finding, groups[finding.group].tolerance, groups[finding.group].lag_hours))
         return out

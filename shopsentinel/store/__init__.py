@@ -5,3 +5,4 @@
 from shopsentinel.store import evaluation_marks as evaluation_marks  # noqa: E402
 from shopsentinel.store import import_state as import_state  # noqa: E402
 from shopsentinel.store import response_state as response_state  # noqa: E402
+from shopsentinel.store import sync_tables as sync_tables  # noqa: E402  (0015: sync state, catalog versions)

@@ -1,7 +1,10 @@
 """``shopsentinel store migrate --to URL``: copy an install's state database into another one —
 typically an embedded SQLite file into the shared PostgreSQL (docs/DEPLOY.md).
 
-Every table of the state schema is copied in foreign-key order: the target is first brought to the
+Every table of the state schema is copied in foreign-key order — the platform syncs' state
+(registered stores, cursors, entities, health, shared-stock groups) and the metric catalog's
+versions too, which live in the state database since revision 0015 (an install still holding an
+old DuckDB sync file moves it in at its next ``serve`` start or CLI sync command; do that first): the target is first brought to the
 newest schema revision (the same migrations ``serve`` runs), then each row is upserted by its
 primary key, so running it again copies what changed and duplicates nothing (idempotent). Points
 go through the metric store's bulk path (``COPY`` on PostgreSQL) in chunks; PostgreSQL's id

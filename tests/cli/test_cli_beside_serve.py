@@ -1,9 +1,10 @@
-"""The CLI while a real ``shopsentinel serve`` holds the same files: a clear Chinese-first message
-naming the sync database (never a DuckDB lock traceback), and ``import --url`` lands in the service's
-own state database through its API."""
+"""The CLI while a real ``shopsentinel serve`` runs on the same state database: stores, sync state
+and metric definitions are written beside it (no lock, no traceback) and the service sees them, and
+``import --url`` lands in the service's own state database through its API."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -18,18 +19,47 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           env=env, capture_output=True, text=True, timeout=120)
 
 
+CONFIG = {"app_key": "12345678", "app_secret": "tb-secret-9f3a77", "access_token": "session-5511aa",
+          "base_url": "http://127.0.0.1:9/router/rest", "start": "2026-11-01T00:00:00+08:00"}
+METRIC = """
+metrics:
+  - id: order_health
+    name: {zh: 订单健康度, en: Order health}
+    formula: "pay_conversion_rate * (1 - refund_rate)"
+    unit: score
+    level: strategic
+    good_direction: up
+"""
+
+
 def test_cli_beside_a_running_service(tmp_path: Path) -> None:
-    sync_db = tmp_path / "sync.duckdb"
-    env = service_env(tmp_path, SHOPSENTINEL_SYNC_DB=str(sync_db))
+    """``stores add|list`` and ``metrics define|list`` share the running service's state database
+    (no lock, no traceback): the store the CLI registers is synced by serve's next tick (its sync
+    attempt and error show in serve's API), and ``import --url`` goes through the service's API."""
+    env = service_env(tmp_path, SHOPSENTINEL_SYNC_DB=str(tmp_path / "sync.duckdb"))  # syncing on
     with ExitStack() as stack:
         server = serve(stack, tmp_path, env, "serve")
-        # the service opens the sync database at its first background tick (its sync step): wait for it
         wait_for("serve's first background tick", lambda: server.ticks() >= 1)
-        listed = _cli(env, "stores", "list", "--db", str(sync_db))
-        assert listed.returncode == 2
-        output = listed.stdout + listed.stderr
-        assert "Traceback" not in output
-        assert "正被另一个进程" in output and "sync.duckdb" in output.replace("\n", "")
+        added = _cli(env, "stores", "add", "--platform", "taobao", "--store", "tb-cli", "--timezone", "Asia/Shanghai",
+                     "--config-json", json.dumps(CONFIG))
+        assert added.returncode == 0, added.stdout + added.stderr
+        listed = _cli(env, "stores", "list")
+        assert listed.returncode == 0 and "Traceback" not in listed.stdout + listed.stderr, listed.stdout + listed.stderr
+        assert "tb-cli" in listed.stdout
+
+        def attempted() -> dict[str, object] | None:  # serve's sync step found the store and tried it
+            response = server.client.get("/api/v1/stores/taobao/tb-cli/sync")
+            body = response.json() if response.status_code == 200 else {}
+            return body if body.get("last_attempt") else None
+
+        status = wait_for("serve's sync of the store the CLI added", attempted, timeout=60.0)
+        assert status["consecutive_failures"] and status["last_error"]  # nothing listens on port 9
+        (tmp_path / "metrics.yaml").write_text(METRIC, encoding="utf-8")
+        defined = _cli(env, "metrics", "define", str(tmp_path / "metrics.yaml"), "--author", "alice")
+        assert defined.returncode == 0, defined.stdout + defined.stderr
+        shown = _cli({**env, "COLUMNS": "250"}, "metrics", "list", "--lang", "en")  # no column cut short
+        assert shown.returncode == 0 and "order_health" in shown.stdout, shown.stdout + shown.stderr
+        assert not (tmp_path / "sync.duckdb").exists()  # no DuckDB file beside the state database
         folder = tmp_path / "fleet"
         folder.mkdir()
         hour = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
@@ -38,7 +68,7 @@ def test_cli_beside_a_running_service(tmp_path: Path) -> None:
         imported = _cli(env, "import", str(folder), "--url", server.base_url, "--token", ADMIN)
         assert imported.returncode == 0, imported.stdout + imported.stderr
         stores = server.get("/api/v1/stores")["items"]
-        assert [s["store"] for s in stores] == ["cli-store"]
+        assert sorted(s["store"] for s in stores) == ["cli-store", "tb-cli"]  # the synced store registered too
 
 
 def test_import_lands_in_the_state_database_a_running_service_reads(tmp_path: Path) -> None:

@@ -18,8 +18,6 @@ from shopsentinel.core.secrets import KEY_ENV, SecretBox, SecretKeyError, load_k
 from shopsentinel.ingest.sync_state import SyncDB
 from shopsentinel.sources.exports import read_export
 from shopsentinel.sources.registry import open_config
-from shopsentinel.store.db import open_database
-from shopsentinel.store.points import PointStore
 
 app = typer.Typer()
 app.add_typer(stores_app, name="stores")
@@ -36,16 +34,17 @@ def run(*args: str, env: dict[str, str] | None = None) -> Any:
 
 def test_stores_add_encrypts_secret_fields_and_never_prints_them(tmp_path: Path) -> None:
     key = Fernet.generate_key().decode()
-    db = tmp_path / "s.duckdb"
+    db = tmp_path / "state.db"  # the state database serve uses (revision 0015)
     result = run("stores", "add", "--platform", "taobao", "--store", "tb-1", "--timezone", "Asia/Shanghai",
-                 "--config-json", json.dumps(CONFIG), "--db", str(db), env={KEY_ENV: key})
+                 "--config-json", json.dumps(CONFIG), "--database-url", f"sqlite:///{db}", env={KEY_ENV: key})
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output and TOKEN not in result.output
     assert "app_secret" in result.output  # names what it encrypted
     with SyncDB(db) as state:
         (record,) = state.stores()
     assert record.config["app_secret"].startswith("enc:") and record.config["app_key"] == "12345678"
-    assert SECRET.encode() not in db.read_bytes() and TOKEN.encode() not in db.read_bytes()
+    stored = b"".join(f.read_bytes() for f in tmp_path.glob("state.db*"))  # the file and its WAL
+    assert SECRET.encode() not in stored and TOKEN.encode() not in stored
     config = open_config("taobao", record.config, SecretBox(key.encode()))
     assert config.app_secret.get_secret_value() == SECRET and config.store == "tb-1"  # type: ignore[attr-defined]
     with pytest.raises(SecretKeyError):
@@ -55,7 +54,7 @@ def test_stores_add_encrypts_secret_fields_and_never_prints_them(tmp_path: Path)
 def test_stores_add_rejects_a_bad_config_without_echoing_secrets(tmp_path: Path) -> None:
     bad = {**CONFIG, "page_size": 1000}
     result = run("stores", "add", "--platform", "taobao", "--store", "tb-1", "--timezone", "Asia/Shanghai",
-                 "--config-json", json.dumps(bad), "--db", str(tmp_path / "s.duckdb"),
+                 "--config-json", json.dumps(bad), "--database-url", f"sqlite:///{tmp_path / 'state.db'}",
                  env={KEY_ENV: Fernet.generate_key().decode()})
     assert result.exit_code == 2 and "page_size" in result.output and SECRET not in result.output
     wrong_zone = run("stores", "add", "--platform", "taobao", "--store", "x", "--timezone", "Mars/Base",
@@ -108,27 +107,25 @@ def test_sync_import_stores_exports_and_rejects_a_malformed_one_keeping_earlier_
               "--timezone", "Asia/Shanghai", "--db", str(db), "--database-url", state_url)
     assert bad.exit_code == 2 and "line 5" in bad.output and "支付金额" in bad.output
     first = read_export(fixtures / "sycm_hourly.csv", platform="tmall", store="tm-1", timezone="Asia/Shanghai")
-    engine, _ = open_database(state_url)
-    with SyncDB(db, points=PointStore(engine)) as state:
+    with SyncDB(state_url) as state:
         assert state.points("tmall", "tm-1").equals(first.frame)  # the first file's points, none of the second
-    engine.dispose()
+    assert not db.exists()  # nothing beside the state database
 
 
 def test_stores_list_and_sync_run_never_show_secrets(tmp_path: Path) -> None:
     key = Fernet.generate_key().decode()
-    db = tmp_path / "s.duckdb"
-    env = {KEY_ENV: key}
+    db = tmp_path / "state.db"
+    env = {KEY_ENV: key, "SHOPSENTINEL_DATABASE_URL": f"sqlite:///{db}"}  # the state database, as serve's
     assert run("stores", "add", "--platform", "taobao", "--store", "tb-1", "--timezone", "Asia/Shanghai",
-               "--config-json", json.dumps(CONFIG), "--db", str(db), env=env).exit_code == 0
-    listed = run("stores", "list", "--db", str(db))
+               "--config-json", json.dumps(CONFIG), env=env).exit_code == 0
+    listed = run("stores", "list", env=env)
     assert listed.exit_code == 0 and "tb-1" in listed.output and SECRET not in listed.output
     # nothing listens on 127.0.0.1:9: the sync fails, is reported per store, and names no secret
-    env["SHOPSENTINEL_DATABASE_URL"] = f"sqlite:///{tmp_path / 'state.db'}"
-    ran = run("sync", "run", "--db", str(db), env=env)
+    ran = run("sync", "run", env=env)
     assert ran.exit_code == 1 and "tb-1" in ran.output and SECRET not in ran.output and TOKEN not in ran.output
     with SyncDB(db) as state:
         assert state.health("taobao", "tb-1").consecutive_failures == 1
-    no_key = run("sync", "run", "--db", str(db), env={KEY_ENV: "", "SHOPSENTINEL_SECRET_KEY_FILE": str(tmp_path / "none"),
+    no_key = run("sync", "run", env={KEY_ENV: "", "SHOPSENTINEL_SECRET_KEY_FILE": str(tmp_path / "none"),
                                                       "SHOPSENTINEL_DATABASE_URL": env["SHOPSENTINEL_DATABASE_URL"]})
     assert no_key.exit_code == 2 and "no secret key" in no_key.output
 
@@ -145,3 +142,24 @@ def test_sync_import_folder_exit_code_reflects_rejected_files(tmp_path: Path) ->
     (inbox / "bad.csv").write_text("日期,访客数\n2026-11-01,many\n", encoding="utf-8")
     bad = run("sync", "import-folder", str(tmp_path / "inbox"), "--db", db, *state)
     assert bad.exit_code == 1 and "1 rejected, 1 unchanged" in bad.output and "访客数" in bad.output
+
+
+def test_stores_list_moves_an_old_duckdb_sync_file_into_the_state_database(tmp_path: Path) -> None:
+    """An install upgraded from DuckDB sync state: the first CLI command given the old file (``--db``)
+    moves it into the state database once, keeps it as ``….moved``, and lists what it held."""
+    from datetime import UTC, datetime
+
+    from tests.store import legacy_sync_state_0013 as old_sync
+
+    old = tmp_path / "shopsentinel.duckdb"
+    with old_sync.SyncDB(old) as db:  # written by the code of revision 0013
+        db.put_store(old_sync.StoreRecord("jd", "jd-old", "Asia/Shanghai", datetime(2026, 11, 1, tzinfo=UTC),
+                                          {"app_key": "k"}))
+        db.record_failure("jd", "jd-old", datetime(2026, 11, 2, tzinfo=UTC), "timeout")
+    state = ["--database-url", f"sqlite:///{tmp_path / 'state.db'}"]
+    listed = run("stores", "list", "--db", str(old), *state)
+    assert listed.exit_code == 0, listed.output
+    assert "jd-old" in listed.output and "timeout" in listed.output and "已迁入状态数据库" in listed.output
+    assert not old.exists() and (tmp_path / "shopsentinel.duckdb.moved").is_file()
+    again = run("stores", "list", "--db", str(old), *state)  # nothing left to move; the store stays
+    assert again.exit_code == 0 and "jd-old" in again.output and "已迁入" not in again.output

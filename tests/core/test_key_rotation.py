@@ -45,10 +45,10 @@ def use_keys(monkeypatch: pytest.MonkeyPatch, newest: str, *old: str) -> None:
 
 
 def stored(api: Any, sync_db: Path) -> list[str]:
-    """Every sealed value: state database and sync database."""
+    """Every sealed value of the state database, the registered stores' credentials included."""
     with api.service.sessions() as session:
         values = sealed_secrets(session)
-    with SyncDB(sync_db) as db:
+    with SyncDB(api.service.points.engine) as db:
         values += [v for r in db.stores() for v in r.config.values() if str(v).startswith("enc:")]
     return values
 
@@ -70,7 +70,7 @@ def test_rotate_from_a_to_b_then_drop_a(database_url: str, tmp_path: Path, monke
         session.add(PlaybookRow(version=1, body={"integrations": {"jira": {"api_token": box_a.seal("JIRA-SECRET")}}},
                                 created_by="test", created_at=clock.now()))
         session.commit()
-    with SyncDB(sync_db) as db:
+    with SyncDB(first.service.points.engine) as db:  # as `stores add` leaves it: in the state database
         db.put_store(StoreRecord("taobao", "tb-1", "Asia/Shanghai", datetime(2026, 11, 1, tzinfo=UTC),
                                  {"app_key": "k", "app_secret": box_a.seal("TAOBAO-SECRET")}))
     sealed_with_a = stored(first, sync_db)

@@ -197,7 +197,7 @@ metrics:
 
 
 def test_define_metric_versions_with_author_and_time(tmp_path: Path) -> None:
-    path = tmp_path / "v.duckdb"
+    path = tmp_path / "state.db"  # the catalog's versions live in the state database (0015)
     (v1,) = parse_metric_file(HEALTH_V1, "health.yaml")
     with CatalogFile(path) as store:
         saved = store.define_metric(v1, author="alice")
@@ -208,7 +208,8 @@ def test_define_metric_versions_with_author_and_time(tmp_path: Path) -> None:
         v2 = replace(v1, formula="pay_conversion_rate * (1 - 2 * refund_rate)")
         changed = store.define_metric(v2, author="bob")
         assert (changed.version, changed.author) == (2, "bob")
-        rows = store.db.execute("SELECT id, version, author FROM metric_versions ORDER BY version").fetchall()
+        with store.engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, version, author FROM metric_versions ORDER BY version")).all()
         assert rows == [("order_health", 1, "alice"), ("order_health", 2, "bob")]
     with CatalogFile(path) as store:
         catalog = store.catalog()
@@ -220,7 +221,7 @@ def test_define_metric_versions_with_author_and_time(tmp_path: Path) -> None:
 
 
 def test_redefining_a_canonical_metric_keeps_the_old_version(tmp_path: Path) -> None:
-    with CatalogFile(tmp_path / "c.duckdb") as store:
+    with CatalogFile(tmp_path / "state.db") as store:
         base = default_catalog().get("conversion_rate")
         saved = store.define_metric(replace(base, formula="paid_orders / uv"), author="carol")
         assert saved.version == 2
@@ -230,7 +231,8 @@ def test_redefining_a_canonical_metric_keeps_the_old_version(tmp_path: Path) -> 
 
 def test_define_metric_with_unknown_input_is_refused(tmp_path: Path) -> None:
     (v1,) = parse_metric_file(HEALTH_V1.replace("refund_rate", "no_such_metric"), "health.yaml")
-    with CatalogFile(tmp_path / "u.duckdb") as store:
+    with CatalogFile(tmp_path / "state.db") as store:
         with pytest.raises(CatalogError, match="no_such_metric"):
             store.define_metric(v1, author="alice")
-        assert store.db.execute("SELECT count(*) FROM metric_versions").fetchone() == (0,)
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM metric_versions")).scalar() == 0

@@ -62,7 +62,7 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
         settings = Settings(database_url=f"sqlite:///{tmp_path / 'state.db'}", sync_db=tmp_path / "sync.duckdb",
                             sync_interval_seconds=INTERVAL.total_seconds(), _env_file=None)  # type: ignore[call-arg]
         service = build_service(settings, clock=tmall.clock)
-        db = SyncDB(tmp_path / "sync.duckdb")
+        db = SyncDB(service.points.engine)  # the sync tables of the service's own state database
         for env in (tmall, jd):
             db.put_store(StoreRecord(env.record.platform, env.record.store, env.record.timezone, START,
                                      seal_config(env.record.platform, env.config, box)))

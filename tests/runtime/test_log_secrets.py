@@ -219,7 +219,7 @@ def channels(fakes: Fakes) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def register_stores(fakes: Fakes, sync_db: Path, key: bytes) -> None:
+def register_stores(fakes: Fakes, sync_db: Path | str, key: bytes) -> None:
     start = (datetime.now(UTC) - timedelta(hours=20)).replace(minute=0, second=0, microsecond=0)
     configs = {
         ("taobao", "tb-logs"): {"app_key": TB_KEY, "app_secret": TB_SECRET, "access_token": TB_SESSION,
@@ -305,7 +305,7 @@ def test_no_secret_reaches_the_log_an_api_response_or_a_page(tmp_path: Path, log
     sync_db = tmp_path / "sync.duckdb"
     seen = Seen()
     with running_fakes() as fakes, ExitStack() as stack:
-        register_stores(fakes, sync_db, key)
+        register_stores(fakes, f"sqlite:///{tmp_path / 'state.db'}", key)  # the state database serve uses
         env = service_env(
             tmp_path, SHOPSENTINEL_SECRET_KEY=key.decode(), SHOPSENTINEL_LOG_LEVEL="DEBUG",
             SHOPSENTINEL_LOG_FORMAT=log_format, SHOPSENTINEL_SYNC_DB=str(sync_db),

@@ -71,7 +71,7 @@ def test_a_failing_channel_and_a_lagging_store_show_in_a_real_scrape(
     fake, robot_url = refusing_robot
     env = service_env(tmp_path, SHOPSENTINEL_SYNC_DB=str(tmp_path / "sync.duckdb"))
     box = SecretBox(env["SHOPSENTINEL_SECRET_KEY"].encode())  # the service's own key opens the store's config
-    with SyncDB(tmp_path / "sync.duckdb") as sync_db:
+    with SyncDB(env["SHOPSENTINEL_DATABASE_URL"]) as sync_db:  # the state database serve uses
         sync_db.put_store(StoreRecord("taobao", STORE, revoked_taobao.record.timezone, START,
                                       seal_config("taobao", revoked_taobao.config, box)))
 

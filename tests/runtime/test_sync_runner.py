@@ -50,7 +50,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
         settings = Settings(database_url=f"sqlite:///{tmp_path / 'state.db'}", sync_db=tmp_path / "sync.duckdb",
                             sync_interval_seconds=INTERVAL.total_seconds())
         service = build_service(settings, clock=env.clock)
-        db = SyncDB(tmp_path / "sync.duckdb")
+        db = SyncDB(service.points.engine)  # the sync tables of the service's own state database
         db.put_store(StoreRecord("taobao", env.record.store, env.record.timezone, START,
                                  seal_config("taobao", env.config, box)))
         runner = SyncRunner(service, db, lambda: box, clock=env.clock, sleep=env.sleep, interval=INTERVAL)
@@ -160,11 +160,11 @@ def test_with_sync_db_set_the_service_attaches_its_runner_and_syncs_on_tick(
     key = Fernet.generate_key()
     monkeypatch.setenv("SHOPSENTINEL_SECRET_KEY", key.decode())
     with running_sim("taobao") as env:
-        path = tmp_path / "sync.duckdb"
-        with SyncDB(path) as db:  # as `shopsentinel stores add` leaves it
+        state = f"sqlite:///{tmp_path / 'state.db'}"
+        with SyncDB(state) as db:  # as `shopsentinel stores add` leaves it: in the state database
             db.put_store(StoreRecord("taobao", env.record.store, env.record.timezone, START,
                                      seal_config("taobao", env.config, SecretBox(key))))
-        service = build_service(Settings(database_url=f"sqlite:///{tmp_path / 'state.db'}", sync_db=path), clock=env.clock)
+        service = build_service(Settings(database_url=state, sync_db=tmp_path / "sync.duckdb"), clock=env.clock)
         try:
             assert service.sync is None
             service.tick()

@@ -339,11 +339,13 @@ def test_stores_add_takes_a_generic_config_file_and_reports_field_errors(tmp_pat
            "app_secret": "agg-secret-77f1"}
     config_file = tmp_path / "agg.json"
     config_file.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
-    db = tmp_path / "s.duckdb"
-    args = ["stores", "add", "--platform", "generic", "--store", "agg-1", "--timezone", "Asia/Shanghai", "--db", str(db)]
+    db = tmp_path / "state.db"  # the state database (revision 0015)
+    args = ["stores", "add", "--platform", "generic", "--store", "agg-1", "--timezone", "Asia/Shanghai",
+            "--database-url", f"sqlite:///{db}"]
     result = CliRunner().invoke(app, [*args, "--config-json", f"@{config_file}"], env={KEY_ENV: key})
     assert result.exit_code == 0, result.output
-    assert "agg-secret-77f1" not in result.output and b"agg-secret-77f1" not in db.read_bytes()
+    stored = b"".join(f.read_bytes() for f in tmp_path.glob("state.db*"))  # the file and its WAL
+    assert "agg-secret-77f1" not in result.output and b"agg-secret-77f1" not in stored
     with SyncDB(db) as state:
         (record,) = state.stores()
     opened = open_config("generic", record.config, SecretBox(key.encode()))

@@ -13,6 +13,7 @@ import pytest
 
 from shopsentinel.ingest.sync_state import SyncDB
 from shopsentinel.store.db import open_database
+from shopsentinel.store.legacy_duckdb import move_duckdb_file
 from shopsentinel.store.points import FRAME_SCHEMA, PointStore
 from shopsentinel.store.repository import get_store
 
@@ -80,7 +81,7 @@ def test_a_cached_window_sees_another_writers_bulk_load(store: PointStore) -> No
     assert store.frame("tmall", "s1", *window)["value"].sum() == 59.0
 
 
-def test_a_sync_database_moves_its_legacy_points_into_the_attached_store_once(tmp_path: object, store: PointStore) -> None:
+def test_an_old_sync_file_moves_its_legacy_points_into_the_metric_store_once(tmp_path: object, store: PointStore) -> None:
     path = f"{tmp_path}/sync.duckdb"
     con = duckdb.connect(path)
     con.execute("CREATE TABLE sync_points (ts TIMESTAMP NOT NULL, platform VARCHAR NOT NULL, store VARCHAR NOT NULL, "
@@ -88,11 +89,14 @@ def test_a_sync_database_moves_its_legacy_points_into_the_attached_store_once(tm
     con.execute("INSERT INTO sync_points VALUES ('2026-03-01 00:00:00', 'tmall', 's1', '', 'orders', 3), "
                 "('2026-03-01 01:00:00', 'tmall', 's1', '', 'orders', 4)")
     con.close()
-    with SyncDB(path, points=store) as db:
+    assert move_duckdb_file(path, store.engine, points=store) == {"sync_points": 2}
+    assert move_duckdb_file(path, store.engine, points=store) is None  # moved: kept as ….moved, not read again
+    with SyncDB(store.engine) as db:
         assert db.points("tmall", "s1")["value"].to_list() == [3.0, 4.0]
-        tables = db.db.execute("SELECT table_name FROM information_schema.tables WHERE table_name = 'sync_points'").fetchall()
-        assert tables == []
     assert stored(store) == [(0, "", "orders", 3.0), (1, "", "orders", 4.0)]
+    con = duckdb.connect(f"{path}.moved", read_only=True)  # the old file is kept whole
+    assert con.execute("SELECT count(*) FROM sync_points").fetchone() == (2,)
+    con.close()
 
 
 def test_a_failed_bulk_load_stores_nothing_and_the_next_one_works(store: PointStore) -> None:

@@ -1,21 +1,28 @@
 """``shopsentinel store migrate``: an embedded install (SQLite) copied into the real PostgreSQL —
-every table, idempotent, sequences moved past the copied ids, and the CLI never prints the password."""
+every table (the platform syncs' state and the metric catalog's versions too, revision 0015),
+idempotent, sequences moved past the copied ids, and the CLI never prints the password."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, text
 
+from shopsentinel.catalog import default_catalog
 from shopsentinel.core.types import CalendarEvent
+from shopsentinel.ingest.sync_state import StockGroup, StockMember, StoreRecord, SyncDB
+from shopsentinel.sources.base import Order
+from shopsentinel.store.catalog_file import CatalogFile
 from shopsentinel.store.db import make_engine, open_database
 from shopsentinel.store.migrate import migrate_state
 from shopsentinel.store.points import FRAME_SCHEMA, PointStore
 from shopsentinel.store.repository import add_calendar_event, create_token
 from shopsentinel.store.state import Base, CalendarRow
+from shopsentinel.store.sync_tables import SYNC_TABLES
 from tests.support.service import pg_schema
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -33,6 +40,16 @@ def embedded(tmp_path: Path) -> str:
         create_token(session, "alice", "editor", T0)
         add_calendar_event(session, CalendarEvent(T0, T0 + timedelta(days=1), "tmall", "", "大促", "promotion"))
         session.commit()
+    with SyncDB(engine) as sync:  # a registered store, a stored page (entity + cursor), health, a group
+        sync.put_store(StoreRecord("tmall", "s1", "Asia/Shanghai", T0, {"app_key": "k", "app_secret": "enc:x"}))
+        order = Order(order_id="o-1", created_at=T0, updated_at=T0, status="待发货", amount=10.0)
+        sync.store_page("tmall", "s1", "orders", [order], [], {"until": T0.isoformat()}, T0)
+        sync.record_success("tmall", "s1", T0, T0)
+        sync.put_stock_group(StockGroup("pool", (StockMember("tmall", "s1", "A", True),), 1.0, 2.0))
+        sync.record_import("/exports/a.csv", 10, 1.5, T0, 3, None)
+    with CatalogFile(engine) as catalog:
+        base = default_catalog().get("conversion_rate")
+        catalog.define_metric(replace(base, formula="paid_orders / uv"), author="carol")
     engine.dispose()
     return url
 
@@ -52,8 +69,18 @@ def test_migrate_copies_every_table_into_postgresql_and_is_idempotent(tmp_path: 
     with pg_schema("mig") as (_user, _schema, target):
         counts = migrate_state(source, target)
         assert counts["points"] == 48 * 3 * 3 and counts["stores"] == 3 and counts["api_tokens"] == 1
+        assert {t: counts[t] for t in (*SYNC_TABLES, "metric_versions")} == {
+            "sync_stores": 1, "sync_cursors": 1, "sync_entities": 1, "sync_imports": 1, "sync_stock_groups": 1,
+            "sync_stock_members": 1, "sync_health": 1, "metric_versions": 1}
         want = table_contents(source)
         assert table_contents(target) == want
+        with SyncDB(source) as before, SyncDB(target) as after:  # read back through the sync state's own API
+            assert after.stores() == before.stores() and after.all_health() == before.all_health()
+            assert after.cursors("tmall", "s1") == before.cursors("tmall", "s1") == {"orders": {"until": T0.isoformat()}}
+            assert after.entities_touching("tmall", "s1", T0) == before.entities_touching("tmall", "s1", T0)
+            assert after.stock_groups() == before.stock_groups() and after.import_seen("/exports/a.csv", 10, 1.5)
+        with CatalogFile(target) as catalog:
+            assert [d.author for d in catalog.catalog().history("conversion_rate")] == ["shopsentinel", "carol"]
         assert migrate_state(source, target)["points"] == 432  # again: nothing duplicated
         assert table_contents(target) == want
         # a point changed and one added in the embedded install since: the rerun brings both
