@@ -406,6 +406,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                        f"{i.start:%m-%d %H:%M}–{i.end:%m-%d %H:%M}Z" for i in labels],
             "live_s_per_tick": round(live_s / max(steps, 1), 2),
             "wall_s": round(time.perf_counter() - began, 1),
+            "workdir": str(tmp),  # state.db (alerts, outbox) and sync.duckdb, kept for reading afterwards
         }
         db.close()
         service.close()

@@ -130,30 +130,47 @@ async def _sync_one(
 _YES = {"1", "true", "yes", "y", "是", "erp"}
 
 
+class StockGroupFileError(InputError):
+    """A bad shared-stock CSV: Chinese first, then English, each naming file, line and column."""
+
+    def __init__(self, zh: str, en: str, *, file: Path, line: int, field: str | None = None) -> None:
+        super().__init__(en, file=str(file), line=line, field=field)
+        column_zh = f"「{field}」列" if field is not None else ""
+        column_en = f", column {field!r}" if field is not None else ""
+        self.args = (f"共享库存组文件 {file} 第 {line} 行{column_zh}：{zh} / {file}, line {line}{column_en}: {en}",)
+
+
+def _number(cells: dict[str, str], column: str, path: Path, line: int) -> float:
+    try:
+        number = float(cells[column])
+    except ValueError:
+        raise StockGroupFileError(f"「{cells[column]}」不是数字", f"not a number: {cells[column]!r}",
+                                  file=path, line=line, field=column) from None
+    if number < 0 or number != number:
+        raise StockGroupFileError(f"不能为负数（填的是 {cells[column]}）", f"must not be negative: {cells[column]!r}",
+                                  file=path, line=line, field=column)
+    return number
+
+
 def read_stock_groups(path: Path) -> list[StockGroup]:
-    """The shared-stock groups of a CSV (see the module docstring); a bad cell names file, line and column."""
+    """The shared-stock groups of a CSV (see the module docstring). A bad cell raises
+    :class:`StockGroupFileError`, naming file, line and column in Chinese, then in English."""
     groups: dict[str, dict[str, object]] = {}
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         missing = {"group", "platform", "store", "sku"} - set(reader.fieldnames or [])
         if missing:
-            raise InputError(f"missing column(s): {', '.join(sorted(missing))}", file=str(path), line=1)
+            names = ", ".join(sorted(missing))
+            raise StockGroupFileError(f"表头缺少列：{names}", f"missing column(s): {names}", file=path, line=1)
         for line, row in enumerate(reader, start=2):
             cells = {k: (v or "").strip() for k, v in row.items() if k}
             for column in ("group", "platform", "store", "sku"):
                 if not cells.get(column):
-                    raise InputError("empty value", file=str(path), line=line, field=column)
+                    raise StockGroupFileError("不能为空", "empty value", file=path, line=line, field=column)
             spec = groups.setdefault(cells["group"], {"members": [], "tolerance": None, "lag_hours": None})
             for column in ("tolerance", "lag_hours"):
                 if cells.get(column) and spec[column] is None:
-                    try:
-                        number = float(cells[column])
-                    except ValueError:
-                        raise InputError(f"not a number: {cells[column]!r}", file=str(path), line=line,
-                                         field=column) from None
-                    if number < 0:
-                        raise InputError("must not be negative", file=str(path), line=line, field=column)
-                    spec[column] = number
+                    spec[column] = _number(cells, column, path, line)
             members = spec["members"]
             assert isinstance(members, list)
             members.append(StockMember(cells["platform"], cells["store"], cells["sku"],

@@ -31,6 +31,7 @@ from shopsentinel.insight.supply import (
     MIN_LEVEL_DELIVERIES,
     SUPPLY_STATES,
     ReorderPoint,
+    ShelfRecord,
     SupplierRecord,
     read_deliveries,
     rhythm_arrivals,
@@ -235,6 +236,14 @@ def stockout_risk(history: np.ndarray, *, stock: float, in_transit: Sequence[tup
     waited = own.waited if own is not None and own.times.size else None
     short = cumulative[:, :horizon] >= available if stock > 0 else np.ones((simulations, horizon), bool)
     ran_out = short.any(axis=1)
+    if supply == "unknown" and stock > 0 and stock_history is not None:
+        # no delivery seen yet (a new store: platforms give no stock history), but the sales of the
+        # hours before its stock was known say whether the seller keeps this SKU in stock
+        shelf = ShelfRecord.read(history, float(stock), horizon, expected=fitted * level,
+                                 stock_history=np.asarray(stock_history, dtype=float))
+        if shelf.windows:
+            ran_out &= rng.random(simulations) >= shelf.in_time
+            restock_chance = round(shelf.in_time, 3)
     first = np.where(ran_out, short.argmax(axis=1) + 1, horizon + 1)
     median = float(np.median(first)) if ran_out.mean() >= 0.5 else None
     lead_demand = cumulative[:, lead_hours - 1]

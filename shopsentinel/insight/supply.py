@@ -44,6 +44,7 @@ DELIVERY_MERGE_HOURS = 6  # rises of stock this close together are one delivery 
 # overdue (it may still come, as often as late deliveries at this store do); too few past deliveries
 # to read a rhythm (nothing assumed). Recalibration learns each state's track record separately.
 SUPPLY_STATES = ("announced", "rhythm", "overdue", "unknown")
+GAP_CHANCE = 0.01  # a run of hours without a sale this unlikely at the SKU's usual rate is a stock-out
 
 
 @dataclass(frozen=True)
@@ -259,4 +260,71 @@ def supply_state(own: Deliveries | None, announced: bool, record: SupplierRecord
     return "overdue" if own.overdue else "rhythm"
 
 
-__all__ = ["DELIVERY_WEEKS", "SUPPLY_STATES", "Deliveries", "ReorderPoint", "SupplierRecord", "read_deliveries", "rhythm_arrivals", "supply_state"]
+@dataclass(frozen=True)
+class ShelfRecord:
+    """Before any delivery is seen (no platform gives stock history, so a new store starts here): the
+    SKU's sales history says whether its seller keeps it in stock. ``windows`` counts the past spans of
+    ``horizon`` hours in which it sold at least today's stock — each would have emptied today's shelf
+    unless a delivery came — and ``kept`` those in which it still never ran out (no sale-less run the
+    SKU's rate makes unlikely, no hour at zero stock). The chance that a delivery comes in time is
+    ``kept / (windows + 1)``: the module's one pseudo-observation that never arrives, so with no such
+    span nothing is assumed.
+
+    >>> steady = np.full(30 * 24, 2.0)  # 2 a day-hour, every hour for 30 days: restocked all along
+    >>> record = ShelfRecord.read(steady, stock=100.0, horizon=72)
+    >>> record.windows, record.kept, round(record.in_time, 3)
+    (10, 10, 0.909)
+    >>> gaps = steady.copy(); gaps[::72] = 0; gaps[40::144] = 0; gaps[100:106] = 0
+    >>> ShelfRecord.read(gaps, stock=100.0, horizon=72).kept  # six hours without a sale at 2/h
+    9
+    """
+
+    windows: int
+    kept: int
+
+    @property
+    def in_time(self) -> float:
+        return self.kept / (self.windows + 1)
+
+    @classmethod
+    def read(cls, sold: np.ndarray, stock: float, horizon: int, *, expected: np.ndarray | None = None,
+             stock_history: np.ndarray | None = None) -> ShelfRecord:
+        """``sold``: hourly units, oldest first (NaN unknown); ``expected``: the SKU's usual sales of
+        each of those hours (its hour-of-week profile; the span's mean without it); ``stock_history``:
+        end-of-hour stock ending where ``sold`` ends. Only spans before the stock was known count (once
+        it is, deliveries are read off it); a span with an hour at zero stock is a stock-out."""
+        sold = np.asarray(sold, dtype=float)
+        usual = None if expected is None else np.asarray(expected, dtype=float)[-sold.size:]
+        known = np.zeros(sold.size, dtype=bool)
+        empty = np.zeros(sold.size, dtype=bool)
+        if stock_history is not None:
+            levels = np.asarray(stock_history, dtype=float)[-sold.size:]
+            known[sold.size - levels.size:] = ~np.isnan(levels)
+            empty[sold.size - levels.size:] = np.nan_to_num(levels, nan=1.0) <= 0
+        windows = kept = 0
+        for end in range(sold.size, horizon - 1, -horizon):  # disjoint spans, the latest first
+            part, out = sold[end - horizon:end], empty[end - horizon:end]
+            if not out.any() and (known[end - horizon:end].any() or np.isnan(part).any()):
+                continue  # the stock was known (its deliveries tell), or sales unknown: no evidence
+            if np.nansum(part) < stock and not out.any():
+                continue  # today's shelf would have lasted this span without any delivery
+            windows += 1
+            rates = np.full(horizon, np.nanmean(part)) if usual is None else np.nan_to_num(usual[end - horizon:end])
+            kept += int(not out.any() and not _sale_gap(np.nan_to_num(part), rates))
+        return cls(windows, kept)
+
+
+def _sale_gap(part: np.ndarray, rates: np.ndarray) -> bool:
+    """A run of hours without a sale that the usual sales of those hours make less likely than
+    :data:`GAP_CHANCE` over the whole span (Poisson ``exp(-expected units)``, against
+    ``GAP_CHANCE / hours``: a span has as many chances of a quiet run as it has hours)."""
+    limit = -np.log(GAP_CHANCE / max(part.size, 1))
+    run = 0.0
+    for units, rate in zip(part, rates, strict=True):
+        run = run + float(rate) if units <= 0 else 0.0
+        if run > limit:
+            return True
+    return False
+
+
+__all__ = ["DELIVERY_WEEKS", "SUPPLY_STATES", "Deliveries", "ReorderPoint", "ShelfRecord", "SupplierRecord", "read_deliveries", "rhythm_arrivals", "supply_state"]

@@ -122,3 +122,24 @@ def test_a_bad_stock_group_csv_names_line_and_column(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         read_stock_groups(csv)
     assert (caught.value.line, caught.value.field) == (2, "tolerance")
+    zh, en = str(caught.value).split(" / ", 1)
+    assert zh == f"共享库存组文件 {csv} 第 2 行「tolerance」列：「two」不是数字"  # Chinese first
+    assert en == f"{csv}, line 2, column 'tolerance': not a number: 'two'"
+
+
+@pytest.mark.parametrize(("text", "line", "field", "zh"), [
+    ("group,platform,sku\ng,tmall,SKU-1\n", 1, None, "表头缺少列：store"),
+    ("group,platform,store,sku\ng,tmall,tm-1,SKU-1\ng,,jd-1,SKU-2\n", 3, "platform", "不能为空"),
+    ("group,platform,store,sku,lag_hours\ng,tmall,tm-1,SKU-1,-2\n", 2, "lag_hours", "不能为负数（填的是 -2）"),
+])
+def test_every_stock_group_csv_error_is_chinese_first_with_file_line_and_column(
+    tmp_path: Path, text: str, line: int, field: str | None, zh: str
+) -> None:
+    csv = tmp_path / "groups.csv"
+    csv.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_stock_groups(csv)
+    message = str(caught.value)
+    column = f"「{field}」列" if field else ""
+    assert message.startswith(f"共享库存组文件 {csv} 第 {line} 行{column}：{zh} / {csv}, line {line}")
+    assert (caught.value.line, caught.value.field) == (line, field)

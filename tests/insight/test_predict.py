@@ -79,8 +79,10 @@ def test_a_daily_delivery_rhythm_is_not_a_stockout_but_a_broken_one_is() -> None
     seen = stockout_risk(sold, stock=now_stock, stock_history=stock, seed=4)
     assert blind.probability > 0.9 and blind.restock_chance == 0.0 and blind.supply == "unknown"
     assert seen.probability < 0.2 and seen.restock_chance > 0.8 and seen.supply == "rhythm"
-    short = stockout_risk(sold, stock=now_stock, stock_history=stock[-20:], seed=4)
-    assert short.supply == "unknown" and short.probability > 0.9  # one delivery is no rhythm yet
+    # A new store: its stock known for 20 hours only (one delivery is no rhythm yet), but the 27 days
+    # of sales before show the SKU kept in stock all along: a delivery is the norm, not the exception.
+    short = stockout_risk(sold, stock=now_stock, stock_history=np.r_[np.full(sold.size - 20, np.nan), stock[-20:]], seed=4)
+    assert short.supply == "unknown" and short.probability < 0.2 and short.restock_chance > 0.8
     # The supplier stopped three days ago: the rhythm is broken, nothing is assumed to come.
     sold, stock = just_in_time(stop_after=25 * 24)
     late = stockout_risk(sold, stock=max(float(stock[-1]), 20.0), stock_history=stock, seed=4)
@@ -171,3 +173,19 @@ def test_the_service_reads_months_of_stock_and_judges_a_late_truck_by_the_store_
     assert risk["tardy"]["probability"] < risk["punctual"]["probability"] - 0.25
     one = api.get("/api/v1/predictions/stockouts/tmall/tardy/SKU-DUE").json()  # alone, judged by the same record
     assert (one["probability"], one["restock_chance"]) == (risk["tardy"]["probability"], risk["tardy"]["restock_chance"])
+
+
+def test_before_any_delivery_is_seen_the_sales_history_says_whether_the_seller_keeps_the_sku_in_stock() -> None:
+    """No stock history yet (a store connected an hour ago). A SKU that sold without a break for four
+    weeks has been restocked in time again and again; one whose sales stopped for a day every week ran
+    out each time — its seller does not restock in time, so the forecast assumes nothing comes."""
+    sold, _ = just_in_time()
+    unknown = np.r_[np.full(sold.size - 1, np.nan), 60.0]  # only the current level is known
+    kept = stockout_risk(sold, stock=60.0, stock_history=unknown, seed=4)
+    assert kept.supply == "unknown" and kept.probability < 0.2
+    broken = sold.copy()
+    for start in range(30, sold.size - 24, 80):  # every three or four days a day without a sale: out of stock
+        broken[start:start + 24] = 0.0
+    runs_out = stockout_risk(broken, stock=60.0, stock_history=unknown, seed=4)
+    assert runs_out.supply == "unknown" and runs_out.probability > 0.5
+    assert stockout_risk(sold, stock=60.0, seed=4).probability > 0.9  # no stock at all given: demand only

@@ -140,16 +140,74 @@ def _stock(
     return snapshots
 
 
+# Final states whose order had a refund requested first (see :func:`order_as_of`).
+REFUND_STATES = frozenset({"退款中", "已退款"})
+
+
+def order_as_of(order: Order, now: datetime, requested: datetime | None = None) -> Order | None:
+    """The order as a platform shows it at ``now``: ``None`` before it is created; otherwise in the
+    state it had then, with ``updated_at`` its last change up to ``now``.
+
+    An order's history is read off its final version: created (待付款) → paid (待发货, ``paid_at``)
+    → shipped (在途, ``shipped_at``) → refund requested (退款中, ``requested``: its refund's
+    ``created_at``) → its final state at ``updated_at``. A 已取消 order is 待付款 until cancelled.
+
+    >>> from datetime import UTC, datetime, timedelta
+    >>> t = datetime(2026, 11, 1, tzinfo=UTC)
+    >>> done = Order("1", t, "已完成", 10.0, paid_at=t + timedelta(minutes=5), updated_at=t + timedelta(days=2),
+    ...              shipped_at=t + timedelta(hours=6))
+    >>> order_as_of(done, t - timedelta(seconds=1)) is None
+    True
+    >>> [(o.status, o.updated_at - t) for o in (order_as_of(done, t + h) for h in (timedelta(0),
+    ...     timedelta(hours=1), timedelta(hours=7), timedelta(days=3)))]  # doctest: +NORMALIZE_WHITESPACE
+    [('待付款', datetime.timedelta(0)), ('待发货', datetime.timedelta(seconds=300)),
+     ('在途', datetime.timedelta(seconds=21600)), ('已完成', datetime.timedelta(days=2))]
+    """
+    if order.created_at > now:
+        return None
+    if (order.updated_at or order.created_at) <= now:
+        return order
+    state, at, paid, shipped = "待付款", order.created_at, None, None
+    if order.paid_at is not None and order.paid_at <= now:
+        state, at, paid = "待发货", order.paid_at, order.paid_at
+    if order.shipped_at is not None and order.shipped_at <= now:
+        state, at, shipped = "在途", order.shipped_at, order.shipped_at
+    if order.status in REFUND_STATES and requested is not None and requested <= now:
+        state, at = "退款中", max(at, requested)
+    tracked = order.last_tracking_at if order.last_tracking_at is not None and order.last_tracking_at <= now else None
+    return replace(order, status=state, updated_at=at, paid_at=paid, shipped_at=shipped,
+                   last_tracking_at=tracked, native_status="")
+
+
 def visible(ds: Dataset, now: datetime) -> Dataset:
-    """The part of the history a platform would show at ``now`` (nothing from the future)."""
+    """What a platform shows at ``now``: every order created by then in its state as of ``now``
+    (:func:`order_as_of`; its ``updated_at`` is its last change, so an order that changes later is
+    listed again by a later modified-time window), refunds requested by then (退款中 until granted),
+    reviews written by then, and each SKU's latest stock snapshot."""
     latest: dict[str, StockSnapshot] = {}
     for snap in sorted(ds.stock, key=lambda s: s.at):
         if snap.at <= now:
             latest[snap.sku] = snap
+    requested: dict[str, datetime] = {}
+    for refund in ds.refunds:
+        if refund.order_id not in requested or refund.created_at < requested[refund.order_id]:
+            requested[refund.order_id] = refund.created_at
+    orders: list[Order] = []
+    granted: dict[str, datetime] = {}
+    for order in ds.orders:
+        shown = order_as_of(order, now, requested.get(order.order_id))
+        if shown is not None:
+            orders.append(shown)
+        if order.status == "已退款":
+            granted[order.order_id] = order.updated_at or order.created_at
+    refunds = [
+        replace(r, status="退款中") if r.status == "已退款" and granted.get(r.order_id, r.created_at) > now else r
+        for r in ds.refunds if r.created_at <= now
+    ]
     return replace(
         ds,
-        orders=[o for o in ds.orders if (o.updated_at or o.created_at) <= now],
-        refunds=[r for r in ds.refunds if r.created_at <= now],
+        orders=orders,
+        refunds=refunds,
         reviews=[r for r in ds.reviews if r.created_at <= now],
         stock=list(latest.values()),
     )

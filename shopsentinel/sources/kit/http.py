@@ -8,6 +8,7 @@ headers or per-request signatures, JSON bodies, ISO or epoch times.
 * :func:`read_incremental` turns a stream's page fetcher into :class:`StreamPage` objects;
   :class:`IncrementalSource` is the Source implementation these connectors share, each only
   declaring its :class:`StreamSpec` list.
+* :func:`tls_context`: the process's one TLS context, shared by every connector's client.
 * :class:`TrafficPoint` / :class:`TrafficPage`: base.py has no entity for traffic metrics, so the
   traffic streams put canonical ``(metric, value, hour)`` points on a StreamPage subclass.
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from ssl import SSLContext
 from typing import Any, ClassVar
 
 import httpx
@@ -26,6 +29,14 @@ from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import SourceError
 from shopsentinel.sources.base import Entity, StreamPage
 from shopsentinel.sources.kit.pacing import Sleep, ThrottleWaiter
+
+
+@cache
+def tls_context() -> SSLContext:
+    """The one TLS context of this process for the connectors' HTTP clients (httpx's default: the
+    certifi bundle, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``). Building it loads the CA bundle
+    (~0.1 s), so a client per sync shares it instead of building its own."""
+    return httpx.create_ssl_context()
 
 
 def utc(value: datetime) -> datetime:
@@ -221,7 +232,7 @@ class IncrementalSource:
         self.waiter = ThrottleWaiter(sleep)
         self.default_start = utc(default_start)
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds)
+        self.http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds, verify=tls_context())
         self._spec_map: dict[str, StreamSpec] = {}
 
     def _register(self, specs: list[StreamSpec]) -> None:

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from shopsentinel.core.clock import Clock
 from shopsentinel.core.errors import AuthError, PlatformError
+from shopsentinel.sources.kit.http import tls_context
 
 SignMethod = Literal["md5", "hmac", "hmac-sha256"]
 
@@ -186,7 +187,7 @@ class RouterClient(ABC):
         self.config = config
         self.clock = clock
         self.tokens = Tokens(config.access_token, config.refresh_token)
-        self._http = http or httpx.AsyncClient(timeout=config.timeout_seconds)
+        self._http = http or httpx.AsyncClient(timeout=config.timeout_seconds, verify=tls_context())
         self._owns_http = http is None
         self._on_tokens = on_tokens
 
