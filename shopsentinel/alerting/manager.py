@@ -6,6 +6,10 @@ finds, because detectors are causal). The manager turns them into state changes,
 * an episode never seen before → an alert, ``firing`` at the episode start (and ``resolved`` too
   if it has already ended), one ``alert_events`` row per state;
 * a known, still-open alert whose episode now has an end → ``resolved`` at that end;
+* a still-open alert of a rule this evaluation judged (``revised``), starting well inside the window
+  (at or after ``judged_from``), whose episode is no longer there at all → ``resolved`` now, by
+  ``revised``: the data it fired on were completed or corrected since (a failed sync's hours judged
+  as missing orders, then backfilled), and an alert nothing supports any more must not page for days;
 * anything else → nothing. Re-evaluating the same data changes nothing.
 
 An alert's id is its fingerprint ``sha1(rule|platform|store|sku|metric|episode start)``.
@@ -87,9 +91,14 @@ class AlertManager:
         now: datetime,
         create_from: datetime,
         with_pending: bool = False,
+        revised: frozenset[str] = frozenset(),
+        judged_from: datetime | None = None,
     ) -> list[StateChange]:
         """Apply one evaluation of one store; the caller commits the session. ``with_pending``: the
-        events are a full evaluation of the store, so its pending alerts are replaced by theirs."""
+        events are a full evaluation of the store, so its pending alerts are replaced by theirs.
+        ``revised`` and ``judged_from``: the rules this full evaluation judged and the earliest start
+        it judged with enough history; an open alert of those rules starting since then that no
+        episode supports any more is resolved (its data changed since it fired)."""
         if with_pending:
             self._pending(session, platform, store, [e for e in events if e.mode == "pending" and e.platform == platform
                                                      and e.store == store], now)
@@ -126,6 +135,10 @@ class AlertManager:
             if episode is not None and episode.end is not None:
                 self._resolve(row, episode.end, now, by="evaluation")
                 changes.append(self._record(session, row, "resolved", episode.end, now))
+            elif (episode is None and row.rule in revised and judged_from is not None
+                  and row.starts_at >= judged_from and self._alert_twin_in(events, row) is None):
+                self._resolve(row, now, now, by="revised")
+                changes.append(self._record(session, row, "resolved", now, now))
         self._incidents(session, events, known, now)
         return changes
 
@@ -165,6 +178,17 @@ class AlertManager:
         # episode began is a previous episode: a new one after a recovery is news and pages again
         candidates = [r for r in session.scalars(query).all() if r.ends_at is None or r.ends_at > e.start]
         return min(candidates, key=lambda r: abs(r.starts_at - e.start)) if candidates else None
+
+    @staticmethod
+    def _alert_twin_in(events: list[AlertEvent], row: AlertRow) -> AlertEvent | None:
+        """An episode of the same rule and series that overlaps the alert anywhere (its start moved)."""
+        for e in events:
+            if (e.rule, e.sku, e.metric) != (row.rule, row.sku, row.metric):
+                continue
+            if e.start <= (row.ends_at or e.start) and (e.end is None or e.end > row.starts_at) \
+                    and e.start >= row.starts_at - SERIES_MATCH_SLACK:
+                return e
+        return None
 
     @staticmethod
     def _series_twin(row: AlertRow, events: list[AlertEvent]) -> AlertEvent | None:

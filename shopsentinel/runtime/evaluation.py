@@ -91,6 +91,19 @@ def create_from(row: StoreRow, window: Window, late: timedelta) -> datetime:
     return max(window.start, min(previous, window.end) - late)
 
 
+# An alert starting this long after a slid window's start was judged here with most of the history it
+# fired on: if no episode supports it any more, its data were revised (see AlertManager.reconcile).
+REVISION_HISTORY = timedelta(days=14)
+
+
+def judged_from(row: StoreRow, window: Window) -> datetime:
+    """The earliest alert start this evaluation judges with the history it fired on: the window's start
+    while it still begins at the store's first point (the history is the backtest's), else 14 days in."""
+    if row.first_point_at is not None and window.start == floor_hour(row.first_point_at):
+        return window.start
+    return window.start + REVISION_HISTORY
+
+
 def detect(frame: pl.DataFrame, stores: list[StoreInfo], calendar: list[CalendarEvent], catalog: Catalog,
            pack: RulePack, start: datetime, hours: int, *, freshness: Freshness | None = None) -> list[AlertEvent]:
     """Episodes of a shard of stores, exactly as ``backtest`` evaluates a shard; ``freshness`` replaces
@@ -184,10 +197,11 @@ class LiveEvaluator:
             # replicas on one PostgreSQL database: one reconciliation of a store at a time, so two
             # evaluators of one store can never open twin alerts (a no-op on SQLite)
             xact_lock(session, [f"store:{platform}/{store}" for platform, store in keys])
+            revised = frozenset(r.id for r in pack.enabled() if r.mode == "alert" and r.kind == "business")
             for row in stores_by_key(session, keys):
                 changes += self._manager.reconcile(
                     session, row.platform, row.store, events, now=now, create_from=create_from(row, window, self._late),
-                    with_pending=True,
+                    with_pending=True, revised=revised, judged_from=judged_from(row, window),
                 )
                 row.evaluated_until = max(row.evaluated_until or window.end, window.end)
             session.commit()

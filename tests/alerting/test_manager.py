@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shopsentinel.alerting.manager import AlertManager
 from shopsentinel.core.events import AlertEvent
 from shopsentinel.core.types import Severity
-from shopsentinel.runtime.evaluation import Window, create_from, window_for
+from shopsentinel.runtime.evaluation import Window, create_from, judged_from, window_for
 from shopsentinel.store.db import open_database
 from shopsentinel.store.state import AlertEventRow, AlertRow, OutboxRow, StoreRow
 
@@ -88,5 +88,39 @@ def test_window_and_creation_bound() -> None:
     assert sliding is not None and sliding.start == T0 + timedelta(days=9)
     store.evaluated_until = T0 + timedelta(days=29)
     assert create_from(store, sliding, timedelta(hours=48)) == T0 + timedelta(days=27)
+    # an alert is revised only where this evaluation has the history it fired on
+    assert judged_from(store, anchored) == T0
+    assert judged_from(store, sliding) == T0 + timedelta(days=9 + 14)
     store.first_point_at = None
     assert window_for(store, now, window_days=21) is None
+
+
+def revise(sessions: sessionmaker[Session], events: list[AlertEvent], now: datetime, judged_from: datetime,
+           rules: frozenset[str] = frozenset({"orders.drop"})) -> list[str]:
+    with sessions() as session:
+        changes = AlertManager().reconcile(session, "jd", "jd-1", events, now=now, create_from=T0, revised=rules,
+                                           judged_from=judged_from)
+        session.commit()
+    return [c.state for c in changes]
+
+
+def test_an_alert_the_revised_data_no_longer_support_is_resolved_now(sessions: sessionmaker[Session]) -> None:
+    # fired on hours a failed sync left empty; the backfill then brought the orders and no episode is left
+    assert revise(sessions, [episode(T0 + 10 * H, None)], T0 + 12 * H, judged_from=T0) == ["firing"]
+    assert revise(sessions, [], T0 + 20 * H, judged_from=T0) == ["resolved"]
+    with sessions() as s:
+        row = s.scalars(select(AlertRow)).one()
+        assert (row.state, row.ends_at, row.resolved_by) == ("resolved", T0 + 20 * H, "revised")
+    assert revise(sessions, [], T0 + 21 * H, judged_from=T0) == []
+
+
+def test_only_judged_rules_and_starts_are_revised(sessions: sessionmaker[Session]) -> None:
+    assert revise(sessions, [episode(T0 + 10 * H, None)], T0 + 12 * H, judged_from=T0) == ["firing"]
+    # a rule this evaluation did not judge (a data alert, a rule no longer in the pack's alert rules) stays
+    assert revise(sessions, [], T0 + 20 * H, judged_from=T0, rules=frozenset({"other.rule"})) == []
+    # an alert starting before the history this evaluation judges with fully (a slid window) stays
+    assert revise(sessions, [], T0 + 20 * H, judged_from=T0 + 11 * H) == []
+    # the same episode judged on other history, its start moved by hours: the same alert, still open
+    assert revise(sessions, [episode(T0 + 13 * H, None)], T0 + 20 * H, judged_from=T0) == []
+    with sessions() as s:
+        assert s.scalars(select(AlertRow)).one().state == "firing"
