@@ -41,6 +41,7 @@ from shopsentinel.sources.hourly import (
     FAMILY_COUNTS,
     HOUR,
     families_of_streams,
+    family_of,
     hour_start,
     hourly_points,
     hours_between,
@@ -53,6 +54,10 @@ from shopsentinel.store.metricstore import Written
 
 Sleep = Callable[[float], Awaitable[None]]
 ENTITY_METRICS = sorted({m for metrics in FAMILY_COUNTS.values() for m in metrics} | {"units_sold", "stock", "price"})
+# The points each entity family yields: what a sync of that family's stream may replace.
+FAMILY_METRICS: dict[str, tuple[str, ...]] = {
+    **FAMILY_COUNTS, "orders": (*FAMILY_COUNTS["orders"], "units_sold"), "stock": ("stock", "price"),
+}
 
 
 @dataclass
@@ -118,8 +123,11 @@ class SyncEngine:
             except Exception as exc:  # noqa: BLE001 - recorded as this store's health
                 report.streams[stream].error = f"{type(exc).__name__}: {exc}"
                 errors.append(f"{stream}: {report.streams[stream].error}")
+        # Only the streams read to ``until`` say what happened up to then: a failed stream's hours stay
+        # missing (not zero orders, not zero refunds) until a later sync reads them.
+        read = tuple(stream for stream in streams if report.streams[stream].error is None)
         try:
-            report.recomputed_from, report.points_written = self.recompute(record, streams, until, report)
+            report.recomputed_from, report.points_written = self.recompute(record, read, until, report)
         except Exception as exc:  # noqa: BLE001
             errors.append(f"recompute: {type(exc).__name__}: {exc}")
         if errors:
@@ -176,15 +184,18 @@ class SyncEngine:
         if health.dirty_from is not None:
             candidates.append(hour_start(health.dirty_from, record.timezone))
         start = max(min(candidates), hour_start(record.start, record.timezone))
-        entities = self.db.entities_touching(record.platform, record.store, start)
         families = families_of_streams(streams, STREAM_FAMILIES)
+        if not families:  # no entity stream was read: nothing to recompute, nothing to replace
+            return start, 0
+        entities = [e for e in self.db.entities_touching(record.platform, record.store, start) if family_of(e) in families]
         end = hour_start(until, record.timezone) + HOUR  # through the (partial) hour holding ``until``
         frame = hourly_points(entities, platform=record.platform, store=record.store, tz=record.timezone,
                               start=start, end=end, families=families)
         if "orders" in families:
             frame = with_zero_units(frame, hours_between(start, end, record.timezone),
                                     self.db.first_point_at(record.platform, record.store, "units_sold"))
-        written = self.db.replace_points(record.platform, record.store, frame, start, end, ENTITY_METRICS,
+        metrics = sorted({m for family in families for m in FAMILY_METRICS.get(family, ())})
+        written = self.db.replace_points(record.platform, record.store, frame, start, end, metrics,
                                          now=self.clock.now())
         if report is not None:
             report.note(written)

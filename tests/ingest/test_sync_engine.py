@@ -117,6 +117,30 @@ def test_failed_sync_is_recorded_in_health_and_the_next_run_recovers() -> None:
     assert health.consecutive_failures == 0 and health.last_error is None and health.synced_until == report.until
 
 
+def test_a_failed_stream_leaves_its_hours_missing_not_zero() -> None:
+    """An orders stream that fails (authorization revoked) writes no orders for the hours it did not read: a
+    business rule must see missing data there, not "0 orders"; the next successful sync fills them."""
+    with running_sim("pdd") as env, SyncDB(":memory:") as db:
+        store = env.record.store
+        assert asyncio.run(sync(env, db)).ok
+
+        def last(metric: str) -> Any:
+            frame = db.points("pdd", store).filter(pl.col("metric") == metric)
+            return frame["ts"].max()
+
+        synced_orders, synced_refunds = last("orders"), last("refunds")
+        env.clock.advance(timedelta(hours=6))
+        revoked = RuntimeError("Invalid session")
+        failed = asyncio.run(sync(env, db, lambda s: Faulty(s, stream="orders", after_pages=0, error=revoked)))
+        assert not failed.ok and "orders: RuntimeError: Invalid session" in (failed.error or "")
+        assert last("orders") == synced_orders  # nothing written for the hours the failed stream did not read
+        assert last("refunds") > synced_refunds  # the streams that were read still count (0 refunds an hour)
+        report = asyncio.run(sync(env, db))
+        assert report.ok, report.error
+        assert last("orders") > synced_orders  # read now: those hours are counted (0 where nothing was sold)
+        assert_matches_truth(env, db, report)
+
+
 def test_throttling_that_escapes_the_connector_is_backed_off_and_retried() -> None:
     with running_sim("douyin") as env, SyncDB(":memory:") as db:
         error = ThrottledError("slow down", retry_after=30)
