@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.support.metrics import ORDER_HEALTH_YAML
 from tests.support.processes import ADMIN, serve, service_env, wait_for
 
 
@@ -21,15 +22,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 CONFIG = {"app_key": "12345678", "app_secret": "tb-secret-9f3a77", "access_token": "session-5511aa",
           "base_url": "http://127.0.0.1:9/router/rest", "start": "2026-11-01T00:00:00+08:00"}
-METRIC = """
-metrics:
-  - id: order_health
-    name: {zh: 订单健康度, en: Order health}
-    formula: "pay_conversion_rate * (1 - refund_rate)"
-    unit: score
-    level: strategic
-    good_direction: up
-"""
+METRIC = ORDER_HEALTH_YAML
 
 
 def test_cli_beside_a_running_service(tmp_path: Path) -> None:

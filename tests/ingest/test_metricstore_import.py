@@ -18,6 +18,7 @@ from shopsentinel.ingest.importer import import_directory
 from shopsentinel.store.catalog_file import CatalogFile
 from shopsentinel.store.db import open_database
 from shopsentinel.store.points import PointStore
+from tests.support.metrics import ORDER_HEALTH_YAML
 
 HEADER = "ts,platform,store,metric,value,sku\n"
 
@@ -185,15 +186,7 @@ def test_store_survives_reopen(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- catalog versions
-HEALTH_V1 = """
-metrics:
-  - id: order_health
-    name: {zh: 订单健康度, en: Order health}
-    formula: "pay_conversion_rate * (1 - refund_rate)"
-    unit: score
-    level: strategic
-    good_direction: up
-"""
+HEALTH_V1 = ORDER_HEALTH_YAML
 
 
 def test_define_metric_versions_with_author_and_time(tmp_path: Path) -> None:

@@ -30,16 +30,9 @@ from shopsentinel.store.catalog_file import CatalogFile
 from shopsentinel.store.state import PointRow
 from tests.store import legacy_catalog_file_0013 as old_catalog
 from tests.store import legacy_sync_state_0013 as old_sync
+from tests.support.metrics import ORDER_HEALTH_YAML
 
-METRIC = """
-metrics:
-  - id: order_health
-    name: {zh: 订单健康度, en: Order health}
-    formula: "pay_conversion_rate * (1 - refund_rate)"
-    unit: score
-    level: strategic
-    good_direction: up
-"""
+METRIC = ORDER_HEALTH_YAML
 
 
 def _snapshot(db: Any, platform: str, store: str) -> dict[str, Any]:
