@@ -91,6 +91,10 @@ def create_from(row: StoreRow, window: Window, late: timedelta) -> datetime:
     return max(window.start, min(previous, window.end) - late)
 
 
+# A store whose platform sync is failing, lagging or has never run is silent for that known reason: the
+# sync's own data alert (runtime/sync_runner.py PROBLEM_RULES) is the one message, not a second "stopped
+# reporting" beside it.
+SYNC_PROBLEM_RULES = ("data.sync_failed", "data.sync_lagging", "data.never_synced")
 # An alert starting this long after a slid window's start was judged here with most of the history it
 # fired on: if no episode supports it any more, its data were revised (see AlertManager.reconcile).
 REVISION_HISTORY = timedelta(days=14)
@@ -184,6 +188,7 @@ class LiveEvaluator:
         keys = [(r.platform, r.store) for r in members]
         with self._sessions() as session:
             open_data = _open_data_alerts(session, keys)
+            explained = _sync_problems(session, keys)
         previous = {(r.platform, r.store): r.evaluated_until for r in members}
         open_since = {(r.platform, r.store): r.starts_at for r in open_data if r.rule == STORE_SILENT_RULE}
 
@@ -192,6 +197,9 @@ class LiveEvaluator:
 
         events = detect(frame, infos, calendar, self._catalog, pack, window.start, window.hours, freshness=freshness)
         events += _filled_metric_gaps(open_data, events, window.end)
+        # no new "stopped reporting" for a store whose sync is known to fail; an open one still resolves
+        events = [e for e in events if not (e.rule == STORE_SILENT_RULE and e.end is None
+                                            and (e.platform, e.store) in explained - set(open_since))]
         changes: list[StateChange] = []
         with self._sessions() as session:
             # replicas on one PostgreSQL database: one reconciliation of a store at a time, so two
@@ -216,6 +224,15 @@ def _open_data_alerts(session: Session, keys: list[StoreKey]) -> list[AlertRow]:
         AlertRow.state == "firing", AlertRow.rule.in_([STORE_SILENT_RULE, METRIC_SILENT_RULE]),
         AlertRow.store.in_(sorted({store for _, store in wanted})))).all()
     return [r for r in rows if (r.platform, r.store) in wanted]
+
+
+def _sync_problems(session: Session, keys: list[StoreKey]) -> set[StoreKey]:
+    """The stores with an open platform-sync alert (failing, lagging, never synced)."""
+    wanted = set(keys)
+    rows = session.execute(select(AlertRow.platform, AlertRow.store).where(
+        AlertRow.state == "firing", AlertRow.rule.in_(SYNC_PROBLEM_RULES),
+        AlertRow.store.in_(sorted({store for _, store in wanted})))).all()
+    return {(platform, store) for platform, store in rows if (platform, store) in wanted}
 
 
 def _filled_metric_gaps(open_rows: list[AlertRow], events: list[AlertEvent], end: datetime) -> list[AlertEvent]:

@@ -10,9 +10,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from shopsentinel.alerting.manager import AlertManager
 from shopsentinel.cli.serve import serve
 from shopsentinel.core.clock import ManualClock
+from shopsentinel.core.events import AlertEvent
 from shopsentinel.core.settings import Settings
+from shopsentinel.core.types import Severity
+from shopsentinel.runtime.evaluation import SYNC_PROBLEM_RULES
+from shopsentinel.runtime.sync_runner import PROBLEM_RULES
 
 
 def _push(api: Any, clock: ManualClock, hours: int) -> None:
@@ -41,6 +46,27 @@ def test_ingest_queues_store_and_schedule_catches_silence(api: Any, clock: Manua
     assert api.get("/api/v1/alerts", params={"state": "firing"}).json()["items"] == []
     incidents = api.get("/api/v1/incidents").json()["items"]
     assert len(incidents) == 1 and incidents[0]["alerts"][0]["rule"] == "data.store_silent"
+
+
+def test_a_store_whose_sync_fails_gets_one_data_alert_not_a_second_silence(api: Any, clock: ManualClock) -> None:
+    """The platform sync's own alert (data.sync_failed) says why the store is quiet: its silence is not a
+    second "stopped reporting" message about the same problem."""
+    _push(api, clock, 6)
+    api.service.tick()
+    failed = AlertEvent(rule="data.sync_failed", severity=Severity.CRITICAL, kind="data", category="data",
+                        platform="jd", store="jd-1", sku="", metric="", start=clock.now(), end=None,
+                        message="【数据】jd jd-1：同步失败")
+    with api.service.sessions() as session:
+        AlertManager().reconcile(session, "jd", "jd-1", [failed], now=clock.now(), create_from=clock.now())
+        session.commit()
+    clock.advance(timedelta(hours=4))
+    api.service.tick()
+    firing = api.get("/api/v1/alerts", params={"state": "firing", "store": "jd-1"}).json()["items"]
+    assert [a["rule"] for a in firing] == ["data.sync_failed"]
+
+
+def test_the_sync_problem_rules_are_the_sync_runners() -> None:
+    assert set(SYNC_PROBLEM_RULES) == set(PROBLEM_RULES.values())
 
 
 def test_settings_from_environment(monkeypatch: Any) -> None:
